@@ -1,0 +1,43 @@
+# The two commands a newcomer needs: `make demo` and `make test`. Both set up .venv first.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+DEMO := demo-out
+# Shared libraries bpy 5.0 loads (present on desktops, missing from slim images).
+BPY_LIBS := libX11.so.6 libXrender.so.1 libXfixes.so.3 libXi.so.6 libxkbcommon.so.0 libxcb.so.1
+BPY_APT := libx11-6 libxrender1 libxfixes3 libxi6 libxkbcommon0 libxcb1
+
+.PHONY: setup demo test bench clean check-system
+
+setup: $(VENV)/.installed
+
+check-system:
+	@missing=""; for lib in $(BPY_LIBS); do ldconfig -p | grep -q "$$lib" || missing="$$missing $$lib"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "bpy needs system libraries that are missing:$$missing"; \
+	  echo "install them with:  sudo apt-get install -y $(BPY_APT)"; exit 1; fi
+	@command -v $(PYTHON) >/dev/null || { echo "bpy 5.0 needs Python 3.11: no '$(PYTHON)' on PATH (set PYTHON=...)"; exit 1; }
+
+$(VENV)/.installed: pyproject.toml | check-system
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[render,dev]' 2>&1 | grep -v "is ignored: it is neither" || true
+	$(BIN)/python -c "import bpy, torch, torchvision, webdataset, iebench.render" 2>/dev/null || { echo "setup failed: see pip's messages above"; exit 1; }
+	touch $@
+
+demo: setup
+	$(BIN)/iebench objects procedural $(DEMO)/objects --classes 10 --per-class 3 --seed 0
+	$(BIN)/iebench render $(DEMO)/objects --out $(DEMO)/render --views 8 --resolution 128 --seed 0
+	$(BIN)/iebench show $(DEMO)/render --out $(DEMO)/contact_sheet.png --objects 10 --views 8
+	@echo
+	@echo "objects:        $(DEMO)/objects  (ShapeNet layout, OBJ + MTL)"
+	@echo "renders:        $(DEMO)/render   (image_<i>.jpg + latent_<i>.npy, _manifest.json)"
+	@echo "contact sheet:  $(DEMO)/contact_sheet.png"
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+bench: setup
+	$(BIN)/python bench/render_quality.py
+
+clean:
+	rm -rf $(DEMO) .pytest_cache

@@ -1,0 +1,1 @@
+"""SIE and the other methods, their trainer and evaluation (to come)."""

@@ -1,0 +1,97 @@
+"""Reading the original 3DIEBench layout of loose files (the published release, or our renders).
+
+`<root>/<synset>/<model_id>/image_<i>.jpg` + `latent_<i>.npy`, views i = 0..n-1.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from iebench.classes import class_name
+from iebench.contact_sheet import SheetRow, contact_sheet
+from iebench.presets import LATENT_NAMES, TRANSLATION_NAMES
+
+_VIEW = re.compile(r"^image_(\d+)\.jpg$")
+
+
+class LooseLayoutError(ValueError):
+    """A folder that is not in the original layout, or an object in it that cannot be read."""
+
+
+@dataclass(frozen=True)
+class LooseObject:
+    """One object folder of the original layout and the view indices whose image is there."""
+
+    synset: str
+    model_id: str
+    folder: Path
+    views: tuple[int, ...]
+
+    @property
+    def key(self) -> str:
+        """`<synset>/<model_id>`."""
+        return f"{self.synset}/{self.model_id}"
+
+
+def list_objects(root: Path) -> list[LooseObject]:
+    """Every object folder with at least one view, sorted; a clear error if there is none."""
+    root = Path(root)
+    if not root.is_dir():
+        raise LooseLayoutError(f"{root} does not exist or is not a folder")
+    found = []
+    for synset_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
+        for folder in sorted(p for p in synset_dir.iterdir() if p.is_dir()):
+            views = sorted(int(m.group(1)) for m in (_VIEW.match(f.name) for f in folder.iterdir()) if m)
+            if views:
+                found.append(LooseObject(synset_dir.name, folder.name, folder, tuple(views)))
+    if not found:
+        raise LooseLayoutError(f"no views in {root}: expected <synset>/<model_id>/image_<i>.jpg and latent_<i>.npy")
+    return found
+
+
+def latent_names(root: Path, k: int) -> tuple[str, ...]:
+    """Names of the latent values: from our manifest when there is one, else SIE's 7 (or 10 with translation)."""
+    manifest = Path(root) / "_manifest.json"
+    if manifest.is_file():
+        return tuple(json.loads(manifest.read_text())["latent_names"])
+    names = LATENT_NAMES + TRANSLATION_NAMES
+    if k not in (len(LATENT_NAMES), len(names)):
+        raise LooseLayoutError(f"{root}: latents have {k} values and there is no _manifest.json naming them")
+    return names[:k]
+
+
+def read_latents(obj: LooseObject, view: int) -> np.ndarray:
+    """The latent vector of one view (float64), with a clear error naming the file."""
+    path = obj.folder / f"latent_{view}.npy"
+    try:
+        latents = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise LooseLayoutError(f"{obj.key}: cannot read {path.name}: {error}") from None
+    if latents.ndim != 1 or not np.issubdtype(latents.dtype, np.floating):
+        raise LooseLayoutError(f"{obj.key}: {path.name} holds {latents.dtype} of shape {latents.shape}, not a float vector")
+    return latents.astype(np.float64)
+
+
+def loose_contact_sheet(root: Path, max_objects: int = 12, max_views: int = 8, tile: int = 128) -> Image.Image:
+    """A contact sheet of a loose-layout folder, rows spread round-robin over the classes."""
+    objects = list_objects(root)
+    by_class: dict[str, list[LooseObject]] = {}
+    for obj in objects:
+        by_class.setdefault(obj.synset, []).append(obj)
+    chosen: list[LooseObject] = []
+    while len(chosen) < min(max_objects, len(objects)):
+        for members in by_class.values():
+            if members and len(chosen) < max_objects:
+                chosen.append(members.pop(0))
+    rows = []
+    for obj in chosen:
+        views = [(Image.open(obj.folder / f"image_{v}.jpg"), read_latents(obj, v)) for v in obj.views[:max_views]]
+        rows.append(SheetRow(f"{class_name(obj.synset)}\n{obj.synset}\n{obj.model_id[:10]}", views))
+    names = latent_names(root, len(rows[0].views[0][1]))
+    return contact_sheet(rows, names, tile)

@@ -1,0 +1,209 @@
+"""The `iebench` command line: thin wrappers that parse, validate, call the library and report.
+
+Each command imports its part inside itself, so `iebench --help` and training never load Blender.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+import iebench
+
+
+def _fail(message: str) -> None:
+    raise click.ClickException(message)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(iebench.__version__, prog_name="iebench")
+def main() -> None:
+    """iebench: regenerate 3DIEBench with Blender, pack it, load it, train and evaluate SIE.
+
+    Start with `iebench objects procedural` (a ShapeNet-free object set) and `iebench render`.
+    """
+
+
+# --------------------------------------------------------------------------------------------- objects
+@main.group()
+def objects() -> None:
+    """Object sets: generate the embedded procedural set, or list what a mesh folder holds."""
+
+
+@objects.command("procedural")
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--classes", default=10, show_default=True, help="Number of classes (of 13), in synset order.")
+@click.option("--per-class", default=3, show_default=True, help="Objects per class.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the shapes, proportions and colours.")
+def objects_procedural(out: Path, classes: int, per_class: int, seed: int) -> None:
+    """Write procedurally built everyday objects in ShapeNet's layout (OBJ + MTL, free to use).
+
+    Classes carry the ShapeNet synset id of the same everyday class (chair 03001627, table
+    04379243, mug 03797390, ...), and objects are normalised as ShapeNet's are.
+    """
+    from iebench.render import procedural
+
+    try:
+        made = procedural.generate(out, classes, per_class, seed)
+    except ValueError as error:
+        _fail(str(error))
+    click.echo(f"wrote {len(made)} objects of {classes} classes under {out}")
+
+
+@objects.command("list")
+@click.argument("root", type=click.Path(path_type=Path))
+def objects_list(root: Path) -> None:
+    """Count the objects per class of a ShapeNet-layout folder."""
+    from iebench.classes import class_name
+    from iebench.render.objects import ObjectSourceError, scan_root
+
+    try:
+        found = scan_root(root)
+    except ObjectSourceError as error:
+        _fail(str(error))
+    counts: dict[str, int] = {}
+    for ref in found:
+        counts[ref.synset] = counts.get(ref.synset, 0) + 1
+    for synset, count in sorted(counts.items()):
+        click.echo(f"{synset}  {class_name(synset):<14} {count:>7}")
+    click.echo(f"{len(found)} objects in {len(counts)} classes")
+
+
+# ---------------------------------------------------------------------------------------------- render
+def _env_int(name: str) -> int | None:
+    value = os.environ.get(name)
+    return int(value) if value and value.isdigit() else None
+
+
+@main.command()
+@click.argument("src", type=click.Path(path_type=Path))
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
+@click.option("--preset", default="3diebench", show_default=True,
+              help="Scene preset: 3diebench, 3diebench-ood, rotation-ood, 3diebench-t, rotation-only.")
+@click.option("--variant", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="TOML variant file: preset = '...', name = '...', and a [factors] table of values or ranges.")
+@click.option("--factor", "factors", multiple=True, metavar="NAME=VALUE|LO:HI",
+              help="Fix a factor or set its range, e.g. --factor floor_hue=0.3 --factor rot_z=-0.5:0.5 (repeatable).")
+@click.option("--views", default=50, show_default=True, help="Views per object.")
+@click.option("--seed", default=0, show_default=True, help="Seed: a view's factors depend on (seed, object, view) only.")
+@click.option("--resolution", default=256, show_default=True, help="Image width and height in pixels.")
+@click.option("--recipe", type=click.Choice(["default", "original"]), default="default", show_default=True,
+              help="default: 16 spp + OIDN balanced (see the README's benchmark); original: 100 spp adaptive + OIDN high.")
+@click.option("--samples", type=int, help="Cycles samples per pixel (overrides the recipe).")
+@click.option("--denoiser", type=click.Choice(["off", "fast", "balanced", "high"]), help="OIDN quality (overrides the recipe).")
+@click.option("--adaptive/--no-adaptive", default=None, help="Adaptive sampling, threshold 0.01 (overrides the recipe).")
+@click.option("--jpeg-quality", default=95, show_default=True, help="JPEG quality (4:2:0 subsampling).")
+@click.option("--legacy-bgr", is_flag=True, help="Swap red and blue as the published 3DIEBench JPEGs do.")
+@click.option("--device", type=click.Choice(["cpu", "gpu", "auto"]), default="cpu", show_default=True, help="Cycles device.")
+@click.option("--workers", default=0, show_default=True, help="Blender worker processes; 0: one per core.")
+@click.option("--job-index", type=int, help="This job's index in a job array [default: $SLURM_ARRAY_TASK_ID or 0].")
+@click.option("--num-jobs", type=int, help="Jobs in the array [default: $SLURM_ARRAY_TASK_COUNT or 1].")
+@click.option("--objects", "object_list", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Render only these objects: an SIE list (.npy of '/<synset>/<model_id>/') or a text file.")
+@click.option("--max-faces", default=5_000_000, show_default=True, help="Objects with more faces are reported, not rendered.")
+@click.option("--max-mesh-mb", default=1024.0, show_default=True, help="Mesh files larger than this are reported, not rendered.")
+@click.option("--dry-run", is_flag=True, help="Print the image count, disk estimate and ETA (from a short calibration render), then stop.")
+def render(src: Path, out: Path, preset: str, variant: Path | None, factors: tuple[str, ...], views: int, seed: int,
+           resolution: int, recipe: str, samples: int | None, denoiser: str | None, adaptive: bool | None,
+           jpeg_quality: int, legacy_bgr: bool, device: str, workers: int, job_index: int | None,
+           num_jobs: int | None, object_list: Path | None, max_faces: int, max_mesh_mb: float, dry_run: bool) -> None:
+    """Render 3DIEBench views of the meshes under SRC (ShapeNetCore v2 layout) into OUT.
+
+    Writes OUT/<synset>/<model_id>/image_<i>.jpg and latent_<i>.npy (the original layout, read
+    unchanged by the SIE code), plus _manifest.json and, if anything went wrong, _failures.jsonl.
+    Re-running the same command resumes: only missing views are rendered.
+
+    \b
+    Examples:
+      iebench render ShapeNetCore.v2 --out 3DIEBench
+      iebench render objs --out small --views 8 --resolution 128 --factor floor_hue=0.5
+      sbatch --array=0-99 --wrap "iebench render ShapeNetCore.v2 --out 3DIEBench"   # one job per task
+    """
+    import importlib.util
+
+    from iebench.presets import PresetError, get_preset, load_variant, parse_factor_flag, with_overrides
+    from iebench.render import job as render_job
+    from iebench.render.objects import ObjectSourceError, partition, read_object_list, select_objects
+    from iebench.render.settings import ORIGINAL_RECIPE, RenderSettings
+
+    try:
+        scene = load_variant(variant, base=preset) if variant else get_preset(preset)
+        scene = with_overrides(scene, dict(parse_factor_flag(f) for f in factors))
+        base = ORIGINAL_RECIPE if recipe == "original" else RenderSettings()
+        changes = {"resolution": resolution, "jpeg_quality": jpeg_quality, "legacy_bgr": legacy_bgr, "device": device}
+        changes |= {k: v for k, v in (("samples", samples), ("denoiser", denoiser), ("adaptive_sampling", adaptive)) if v is not None}
+        settings = base.replace(**changes)
+        if views < 1:
+            raise ValueError(f"--views must be at least 1, got {views}")
+        num_jobs = num_jobs or _env_int("SLURM_ARRAY_TASK_COUNT") or 1
+        job_index = job_index if job_index is not None else (_env_int("SLURM_ARRAY_TASK_ID") or 0)
+        listed = read_object_list(object_list) if object_list else None
+        mine = partition(select_objects(src, listed), job_index, num_jobs)
+    except (PresetError, ObjectSourceError, ValueError) as error:
+        _fail(str(error))
+    if importlib.util.find_spec("bpy") is None:
+        _fail("bpy (Blender as a Python module) is not installed: pip install 'iebench[render]' on Python 3.11")
+    job = render_job.RenderJob(tuple(mine), out, scene, seed, views, settings, workers, job_index, num_jobs,
+                               max_faces, max_mesh_mb)
+    if not mine:
+        click.echo(f"job {job_index} of {num_jobs} has no objects")
+        return
+    if dry_run:
+        try:
+            render_job.check_resumable(job)
+            forecast = render_job.estimate(job)
+        except render_job.RenderJobError as error:
+            _fail(str(error))
+        click.echo(f"objects:  {len(mine)} (job {job_index} of {num_jobs})\n"
+                   f"images:   {forecast.images_total} ({forecast.images_todo} still to render)\n"
+                   f"disk:     {forecast.disk_bytes / 2**20:.1f} MiB ({forecast.bytes_per_image / 1024:.1f} KiB per view)\n"
+                   f"speed:    {forecast.seconds_per_image:.2f} s per image per worker, {forecast.workers} workers\n"
+                   f"ETA:      {_duration(forecast.eta_seconds)}")
+        return
+    try:
+        summary = render_job.run(job)
+    except render_job.RenderJobError as error:
+        _fail(str(error))
+    click.echo(f"rendered {summary.images_rendered} images ({summary.images_skipped} already there) of "
+               f"{summary.objects} objects in {_duration(summary.seconds)} -> {out}")
+    if summary.warnings:
+        click.echo(f"{len(summary.warnings)} objects rendered with warnings (see {render_job.failures_path(out, job_index, num_jobs).name})")
+    if summary.failures:
+        click.echo(f"{len(summary.failures)} objects failed:", err=True)
+        for key, reason in sorted(summary.failures.items())[:20]:
+            click.echo(f"  {key}: {reason.splitlines()[0]}", err=True)
+        click.echo(f"all reasons: {render_job.failures_path(out, job_index, num_jobs)}", err=True)
+        sys.exit(1)
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}h{rest // 60:02d}m{rest % 60:02d}s" if hours else f"{rest // 60}m{rest % 60:02d}s"
+
+
+# ------------------------------------------------------------------------------------------------ show
+@main.command()
+@click.argument("src", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), help="PNG to write [default: SRC/contact_sheet.png].")
+@click.option("--objects", "max_objects", default=12, show_default=True, help="Objects (rows) to show, spread over classes.")
+@click.option("--views", "max_views", default=8, show_default=True, help="Views (columns) per object.")
+@click.option("--tile", default=128, show_default=True, help="Tile size in pixels.")
+def show(src: Path, out: Path | None, max_objects: int, max_views: int, tile: int) -> None:
+    """Write a contact sheet of a render output: objects x views, captioned with class and latents."""
+    from iebench.contact_sheet import save_png
+    from iebench.dataset.loose import LooseLayoutError, loose_contact_sheet
+
+    try:
+        sheet = loose_contact_sheet(src, max_objects, max_views, tile)
+    except LooseLayoutError as error:
+        _fail(str(error))
+    path = save_png(sheet, out or src / "contact_sheet.png")
+    click.echo(f"contact sheet: {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""Contact sheets: a grid of views, one object per row, each captioned with its latents."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+# Short captions for latent names (the full names are in the manifest and the card).
+_SHORT = {"rot_x": "rx", "rot_y": "ry", "rot_z": "rz", "floor_hue": "fh", "spot_theta": "st", "spot_phi": "sp", "spot_hue": "sh",
+          "trans_x": "tx", "trans_y": "ty", "trans_z": "tz"}
+
+
+@dataclass(frozen=True)
+class SheetRow:
+    """One object's row: a title and its views as (image, latents) pairs."""
+
+    title: str
+    views: Sequence[tuple[Image.Image, np.ndarray]]
+
+
+def _caption(names: Sequence[str], latents: np.ndarray, per_line: int) -> list[str]:
+    items = [f"{_SHORT.get(n, n)}{v:+.2f}" for n, v in zip(names, np.asarray(latents).tolist())]
+    return [" ".join(items[i : i + per_line]) for i in range(0, len(items), per_line)]
+
+
+def contact_sheet(rows: Sequence[SheetRow], latent_names: Sequence[str], tile: int = 128) -> Image.Image:
+    """A PNG-ready grid: a title column, then one tile per view with its latents printed under it."""
+    font = ImageFont.load_default(size=max(9, tile // 12))
+    line_height = font.size + 2
+    lines = math.ceil(len(latent_names) / 3)
+    cell_h = tile + lines * line_height + 4
+    title_w = tile
+    columns = max(len(r.views) for r in rows)
+    sheet = Image.new("RGB", (title_w + columns * (tile + 4), len(rows) * cell_h + 4), "white")
+    draw = ImageDraw.Draw(sheet)
+    for r, row in enumerate(rows):
+        y = r * cell_h + 4
+        for i, text in enumerate(row.title.split("\n")):
+            draw.text((4, y + i * line_height), text, fill="black", font=font)
+        for c, (image, latents) in enumerate(row.views):
+            x = title_w + c * (tile + 4)
+            sheet.paste(image.convert("RGB").resize((tile, tile), Image.Resampling.BILINEAR), (x, y))
+            for i, text in enumerate(_caption(latent_names, latents, 3)):
+                draw.text((x, y + tile + 2 + i * line_height), text, fill="black", font=font)
+    return sheet
+
+
+def save_png(image: Image.Image, path: Path) -> Path:
+    """Save a picture as PNG via a temporary name."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp.png")
+    image.save(tmp, format="PNG")
+    tmp.replace(path)
+    return path

@@ -1,0 +1,1 @@
+"""PyTorch loaders over shards and the original layout (to come)."""

@@ -1,0 +1,313 @@
+"""The Blender renderer: the only module that imports bpy.
+
+It mirrors `iebench.render.scene` into a Blender scene once per worker process, imports one object
+at a time (normalised as ShapeNet's are), and renders the views it is given. SPEC 1a lists the
+traps this module handles: the OBJ importer's axis rotation, node-less floor colours, AgX vs Filmic,
+missing textures, and data that piles up across objects.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import bpy
+import numpy as np
+from mathutils import Matrix
+from PIL import Image
+
+from iebench.render import scene as spec
+from iebench.render.settings import RenderSettings
+
+_DENOISE_QUALITY = {"fast": "FAST", "balanced": "BALANCED", "high": "HIGH"}
+
+
+class MeshError(Exception):
+    """An object that cannot be rendered; the message says why."""
+
+
+@dataclass
+class LoadedObject:
+    """An imported, normalised object in the scene, and what was noticed while importing it."""
+
+    obj: bpy.types.Object
+    faces: int
+    warnings: list[str] = field(default_factory=list)
+
+
+def bpy_version() -> str:
+    """The Blender version string (for manifests)."""
+    return bpy.app.version_string
+
+
+def _use_gpu() -> bool:
+    """Enable every CUDA/OptiX/HIP/oneAPI/Metal device Cycles finds; False when there is none."""
+    preferences = bpy.context.preferences.addons["cycles"].preferences
+    for backend in ("OPTIX", "CUDA", "HIP", "ONEAPI", "METAL"):
+        try:
+            preferences.compute_device_type = backend
+        except TypeError:
+            continue
+        preferences.get_devices()
+        gpus = [d for d in preferences.devices if d.type != "CPU"]
+        if gpus:
+            for device in preferences.devices:
+                device.use = device.type != "CPU"
+            return True
+    return False
+
+
+def _configure_cycles(scene: bpy.types.Scene, settings: RenderSettings, threads: int) -> str:
+    """Set every render value explicitly (bpy's defaults differ from the recipe); returns the device used."""
+    scene.render.engine = "CYCLES"
+    cycles = scene.cycles
+    device = "CPU"
+    if settings.device in ("gpu", "auto") and _use_gpu():
+        device = "GPU"
+    elif settings.device == "gpu":
+        raise RuntimeError("--device gpu: Cycles found no GPU (CUDA, OptiX, HIP, oneAPI or Metal)")
+    cycles.device = device
+    cycles.samples = settings.samples
+    cycles.use_adaptive_sampling = settings.adaptive_sampling
+    cycles.adaptive_threshold = settings.adaptive_threshold
+    cycles.use_denoising = settings.denoiser != "off"
+    if settings.denoiser != "off":
+        cycles.denoiser = "OPENIMAGEDENOISE"
+        cycles.denoising_input_passes = "RGB_ALBEDO_NORMAL"
+        cycles.denoising_prefilter = "ACCURATE"
+        cycles.denoising_quality = _DENOISE_QUALITY[settings.denoiser]
+    cycles.max_bounces = 3
+    cycles.diffuse_bounces = 3
+    cycles.glossy_bounces = 0
+    cycles.transmission_bounces = 0
+    cycles.transparent_max_bounces = 8
+    cycles.volume_bounces = 0
+    cycles.sample_clamp_indirect = 10.0
+    cycles.sample_clamp_direct = 0.0
+    cycles.use_light_tree = False  # Blender 3.3 had none; it costs ~20 % here for no gain (SPEC 1b)
+    cycles.pixel_filter_type = "BLACKMAN_HARRIS"
+    cycles.filter_width = 1.5
+    cycles.seed = 0
+    scene.render.use_persistent_data = True
+    if threads > 0:
+        scene.render.threads_mode = "FIXED"
+        scene.render.threads = threads
+    scene.render.resolution_x = scene.render.resolution_y = settings.resolution
+    scene.render.resolution_percentage = 100
+    scene.render.film_transparent = False
+    scene.view_settings.view_transform = spec.VIEW_TRANSFORM
+    scene.view_settings.look = "None"
+    scene.view_settings.exposure = 0.0
+    scene.view_settings.gamma = 1.0
+    image = scene.render.image_settings
+    image.file_format = "PNG"
+    image.color_mode = "RGB"
+    image.color_depth = "8"
+    image.compression = 0
+    return device
+
+
+def _diffuse_material(name: str) -> tuple[bpy.types.Material, bpy.types.NodeSocket]:
+    """A material with one Diffuse BSDF; returns it and the colour socket to drive per view."""
+    material = bpy.data.materials.new(name)
+    material.use_nodes = True
+    nodes = material.node_tree.nodes
+    nodes.clear()
+    bsdf = nodes.new("ShaderNodeBsdfDiffuse")
+    output = nodes.new("ShaderNodeOutputMaterial")
+    material.node_tree.links.new(bsdf.outputs["BSDF"], output.inputs["Surface"])
+    return material, bsdf.inputs["Color"]
+
+
+def _set_matrix(obj: bpy.types.Object, rotation: np.ndarray, location) -> None:
+    matrix = Matrix(np.asarray(rotation).tolist()).to_4x4()
+    matrix.translation = tuple(location)
+    obj.matrix_world = matrix
+
+
+class SceneRenderer:
+    """One Blender scene per worker process: build once, then load objects and render their views."""
+
+    def __init__(self, settings: RenderSettings, threads: int = 0) -> None:
+        bpy.ops.wm.read_factory_settings(use_empty=True)
+        self.settings = settings
+        self.scene = bpy.context.scene
+        self.device = _configure_cycles(self.scene, settings, threads)
+        self._build_world()
+        self._build_camera()
+        self._build_floor()
+        self._build_lights()
+        self._keep = {id(x) for x in (*bpy.data.materials, *bpy.data.images, *bpy.data.meshes)}
+        self._tmpdir = tempfile.TemporaryDirectory(prefix="iebench-render-", dir=_fast_tmp())
+
+    def _build_world(self) -> None:
+        world = bpy.data.worlds.new("World")
+        world.use_nodes = True
+        background = world.node_tree.nodes.get("Background") or world.node_tree.nodes.new("ShaderNodeBackground")
+        background.inputs["Color"].default_value = (spec.WORLD_GREY, spec.WORLD_GREY, spec.WORLD_GREY, 1.0)
+        background.inputs["Strength"].default_value = 1.0
+        output = world.node_tree.nodes.get("World Output") or world.node_tree.nodes.new("ShaderNodeOutputWorld")
+        world.node_tree.links.new(background.outputs["Background"], output.inputs["Surface"])
+        self.scene.world = world
+
+    def _build_camera(self) -> None:
+        data = bpy.data.cameras.new("Camera")
+        data.lens = spec.CAMERA_LENS_MM
+        data.sensor_width = spec.CAMERA_SENSOR_MM
+        data.sensor_fit = "AUTO"
+        data.clip_start, data.clip_end = spec.CAMERA_CLIP
+        camera = bpy.data.objects.new("Camera", data)
+        self.scene.collection.objects.link(camera)
+        _set_matrix(camera, spec.CAMERA_ROTATION, spec.CAMERA_LOCATION)
+        self.scene.camera = camera
+
+    def _build_floor(self) -> None:
+        half = spec.FLOOR_SIZE / 2
+        mesh = bpy.data.meshes.new("Floor")
+        mesh.from_pydata([(-half, -half, 0), (half, -half, 0), (half, half, 0), (-half, half, 0)], [], [(0, 1, 2, 3)])
+        floor = bpy.data.objects.new("Floor", mesh)
+        floor.location = (0, 0, spec.FLOOR_Z)
+        material, self.floor_colour = _diffuse_material("FloorMaterial")
+        mesh.materials.append(material)
+        self.scene.collection.objects.link(floor)
+
+    def _build_lights(self) -> None:
+        sun_data = bpy.data.lights.new("Sun", type="SUN")
+        sun_data.energy = spec.SUN_ENERGY
+        sun_data.angle = spec.SUN_ANGLE
+        sun_data.color = (1.0, 1.0, 1.0)
+        sun = bpy.data.objects.new("Sun", sun_data)  # identity rotation: shines straight down (-Z)
+        self.scene.collection.objects.link(sun)
+        spot_data = bpy.data.lights.new("Spot", type="SPOT")
+        spot_data.energy = spec.SPOT_ENERGY
+        spot_data.spot_size = spec.SPOT_SIZE
+        spot_data.spot_blend = spec.SPOT_BLEND
+        spot_data.shadow_soft_size = spec.SPOT_RADIUS
+        self.spot = bpy.data.objects.new("Spot", spot_data)
+        self.scene.collection.objects.link(self.spot)
+
+    def load(self, mesh_path: Path, max_faces: int) -> LoadedObject:
+        """Import an OBJ (Y-up, as ShapeNet's), join its parts and normalise it like ShapeNet's models."""
+        before = set(bpy.data.objects)
+        try:
+            bpy.ops.wm.obj_import(filepath=str(mesh_path), forward_axis="NEGATIVE_Z", up_axis="Y")
+        except RuntimeError as error:
+            self._remove(set(bpy.data.objects) - before)
+            raise MeshError(f"Blender could not import {mesh_path}: {str(error).strip()}") from None
+        imported = set(bpy.data.objects) - before
+        meshes = [o for o in imported if o.type == "MESH" and len(o.data.vertices) > 0]
+        self._remove(imported - set(meshes))
+        if not meshes:
+            raise MeshError(f"{mesh_path} holds no mesh with vertices (empty or not an OBJ file)")
+        faces = sum(len(o.data.polygons) for o in meshes)
+        if faces > max_faces:
+            self._remove(set(meshes))
+            raise MeshError(f"{mesh_path} has {faces:,} faces, more than --max-faces {max_faces:,}")
+        warnings = _repair_textures(meshes, Path(mesh_path))
+        obj = _join(meshes)
+        _normalise(obj)
+        return LoadedObject(obj, faces, warnings)
+
+    def render_view(self, loaded: LoadedObject, view: spec.ViewScene) -> np.ndarray:
+        """Render one view of the loaded object; returns an (H, W, 3) uint8 RGB array."""
+        loaded.obj.rotation_mode = "XYZ"
+        loaded.obj.rotation_euler = view.object_rotation
+        loaded.obj.location = view.object_location
+        self.floor_colour.default_value = (*view.floor_rgb, 1.0)
+        _set_matrix(self.spot, view.spot_rotation, view.spot_location)
+        self.spot.data.color = view.spot_rgb
+        path = os.path.join(self._tmpdir.name, "view.png")
+        self.scene.render.filepath = path
+        bpy.ops.render.render(write_still=True)
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB"))
+
+    def unload(self, loaded: LoadedObject) -> None:
+        """Delete the object and purge what it brought (meshes, materials, images), so memory stays flat."""
+        self._remove({loaded.obj})
+        bpy.data.orphans_purge(do_local_ids=True, do_linked_ids=True, do_recursive=True)
+
+    @staticmethod
+    def _remove(objects: set) -> None:
+        for obj in objects:
+            bpy.data.objects.remove(obj, do_unlink=True)
+
+
+def _fast_tmp() -> str | None:
+    return "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+
+
+def _join(meshes: list) -> bpy.types.Object:
+    """Join the importer's parts into one object and bake its transform (the Y-up to Z-up turn) into the mesh.
+
+    The OBJ importer puts the axis conversion into each object's rotation (pi/2, 0, 0); setting the
+    view's rotation over it would lay every object on its side (SPEC 1a).
+    """
+    for obj in meshes:
+        obj.data.transform(obj.matrix_world)
+        obj.matrix_world = Matrix.Identity(4)
+    if len(meshes) > 1:
+        with bpy.context.temp_override(active_object=meshes[0], selected_editable_objects=meshes, selected_objects=meshes):
+            bpy.ops.object.join()
+    return meshes[0]
+
+
+def _normalise(obj: bpy.types.Object) -> None:
+    """Centre the mesh on its bounding box and scale it to unit diagonal (ShapeNet's are already)."""
+    count = len(obj.data.vertices)
+    coords = np.empty(count * 3, dtype=np.float64)
+    obj.data.vertices.foreach_get("co", coords)
+    coords = coords.reshape(-1, 3)
+    lo, hi = coords.min(axis=0), coords.max(axis=0)
+    diagonal = float(np.linalg.norm(hi - lo))
+    if not math.isfinite(diagonal) or diagonal <= 0:
+        raise MeshError(f"object has a degenerate bounding box (diagonal {diagonal})")
+    # ShapeNet's normalised models have unit diagonal already: leave their scale untouched.
+    scale = 1.0 if abs(diagonal - 1.0) < 1e-3 else 1.0 / diagonal
+    centre = (lo + hi) / 2
+    obj.data.transform(Matrix.Diagonal((scale, scale, scale, 1.0)) @ Matrix.Translation(-centre))
+    obj.data.update()
+    obj.location = (0.0, 0.0, 0.0)
+
+
+def _find_texture(name: str, object_dir: Path) -> Path | None:
+    """Look for a texture by file name under the object's folder (ShapeNet keeps them in images/)."""
+    wanted = name.lower()
+    for candidate in sorted(object_dir.rglob("*")):
+        if candidate.is_file() and candidate.name.lower() == wanted:
+            return candidate
+    return None
+
+
+def _repair_textures(meshes: list, mesh_path: Path) -> list[str]:
+    """Point textures with absolute or stale paths at the file beside the model; unlink the missing ones.
+
+    A texture that cannot be found renders as Blender's magenta; unlinking it leaves the material's
+    own base colour (the MTL's Kd), and the object is reported with a warning.
+    """
+    object_dir = mesh_path.parent.parent if mesh_path.parent.name == "models" else mesh_path.parent
+    warnings = []
+    materials = {slot.material for obj in meshes for slot in obj.material_slots if slot.material}
+    for material in materials:
+        if not material.use_nodes:
+            continue
+        for node in list(material.node_tree.nodes):
+            if node.type != "TEX_IMAGE" or node.image is None:
+                continue
+            image = node.image
+            path = Path(bpy.path.abspath(image.filepath, start=str(mesh_path.parent)))
+            if path.is_file():
+                continue
+            found = _find_texture(Path(image.filepath.replace("\\", "/")).name, object_dir)
+            if found is not None:
+                image.filepath = str(found)
+                image.reload()
+                continue
+            warnings.append(f"missing texture {image.filepath!r} (material {material.name!r}): rendered with its base colour")
+            for output in node.outputs:
+                for link in list(output.links):
+                    material.node_tree.links.remove(link)
+    return warnings

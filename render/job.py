@@ -1,0 +1,308 @@
+"""A render job: plan what is missing, fan objects out to Blender workers, write, report.
+
+Resumable by construction: the plan skips every view whose files are complete, and a run whose
+settings differ from the manifest already in the output folder is refused rather than mixed in.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+import iebench
+from iebench.presets import Preset, sample_view_latents
+from iebench.render import writer
+from iebench.render.objects import ObjectRef
+from iebench.render.settings import RenderSettings
+from iebench.render.worker import ObjectResult, ObjectTask, WorkerOptions, init_worker, render_object
+
+
+class RenderJobError(RuntimeError):
+    """A job that must not start (for example, settings that differ from the output's manifest)."""
+
+
+@dataclass(frozen=True)
+class RenderJob:
+    """Everything one `iebench render` invocation does, validated before any work starts."""
+
+    objects: tuple[ObjectRef, ...]  # this job's objects (already partitioned)
+    out: Path
+    preset: Preset
+    seed: int = 0
+    views: int = 50
+    settings: RenderSettings = RenderSettings()
+    workers: int = 0  # 0: one per core
+    job_index: int = 0
+    num_jobs: int = 1
+    max_faces: int = 5_000_000
+    max_mesh_mb: float = 1024.0
+    recycle_every: int = 200  # restart a worker after this many objects (Blender's memory creeps up)
+    threads: int = 0  # Cycles threads per worker; 0: the cores shared evenly between workers
+
+    def worker_count(self) -> int:
+        """Worker processes to start: the flag, or one per core, never more than objects."""
+        count = self.workers or os.cpu_count() or 1
+        return max(1, min(count, len(self.objects) or 1))
+
+    def threads_per_worker(self) -> int:
+        """Cycles threads per worker, so that workers together use every core once."""
+        return self.threads or max(1, (os.cpu_count() or 1) // self.worker_count())
+
+
+@dataclass
+class RenderSummary:
+    """What a job did: counts, failures and warnings (object key -> reason)."""
+
+    objects: int = 0
+    images_rendered: int = 0
+    images_skipped: int = 0
+    failures: dict[str, str] = field(default_factory=dict)
+    warnings: dict[str, list[str]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def job_suffix(job_index: int, num_jobs: int) -> str:
+    """File-name suffix of a job's own manifest and failure list (empty for a single job)."""
+    return "" if num_jobs == 1 else f".job{job_index:05d}-of-{num_jobs:05d}"
+
+
+def manifest_path(out: Path, job_index: int = 0, num_jobs: int = 1) -> Path:
+    """Where a job's manifest lives."""
+    return Path(out) / f"_manifest{job_suffix(job_index, num_jobs)}.json"
+
+
+def failures_path(out: Path, job_index: int = 0, num_jobs: int = 1) -> Path:
+    """Where a job's failures (one JSON object per line) live."""
+    return Path(out) / f"_failures{job_suffix(job_index, num_jobs)}.jsonl"
+
+
+def _fingerprint(job: RenderJob) -> dict:
+    """What must match between a run and the output it resumes."""
+    return {
+        "preset": job.preset.to_json(),
+        "seed": job.seed,
+        "views_per_object": job.views,
+        "render": job.settings.image_fingerprint(),
+        "job_index": job.job_index,
+        "num_jobs": job.num_jobs,
+    }
+
+
+def _write_json(path: Path, data: dict) -> None:
+    writer.write_atomic(path, (json.dumps(data, indent=1) + "\n").encode())
+
+
+def _manifest(job: RenderJob, summary: RenderSummary | None, status: str, renderer: dict) -> dict:
+    return {
+        "format": "3diebench-loose/1",
+        "generator": f"iebench {iebench.__version__}",
+        "status": status,
+        **_fingerprint(job),
+        "latent_names": list(job.preset.latent_names),
+        "layout": "<synset>/<model_id>/image_<i>.jpg + latent_<i>.npy (float64)",
+        "render_settings": job.settings.to_json(),
+        "renderer": renderer,
+        "objects": [o.key for o in job.objects],
+        "counts": None
+        if summary is None
+        else {
+            "objects": summary.objects,
+            "objects_failed": len(summary.failures),
+            "images_rendered_this_run": summary.images_rendered,
+            "images_already_present": summary.images_skipped,
+        },
+    }
+
+
+def check_resumable(job: RenderJob) -> None:
+    """Refuse to mix a run into an output folder rendered with other settings."""
+    path = manifest_path(job.out, job.job_index, job.num_jobs)
+    if not path.is_file():
+        return
+    try:
+        previous = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise RenderJobError(f"{path} is not valid JSON ({error}); move it away to start over") from None
+    mismatched = [key for key, value in _fingerprint(job).items() if previous.get(key) != value]
+    if mismatched:
+        raise RenderJobError(
+            f"{job.out} was rendered with other settings ({', '.join(mismatched)} differ; see {path.name}): "
+            "use the same arguments to resume, or a new output folder"
+        )
+
+
+def plan(job: RenderJob, latents_for=sample_view_latents) -> tuple[list[ObjectTask], int]:
+    """The tasks still to do (missing views of each object) and how many views are already complete."""
+    tasks, done = [], 0
+    for ref in job.objects:
+        folder = writer.object_dir(job.out, ref.synset, ref.model_id)
+        missing = []
+        for view in range(job.views):
+            if writer.view_complete(folder, view):
+                done += 1
+            else:
+                missing.append((view, latents_for(job.preset, job.seed, ref.synset, ref.model_id, view)))
+        if missing:
+            tasks.append(ObjectTask(ref, tuple(missing), job.preset.latent_names))
+    return tasks, done
+
+
+def _record(job: RenderJob, result: ObjectResult, summary: RenderSummary) -> None:
+    synset, model_id = result.key.split("/")
+    folder = writer.object_dir(job.out, synset, model_id)
+    for view in result.views:
+        writer.write_view(folder, view.index, view.jpeg, view.latents)
+    summary.images_rendered += len(result.views)
+    if result.error:
+        summary.failures[result.key] = result.error
+    if result.warnings:
+        summary.warnings[result.key] = result.warnings
+
+
+def _write_failures(job: RenderJob, summary: RenderSummary) -> None:
+    lines = [json.dumps({"object": key, "severity": "error", "reason": reason}) for key, reason in sorted(summary.failures.items())]
+    lines += [
+        json.dumps({"object": key, "severity": "warning", "reason": reason})
+        for key, reasons in sorted(summary.warnings.items())
+        for reason in reasons
+    ]
+    path = failures_path(job.out, job.job_index, job.num_jobs)
+    if lines:
+        writer.write_atomic(path, ("\n".join(lines) + "\n").encode())
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _run_pool(job: RenderJob, tasks: list[ObjectTask], summary: RenderSummary, progress: tqdm) -> None:
+    """Render tasks on a pool of Blender workers, at most one in flight per worker.
+
+    If a worker dies (a Blender crash, out of memory), the objects in flight then are retried once in
+    a fresh pool; an object that is in flight during two deaths is reported as failed.
+    """
+    options = WorkerOptions(job.settings, job.threads_per_worker(), job.max_faces, job.max_mesh_mb)
+    pending = list(reversed(tasks))
+    deaths: dict[str, int] = {}
+    while pending:
+        with ProcessPoolExecutor(
+            max_workers=job.worker_count(),
+            mp_context=get_context("spawn"),
+            initializer=init_worker,
+            initargs=(options,),
+            max_tasks_per_child=job.recycle_every,
+        ) as pool:
+            in_flight: dict = {}
+            try:
+                while pending or in_flight:
+                    while pending and len(in_flight) < job.worker_count():
+                        future = pool.submit(render_object, pending[-1])  # may raise: pop only after
+                        in_flight[future] = pending.pop()
+                    finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        task = in_flight.pop(future)
+                        result = future.result()
+                        _record(job, result, summary)
+                        if result.error:
+                            _write_failures(job, summary)
+                            progress.write(f"failed: {result.key}: {result.error.splitlines()[0]}")
+                        progress.update(len(task.views))
+            except BrokenProcessPool:
+                for task in in_flight.values():
+                    deaths[task.ref.key] = deaths.get(task.ref.key, 0) + 1
+                    if deaths[task.ref.key] >= 2:
+                        summary.failures[task.ref.key] = "the Blender worker died twice while rendering it (crash or out of memory)"
+                        progress.update(len(task.views))
+                    else:
+                        pending.append(task)
+                _write_failures(job, summary)
+
+
+def run(job: RenderJob) -> RenderSummary:
+    """Render every missing view of the job's objects; write the manifest and the failure list."""
+    start = time.perf_counter()
+    job.out.mkdir(parents=True, exist_ok=True)
+    check_resumable(job)
+    for ref in job.objects:
+        writer.remove_partial_files(writer.object_dir(job.out, ref.synset, ref.model_id))
+    tasks, done = plan(job)
+    summary = RenderSummary(objects=len(job.objects), images_skipped=done)
+    renderer = {"engine": "CYCLES", "blender": _blender_version(), "device_requested": job.settings.device}
+    _write_json(manifest_path(job.out, job.job_index, job.num_jobs), _manifest(job, None, "running", renderer))
+    todo = sum(len(t.views) for t in tasks)
+    with tqdm(total=todo, unit="img", desc="render", dynamic_ncols=True, disable=todo == 0) as progress:
+        if tasks:
+            _run_pool(job, tasks, summary, progress)
+    _write_failures(job, summary)
+    summary.seconds = time.perf_counter() - start
+    status = "complete" if not summary.failures else "incomplete"
+    _write_json(manifest_path(job.out, job.job_index, job.num_jobs), _manifest(job, summary, status, renderer))
+    return summary
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A dry run's forecast for a job."""
+
+    images_total: int
+    images_todo: int
+    seconds_per_image: float  # per worker, measured
+    bytes_per_image: float  # JPEG + latent file
+    workers: int
+
+    @property
+    def eta_seconds(self) -> float:
+        """Wall-clock time for the missing images with all workers busy."""
+        return self.images_todo * self.seconds_per_image / self.workers
+
+    @property
+    def disk_bytes(self) -> float:
+        """Disk space of the whole output."""
+        return self.images_total * self.bytes_per_image
+
+
+def estimate(job: RenderJob, calibration_views: int = 3) -> Estimate:
+    """Forecast images, disk and time from a short calibration render of the first object (nothing written)."""
+    tasks, _ = plan(job)
+    todo = sum(len(t.views) for t in tasks)
+    ref = job.objects[0]
+    views = tuple((v, sample_view_latents(job.preset, job.seed, ref.synset, ref.model_id, v)) for v in range(calibration_views))
+    options = WorkerOptions(job.settings, job.threads_per_worker(), job.max_faces, job.max_mesh_mb)
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"), initializer=init_worker, initargs=(options,)) as pool:
+        pool.submit(render_object, ObjectTask(ref, views[:1], job.preset.latent_names)).result()  # warm-up
+        result = pool.submit(render_object, ObjectTask(ref, views, job.preset.latent_names)).result()
+    if result.error:
+        raise RenderJobError(f"calibration render of {ref.key} failed: {result.error}")
+    latent_bytes = len(writer.npy_bytes(np.zeros(len(job.preset.latent_names))))
+    jpeg_bytes = float(np.mean([len(v.jpeg) for v in result.views]))
+    return Estimate(
+        images_total=len(job.objects) * job.views,
+        images_todo=todo,
+        seconds_per_image=result.seconds / calibration_views,
+        bytes_per_image=jpeg_bytes + latent_bytes,
+        workers=job.worker_count(),
+    )
+
+
+def _blender_version() -> str:
+    """bpy's version, read from the package metadata (the main process never imports bpy)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("bpy")
+    except PackageNotFoundError:
+        return "not installed"
+
+
+def view_counts(job: RenderJob) -> np.ndarray:
+    """Complete views per object of the job, in object order (for reports and tests)."""
+    return np.array(
+        [sum(writer.view_complete(writer.object_dir(job.out, o.synset, o.model_id), v) for v in range(job.views)) for o in job.objects]
+    )

@@ -1,0 +1,108 @@
+"""Object sources: ShapeNetCore v2 layout scans, SIE list files and text lists.
+
+Layout: `<root>/<synset>/<model_id>/models/model_normalized.obj` (+ .mtl, textures under images/).
+A folder of other meshes in the same `<class>/<id>/` layout works too: the mesh is the folder's
+`models/model_normalized.obj` or else its single mesh file (OBJ; other formats via trimesh).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+MESH_SUFFIXES = (".obj", ".off", ".ply", ".stl", ".glb", ".gltf")
+
+
+class ObjectSourceError(ValueError):
+    """An object root or list that cannot be used; the message names the path."""
+
+
+@dataclass(frozen=True, order=True)
+class ObjectRef:
+    """One object to render: its class (synset) id, model id and mesh file."""
+
+    synset: str
+    model_id: str
+    mesh: Path
+
+    @property
+    def key(self) -> str:
+        """`<synset>/<model_id>`, the object's id in messages, manifests and failure files."""
+        return f"{self.synset}/{self.model_id}"
+
+
+def find_mesh(folder: Path) -> Path | None:
+    """The mesh of an object folder: ShapeNet's normalised OBJ, else its single mesh file."""
+    shapenet = folder / "models" / "model_normalized.obj"
+    if shapenet.is_file():
+        return shapenet
+    for place in (folder / "models", folder):
+        if place.is_dir():
+            meshes = sorted(p for p in place.iterdir() if p.is_file() and p.suffix.lower() in MESH_SUFFIXES)
+            if len(meshes) == 1:
+                return meshes[0]
+    return None
+
+
+def scan_root(root: Path) -> list[ObjectRef]:
+    """Every object under a ShapeNet-layout root, sorted; a clear error if there is none."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ObjectSourceError(f"object root {root} does not exist or is not a folder")
+    objects = []
+    for synset_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
+        for model_dir in sorted(p for p in synset_dir.iterdir() if p.is_dir()):
+            mesh = find_mesh(model_dir)
+            # A folder without a mesh is still listed: the renderer reports it as a failure.
+            objects.append(ObjectRef(synset_dir.name, model_dir.name, mesh or model_dir / "models" / "model_normalized.obj"))
+    if not objects:
+        raise ObjectSourceError(
+            f"no objects in {root}: expected ShapeNetCore's layout <synset>/<model_id>/models/model_normalized.obj"
+        )
+    return objects
+
+
+def _parse_entry(entry: str, source: Path) -> tuple[str, str]:
+    parts = [p for p in str(entry).strip().replace("\\", "/").split("/") if p]
+    if len(parts) < 2:
+        raise ObjectSourceError(f"{source}: entry {entry!r} is not of the form /<synset>/<model_id>/")
+    return parts[-2], parts[-1]
+
+
+def read_object_list(path: Path) -> list[tuple[str, str]]:
+    """(synset, model_id) pairs from an SIE list (`.npy` of '/<synset>/<model_id>/') or a text file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ObjectSourceError(f"object list {path} does not exist")
+    if path.suffix == ".npy":
+        try:
+            entries = np.load(path, allow_pickle=False)
+        except ValueError as error:
+            raise ObjectSourceError(f"{path}: not an array of strings ({error})") from None
+        entries = [str(e) for e in np.ravel(entries)]
+    else:
+        entries = [line for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    return [_parse_entry(e, path) for e in entries]
+
+
+def select_objects(root: Path, listed: list[tuple[str, str]] | None = None) -> list[ObjectRef]:
+    """The objects to render: all of `root`, or those of a list (looked up under `root`)."""
+    if listed is None:
+        return scan_root(root)
+    root = Path(root)
+    if not root.is_dir():
+        raise ObjectSourceError(f"object root {root} does not exist or is not a folder")
+    objects = []
+    for synset, model_id in sorted(set(listed)):
+        folder = root / synset / model_id
+        objects.append(ObjectRef(synset, model_id, find_mesh(folder) or folder / "models" / "model_normalized.obj"))
+    return objects
+
+
+def partition(objects: list[ObjectRef], job_index: int, num_jobs: int) -> list[ObjectRef]:
+    """The objects of job `job_index` out of `num_jobs`: every num_jobs-th of the sorted list."""
+    if num_jobs < 1 or not 0 <= job_index < num_jobs:
+        raise ObjectSourceError(f"--job-index must be in [0, {num_jobs}) and --num-jobs at least 1")
+    return sorted(objects)[job_index::num_jobs]

@@ -1,0 +1,129 @@
+"""Code that runs inside a render worker process: one Blender scene, many objects.
+
+The worker renders and encodes; the main process writes (so loose files and shards are two writers
+of the same result, and only one process ever writes the output).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from iebench.render.objects import ObjectRef
+from iebench.render.scene import view_scene
+from iebench.render.settings import RenderSettings
+from iebench.render.writer import encode_jpeg
+
+
+@dataclass(frozen=True)
+class ObjectTask:
+    """Render these views (index, latent vector) of one object."""
+
+    ref: ObjectRef
+    views: tuple[tuple[int, np.ndarray], ...]
+    latent_names: tuple[str, ...]
+
+
+@dataclass
+class RenderedView:
+    """One finished view: its index, JPEG bytes and latents."""
+
+    index: int
+    jpeg: bytes
+    latents: np.ndarray
+
+
+@dataclass
+class ObjectResult:
+    """What a worker did with one task."""
+
+    key: str
+    views: list[RenderedView] = field(default_factory=list)
+    error: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    """Per-process settings of a render worker."""
+
+    settings: RenderSettings
+    threads: int = 0
+    max_faces: int = 5_000_000
+    max_mesh_mb: float = 1024.0
+
+
+_STATE: dict = {}
+
+
+def init_worker(options: WorkerOptions) -> None:
+    """Build the Blender scene once for this process (the pool's initializer)."""
+    _silence_blender()
+    from iebench.render.blender import SceneRenderer  # imports bpy: only ever in worker processes
+
+    _STATE["renderer"] = SceneRenderer(options.settings, options.threads)
+    _STATE["options"] = options
+
+
+def _silence_blender() -> None:
+    """Send Blender's C-level chatter ("Saved: ...") to IEBENCH_BLENDER_LOG, or nowhere, not over the progress bar."""
+    target = os.open(os.environ.get("IEBENCH_BLENDER_LOG", os.devnull), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    os.dup2(target, 1)
+    os.dup2(target, 2)
+    os.close(target)
+
+
+def _as_obj(mesh: Path, workdir: str) -> Path:
+    """The mesh itself if it is an OBJ, else a converted copy (bpy has no OFF/Collada importer)."""
+    if mesh.suffix.lower() == ".obj":
+        return mesh
+    import trimesh
+
+    from iebench.render.blender import MeshError
+
+    try:
+        loaded = trimesh.load(mesh, force="scene")
+    except Exception as error:  # trimesh raises many types for unreadable files
+        raise MeshError(f"trimesh could not read {mesh}: {error}") from None
+    converted = Path(workdir) / "converted.obj"
+    loaded.export(converted)
+    return converted
+
+
+def render_object(task: ObjectTask) -> ObjectResult:
+    """Import one object, render the requested views and unload it; errors become a result, not a crash."""
+    from iebench.render.blender import MeshError
+
+    renderer, options = _STATE["renderer"], _STATE["options"]
+    result = ObjectResult(task.ref.key)
+    start = time.perf_counter()
+    mesh = task.ref.mesh
+    try:
+        if not mesh.is_file():
+            raise MeshError(f"no mesh file: expected {mesh}")
+        size_mb = mesh.stat().st_size / 2**20
+        if size_mb > options.max_mesh_mb:
+            raise MeshError(f"{mesh} is {size_mb:.0f} MB, more than --max-mesh-mb {options.max_mesh_mb:.0f}")
+        with tempfile.TemporaryDirectory(prefix="iebench-mesh-") as workdir:
+            loaded = renderer.load(_as_obj(mesh, workdir), options.max_faces)
+        result.warnings = loaded.warnings
+        try:
+            for index, latents in task.views:
+                rgb = renderer.render_view(loaded, view_scene(task.latent_names, latents))
+                jpeg = encode_jpeg(rgb, options.settings.jpeg_quality, options.settings.legacy_bgr)
+                result.views.append(RenderedView(index, jpeg, latents))
+        finally:
+            renderer.unload(loaded)
+    except MeshError as error:
+        result.error = str(error)
+    except Exception as error:  # a bug or a Blender failure on this object: report it, keep the run going
+        result.error = f"{type(error).__name__}: {error}\n{traceback.format_exc(limit=3)}"
+    result.seconds = time.perf_counter() - start
+    return result

@@ -1,0 +1,76 @@
+"""Writing rendered views: JPEG encoding and the original 3DIEBench layout of loose files.
+
+Layout (as published, so the original SIE code reads it unchanged):
+`<out>/<synset>/<model_id>/image_<i>.jpg` and `latent_<i>.npy` (float64, the preset's latent order).
+Each file is written under a temporary name and renamed, the latent last: a view is complete when
+both files exist, and an interrupted write never leaves a file that looks finished.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+TMP_MARK = ".tmp-"
+
+
+def encode_jpeg(rgb: np.ndarray, quality: int = 95, legacy_bgr: bool = False) -> bytes:
+    """JPEG bytes (4:2:0) of an RGB uint8 image; `legacy_bgr` swaps red and blue as the published files do."""
+    if legacy_bgr:
+        rgb = rgb[..., ::-1]
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(rgb)).save(buffer, format="JPEG", quality=quality, subsampling=2)
+    return buffer.getvalue()
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write bytes under a temporary name in the same folder, then rename into place."""
+    tmp = path.with_name(f"{path.name}{TMP_MARK}{os.getpid()}")
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+    os.replace(tmp, path)
+
+
+def npy_bytes(array: np.ndarray) -> bytes:
+    """The .npy file bytes of an array."""
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def object_dir(out: Path, synset: str, model_id: str) -> Path:
+    """The folder of one object in the original layout."""
+    return Path(out) / synset / model_id
+
+
+def image_path(folder: Path, view: int) -> Path:
+    """Path of a view's image."""
+    return folder / f"image_{view}.jpg"
+
+
+def latent_path(folder: Path, view: int) -> Path:
+    """Path of a view's latent vector."""
+    return folder / f"latent_{view}.npy"
+
+
+def write_view(folder: Path, view: int, jpeg: bytes, latents: np.ndarray) -> None:
+    """Write one view's image and latents; the latent file, renamed last, marks the view complete."""
+    folder.mkdir(parents=True, exist_ok=True)
+    write_atomic(image_path(folder, view), jpeg)
+    write_atomic(latent_path(folder, view), npy_bytes(np.asarray(latents, dtype=np.float64)))
+
+
+def view_complete(folder: Path, view: int) -> bool:
+    """Whether a view's image and latent file are both in place."""
+    return latent_path(folder, view).is_file() and image_path(folder, view).is_file()
+
+
+def remove_partial_files(folder: Path) -> None:
+    """Delete temporary files an interrupted run left in an object's folder."""
+    if folder.is_dir():
+        for leftover in folder.glob(f"*{TMP_MARK}*"):
+            leftover.unlink(missing_ok=True)
