@@ -112,8 +112,7 @@ def _configure_cycles(scene: bpy.types.Scene, settings: RenderSettings, threads:
 
 def _diffuse_material(name: str) -> tuple[bpy.types.Material, bpy.types.NodeSocket]:
     """A material with one Diffuse BSDF; returns it and the colour socket to drive per view."""
-    material = bpy.data.materials.new(name)
-    material.use_nodes = True
+    material = bpy.data.materials.new(name)  # Blender 5 gives every new material a node tree
     nodes = material.node_tree.nodes
     nodes.clear()
     bsdf = nodes.new("ShaderNodeBsdfDiffuse")
@@ -145,7 +144,6 @@ class SceneRenderer:
 
     def _build_world(self) -> None:
         world = bpy.data.worlds.new("World")
-        world.use_nodes = True
         background = world.node_tree.nodes.get("Background") or world.node_tree.nodes.new("ShaderNodeBackground")
         background.inputs["Color"].default_value = (spec.WORLD_GREY, spec.WORLD_GREY, spec.WORLD_GREY, 1.0)
         background.inputs["Strength"].default_value = 1.0
@@ -207,6 +205,7 @@ class SceneRenderer:
             self._remove(set(meshes))
             raise MeshError(f"{mesh_path} has {faces:,} faces, more than --max-faces {max_faces:,}")
         warnings = _repair_textures(meshes, Path(mesh_path))
+        _drop_transmission(meshes)
         obj = _join(meshes)
         _normalise(obj)
         return LoadedObject(obj, faces, warnings)
@@ -273,6 +272,21 @@ def _normalise(obj: bpy.types.Object) -> None:
     obj.location = (0.0, 0.0, 0.0)
 
 
+def _drop_transmission(meshes: list) -> None:
+    """Make imported materials opaque to transmission.
+
+    Blender 4+'s OBJ importer turns an MTL's `Tf` (transmission filter, written as `Tf 1 1 1` by many
+    exporters to mean "no filter") into Transmission Weight 1; with the recipe's zero transmission
+    bounces such a surface renders black. The importer the original used ignored `Tf`.
+    """
+    for obj in meshes:
+        for slot in obj.material_slots:
+            if slot.material and slot.material.node_tree is not None:
+                for node in slot.material.node_tree.nodes:
+                    if node.type == "BSDF_PRINCIPLED":
+                        node.inputs["Transmission Weight"].default_value = 0.0
+
+
 def _find_texture(name: str, object_dir: Path) -> Path | None:
     """Look for a texture by file name under the object's folder (ShapeNet keeps them in images/)."""
     wanted = name.lower()
@@ -292,7 +306,7 @@ def _repair_textures(meshes: list, mesh_path: Path) -> list[str]:
     warnings = []
     materials = {slot.material for obj in meshes for slot in obj.material_slots if slot.material}
     for material in materials:
-        if not material.use_nodes:
+        if material.node_tree is None:
             continue
         for node in list(material.node_tree.nodes):
             if node.type != "TEX_IMAGE" or node.image is None:

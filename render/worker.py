@@ -7,6 +7,7 @@ of the same result, and only one process ever writes the output).
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 import time
 import traceback
@@ -66,10 +67,16 @@ _STATE: dict = {}
 def init_worker(options: WorkerOptions) -> None:
     """Build the Blender scene once for this process (the pool's initializer)."""
     _silence_blender()
-    from iebench.render.blender import SceneRenderer  # imports bpy: only ever in worker processes
-
-    _STATE["renderer"] = SceneRenderer(options.settings, options.threads)
+    # A parent that imported bpy passes bpy's own script folders on sys.path to spawned children,
+    # where they would shadow the real bpy module.
+    sys.path[:] = [p for p in sys.path if f"{os.sep}bpy{os.sep}" not in p]
     _STATE["options"] = options
+    try:
+        from iebench.render.blender import SceneRenderer  # imports bpy: only ever in worker processes
+
+        _STATE["renderer"] = SceneRenderer(options.settings, options.threads)
+    except Exception as error:  # reported with every task, instead of a pool that dies without a word
+        _STATE["init_error"] = f"Blender could not start in the worker: {type(error).__name__}: {error}"
 
 
 def _silence_blender() -> None:
@@ -101,8 +108,11 @@ def render_object(task: ObjectTask) -> ObjectResult:
     """Import one object, render the requested views and unload it; errors become a result, not a crash."""
     from iebench.render.blender import MeshError
 
-    renderer, options = _STATE["renderer"], _STATE["options"]
     result = ObjectResult(task.ref.key)
+    if "init_error" in _STATE:
+        result.error = _STATE["init_error"]
+        return result
+    renderer, options = _STATE["renderer"], _STATE["options"]
     start = time.perf_counter()
     mesh = task.ref.mesh
     try:

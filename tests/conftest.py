@@ -1,0 +1,32 @@
+"""Session-wide fixtures: one tiny procedural object set and one real 32 px render, reused by many tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from iebench.presets import get_preset
+from iebench.render import procedural
+from iebench.render.job import RenderJob, RenderSummary, run
+from iebench.render.objects import scan_root
+from iebench.render.settings import RenderSettings
+
+THIRD_PARTY = Path(__file__).parent / "data" / "thirdparty"
+TINY_SETTINGS = RenderSettings(resolution=32, samples=4, denoiser="fast")
+
+
+@pytest.fixture(scope="session")
+def procedural_root(tmp_path_factory) -> Path:
+    """Three classes x two procedural objects, in ShapeNet's layout."""
+    root = tmp_path_factory.mktemp("objects")
+    procedural.generate(root, classes=3, per_class=2, seed=0)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_render(procedural_root, tmp_path_factory) -> tuple[RenderJob, RenderSummary]:
+    """A real Blender render of the procedural set: 4 views per object at 32 px, two workers."""
+    job = RenderJob(tuple(scan_root(procedural_root)), tmp_path_factory.mktemp("render"), get_preset("3diebench"),
+                    seed=7, views=4, settings=TINY_SETTINGS, workers=2)
+    return job, run(job)
