@@ -27,10 +27,13 @@ $(VENV)/.installed: pyproject.toml | check-system
 demo: setup
 	$(BIN)/iebench objects procedural $(DEMO)/objects --classes 10 --per-class 3 --seed 0
 	$(BIN)/iebench render $(DEMO)/objects --out $(DEMO)/render --views 8 --resolution 128 --seed 0
-	$(BIN)/iebench show $(DEMO)/render --out $(DEMO)/contact_sheet.png --objects 10 --views 8
+	$(BIN)/iebench pack $(DEMO)/render $(DEMO)/shards --name demo
+	$(BIN)/iebench verify $(DEMO)/shards
+	$(BIN)/iebench show $(DEMO)/shards --out $(DEMO)/contact_sheet.png --objects 10 --views 8
 	@echo
 	@echo "objects:        $(DEMO)/objects  (ShapeNet layout, OBJ + MTL)"
 	@echo "renders:        $(DEMO)/render   (image_<i>.jpg + latent_<i>.npy, _manifest.json)"
+	@echo "shards:         $(DEMO)/shards   (WebDataset, _info.json, README.md dataset card, SIE split files)"
 	@echo "contact sheet:  $(DEMO)/contact_sheet.png"
 
 test: setup
@@ -38,6 +41,7 @@ test: setup
 
 bench: setup
 	$(BIN)/python bench/render_quality.py
+	$(BIN)/python bench/pack_throughput.py
 
 clean:
 	rm -rf $(DEMO) .pytest_cache

@@ -15,7 +15,7 @@ from PIL import Image
 
 from iebench.classes import class_name
 from iebench.contact_sheet import SheetRow, contact_sheet
-from iebench.presets import LATENT_NAMES, TRANSLATION_NAMES
+from iebench.presets import LATENT_NAMES, TRANSLATION_NAMES, Preset, get_preset, preset_from_json
 
 _VIEW = re.compile(r"^image_(\d+)\.jpg$")
 
@@ -55,15 +55,28 @@ def list_objects(root: Path) -> list[LooseObject]:
     return found
 
 
-def latent_names(root: Path, k: int) -> tuple[str, ...]:
-    """Names of the latent values: from our manifest when there is one, else SIE's 7 (or 10 with translation)."""
-    manifest = Path(root) / "_manifest.json"
-    if manifest.is_file():
-        return tuple(json.loads(manifest.read_text())["latent_names"])
-    names = LATENT_NAMES + TRANSLATION_NAMES
-    if k not in (len(LATENT_NAMES), len(names)):
-        raise LooseLayoutError(f"{root}: latents have {k} values and there is no _manifest.json naming them")
-    return names[:k]
+def render_manifest(root: Path) -> dict | None:
+    """The render manifest of a folder we rendered (one job's, or the first of an array's), else None."""
+    paths = sorted(Path(root).glob("_manifest*.json"))
+    if not paths:
+        return None
+    manifests = [json.loads(p.read_text()) for p in paths]
+    for path, manifest in zip(paths[1:], manifests[1:]):
+        if manifest["preset"] != manifests[0]["preset"] or manifest["views_per_object"] != manifests[0]["views_per_object"]:
+            raise LooseLayoutError(f"{path} and {paths[0]} describe different renders (preset or views differ)")
+    return manifests[0]
+
+
+def schema(root: Path, k: int) -> Preset:
+    """The preset (latent names and ranges) of a folder: from our manifest, else SIE's (7 values, or 10 with translation)."""
+    manifest = render_manifest(root)
+    if manifest is not None:
+        return preset_from_json(manifest["preset"])
+    if k == len(LATENT_NAMES):
+        return get_preset("3diebench")
+    if k == len(LATENT_NAMES) + len(TRANSLATION_NAMES):
+        return get_preset("3diebench-t")
+    raise LooseLayoutError(f"{root}: latents have {k} values and there is no _manifest.json naming them")
 
 
 def read_latents(obj: LooseObject, view: int) -> np.ndarray:
@@ -93,5 +106,4 @@ def loose_contact_sheet(root: Path, max_objects: int = 12, max_views: int = 8, t
     for obj in chosen:
         views = [(Image.open(obj.folder / f"image_{v}.jpg"), read_latents(obj, v)) for v in obj.views[:max_views]]
         rows.append(SheetRow(f"{class_name(obj.synset)}\n{obj.synset}\n{obj.model_id[:10]}", views))
-    names = latent_names(root, len(rows[0].views[0][1]))
-    return contact_sheet(rows, names, tile)
+    return contact_sheet(rows, schema(root, len(rows[0].views[0][1])).latent_names, tile)

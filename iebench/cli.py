@@ -106,15 +106,27 @@ def _env_int(name: str) -> int | None:
 @click.option("--max-faces", default=5_000_000, show_default=True, help="Objects with more faces are reported, not rendered.")
 @click.option("--max-mesh-mb", default=1024.0, show_default=True, help="Mesh files larger than this are reported, not rendered.")
 @click.option("--dry-run", is_flag=True, help="Print the image count, disk estimate and ETA (from a short calibration render), then stop.")
+@click.option("--format", "output_format", type=click.Choice(["loose", "shards"]), default="loose", show_default=True,
+              help="loose: the original layout of files; shards: WebDataset shards written while rendering.")
+@click.option("--name", default="3diebench", show_default=True, help="Shards: dataset name (<name>-<split>-000000.tar).")
+@click.option("--val-fraction", default=0.2, show_default=True, help="Shards: share of each class's objects in val.")
+@click.option("--split-seed", default=0, show_default=True, help="Shards: seed of the stratified split.")
+@click.option("--split-files", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Shards: use the original SIE split files in this folder instead.")
+@click.option("--shard-seed", default=0, show_default=True, help="Shards: seed of the order of objects across shards.")
+@click.option("--shard-size-mb", default=100.0, show_default=True, help="Shards: target shard size.")
 def render(src: Path, out: Path, preset: str, variant: Path | None, factors: tuple[str, ...], views: int, seed: int,
            resolution: int, recipe: str, samples: int | None, denoiser: str | None, adaptive: bool | None,
            jpeg_quality: int, legacy_bgr: bool, device: str, workers: int, job_index: int | None,
-           num_jobs: int | None, object_list: Path | None, max_faces: int, max_mesh_mb: float, dry_run: bool) -> None:
+           num_jobs: int | None, object_list: Path | None, max_faces: int, max_mesh_mb: float, dry_run: bool,
+           output_format: str, name: str, val_fraction: float, split_seed: int, split_files: Path | None,
+           shard_seed: int, shard_size_mb: float) -> None:
     """Render 3DIEBench views of the meshes under SRC (ShapeNetCore v2 layout) into OUT.
 
     Writes OUT/<synset>/<model_id>/image_<i>.jpg and latent_<i>.npy (the original layout, read
-    unchanged by the SIE code), plus _manifest.json and, if anything went wrong, _failures.jsonl.
-    Re-running the same command resumes: only missing views are rendered.
+    unchanged by the SIE code), or with --format shards WebDataset shards as `iebench pack` writes
+    them; plus _manifest.json and, if anything went wrong, _failures.jsonl. Re-running the same
+    command resumes: only missing views (or unwritten shards) are rendered.
 
     \b
     Examples:
@@ -126,7 +138,8 @@ def render(src: Path, out: Path, preset: str, variant: Path | None, factors: tup
 
     from iebench.presets import PresetError, get_preset, load_variant, parse_factor_flag, with_overrides
     from iebench.render import job as render_job
-    from iebench.render.objects import ObjectSourceError, partition, read_object_list, select_objects
+    from iebench.object_lists import ObjectListError, read_object_list
+    from iebench.render.objects import ObjectSourceError, partition, select_objects
     from iebench.render.settings import ORIGINAL_RECIPE, RenderSettings
 
     try:
@@ -141,13 +154,24 @@ def render(src: Path, out: Path, preset: str, variant: Path | None, factors: tup
         num_jobs = num_jobs or _env_int("SLURM_ARRAY_TASK_COUNT") or 1
         job_index = job_index if job_index is not None else (_env_int("SLURM_ARRAY_TASK_ID") or 0)
         listed = read_object_list(object_list) if object_list else None
-        mine = partition(select_objects(src, listed), job_index, num_jobs)
-    except (PresetError, ObjectSourceError, ValueError) as error:
+        everything = select_objects(src, listed)
+        mine = partition(everything, job_index, num_jobs)
+        plan = None
+        if output_format == "shards":
+            from iebench.dataset.pack import PackOptions
+            from iebench.render.procedural import is_procedural
+            from iebench.render.sinks import shard_plan
+
+            options = PackOptions(name, val_fraction, split_seed, split_files, shard_seed, shard_size_mb)
+            plan = shard_plan(everything, mine, options, views=views, resolution=resolution, preset=scene.to_json(),
+                              latent_names=scene.latent_names, job_index=job_index, num_jobs=num_jobs,
+                              source={"kind": "render", "path": str(src), "procedural": is_procedural(src)})
+    except (PresetError, ObjectSourceError, ObjectListError, ValueError) as error:
         _fail(str(error))
     if importlib.util.find_spec("bpy") is None:
         _fail("bpy (Blender as a Python module) is not installed: pip install 'iebench[render]' on Python 3.11")
     job = render_job.RenderJob(tuple(mine), out, scene, seed, views, settings, workers, job_index, num_jobs,
-                               max_faces, max_mesh_mb)
+                               max_faces, max_mesh_mb, source_root=src, shard_plan=plan)
     if not mine:
         click.echo(f"job {job_index} of {num_jobs} has no objects")
         return
@@ -169,6 +193,15 @@ def render(src: Path, out: Path, preset: str, variant: Path | None, factors: tup
         _fail(str(error))
     click.echo(f"rendered {summary.images_rendered} images ({summary.images_skipped} already there) of "
                f"{summary.objects} objects in {_duration(summary.seconds)} -> {out}")
+    if plan is not None and num_jobs == 1:
+        from iebench.dataset.finalize import FinalizeError, finalize as finalize_set
+
+        try:
+            _echo_info(out, finalize_set(out))
+        except FinalizeError as error:
+            _fail(str(error))
+    elif plan is not None:
+        click.echo(f"job {job_index} of {num_jobs} done: once every job is, run `iebench finalize {out}`")
     if summary.warnings:
         click.echo(f"{len(summary.warnings)} objects rendered with warnings (see {render_job.failures_path(out, job_index, num_jobs).name})")
     if summary.failures:
@@ -185,21 +218,132 @@ def _duration(seconds: float) -> str:
     return f"{hours}h{rest // 60:02d}m{rest % 60:02d}s" if hours else f"{rest // 60}m{rest % 60:02d}s"
 
 
-# ------------------------------------------------------------------------------------------------ show
+# ------------------------------------------------------------------------------------------------ shards
+@main.command()
+@click.argument("src", type=click.Path(path_type=Path))
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--name", default="3diebench", show_default=True, help="Dataset name: shards are <name>-<split>-000000.tar.")
+@click.option("--val-fraction", default=0.2, show_default=True, help="Share of each class's objects that go to val.")
+@click.option("--split-seed", default=0, show_default=True, help="Seed of the stratified split.")
+@click.option("--split-files", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Use the original SIE split: a folder with train_images.npy and val_images.npy.")
+@click.option("--shard-seed", default=0, show_default=True, help="Seed of the order of objects across shards.")
+@click.option("--shard-size-mb", default=100.0, show_default=True, help="Target shard size.")
+@click.option("--workers", default=0, show_default=True, help="Processes writing shards; 0: one per core.")
+@click.option("--skip-bad", is_flag=True, help="Pack the good objects and list the bad ones, instead of stopping.")
+def pack(src: Path, out: Path, name: str, val_fraction: float, split_seed: int, split_files: Path | None,
+         shard_seed: int, shard_size_mb: float, workers: int, skip_bad: bool) -> None:
+    """Pack SRC, in the original 3DIEBench layout (the release or our renders), into shards in OUT.
+
+    One WebDataset sample per object (all its views as JPEG bytes, its latents, label, metadata),
+    split by object, with offset indexes, _info.json, SHA256SUMS, the SIE split files and a dataset
+    card. The same input and options give the same bytes; re-running resumes.
+
+    \b
+    Example:
+      iebench pack 3DIEBench 3DIEBench-shards --split-files 3DIEBench   # the original split
+    """
+    from iebench.dataset.finalize import FinalizeError
+    from iebench.dataset.loose import LooseLayoutError
+    from iebench.dataset.pack import PackError, PackOptions
+    from iebench.dataset.pack import pack as pack_shards
+    from iebench.dataset.splits import SplitError
+
+    options = PackOptions(name, val_fraction, split_seed, split_files, shard_seed, shard_size_mb, workers, skip_bad)
+    try:
+        info, skipped = pack_shards(src, out, options)
+    except (PackError, LooseLayoutError, SplitError, FinalizeError, ValueError) as error:
+        _fail(str(error))
+    _echo_info(out, info)
+    if skipped:
+        click.echo(f"skipped {len(skipped)} bad objects (listed in _info.json)", err=True)
+
+
+@main.command()
+@click.argument("out", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def finalize(out: Path) -> None:
+    """Once every writer is done (all jobs of a render array), write _info.json, checksums, split files and the card."""
+    from iebench.dataset.finalize import FinalizeError
+    from iebench.dataset.finalize import finalize as finalize_set
+
+    try:
+        info = finalize_set(out)
+    except FinalizeError as error:
+        _fail(str(error))
+    _echo_info(out, info)
+
+
+@main.command()
+@click.argument("out", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def verify(out: Path) -> None:
+    """Check every shard of OUT against _info.json: checksums, counts, JPEGs, latents, splits, indexes."""
+    from iebench.dataset.finalize import FinalizeError
+    from iebench.dataset.verify import verify as verify_set
+
+    try:
+        problems = verify_set(out)
+    except FinalizeError as error:
+        _fail(str(error))
+    if problems:
+        for problem in problems:
+            click.echo(problem, err=True)
+        _fail(f"{len(problems)} problems in {out}")
+    click.echo(f"{out}: verified")
+
+
+def _echo_info(out: Path, info: dict) -> None:
+    for split, data in info["splits"].items():
+        click.echo(f"{split:>5}: {data['objects']:>7,} objects {data['views']:>9,} views {len(data['shards']):>5} shards "
+                   f"{data['bytes'] / 2**20:>9.1f} MiB")
+    click.echo(f"-> {out}")
+
+
+@main.command()
+@click.argument("out", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def info(out: Path) -> None:
+    """Print counts per class and split, sizes and the settings of a shard set."""
+    from iebench.dataset.finalize import FinalizeError, load_info
+
+    try:
+        data = load_info(out)
+    except FinalizeError as error:
+        _fail(str(error))
+    click.echo(f"{data['name']}: {data['views_per_object']} views per object at {data['resolution']} px, "
+               f"preset {data['preset']['name']}, latents {', '.join(data['latent_names'])}")
+    split = data["split"]
+    click.echo("split: " + (f"stratified, val fraction {split['val_fraction']}, seed {split['seed']}"
+                            if split["method"] == "stratified" else f"SIE files {split['path']}"))
+    settings = (data.get("render_manifest") or {}).get("render_settings")
+    if settings:
+        click.echo("render: " + ", ".join(f"{k} {v}" for k, v in settings.items()))
+    click.echo(f"\n{'label':>5}  {'synset':<9} {'class':<14} {'train':>7} {'val':>7}")
+    for c in data["classes"]:
+        click.echo(f"{c['label']:>5}  {c['synset']:<9} {c['name']:<14} {c['train']:>7} {c['val']:>7}")
+    click.echo()
+    _echo_info(out, data)
+
+
 @main.command()
 @click.argument("src", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), help="PNG to write [default: SRC/contact_sheet.png].")
+@click.option("--split", type=click.Choice(["train", "val"]), default="train", show_default=True, help="Split to show (shards).")
 @click.option("--objects", "max_objects", default=12, show_default=True, help="Objects (rows) to show, spread over classes.")
 @click.option("--views", "max_views", default=8, show_default=True, help="Views (columns) per object.")
 @click.option("--tile", default=128, show_default=True, help="Tile size in pixels.")
-def show(src: Path, out: Path | None, max_objects: int, max_views: int, tile: int) -> None:
-    """Write a contact sheet of a render output: objects x views, captioned with class and latents."""
+def show(src: Path, out: Path | None, split: str, max_objects: int, max_views: int, tile: int) -> None:
+    """Write a contact sheet of a shard set or a render output: objects x views, captioned with class and latents."""
     from iebench.contact_sheet import save_png
+    from iebench.dataset.finalize import FinalizeError
+    from iebench.dataset.format import INFO_NAME
     from iebench.dataset.loose import LooseLayoutError, loose_contact_sheet
+    from iebench.dataset.reader import shard_contact_sheet
 
     try:
-        sheet = loose_contact_sheet(src, max_objects, max_views, tile)
-    except LooseLayoutError as error:
+        if (src / INFO_NAME).is_file():
+            sheet = shard_contact_sheet(src, split, max_objects, max_views, tile)
+        else:
+            sheet = loose_contact_sheet(src, max_objects, max_views, tile)
+    except (LooseLayoutError, FinalizeError, ValueError) as error:
         _fail(str(error))
     path = save_png(sheet, out or src / "contact_sheet.png")
     click.echo(f"contact sheet: {path}")

@@ -147,7 +147,7 @@ _OOD_ANGLE = ((-PI, -PI / 2), (PI / 2, PI))
 PRESETS: dict[str, Preset] = {
     "3diebench": Preset(
         "3diebench",
-        "3DIEBench as published: rotation, floor hue and spot light sampled per view (SPEC 1).",
+        "3DIEBench as published: rotation, floor hue and spot light sampled per view.",
         _BASE,
     ),
     "3diebench-ood": Preset(
@@ -295,3 +295,12 @@ def _sample_outside_box(rng: np.random.Generator) -> np.ndarray:
         angles = Rotation.random(random_state=rng).as_euler(EULER_ORDER)
         if np.any(np.abs(angles) > PI / 2):
             return angles
+
+
+def preset_from_json(data: dict) -> Preset:
+    """Rebuild a preset from its JSON form (as stored in manifests and `_info.json`)."""
+    factors = tuple(
+        Factor(f["name"], ((float(f["fixed"]), float(f["fixed"])),) if "fixed" in f else tuple((float(lo), float(hi)) for lo, hi in f["intervals"]))
+        for f in data["factors"]
+    )
+    return Preset(data["name"], data.get("description", ""), factors, data.get("rotation_sampler", "euler-box"), data.get("notes", ""))

@@ -19,9 +19,12 @@ import numpy as np
 from tqdm import tqdm
 
 import iebench
+from iebench.files import write_atomic, write_json_atomic
 from iebench.presets import Preset, sample_view_latents
 from iebench.render import writer
 from iebench.render.objects import ObjectRef
+from iebench.render.procedural import is_procedural
+from iebench.render.sinks import LooseSink, ShardSink
 from iebench.render.settings import RenderSettings
 from iebench.render.worker import ObjectResult, ObjectTask, WorkerOptions, init_worker, render_object
 
@@ -47,6 +50,8 @@ class RenderJob:
     max_mesh_mb: float = 1024.0
     recycle_every: int = 200  # restart a worker after this many objects (Blender's memory creeps up)
     threads: int = 0  # Cycles threads per worker; 0: the cores shared evenly between workers
+    source_root: Path | None = None  # where the objects came from (recorded in the manifest)
+    shard_plan: dict | None = None  # write shards by this plan (`render.sinks.shard_plan`) instead of loose files
 
     def worker_count(self) -> int:
         """Worker processes to start: the flag, or one per core, never more than objects."""
@@ -97,20 +102,20 @@ def _fingerprint(job: RenderJob) -> dict:
     }
 
 
-def _write_json(path: Path, data: dict) -> None:
-    writer.write_atomic(path, (json.dumps(data, indent=1) + "\n").encode())
-
-
 def _manifest(job: RenderJob, summary: RenderSummary | None, status: str, renderer: dict) -> dict:
     return {
-        "format": "3diebench-loose/1",
+        "format": "iebench-shards/1" if job.shard_plan else "3diebench-loose/1",
         "generator": f"iebench {iebench.__version__}",
         "status": status,
         **_fingerprint(job),
         "latent_names": list(job.preset.latent_names),
-        "layout": "<synset>/<model_id>/image_<i>.jpg + latent_<i>.npy (float64)",
+        "layout": "WebDataset shards (see _part*.json)" if job.shard_plan else "<synset>/<model_id>/image_<i>.jpg + latent_<i>.npy (float64)",
         "render_settings": job.settings.to_json(),
         "renderer": renderer,
+        "object_source": {
+            "root": str(job.source_root) if job.source_root else None,
+            "procedural": bool(job.source_root and is_procedural(job.source_root)),
+        },
         "objects": [o.key for o in job.objects],
         "counts": None
         if summary is None
@@ -140,27 +145,27 @@ def check_resumable(job: RenderJob) -> None:
         )
 
 
-def plan(job: RenderJob, latents_for=sample_view_latents) -> tuple[list[ObjectTask], int]:
-    """The tasks still to do (missing views of each object) and how many views are already complete."""
+def make_sink(job: RenderJob) -> LooseSink | ShardSink:
+    """The writer of the job's output."""
+    if job.shard_plan is None:
+        return LooseSink(job.out)
+    return ShardSink(job.out, job.shard_plan, job_suffix(job.job_index, job.num_jobs))
+
+
+def plan(job: RenderJob, sink: LooseSink | ShardSink, latents_for=sample_view_latents) -> tuple[list[ObjectTask], int]:
+    """The tasks still to do (missing views of each object, in object order) and how many views are done."""
     tasks, done = [], 0
     for ref in job.objects:
-        folder = writer.object_dir(job.out, ref.synset, ref.model_id)
-        missing = []
-        for view in range(job.views):
-            if writer.view_complete(folder, view):
-                done += 1
-            else:
-                missing.append((view, latents_for(job.preset, job.seed, ref.synset, ref.model_id, view)))
+        missing = sink.missing_views(ref, job.views)
+        done += job.views - len(missing)
         if missing:
-            tasks.append(ObjectTask(ref, tuple(missing), job.preset.latent_names))
+            views = tuple((v, latents_for(job.preset, job.seed, ref.synset, ref.model_id, v)) for v in missing)
+            tasks.append(ObjectTask(ref, views, job.preset.latent_names))
     return tasks, done
 
 
-def _record(job: RenderJob, result: ObjectResult, summary: RenderSummary) -> None:
-    synset, model_id = result.key.split("/")
-    folder = writer.object_dir(job.out, synset, model_id)
-    for view in result.views:
-        writer.write_view(folder, view.index, view.jpeg, view.latents)
+def _record(sink: LooseSink | ShardSink, result: ObjectResult, summary: RenderSummary) -> None:
+    sink.accept(result)
     summary.images_rendered += len(result.views)
     if result.error:
         summary.failures[result.key] = result.error
@@ -177,12 +182,12 @@ def _write_failures(job: RenderJob, summary: RenderSummary) -> None:
     ]
     path = failures_path(job.out, job.job_index, job.num_jobs)
     if lines:
-        writer.write_atomic(path, ("\n".join(lines) + "\n").encode())
+        write_atomic(path, ("\n".join(lines) + "\n").encode())
     else:
         path.unlink(missing_ok=True)
 
 
-def _run_pool(job: RenderJob, tasks: list[ObjectTask], summary: RenderSummary, progress: tqdm) -> None:
+def _run_pool(job: RenderJob, sink: LooseSink | ShardSink, tasks: list[ObjectTask], summary: RenderSummary, progress: tqdm) -> None:
     """Render tasks on a pool of Blender workers, at most one in flight per worker.
 
     If a worker dies (a Blender crash, out of memory), the objects in flight then are retried once in
@@ -209,7 +214,7 @@ def _run_pool(job: RenderJob, tasks: list[ObjectTask], summary: RenderSummary, p
                     for future in finished:
                         task = in_flight.pop(future)
                         result = future.result()
-                        _record(job, result, summary)
+                        _record(sink, result, summary)
                         if result.error:
                             _write_failures(job, summary)
                             progress.write(f"failed: {result.key}: {result.error.splitlines()[0]}")
@@ -218,7 +223,8 @@ def _run_pool(job: RenderJob, tasks: list[ObjectTask], summary: RenderSummary, p
                 for task in in_flight.values():
                     deaths[task.ref.key] = deaths.get(task.ref.key, 0) + 1
                     if deaths[task.ref.key] >= 2:
-                        summary.failures[task.ref.key] = "the Blender worker died twice while rendering it (crash or out of memory)"
+                        reason = "the Blender worker died twice while rendering it (crash or out of memory)"
+                        _record(sink, ObjectResult(task.ref.key, error=reason), summary)
                         progress.update(len(task.views))
                     else:
                         pending.append(task)
@@ -230,20 +236,25 @@ def run(job: RenderJob) -> RenderSummary:
     start = time.perf_counter()
     job.out.mkdir(parents=True, exist_ok=True)
     check_resumable(job)
-    for ref in job.objects:
-        writer.remove_partial_files(writer.object_dir(job.out, ref.synset, ref.model_id))
-    tasks, done = plan(job)
-    summary = RenderSummary(objects=len(job.objects), images_skipped=done)
+    sink = make_sink(job)
     renderer = {"engine": "CYCLES", "blender": _blender_version(), "device_requested": job.settings.device}
-    _write_json(manifest_path(job.out, job.job_index, job.num_jobs), _manifest(job, None, "running", renderer))
+    write_json_atomic(manifest_path(job.out, job.job_index, job.num_jobs), _manifest(job, None, "running", renderer))
+    try:
+        sink.prepare(job.objects)
+    except ValueError as error:
+        raise RenderJobError(str(error)) from None
+    tasks, done = plan(job, sink)
+    summary = RenderSummary(objects=len(job.objects), images_skipped=done)
     todo = sum(len(t.views) for t in tasks)
     with tqdm(total=todo, unit="img", desc="render", dynamic_ncols=True, disable=todo == 0) as progress:
         if tasks:
-            _run_pool(job, tasks, summary, progress)
+            _run_pool(job, sink, tasks, summary, progress)
     _write_failures(job, summary)
     summary.seconds = time.perf_counter() - start
     status = "complete" if not summary.failures else "incomplete"
-    _write_json(manifest_path(job.out, job.job_index, job.num_jobs), _manifest(job, summary, status, renderer))
+    manifest = _manifest(job, summary, status, renderer)
+    write_json_atomic(manifest_path(job.out, job.job_index, job.num_jobs), manifest)
+    sink.close(manifest)
     return summary
 
 
@@ -270,7 +281,7 @@ class Estimate:
 
 def estimate(job: RenderJob, calibration_views: int = 3) -> Estimate:
     """Forecast images, disk and time from a short calibration render of the first object (nothing written)."""
-    tasks, _ = plan(job)
+    tasks, _ = plan(job, make_sink(job))
     todo = sum(len(t.views) for t in tasks)
     ref = job.objects[0]
     views = tuple((v, sample_view_latents(job.preset, job.seed, ref.synset, ref.model_id, v)) for v in range(calibration_views))
@@ -299,10 +310,3 @@ def _blender_version() -> str:
         return version("bpy")
     except PackageNotFoundError:
         return "not installed"
-
-
-def view_counts(job: RenderJob) -> np.ndarray:
-    """Complete views per object of the job, in object order (for reports and tests)."""
-    return np.array(
-        [sum(writer.view_complete(writer.object_dir(job.out, o.synset, o.model_id), v) for v in range(job.views)) for o in job.objects]
-    )

@@ -1,4 +1,4 @@
-"""Object sources: ShapeNetCore v2 layout scans, SIE list files and text lists.
+"""Object sources: ShapeNetCore v2 layout scans and object selection.
 
 Layout: `<root>/<synset>/<model_id>/models/model_normalized.obj` (+ .mtl, textures under images/).
 A folder of other meshes in the same `<class>/<id>/` layout works too: the mesh is the folder's
@@ -10,13 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 
 MESH_SUFFIXES = (".obj", ".off", ".ply", ".stl", ".glb", ".gltf")
 
 
 class ObjectSourceError(ValueError):
-    """An object root or list that cannot be used; the message names the path."""
+    """An object root that cannot be used; the message names the path."""
 
 
 @dataclass(frozen=True, order=True)
@@ -62,29 +61,6 @@ def scan_root(root: Path) -> list[ObjectRef]:
             f"no objects in {root}: expected ShapeNetCore's layout <synset>/<model_id>/models/model_normalized.obj"
         )
     return objects
-
-
-def _parse_entry(entry: str, source: Path) -> tuple[str, str]:
-    parts = [p for p in str(entry).strip().replace("\\", "/").split("/") if p]
-    if len(parts) < 2:
-        raise ObjectSourceError(f"{source}: entry {entry!r} is not of the form /<synset>/<model_id>/")
-    return parts[-2], parts[-1]
-
-
-def read_object_list(path: Path) -> list[tuple[str, str]]:
-    """(synset, model_id) pairs from an SIE list (`.npy` of '/<synset>/<model_id>/') or a text file."""
-    path = Path(path)
-    if not path.is_file():
-        raise ObjectSourceError(f"object list {path} does not exist")
-    if path.suffix == ".npy":
-        try:
-            entries = np.load(path, allow_pickle=False)
-        except ValueError as error:
-            raise ObjectSourceError(f"{path}: not an array of strings ({error})") from None
-        entries = [str(e) for e in np.ravel(entries)]
-    else:
-        entries = [line for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
-    return [_parse_entry(e, path) for e in entries]
 
 
 def select_objects(root: Path, listed: list[tuple[str, str]] | None = None) -> list[ObjectRef]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import colorsys
 import hashlib
 import math
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,9 @@ import numpy as np
 import trimesh
 
 from iebench.classes import class_name
+from iebench.files import write_atomic, write_json_atomic
+
+MARKER = "_procedural.json"  # beside the class folders: marks generated (free) objects
 
 Part = tuple[trimesh.Trimesh, tuple[float, float, float]]
 Builder = Callable[[np.random.Generator], list[Part]]
@@ -307,19 +309,13 @@ def obj_text(parts: list[Part], mtl_name: str) -> tuple[str, str]:
     return "".join(obj), "".join(mtl)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def write_object(root: Path, synset: str, model_id: str, parts: list[Part]) -> Path:
     """Write one object in ShapeNet's layout; the OBJ is renamed into place last, so it marks completion."""
     folder = Path(root) / synset / model_id / "models"
     folder.mkdir(parents=True, exist_ok=True)
     obj, mtl = obj_text(normalise_parts(parts), "model_normalized.mtl")
-    _write_atomic(folder / "model_normalized.mtl", mtl)
-    _write_atomic(folder / "model_normalized.obj", obj)
+    write_atomic(folder / "model_normalized.mtl", mtl.encode())
+    write_atomic(folder / "model_normalized.obj", obj.encode())
     return folder / "model_normalized.obj"
 
 
@@ -336,7 +332,14 @@ def generate(root: Path, classes: int, per_class: int, seed: int = 0) -> list[Pr
             model_id = model_id_for(seed, synset, index)
             path = write_object(root, synset, model_id, BUILDERS[synset](rng))
             objects.append(ProceduralObject(synset, model_id, path))
+    write_json_atomic(Path(root) / MARKER, {"generator": "iebench procedural", "seed": seed, "classes": classes,
+                                            "per_class": per_class, "license": "free to use (generated objects)"})
     return objects
+
+
+def is_procedural(root: Path) -> bool:
+    """Whether an object root was written by this generator (its marker file is there)."""
+    return (Path(root) / MARKER).is_file()
 
 
 def describe_classes() -> str:

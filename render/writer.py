@@ -9,14 +9,12 @@ both files exist, and an interrupted write never leaves a file that looks finish
 from __future__ import annotations
 
 import io
-import os
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-TMP_MARK = ".tmp-"
-
+from iebench.files import TMP_MARK, write_atomic
 
 def encode_jpeg(rgb: np.ndarray, quality: int = 95, legacy_bgr: bool = False) -> bytes:
     """JPEG bytes (4:2:0) of an RGB uint8 image; `legacy_bgr` swaps red and blue as the published files do."""
@@ -25,14 +23,6 @@ def encode_jpeg(rgb: np.ndarray, quality: int = 95, legacy_bgr: bool = False) ->
     buffer = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(rgb)).save(buffer, format="JPEG", quality=quality, subsampling=2)
     return buffer.getvalue()
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write bytes under a temporary name in the same folder, then rename into place."""
-    tmp = path.with_name(f"{path.name}{TMP_MARK}{os.getpid()}")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-    os.replace(tmp, path)
 
 
 def npy_bytes(array: np.ndarray) -> bytes:

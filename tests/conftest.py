@@ -28,5 +28,17 @@ def procedural_root(tmp_path_factory) -> Path:
 def tiny_render(procedural_root, tmp_path_factory) -> tuple[RenderJob, RenderSummary]:
     """A real Blender render of the procedural set: 4 views per object at 32 px, two workers."""
     job = RenderJob(tuple(scan_root(procedural_root)), tmp_path_factory.mktemp("render"), get_preset("3diebench"),
-                    seed=7, views=4, settings=TINY_SETTINGS, workers=2)
+                    seed=7, views=4, settings=TINY_SETTINGS, workers=2, source_root=procedural_root)
     return job, run(job)
+
+
+@pytest.fixture(scope="session")
+def packed(tiny_render, tmp_path_factory):
+    """The tiny render packed into small shards (several per split), finalized."""
+    from iebench.dataset.pack import PackOptions, pack
+
+    job, _ = tiny_render
+    out = tmp_path_factory.mktemp("shards")
+    info, skipped = pack(job.out, out, PackOptions(name="tiny", shard_size_mb=0.004, workers=2))
+    assert not skipped
+    return out, info

@@ -1,0 +1,145 @@
+"""The dataset card: a README.md in the Hugging Face convention, written from `_info.json` alone."""
+
+from __future__ import annotations
+
+import math
+
+from iebench.dataset.format import HF_SPLIT_NAMES, SPLITS
+
+CITATION = """@inproceedings{garrido2023sie,
+  title     = {Self-Supervised Learning of Split Invariant Equivariant Representations},
+  author    = {Garrido, Quentin and Najman, Laurent and LeCun, Yann},
+  booktitle = {International Conference on Machine Learning (ICML)},
+  year      = {2023}
+}
+@techreport{chang2015shapenet,
+  title       = {{ShapeNet}: An Information-Rich {3D} Model Repository},
+  author      = {Chang, Angel X. and Funkhouser, Thomas and Guibas, Leonidas and others},
+  institution = {Stanford University, Princeton University, Toyota Technological Institute at Chicago},
+  number      = {arXiv:1512.03012},
+  year        = {2015}
+}"""
+
+_MEANING = {
+    "rot_x": "object rotation about X (extrinsic XYZ Euler, Blender's XYZ mode)",
+    "rot_y": "object rotation about Y",
+    "rot_z": "object rotation about Z",
+    "floor_hue": "floor colour HSV(h, 0.6, 0.6)",
+    "spot_theta": "polar angle of the spot light (radius 4)",
+    "spot_phi": "azimuth of the spot light",
+    "spot_hue": "spot light colour HSV(h, 1, 0.8)",
+    "trans_x": "object translation along X, world frame",
+    "trans_y": "object translation along Y, world frame",
+    "trans_z": "object translation along Z, world frame",
+}
+
+
+def _size_category(views: int) -> str:
+    for limit, name in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"), (10_000_000, "1M<n<10M")):
+        if views < limit:
+            return name
+    return "10M<n<100M"
+
+
+def _range(factor: dict) -> str:
+    def num(x: float) -> str:
+        for multiple, text in ((1, "pi"), (0.5, "pi/2"), (0.25, "pi/4"), (0.125, "pi/8"), (2, "2 pi")):
+            if math.isclose(abs(x), multiple * math.pi, rel_tol=1e-9):
+                return ("-" if x < 0 else "") + text
+        return f"{x:g}"
+
+    if "fixed" in factor:
+        return f"fixed {num(factor['fixed'])}"
+    return " U ".join(f"[{num(lo)}, {num(hi)}]" for lo, hi in factor["intervals"])
+
+
+def render_card(info: dict) -> str:
+    """Markdown text of the card: YAML header (license, tags, one config per split), then the facts."""
+    name, views = info["name"], info["views_per_object"]
+    procedural = info["source"].get("procedural", False)
+    total_views = sum(info["splits"][s]["views"] for s in SPLITS)
+    header = [
+        "---",
+        f"license: {'cc0-1.0' if procedural else 'other'}",
+        *([] if procedural else ["license_name: shapenet-terms-of-use",
+                                 "license_link: https://shapenet.org/terms"]),
+        f"pretty_name: {name}",
+        "task_categories:", "- image-classification", "- image-feature-extraction",
+        "tags:", "- self-supervised-learning", "- equivariance", "- 3d", "- webdataset", "- 3diebench",
+        "size_categories:", f"- {_size_category(total_views)}",
+        "configs:", "- config_name: default", "  data_files:",
+        *[line for s in SPLITS if info["splits"][s]["shards"]
+          for line in (f"  - split: {HF_SPLIT_NAMES[s]}", f"    path: \"{name}-{s}-*.tar\"")],
+        "---",
+    ]
+    settings = (info.get("render_manifest") or {}).get("render_settings")
+    lines = [
+        f"# {name}",
+        "",
+        f"Renderings in the style of 3DIEBench (Garrido et al., ICML 2023): {views} views per object, each with a known "
+        f"3D rotation, floor colour and spot light, {info['resolution']}x{info['resolution']} JPEG. "
+        f"Written by {info['generator']}.",
+        "",
+        ("**Objects**: procedurally generated everyday objects (free to use; no ShapeNet data). Each class carries the "
+         "ShapeNet synset id of the same everyday class." if procedural else
+         "**Objects**: ShapeNetCore v2 models; the images are subject to ShapeNet's terms of use "
+         "(non-commercial research and education)."),
+        "",
+        "## Format",
+        "",
+        "WebDataset shards, one sample per object, key `<synset>_<model_id>`:",
+        "",
+        "| field | content |",
+        "|---|---|",
+        f"| `000.jpg` ... `{views - 1:03d}.jpg` | the views, JPEG bytes as rendered |",
+        f"| `latents.npy` | float64 array ({views}, {len(info['latent_names'])}), one row per view, columns below |",
+        "| `cls` | label: index of the synset among the sorted class ids present |",
+        "| `json` | synset, model id, class name, label, view count, latent names, preset |",
+        "",
+        "Beside each shard, `<shard>.index.json` gives every member's byte offset and size. `_info.json` lists shards, "
+        "objects, sizes and sha256 per split; `SHA256SUMS` works with `sha256sum -c`. The original SIE split files "
+        "(`train_images.npy`, `train_labels.npy`, `val_images.npy`, `val_labels.npy`, `all_latents_train.npy`, "
+        "`all_latents_val.npy`) are included, so the original SIE code can be pointed at this data.",
+        "",
+        "## Latents",
+        "",
+        "| index | name | range | meaning |",
+        "|---|---|---|---|",
+        *[f"| {i} | `{f['name']}` | {_range(f)} | {_MEANING.get(f['name'], '')} |" for i, f in enumerate(info["preset"]["factors"])],
+        "",
+        f"Preset `{info['preset']['name']}`: {info['preset']['description']}" + (f" {info['preset']['notes']}" if info["preset"].get("notes") else ""),
+        "",
+        "Relative rotation between two views: R1^-1 R2 with R = from_euler('xyz', angles), as a quaternion (x, y, z, w).",
+        "",
+        "## Splits",
+        "",
+    ]
+    split = info["split"]
+    if split["method"] == "stratified":
+        lines.append(f"Split by object, stratified per class: validation fraction {split['val_fraction']}, seed {split['seed']}. "
+                     f"Objects are spread over shards in a seeded random order (seed {info['shard_seed']}).")
+    else:
+        lines.append(f"Split by object as in the original SIE split files ({split['path']}).")
+    lines += ["", "| split | objects | views | shards | size |", "|---|---|---|---|---|"]
+    for s in SPLITS:
+        data = info["splits"][s]
+        lines.append(f"| {HF_SPLIT_NAMES[s]} | {data['objects']:,} | {data['views']:,} | {len(data['shards'])} | {data['bytes'] / 2**20:.1f} MiB |")
+    lines += ["", "| label | synset | class | train | validation |", "|---|---|---|---|---|"]
+    lines += [f"| {c['label']} | {c['synset']} | {c['name']} | {c['train']} | {c['val']} |" for c in info["classes"]]
+    lines += ["", "## Generation", ""]
+    if settings:
+        manifest = info["render_manifest"]
+        lines += [
+            f"Rendered with Blender {manifest['renderer']['blender']} (Cycles), seed {manifest['seed']}: "
+            f"{settings['samples']} samples per pixel"
+            + (", adaptive sampling" if settings["adaptive_sampling"] else "")
+            + (f", Intel OIDN denoiser ({settings['denoiser']})" if settings["denoiser"] != "off" else ", no denoiser")
+            + f", JPEG quality {settings['jpeg_quality']}"
+            + (", red and blue swapped as in the published files" if settings["legacy_bgr"] else ", correct RGB")
+            + ". Scene: camera at distance 2.5 (polar angle pi/4, azimuth pi/2); floor plane at z = -1; "
+            "sun (1.5, angle pi/2) straight down; spot light 500 W, cone pi/8; Filmic view transform.",
+        ]
+    else:
+        lines.append("Packed from the original 3DIEBench release layout (no render manifest).")
+    lines += ["", "## Citation", "", "```bibtex", CITATION, "```", ""]
+    return "\n".join(header + [""] + lines)

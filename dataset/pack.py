@@ -1,0 +1,200 @@
+"""`iebench pack`: the original layout of loose files -> WebDataset shards, in parallel, resumable.
+
+Steps: list and check every object (all views, well-formed latents) before writing anything; split
+by object; order each split with a seeded permutation; cut it into shards of about the target size;
+record that plan in `_part.json`; write the shards over several processes (a finished shard is never
+rewritten, so a re-run resumes); then `finalize` writes `_info.json`, checksums, split files, card.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+import iebench
+from iebench.classes import class_name, label_map
+from iebench.files import write_json_atomic
+from iebench.dataset import format as fmt
+from iebench.dataset.loose import LooseLayoutError, LooseObject, list_objects, read_latents, render_manifest, schema
+from iebench.dataset.splits import read_sie_split, stratified_split
+
+
+class PackError(RuntimeError):
+    """Input that cannot be packed, or an output folder packed from something else; names what is wrong."""
+
+
+@dataclass(frozen=True)
+class PackOptions:
+    """How to pack: the dataset name, split, order and shard size."""
+
+    name: str = "3diebench"
+    val_fraction: float = 0.2
+    split_seed: int = 0
+    split_files: Path | None = None  # a folder with the original SIE split files, instead of our split
+    shard_seed: int = 0
+    shard_size_mb: float = 100.0
+    workers: int = 0
+    skip_bad: bool = False
+
+
+def part_path(out: Path, job: str = "") -> Path:
+    """The plan of one writer (a pack run, or one render job): `_part.json` / `_part<job>.json`."""
+    return Path(out) / f"_part{job}.json"
+
+
+def check_object(obj: LooseObject, views: int, k: int) -> str | None:
+    """Why an object cannot be packed (missing views, missing or malformed latents), or None."""
+    if obj.views != tuple(range(views)):
+        missing = sorted(set(range(views)) - set(obj.views))
+        return f"{obj.key}: views {missing[:10]} missing (expected image_0..image_{views - 1})"
+    for view in range(views):
+        if not (obj.folder / f"latent_{view}.npy").is_file():
+            return f"{obj.key}: latent_{view}.npy missing"
+        try:
+            latents = read_latents(obj, view)
+        except LooseLayoutError as error:
+            return str(error)
+        if latents.shape != (k,):
+            return f"{obj.key}: latent_{view}.npy has {latents.shape[0]} values, expected {k}"
+    return None
+
+
+def plan_shards(objects: list[LooseObject], split_of: dict, options: PackOptions, job: str = "") -> list[dict]:
+    """Shards per split: objects in a seeded random order, cut at about `shard_size_mb`."""
+    target = options.shard_size_mb * 2**20
+    shards = []
+    for split in fmt.SPLITS:
+        members = sorted((o for o in objects if split_of[(o.synset, o.model_id)] == split), key=lambda o: o.key)
+        order = np.random.default_rng(np.random.SeedSequence([options.shard_seed, fmt.SPLITS.index(split)])).permutation(len(members))
+        current, size = [], 0
+        for position in order:
+            obj = members[position]
+            obj_bytes = sum(f.stat().st_size for f in obj.folder.iterdir() if f.is_file())
+            if current and size + obj_bytes > target:
+                shards.append({"name": fmt.shard_name(options.name, split, len(shards_of(shards, split)), job), "split": split, "keys": current})
+                current, size = [], 0
+            current.append(fmt.sample_key(obj.synset, obj.model_id))
+            size += obj_bytes
+        if current:
+            shards.append({"name": fmt.shard_name(options.name, split, len(shards_of(shards, split)), job), "split": split, "keys": current})
+    return shards
+
+
+def shards_of(shards: list[dict], split: str) -> list[dict]:
+    """The shards of one split."""
+    return [s for s in shards if s["split"] == split]
+
+
+def load_sample(obj_folder: Path, key: str, views: int, resolution: int, label: int, latent_names: tuple[str, ...],
+                preset: str) -> fmt.ObjectSample:
+    """Read one object's files, checking every JPEG decodes at the expected size."""
+    synset, model_id = fmt.split_key(key)
+    jpegs, latents = [], []
+    for view in range(views):
+        path = obj_folder / f"image_{view}.jpg"
+        data = path.read_bytes()
+        try:
+            with Image.open(io.BytesIO(data)) as image:
+                image.load()
+                size = image.size
+        except (OSError, SyntaxError) as error:
+            raise PackError(f"{synset}/{model_id}: {path.name} is not a readable JPEG ({error})") from None
+        if size != (resolution, resolution):
+            raise PackError(f"{synset}/{model_id}: {path.name} is {size[0]}x{size[1]}, expected {resolution}x{resolution}")
+        jpegs.append(data)
+        latents.append(np.load(obj_folder / f"latent_{view}.npy", allow_pickle=False).astype(np.float64))
+    return fmt.ObjectSample(synset, model_id, label, class_name(synset), tuple(jpegs), np.stack(latents),
+                            latent_names, preset)
+
+
+def _write_planned_shard(src: Path, out: Path, shard: dict, part: dict) -> str | None:
+    """Write one planned shard (in a worker process); returns an error message or None."""
+    try:
+        samples = []
+        for key in shard["keys"]:
+            synset, model_id = fmt.split_key(key)
+            samples.append(load_sample(src / synset / model_id, key, part["views_per_object"], part["resolution"],
+                                       part["labels"][synset], tuple(part["latent_names"]), part["preset"]["name"]))
+        fmt.write_shard(out / shard["name"], samples)
+        return None
+    except (PackError, OSError, ValueError) as error:
+        return f"{shard['name']}: {error}"
+
+
+def _resolution(objects: list[LooseObject], manifest: dict | None) -> int:
+    if manifest is not None:
+        return int(manifest["render_settings"]["resolution"])
+    with Image.open(objects[0].folder / "image_0.jpg") as image:
+        return image.size[0]
+
+
+def pack(src: Path, out: Path, options: PackOptions = PackOptions()) -> tuple[dict, list[str]]:
+    """Pack a loose-layout folder into shards; returns the finalized `_info.json` and the skipped objects."""
+    from iebench.dataset.finalize import finalize
+
+    src, out = Path(src), Path(out)
+    objects = list_objects(src)
+    views = max(len(o.views) for o in objects)
+    k = read_latents(objects[0], objects[0].views[0]).shape[0]
+    preset = schema(src, k)
+    problems = [p for p in (check_object(o, views, len(preset.latent_names)) for o in tqdm(objects, desc="check", unit="obj", leave=False)) if p]
+    if problems and not options.skip_bad:
+        listing = "\n  ".join(problems[:20]) + (f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else "")
+        raise PackError(f"{len(problems)} objects cannot be packed (nothing was written; --skip-bad packs the others):\n  {listing}")
+    bad = {p.split(":")[0] for p in problems}
+    objects = [o for o in objects if o.key not in bad]
+    split_of = read_sie_split(options.split_files) if options.split_files else stratified_split(
+        ((o.synset, o.model_id) for o in objects), options.val_fraction, options.split_seed)
+    unlisted = [o.key for o in objects if (o.synset, o.model_id) not in split_of]
+    if unlisted:
+        raise PackError(f"{len(unlisted)} objects are in no split file, e.g. {unlisted[0]}")
+    objects = [o for o in objects if (o.synset, o.model_id) in split_of]
+    manifest = render_manifest(src)
+    part = {
+        "format": fmt.FORMAT,
+        "generator": f"iebench {iebench.__version__}",
+        "name": options.name,
+        "views_per_object": views,
+        "resolution": _resolution(objects, manifest),
+        "latent_names": list(preset.latent_names),
+        "preset": preset.to_json(),
+        "render_manifest": manifest,
+        "source": {"kind": "loose", "path": str(src.resolve()),
+                   "procedural": bool(manifest and manifest.get("object_source", {}).get("procedural"))},
+        "labels": label_map([o.synset for o in objects]),
+        "split": {"method": "sie-files", "path": str(options.split_files)} if options.split_files else
+                 {"method": "stratified", "val_fraction": options.val_fraction, "seed": options.split_seed},
+        "shard_seed": options.shard_seed,
+        "shard_size_mb": options.shard_size_mb,
+        "skipped": sorted(bad),
+        "shards": plan_shards(objects, split_of, options),
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    existing = part_path(out)
+    if existing.is_file() and json.loads(existing.read_text())["shards"] != part["shards"]:
+        raise PackError(f"{out} holds shards packed from other input or options (see {existing.name}): use a new folder")
+    write_json_atomic(existing, part)
+    fmt.remove_temporary(out)
+    todo = [s for s in part["shards"] if not fmt.shard_complete(out / s["name"])]
+    errors = []
+    workers = max(1, min(options.workers or os.cpu_count() or 1, len(todo) or 1))
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool, \
+            tqdm(total=sum(len(s["keys"]) for s in todo), desc="pack", unit="obj") as progress:
+        futures = {pool.submit(_write_planned_shard, src, out, s, part): s for s in todo}
+        for future in futures:
+            error = future.result()
+            if error:
+                errors.append(error)
+            progress.update(len(futures[future]["keys"]))
+    if errors:
+        raise PackError("some shards could not be written (the others are complete; fix and re-run to resume):\n  " + "\n  ".join(errors))
+    return finalize(out), sorted(bad)

@@ -1,0 +1,86 @@
+"""Random access to a finalized shard set through its offset indexes (one read per member)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from iebench.classes import class_name
+from iebench.contact_sheet import SheetRow, contact_sheet
+from iebench.dataset import format as fmt
+from iebench.dataset.finalize import load_info
+
+
+@dataclass(frozen=True)
+class SampleRef:
+    """Where one object's members lie: its shard and the index entry."""
+
+    shard: Path
+    key: str
+    label: int
+    members: dict[str, list[int]]
+
+    def read(self, field: str, handle=None) -> bytes:
+        """One member's bytes."""
+        return fmt.read_member(self.shard, self.members[field], handle)
+
+    def latents(self, handle=None) -> np.ndarray:
+        """The object's (views, k) latents."""
+        return np.load(io.BytesIO(self.read("latents.npy", handle)), allow_pickle=False)
+
+
+class ShardSet:
+    """A finalized shard folder: `_info.json` plus the shards' offset indexes."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.info = load_info(self.root)
+
+    @property
+    def views_per_object(self) -> int:
+        """Views stored per object."""
+        return self.info["views_per_object"]
+
+    @property
+    def latent_names(self) -> tuple[str, ...]:
+        """Names of the latent columns."""
+        return tuple(self.info["latent_names"])
+
+    def shard_paths(self, split: str) -> list[Path]:
+        """The shards of a split, in name order."""
+        if split not in fmt.SPLITS:
+            raise ValueError(f"unknown split {split!r}; splits are {', '.join(fmt.SPLITS)}")
+        return [self.root / s["name"] for s in self.info["splits"][split]["shards"]]
+
+    def samples(self, split: str) -> Iterator[SampleRef]:
+        """Every object of a split, shard by shard, in stored order."""
+        for path in self.shard_paths(split):
+            for entry in fmt.read_index(path)["samples"]:
+                yield SampleRef(path, entry["key"], entry["label"], entry["members"])
+
+
+def shard_contact_sheet(root: Path, split: str = "train", max_objects: int = 12, max_views: int = 8, tile: int = 128) -> Image.Image:
+    """A contact sheet of a shard set: rows spread round-robin over the classes."""
+    shards = ShardSet(root)
+    by_class: dict[str, list[SampleRef]] = {}
+    for ref in shards.samples(split):
+        by_class.setdefault(fmt.split_key(ref.key)[0], []).append(ref)
+    chosen: list[SampleRef] = []
+    while len(chosen) < max_objects and any(by_class.values()):
+        for members in by_class.values():
+            if members and len(chosen) < max_objects:
+                chosen.append(members.pop(0))
+    rows = []
+    for ref in chosen:
+        latents = ref.latents()
+        views = [(Image.open(io.BytesIO(ref.read(fmt.view_field(v)))), latents[v]) for v in range(min(max_views, len(latents)))]
+        synset, model_id = fmt.split_key(ref.key)
+        rows.append(SheetRow(f"{class_name(synset)} ({ref.label})\n{synset}\n{model_id[:10]}\n{split}", views))
+    if not rows:
+        raise ValueError(f"split {split!r} of {root} has no objects")
+    return contact_sheet(rows, shards.latent_names, tile)

@@ -1,0 +1,159 @@
+"""Where a render job's views go: loose files in the original layout, or WebDataset shards.
+
+A sink says which views of an object are still to render (that is what makes a job resumable) and
+takes each finished object. The loose sink writes view by view; the shard sink keeps an object's
+views until every object of its shard is done, then writes the shard (never rewritten afterwards).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+import iebench
+from iebench.classes import class_name, label_map
+from iebench.dataset import format as fmt
+from iebench.dataset.pack import PackOptions, part_path
+from iebench.dataset.splits import read_sie_split, stratified_split
+from iebench.files import write_json_atomic
+from iebench.render import writer
+from iebench.render.objects import ObjectRef
+from iebench.render.worker import ObjectResult
+
+# Bytes of a stored 3DIEBench view at 256 px (SPEC 1: 17 GB for 2.6 M views), for sizing shards before rendering.
+BYTES_PER_VIEW_256 = 6_500
+
+
+class LooseSink:
+    """The original layout: `<synset>/<model_id>/image_<i>.jpg` and `latent_<i>.npy`."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = Path(out)
+
+    def prepare(self, objects: tuple[ObjectRef, ...]) -> None:
+        """Remove temporary files an interrupted run left."""
+        for ref in objects:
+            writer.remove_partial_files(writer.object_dir(self.out, ref.synset, ref.model_id))
+
+    def missing_views(self, ref: ObjectRef, views: int) -> list[int]:
+        """Views of the object whose files are not both in place."""
+        folder = writer.object_dir(self.out, ref.synset, ref.model_id)
+        return [v for v in range(views) if not writer.view_complete(folder, v)]
+
+    def accept(self, result: ObjectResult) -> None:
+        """Write the object's finished views."""
+        folder = writer.object_dir(self.out, *result.key.split("/"))
+        for view in result.views:
+            writer.write_view(folder, view.index, view.jpeg, view.latents)
+
+    def close(self, manifest: dict) -> None:
+        """Nothing is pending in the loose layout."""
+
+
+class ShardSink:
+    """Shards planned before rendering (`_part*.json`), each written once all of its objects are rendered."""
+
+    def __init__(self, out: Path, part: dict, job: str) -> None:
+        self.out, self.part, self.job = Path(out), part, job
+        self.shard_of = {key: shard["name"] for shard in part["shards"] for key in shard["keys"]}
+        self.pending: dict[str, dict[str, ObjectResult]] = {}
+        self.failed: dict[str, str] = {}
+
+    def prepare(self, objects: tuple[ObjectRef, ...]) -> None:
+        """Check the plan against one already in OUT, record it, and drop temporary files."""
+        path = part_path(self.out, self.job)
+        if path.is_file() and json.loads(path.read_text()).get("plan") != self.part["plan"]:
+            raise ValueError(f"{self.out} holds shards planned with other options (see {path.name}): use a new folder")
+        if not path.is_file():
+            write_json_atomic(path, self.part)
+        else:  # keep the objects a previous run had to leave out of written shards
+            self.part = json.loads(path.read_text()) | {"render_manifest": self.part["render_manifest"]}
+        fmt.remove_temporary(self.out)
+
+    def missing_views(self, ref: ObjectRef, views: int) -> list[int]:
+        """All views of an object whose shard is not written yet, else none."""
+        key = fmt.sample_key(ref.synset, ref.model_id)
+        return [] if fmt.shard_complete(self.out / self.shard_of[key]) else list(range(views))
+
+    def accept(self, result: ObjectResult) -> None:
+        """Keep the object; write its shard when the shard's last object arrives."""
+        synset, model_id = result.key.split("/")
+        key = fmt.sample_key(synset, model_id)
+        name = self.shard_of[key]
+        if result.error:
+            self.failed[key] = name
+        self.pending.setdefault(name, {})[key] = result
+        shard = next(s for s in self.part["shards"] if s["name"] == name)
+        if len(self.pending[name]) == len(shard["keys"]):
+            self._write(shard, self.pending.pop(name))
+
+    def _write(self, shard: dict, results: dict[str, ObjectResult]) -> None:
+        samples = []
+        for key in shard["keys"]:
+            result = results[key]
+            if result.error:
+                continue
+            synset, model_id = fmt.split_key(key)
+            views = sorted(result.views, key=lambda v: v.index)
+            samples.append(fmt.ObjectSample(synset, model_id, self.part["labels"][synset], class_name(synset),
+                                            tuple(v.jpeg for v in views), np.stack([v.latents for v in views]),
+                                            tuple(self.part["latent_names"]), self.part["preset"]["name"]))
+        dropped = [k for k in shard["keys"] if results[k].error]
+        if dropped:  # a failed object is left out of its shard (and listed), so the rest is not lost
+            shard["keys"] = [k for k in shard["keys"] if k not in dropped]
+            self.part["skipped"] = sorted(set(self.part.get("skipped", [])) | set(dropped))
+            write_json_atomic(part_path(self.out, self.job), self.part)
+        fmt.write_shard(self.out / shard["name"], samples)
+
+    def close(self, manifest: dict) -> None:
+        """Record the final render manifest in the plan, so `finalize` can describe the render."""
+        self.part["render_manifest"] = manifest
+        write_json_atomic(part_path(self.out, self.job), self.part)
+
+
+def shard_plan(all_objects: list[ObjectRef], mine: list[ObjectRef], options: PackOptions, *, views: int, resolution: int,
+               preset: dict, latent_names: tuple[str, ...], job_index: int, num_jobs: int, source: dict) -> dict:
+    """The `_part*.json` plan of one render job writing shards.
+
+    The split and the labels come from all objects (every job of an array computes the same); the
+    job's own objects go, per split, in a seeded order, into shards of a fixed object count sized
+    from the expected bytes per view.
+    """
+    keys = [(o.synset, o.model_id) for o in all_objects]
+    split_of = read_sie_split(options.split_files) if options.split_files else stratified_split(keys, options.val_fraction, options.split_seed)
+    per_view = BYTES_PER_VIEW_256 * (resolution / 256) ** 2 + 200
+    per_shard = max(1, int(options.shard_size_mb * 2**20 // (views * per_view)))
+    job = "" if num_jobs == 1 else f"-job{job_index:05d}"
+    shards = []
+    for split_index, split in enumerate(fmt.SPLITS):
+        members = sorted(fmt.sample_key(o.synset, o.model_id) for o in mine if split_of.get((o.synset, o.model_id)) == split)
+        order = np.random.default_rng(np.random.SeedSequence([options.shard_seed, split_index, job_index])).permutation(len(members))
+        ordered = [members[i] for i in order]
+        for index, start in enumerate(range(0, len(ordered), per_shard)):
+            shards.append({"name": fmt.shard_name(options.name, split, index, job), "split": split, "keys": ordered[start : start + per_shard]})
+    unsplit = [f"{s}/{m}" for s, m in ((o.synset, o.model_id) for o in mine) if (s, m) not in split_of]
+    if unsplit:
+        raise ValueError(f"{len(unsplit)} objects are in no split file, e.g. {unsplit[0]}")
+    split = ({"method": "sie-files", "path": str(options.split_files)} if options.split_files else
+             {"method": "stratified", "val_fraction": options.val_fraction, "seed": options.split_seed})
+    return {
+        "format": fmt.FORMAT,
+        "generator": f"iebench {iebench.__version__}",
+        "name": options.name,
+        "views_per_object": views,
+        "resolution": resolution,
+        "latent_names": list(latent_names),
+        "preset": preset,
+        "render_manifest": None,
+        "source": source,
+        "labels": label_map([o.synset for o in all_objects]),
+        "split": split,
+        "shard_seed": options.shard_seed,
+        "shard_size_mb": options.shard_size_mb,
+        "plan": {"job_index": job_index, "num_jobs": num_jobs, "objects_per_shard": per_shard,
+                 "objects": sorted(fmt.sample_key(o.synset, o.model_id) for o in mine)},
+        "skipped": [],
+        "shards": shards,
+    }
