@@ -33,10 +33,15 @@ THIRD_PARTY = Path(__file__).resolve().parent.parent / "tests" / "data" / "third
 
 CANDIDATES = {
     "original recipe (100 spp adaptive, OIDN high)": ORIGINAL_RECIPE,
-    "default (16 spp, OIDN balanced)": RenderSettings(),
+    f"default ({RenderSettings().samples} spp{' adaptive' if RenderSettings().adaptive_sampling else ''}, OIDN {RenderSettings().denoiser})": RenderSettings(),
     "32 spp, OIDN high": RenderSettings(samples=32, denoiser="high"),
     "16 spp, OIDN high": RenderSettings(samples=16, denoiser="high"),
+    "12 spp, OIDN high": RenderSettings(samples=12, denoiser="high"),
+    "24 spp, OIDN balanced": RenderSettings(samples=24, denoiser="balanced"),
+    "16 spp, OIDN balanced": RenderSettings(samples=16, denoiser="balanced"),
     "8 spp, OIDN balanced": RenderSettings(samples=8, denoiser="balanced"),
+    "32 spp adaptive 0.05, OIDN high": RenderSettings(samples=32, adaptive_sampling=True, adaptive_threshold=0.05, denoiser="high"),
+    "24 spp adaptive 0.03, OIDN high": RenderSettings(samples=24, adaptive_sampling=True, adaptive_threshold=0.03, denoiser="high"),
 }
 
 
@@ -74,6 +79,8 @@ def main() -> None:
     parser.add_argument("--views", type=int, default=2)
     parser.add_argument("--reference-samples", type=int, default=1024)
     parser.add_argument("--out", type=Path, help="also write the results as JSON here")
+    parser.add_argument("--reference-cache", type=Path, help="keep the reference renders in this .npy file (slow to make)")
+    parser.add_argument("--only-reference", action="store_true", help="render (and cache) the reference, then stop")
     args = parser.parse_args()
     threads = os.cpu_count() or 1
 
@@ -83,8 +90,14 @@ def main() -> None:
         objects = [o for o in scan_root(Path(tmp)) if o.synset in chosen]
         objects += [o for o in scan_root(THIRD_PARTY) if o.model_id in ("duck", "block000")]
         reference_settings = RenderSettings(resolution=args.resolution, samples=args.reference_samples, denoiser="off")
-        reference, _ = render_all(reference_settings, objects, args.views, threads, warm_up=False)
-        reference = [stored(image) for image in reference]
+        if args.reference_cache and args.reference_cache.is_file():
+            reference = list(np.load(args.reference_cache))
+        else:  # its timing does not matter: the reference may render while the machine is busy
+            reference = [stored(image) for image in render_all(reference_settings, objects, args.views, threads, warm_up=False)[0]]
+            if args.reference_cache:
+                np.save(args.reference_cache, np.stack(reference))
+        if args.only_reference:
+            return
         rows = []
         for name, settings in CANDIDATES.items():
             images, seconds = render_all(settings.replace(resolution=args.resolution), objects, args.views, threads)

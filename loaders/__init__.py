@@ -1,1 +1,12 @@
-"""PyTorch loaders over shards and the original layout (to come)."""
+"""PyTorch loaders over shards (indexed or streamed) and the original layout.
+
+`PairDataset` (exact SIE pairs, the default for training), `StreamingPairs` (remote shards),
+`ViewDataset` and `ObjectViews` (evaluation), and `make_loader` (sampler and defaults).
+"""
+
+from iebench.loaders.datasets import ObjectViews, PairDataset, ViewDataset
+from iebench.loaders.decode import Normalize
+from iebench.loaders.loader import make_loader
+from iebench.loaders.streaming import StreamingPairs
+
+__all__ = ["PairDataset", "StreamingPairs", "ViewDataset", "ObjectViews", "make_loader", "Normalize"]

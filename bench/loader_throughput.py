@@ -1,0 +1,114 @@
+"""Loader throughput: SIE pairs per second in one process (what each DataLoader worker delivers).
+
+Side by side on the same data, in one run: the indexed loader over shards (`PairDataset`), the
+streaming loader (`StreamingPairs`), `PairDataset` over the original directory layout, a loader
+written the way the original SIE dataset is (PIL, one file per view and per latent, CPU float
+normalisation), and the decode floor of this machine (two torchvision JPEG decodes from memory).
+
+Uses synthetic JPEGs of realistic size (about 6.5 KB at 256 px); the files are in the page cache.
+
+    python bench/loader_throughput.py [--objects 200] [--views 50] [--pairs 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from scipy.spatial.transform import Rotation
+from synthetic import write_loose  # bench/synthetic.py (scripts run from bench/)
+from torchvision import transforms
+
+from iebench.dataset.pack import PackOptions, pack
+from iebench.loaders import PairDataset, StreamingPairs
+from iebench.loaders.decode import SIE_MEAN, SIE_STD, decode
+
+
+class OriginalStyleDataset(torch.utils.data.Dataset):
+    """A pair loader as the released SIE code writes it: PIL, a file per view and per latent, float on the CPU."""
+
+    def __init__(self, root: Path, views: int) -> None:
+        self.folders = sorted(p for p in Path(root).glob("*/*") if p.is_dir())
+        self.views, self.rng = views, np.random.default_rng(0)
+        self.transform = transforms.Compose([transforms.Resize((256, 256)), transforms.ToTensor(),
+                                             transforms.Normalize(SIE_MEAN, SIE_STD)])
+
+    def __len__(self) -> int:
+        return len(self.folders)
+
+    def _image(self, path: Path) -> Image.Image:
+        with open(path, "rb") as handle:
+            return Image.open(handle).convert("RGB")
+
+    def __getitem__(self, index: int):
+        folder = self.folders[index]
+        first, second = self.rng.choice(self.views, 2, replace=False)
+        image1, image2 = self._image(folder / f"image_{first}.jpg"), self._image(folder / f"image_{second}.jpg")
+        latent1, latent2 = np.load(folder / f"latent_{first}.npy"), np.load(folder / f"latent_{second}.npy")
+        relative = Rotation.from_euler("xyz", latent1[:3]).inv() * Rotation.from_euler("xyz", latent2[:3])
+        return self.transform(image1), self.transform(image2), torch.FloatTensor(relative.as_quat()), 0
+
+
+def pairs_per_second(fetch, pairs: int) -> float:
+    """Call fetch(i) for i in range(pairs) after a short warm-up; pairs per second."""
+    for i in range(20):
+        fetch(i)
+    start = time.perf_counter()
+    for i in range(pairs):
+        fetch(i)
+    return pairs / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--objects", type=int, default=200)
+    parser.add_argument("--views", type=int, default=50)
+    parser.add_argument("--pairs", type=int, default=2000)
+    args = parser.parse_args()
+    torch.set_num_threads(1)  # one worker process uses one core
+    with tempfile.TemporaryDirectory() as tmp:
+        loose, shards = Path(tmp) / "loose", Path(tmp) / "shards"
+        size = write_loose(loose, args.objects, args.views)
+        pack(loose, shards, PackOptions(name="bench", shard_size_mb=16, val_fraction=0.0))
+        indexed, on_disk = PairDataset(shards, "train"), PairDataset(loose, "train")
+        original = OriginalStyleDataset(loose, args.views)
+        n = len(indexed)
+
+        def epoch_item(data):
+            def fetch(i):
+                data.set_epoch(i // n)
+                return data[i % n]
+            return fetch
+
+        sample = [indexed.source.read_view(e, v) for e in indexed.objects[:50] for v in (0, 1)]
+
+        def streaming_fetcher():
+            stream = StreamingPairs(shards, "train", shuffle_buffer=64, num_samples=10**9)
+            iterator = iter(stream)
+            return lambda i: next(iterator)
+
+        rows = {
+            "decode floor (2 torchvision decodes from memory)": pairs_per_second(lambda i: (decode(sample[2 * (i % 50)]), decode(sample[2 * (i % 50) + 1])), args.pairs),
+            "PairDataset, shards (indexed)": pairs_per_second(epoch_item(indexed), args.pairs),
+            "StreamingPairs, shards": pairs_per_second(streaming_fetcher(), args.pairs),
+            "PairDataset, original layout": pairs_per_second(epoch_item(on_disk), args.pairs),
+            "original SIE-style (PIL, file per view, CPU float)": pairs_per_second(lambda i: original[i % n], args.pairs),
+        }
+    floor, baseline = rows["decode floor (2 torchvision decodes from memory)"], rows["original SIE-style (PIL, file per view, CPU float)"]
+    print(f"\n{args.objects} objects x {args.views} synthetic views ({size / (args.objects * args.views) / 1024:.1f} KiB per view "
+          f"with its latent), 256 px, one process, one thread, {platform.machine()} ({os.cpu_count()} cores), page cache warm\n")
+    print("| loader | pairs/s | vs original-style | share of decode floor |")
+    print("|---|---|---|---|")
+    for name, rate in rows.items():
+        print(f"| {name} | {rate:,.0f} | {rate / baseline:.1f}x | {100 * rate / floor:.0f} % |")
+
+
+if __name__ == "__main__":
+    main()

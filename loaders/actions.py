@@ -1,0 +1,63 @@
+"""Actions: what transforms view 1 into view 2, computed from the two views' latents (pure numpy).
+
+| name | size | content |
+|---|---|---|
+| `rotation` | 4 | quaternion (x, y, z, w) of R1^-1 R2, not sign-canonicalised (SIE); `canonical=True` makes w >= 0 |
+| `euler` | 3 | the same relative rotation as extrinsic XYZ Euler angles |
+| `rotation-color` | 6 | `rotation` + (floor_hue_2 - floor_hue_1, spot_hue_2 - spot_hue_1), as SIE rot+colour |
+| `all` | 4 + k - 3 | `rotation` + the differences of every other latent (lights, floor, translation) |
+| `none` | 0 | no action (methods that learn without transformation parameters) |
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from iebench.rotations import EULER_ORDER, relative_quaternion
+
+ACTIONS = ("rotation", "euler", "rotation-color", "all", "none")
+
+
+class ActionError(ValueError):
+    """An unknown action, or latents that lack what an action needs."""
+
+
+def action_size(name: str, latent_names: tuple[str, ...]) -> int:
+    """Length of the action vector."""
+    return {"rotation": 4, "euler": 3, "rotation-color": 6, "all": 4 + len(latent_names) - 3, "none": 0}[check_action(name, latent_names)]
+
+
+def check_action(name: str, latent_names: tuple[str, ...]) -> str:
+    """The action name, validated against the latent schema."""
+    if name not in ACTIONS:
+        raise ActionError(f"unknown action {name!r}; actions are {', '.join(ACTIONS)}")
+    needed = {"rotation": ("rot_x", "rot_y", "rot_z"), "euler": ("rot_x", "rot_y", "rot_z"),
+              "rotation-color": ("rot_x", "rot_y", "rot_z", "floor_hue", "spot_hue"), "all": ("rot_x", "rot_y", "rot_z"),
+              "none": ()}[name]
+    missing = [n for n in needed if n not in latent_names]
+    if missing:
+        raise ActionError(f"action {name!r} needs latents {', '.join(missing)}, which this data set does not have")
+    return name
+
+
+def compute_action(name: str, latents1: np.ndarray, latents2: np.ndarray, latent_names: tuple[str, ...],
+                   canonical: bool = False) -> np.ndarray:
+    """The action (float32) taking view 1 to view 2; latents are (k,) or (n, k) in `latent_names` order."""
+    check_action(name, latent_names)
+    l1, l2 = np.asarray(latents1, dtype=np.float64), np.asarray(latents2, dtype=np.float64)
+    rot = [latent_names.index(n) for n in ("rot_x", "rot_y", "rot_z")] if name != "none" else []
+    if name == "none":
+        return np.zeros((*l1.shape[:-1], 0), dtype=np.float32)
+    quat = relative_quaternion(l1[..., rot], l2[..., rot], canonical=canonical)
+    if name == "rotation":
+        parts = [quat]
+    elif name == "euler":
+        parts = [Rotation.from_quat(quat).as_euler(EULER_ORDER)]
+    elif name == "rotation-color":
+        hues = [latent_names.index("floor_hue"), latent_names.index("spot_hue")]
+        parts = [quat, l2[..., hues] - l1[..., hues]]
+    else:
+        rest = [i for i in range(len(latent_names)) if i not in rot]
+        parts = [quat, l2[..., rest] - l1[..., rest]]
+    return np.concatenate(parts, axis=-1).astype(np.float32)

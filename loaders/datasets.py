@@ -1,0 +1,154 @@
+"""Map-style datasets: SIE view pairs for training, single views and whole objects for evaluation.
+
+Each reads only what it returns (two views of an object for a pair) through a source (shards or
+the original layout), decodes with torchvision, and returns uint8 CHW tensors: normalise on the
+device (`iebench.loaders.decode.Normalize`).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from iebench.loaders.actions import action_size, check_action, compute_action
+from iebench.loaders.decode import decode
+from iebench.loaders.sampling import choose_pair, choose_view
+from iebench.loaders.sources import ObjectEntry, SourceError, open_source
+
+log = logging.getLogger(__name__)
+
+
+class _SourceDataset(Dataset):
+    """Shared plumbing: the source, bad-data policy and a decode that names the object."""
+
+    def __init__(self, root: Path, split: str, on_error: str) -> None:
+        if on_error not in ("raise", "skip"):
+            raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+        self.root, self.split, self.on_error = Path(root), split, on_error
+        self.source = open_source(root, split)
+        self.latent_names = self.source.latent_names
+        self.views_per_object = self.source.views_per_object
+
+    @property
+    def objects(self) -> list[ObjectEntry]:
+        """The split's objects, sorted by key."""
+        return self.source.objects
+
+    def _decode(self, entry: ObjectEntry, view: int) -> torch.Tensor:
+        data = self.source.read_view(entry, view)
+        try:
+            return decode(data)
+        except RuntimeError as error:
+            where = entry.shard or entry.folder
+            raise SourceError(f"{where}: object {entry.key}: view {view} does not decode ({error})") from None
+
+    def _guard(self, index: int, load):
+        try:
+            return load()
+        except SourceError as error:
+            if self.on_error == "raise":
+                raise
+            log.warning("skipping a bad sample: %s", error)
+            return None
+
+
+class PairDataset(_SourceDataset):
+    """One item per object: two distinct views chosen by (seed, epoch, object), and the action between them.
+
+    `root` is a shard folder written by `iebench pack` or a folder in the original release layout.
+    Items: `view1`, `view2` (uint8 (3, H, W)), `action` (float32), `label`, `key`, `views` (the two
+    indices). Call `set_epoch` before each epoch; the epoch lives in shared memory, so DataLoader
+    workers (persistent ones too) see it. An index may also be an `(epoch, index)` pair.
+    """
+
+    def __init__(self, root: Path, split: str = "train", action: str = "rotation", seed: int = 0,
+                 canonical: bool = False, on_error: str = "raise") -> None:
+        super().__init__(root, split, on_error)
+        self.action, self.seed, self.canonical = check_action(action, self.latent_names), seed, canonical
+        self.action_dim = action_size(action, self.latent_names)
+        self._epoch = torch.zeros(1, dtype=torch.int64).share_memory_()
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the epoch of the pairs (seen by every worker process)."""
+        self._epoch[0] = epoch
+
+    @property
+    def epoch(self) -> int:
+        """The current epoch."""
+        return int(self._epoch[0])
+
+    def __len__(self) -> int:
+        return len(self.objects)
+
+    def pair(self, index: int, epoch: int | None = None) -> tuple[int, int]:
+        """The two view indices of object `index` in an epoch."""
+        return choose_pair(self.seed, self.epoch if epoch is None else epoch, self.objects[index].key, self.views_per_object)
+
+    def __getitem__(self, index):
+        epoch, index = index if isinstance(index, tuple) else (self.epoch, index)
+        entry = self.objects[index]
+
+        def load() -> dict:
+            first, second = self.pair(index, epoch)
+            latents = self.source.read_latents(entry)
+            return {
+                "view1": self._decode(entry, first),
+                "view2": self._decode(entry, second),
+                "action": torch.from_numpy(compute_action(self.action, latents[first], latents[second], self.latent_names, self.canonical)),
+                "label": entry.label,
+                "key": entry.key,
+                "views": torch.tensor([first, second]),
+            }
+
+        return self._guard(index, load)
+
+
+class ViewDataset(_SourceDataset):
+    """Single views with label and latents: one random view per object (`mode="random"`) or every view (`"all"`)."""
+
+    def __init__(self, root: Path, split: str = "val", mode: str = "random", seed: int = 0, on_error: str = "raise") -> None:
+        super().__init__(root, split, on_error)
+        if mode not in ("random", "all"):
+            raise ValueError(f"mode must be 'random' or 'all', got {mode!r}")
+        self.mode, self.seed = mode, seed
+
+    def __len__(self) -> int:
+        return len(self.objects) * (self.views_per_object if self.mode == "all" else 1)
+
+    def __getitem__(self, index: int):
+        if self.mode == "all":
+            index, view = divmod(index, self.views_per_object)
+        else:
+            view = choose_view(self.seed, self.objects[index].key, self.views_per_object)
+        entry = self.objects[index]
+
+        def load() -> dict:
+            latents = self.source.read_latents(entry)
+            return {"image": self._decode(entry, view), "latents": torch.from_numpy(np.ascontiguousarray(latents[view])),
+                    "label": entry.label, "key": entry.key, "view": view}
+
+        return self._guard(index, load)
+
+
+class ObjectViews(_SourceDataset):
+    """All views of an object in order (for MRR and PRE): `images` (V, 3, H, W) uint8 and `latents` (V, k)."""
+
+    def __init__(self, root: Path, split: str = "val", on_error: str = "raise") -> None:
+        super().__init__(root, split, on_error)
+
+    def __len__(self) -> int:
+        return len(self.objects)
+
+    def __getitem__(self, index: int):
+        entry = self.objects[index]
+
+        def load() -> dict:
+            images = torch.stack([self._decode(entry, v) for v in range(self.views_per_object)])
+            return {"images": images, "latents": torch.from_numpy(self.source.read_latents(entry)), "label": entry.label,
+                    "key": entry.key}
+
+        return self._guard(index, load)

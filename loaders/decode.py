@@ -1,0 +1,45 @@
+"""JPEG decoding to uint8 tensors, and normalisation on the device (SPEC 7: keep uint8 through the loader)."""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+from torch import nn
+from torchvision.io import ImageReadMode, decode_jpeg
+
+# torchvision 0.29 warns on every decode that TorchCodec will take over; its decoder is still the
+# libjpeg-turbo path this project measures (SPEC 7), so the warning is silenced here, for it alone.
+warnings.filterwarnings("ignore", message="The image decoding and encoding capabilities of TorchVision", category=DeprecationWarning)
+
+# SIE's normalisation of 3DIEBench images.
+SIE_MEAN = (0.5016, 0.5037, 0.5060)
+SIE_STD = (0.1030, 0.0999, 0.0969)
+
+
+def decode(data: bytes) -> torch.Tensor:
+    """(3, H, W) uint8 RGB from JPEG bytes (libjpeg-turbo through torchvision)."""
+    return decode_jpeg(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB)
+
+
+def decode_batch_on_gpu(datas: list[bytes], device: str | torch.device = "cuda") -> torch.Tensor:
+    """(N, 3, H, W) uint8 on the GPU from a list of JPEG bytes, decoded by nvJPEG in one call."""
+    tensors = [torch.frombuffer(bytearray(d), dtype=torch.uint8) for d in datas]
+    return torch.stack(decode_jpeg(tensors, mode=ImageReadMode.RGB, device=device))
+
+
+class Normalize(nn.Module):
+    """uint8 (N, 3, H, W) -> float normalised, optionally resized; run it on the device, on the batch."""
+
+    def __init__(self, mean: tuple[float, ...] = SIE_MEAN, std: tuple[float, ...] = SIE_STD, size: int | None = None) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1) * 255, persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1) * 255, persistent=False)
+        self.size = size
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Normalise a uint8 batch (the mean and std are scaled to 0-255, so no division by 255 first)."""
+        x = images.float()
+        if self.size is not None and x.shape[-1] != self.size:
+            x = nn.functional.interpolate(x, size=(self.size, self.size), mode="bilinear", antialias=True, align_corners=False)
+        return (x - self.mean) / self.std

@@ -1,0 +1,61 @@
+"""`make_loader`: a DataLoader with the right sampler and defaults for training or evaluation."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+from torch.utils.data import DataLoader, Dataset, IterableDataset
+from torch.utils.data import default_collate
+
+from iebench.loaders.sampling import EpochBatchSampler
+
+
+def collate_skipping_none(batch: list) -> dict:
+    """Default collation, leaving out items a dataset skipped (`on_error="skip"` returns None)."""
+    return default_collate([item for item in batch if item is not None])
+
+
+class EpochLoader(DataLoader):
+    """A DataLoader whose `set_epoch` reaches both its sampler and its dataset (and so every worker)."""
+
+    def set_epoch(self, epoch: int) -> None:
+        """Prepare the next iteration for `epoch`: order of objects and choice of pairs."""
+        if isinstance(self.batch_sampler, EpochBatchSampler):
+            self.batch_sampler.set_epoch(epoch)
+        if hasattr(self.dataset, "set_epoch"):
+            self.dataset.set_epoch(epoch)
+
+
+def _rank_and_world() -> tuple[int, int]:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+def make_loader(dataset: Dataset, batch_size: int, train: bool = True, num_workers: int | None = None, seed: int = 0,
+                drop_last: bool = False, pin_memory: bool | None = None, persistent_workers: bool | None = None,
+                prefetch_factor: int | None = None, rank: int | None = None, world_size: int | None = None) -> EpochLoader:
+    """A loader over a dataset of this package, on one process or one rank of many.
+
+    Map-style datasets get an `EpochBatchSampler`: each epoch shows every object once across all
+    ranks (shuffled by (seed, epoch) when `train`), every rank gets the same number of batches, and
+    the last partial batch is kept unless `drop_last`. Streaming datasets balance themselves; their
+    last partial batch is always dropped so that ranks stay in step. Defaults: workers = cores
+    (at most 8), pinned memory when CUDA is there, persistent workers.
+    """
+    if rank is None or world_size is None:
+        rank, world_size = _rank_and_world()
+    workers = min(8, os.cpu_count() or 1) if num_workers is None else num_workers
+    options = {
+        "num_workers": workers,
+        "pin_memory": torch.cuda.is_available() if pin_memory is None else pin_memory,
+        "persistent_workers": workers > 0 if persistent_workers is None else persistent_workers and workers > 0,
+        "collate_fn": collate_skipping_none,
+    }
+    if workers > 0 and prefetch_factor is not None:
+        options["prefetch_factor"] = prefetch_factor
+    if isinstance(dataset, IterableDataset):
+        return EpochLoader(dataset, batch_size=batch_size, drop_last=True, **options)
+    sampler = EpochBatchSampler(len(dataset), batch_size, rank, world_size, seed, shuffle=train, drop_last=drop_last)
+    return EpochLoader(dataset, batch_sampler=sampler, **options)

@@ -1,0 +1,151 @@
+"""Random access to objects and their views, from shards (via offset indexes) or the original layout.
+
+Both sources give the same objects in the same order (sorted keys) with the same labels, so every
+dataset in this package works on either.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from iebench.classes import label_map
+from iebench.dataset import format as fmt
+from iebench.dataset.finalize import load_info
+from iebench.dataset.loose import list_objects, schema
+from iebench.dataset.splits import SIE_SPLIT_FILES, read_sie_split, stratified_split
+
+
+class SourceError(ValueError):
+    """Data that cannot be read; the message names the shard or file and the object."""
+
+
+@dataclass(frozen=True)
+class ObjectEntry:
+    """One object of a split: key, label, and where its members are (shard + offsets, or a folder)."""
+
+    key: str
+    label: int
+    shard: str | None = None
+    members: dict | None = None
+    folder: str | None = None
+
+
+class _HandleCache:
+    """Open files kept per process (a forked or spawned worker opens its own)."""
+
+    def __init__(self) -> None:
+        self.pid, self.handles = os.getpid(), {}
+
+    def get(self, path: str):
+        if self.pid != os.getpid():
+            self.pid, self.handles = os.getpid(), {}
+        handle = self.handles.get(path)
+        if handle is None:
+            handle = self.handles[path] = open(path, "rb")
+        return handle
+
+    def __getstate__(self) -> dict:
+        return {}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__()
+
+
+class ShardSource:
+    """A finalized shard folder, read member by member through the offset indexes."""
+
+    def __init__(self, root: Path, split: str) -> None:
+        self.root = Path(root)
+        info = load_info(self.root)
+        if split not in fmt.SPLITS:
+            raise SourceError(f"unknown split {split!r}; splits are {', '.join(fmt.SPLITS)}")
+        self.latent_names = tuple(info["latent_names"])
+        self.views_per_object = info["views_per_object"]
+        self.resolution = info["resolution"]
+        self.shards = [self.root / s["name"] for s in info["splits"][split]["shards"]]
+        entries = []
+        for shard in self.shards:
+            for sample in fmt.read_index(shard)["samples"]:
+                entries.append(ObjectEntry(sample["key"], sample["label"], shard=str(shard), members=sample["members"]))
+        self.objects = sorted(entries, key=lambda e: e.key)
+        self._files = _HandleCache()
+
+    def read_view(self, entry: ObjectEntry, view: int) -> bytes:
+        """The JPEG bytes of one view (one read)."""
+        return self._read(entry, fmt.view_field(view))
+
+    def read_latents(self, entry: ObjectEntry) -> np.ndarray:
+        """The object's (views, k) latents."""
+        data = self._read(entry, "latents.npy")
+        try:
+            return np.load(io.BytesIO(data), allow_pickle=False)
+        except ValueError as error:
+            raise SourceError(f"{entry.shard}: object {entry.key}: latents.npy unreadable ({error})") from None
+
+    def _read(self, entry: ObjectEntry, field: str) -> bytes:
+        span = entry.members.get(field)
+        if span is None:
+            raise SourceError(f"{entry.shard}: object {entry.key} has no member {field}")
+        handle = self._files.get(entry.shard)
+        handle.seek(span[0])
+        data = handle.read(span[1])
+        if len(data) != span[1]:
+            raise SourceError(f"{entry.shard}: object {entry.key}: {field} is cut short (shard truncated?)")
+        return data
+
+
+class LooseSource:
+    """The original layout (`<synset>/<model_id>/image_<i>.jpg`, `latent_<i>.npy`).
+
+    The split is the folder's SIE split files when it has them (the published release does), else the
+    same stratified split `iebench pack` makes by default (val fraction 0.2, seed 0).
+    """
+
+    def __init__(self, root: Path, split: str, val_fraction: float = 0.2, split_seed: int = 0) -> None:
+        self.root = Path(root)
+        if split not in fmt.SPLITS:
+            raise SourceError(f"unknown split {split!r}; splits are {', '.join(fmt.SPLITS)}")
+        found = list_objects(self.root)
+        self.views_per_object = max(len(o.views) for o in found)
+        first = np.load(found[0].folder / f"latent_{found[0].views[0]}.npy")
+        self.latent_names = schema(self.root, first.shape[0]).latent_names
+        with open(found[0].folder / "image_0.jpg", "rb") as handle:
+            from PIL import Image
+
+            self.resolution = Image.open(handle).size[0]
+        keys = [(o.synset, o.model_id) for o in found]
+        has_sie = all((self.root / name).is_file() for name in SIE_SPLIT_FILES.values())
+        split_of = read_sie_split(self.root) if has_sie else stratified_split(keys, val_fraction, split_seed)
+        labels = label_map([o.synset for o in found])
+        self.objects = sorted(
+            (ObjectEntry(fmt.sample_key(o.synset, o.model_id), labels[o.synset], folder=str(o.folder))
+             for o in found if split_of.get((o.synset, o.model_id)) == split),
+            key=lambda e: e.key,
+        )
+
+    def read_view(self, entry: ObjectEntry, view: int) -> bytes:
+        """The JPEG bytes of one view."""
+        path = Path(entry.folder) / f"image_{view}.jpg"
+        try:
+            return path.read_bytes()
+        except OSError as error:
+            raise SourceError(f"object {entry.key}: cannot read {path} ({error})") from None
+
+    def read_latents(self, entry: ObjectEntry) -> np.ndarray:
+        """The object's (views, k) latents."""
+        try:
+            return np.stack([np.load(Path(entry.folder) / f"latent_{v}.npy") for v in range(self.views_per_object)])
+        except (OSError, ValueError) as error:
+            raise SourceError(f"object {entry.key} in {entry.folder}: latents unreadable ({error})") from None
+
+
+def open_source(root: Path, split: str) -> ShardSource | LooseSource:
+    """The source for a folder: shards when it has `_info.json`, else the original layout."""
+    if (Path(root) / fmt.INFO_NAME).is_file():
+        return ShardSource(root, split)
+    return LooseSource(root, split)

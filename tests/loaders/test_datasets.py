@@ -1,0 +1,117 @@
+"""Loaders over real shards and the original layout of the tiny render."""
+
+import numpy as np
+import pytest
+import torch
+from scipy.spatial.transform import Rotation
+
+from iebench.dataset import format as fmt
+from iebench.loaders import ObjectViews, PairDataset, StreamingPairs, ViewDataset, make_loader
+from iebench.loaders.decode import Normalize
+from iebench.loaders.sources import SourceError
+
+
+def test_pairs_match_the_stored_latents(packed, tiny_render):
+    job, _ = tiny_render
+    out, _ = packed
+    data = PairDataset(out, "train", action="rotation", seed=5)
+    assert len(data) == 3 + 0 or len(data) >= 3
+    for index in range(len(data)):
+        item = data[index]
+        first, second = item["views"].tolist()
+        assert first != second
+        assert item["view1"].dtype == torch.uint8 and item["view1"].shape == (3, 32, 32)
+        synset, model_id = fmt.split_key(item["key"])
+        l1, l2 = (np.load(job.out / synset / model_id / f"latent_{v}.npy") for v in (first, second))
+        expected = (Rotation.from_euler("xyz", l1[:3]).inv() * Rotation.from_euler("xyz", l2[:3])).as_quat()
+        assert np.allclose(item["action"].numpy(), expected, atol=1e-6)
+        from PIL import Image
+
+        stored = np.asarray(Image.open(job.out / synset / model_id / f"image_{first}.jpg"))
+        assert np.abs(item["view1"].permute(1, 2, 0).numpy().astype(int) - stored.astype(int)).max() <= 2
+
+
+def test_pairs_are_deterministic_per_seed_and_epoch(packed):
+    out, _ = packed
+    a, b = PairDataset(out, seed=1), PairDataset(out, seed=1)
+    assert [a.pair(i) for i in range(len(a))] == [b.pair(i) for i in range(len(b))]
+    a.set_epoch(3)
+    assert torch.equal(a[0]["view1"], b[(3, 0)]["view1"])
+
+
+def test_epoch_reaches_persistent_workers(packed):
+    out, _ = packed
+    data = PairDataset(out, seed=0)
+    loader = make_loader(data, batch_size=1, num_workers=2, persistent_workers=True, train=False)
+    seen = {}
+    for epoch in range(4):
+        loader.set_epoch(epoch)
+        seen[epoch] = {key: tuple(views.tolist()) for batch in loader for key, views in zip(batch["key"], batch["views"])}
+        assert seen[epoch] == {data.objects[i].key: data.pair(i, epoch) for i in range(len(data))}
+    assert len({tuple(sorted(s.items())) for s in seen.values()}) > 1
+
+
+def test_the_original_layout_gives_the_same_items(packed, tiny_render):
+    job, _ = tiny_render
+    out, _ = packed
+    for split in fmt.SPLITS:
+        shards, loose = PairDataset(out, split, seed=2), PairDataset(job.out, split, seed=2)
+        assert [o.key for o in shards.objects] == [o.key for o in loose.objects]
+        for i in range(len(shards)):
+            x, y = shards[i], loose[i]
+            assert x["key"] == y["key"] and x["label"] == y["label"]
+            assert torch.equal(x["view1"], y["view1"]) and torch.equal(x["action"], y["action"])
+
+
+def test_view_and_object_datasets(packed):
+    out, info = packed
+    views = ViewDataset(out, "val", mode="all")
+    assert len(views) == info["splits"]["val"]["objects"] * 4
+    item = views[5]
+    assert item["view"] == 1 and item["latents"].shape == (7,)
+    single = ViewDataset(out, "val", mode="random", seed=0)
+    assert len(single) == info["splits"]["val"]["objects"]
+    objects = ObjectViews(out, "val")
+    first = objects[0]
+    assert first["images"].shape == (4, 3, 32, 32) and first["latents"].shape == (4, 7)
+    assert torch.equal(first["images"][1], views[1]["image"])
+
+
+def test_streaming_pairs_match_the_indexed_ones(packed):
+    out, info = packed
+    stream = StreamingPairs(out, "train", seed=4, shuffle_buffer=4)
+    indexed = PairDataset(out, "train", seed=4)
+    items = list(stream)
+    assert len(items) == info["splits"]["train"]["objects"]
+    for item in items:
+        index = [o.key for o in indexed.objects].index(item["key"])
+        assert tuple(item["views"].tolist()) == indexed.pair(index)
+        assert torch.equal(item["action"], indexed[index]["action"])
+
+
+def test_normalize_on_the_batch():
+    batch = torch.full((2, 3, 8, 8), 128, dtype=torch.uint8)
+    out = Normalize(size=16)(batch)
+    assert out.shape == (2, 3, 16, 16) and out.dtype == torch.float32
+    assert torch.allclose(out[:, 0], torch.tensor((128 / 255 - 0.5016) / 0.1030), atol=1e-4)
+
+
+def test_corrupt_sample_names_the_shard_and_object(packed, tmp_path):
+    import shutil
+
+    out, info = packed
+    copy = tmp_path / "set"
+    shutil.copytree(out, copy)
+    data = PairDataset(copy, "train", seed=0)
+    entry = data.objects[0]
+    first, _ = data.pair(0)
+    offset, size = entry.members[fmt.view_field(first)]
+    with open(entry.shard, "r+b") as handle:
+        handle.seek(offset)
+        handle.write(b"\0" * size)
+    with pytest.raises(SourceError, match=f"object {entry.key}"):
+        PairDataset(copy, "train", seed=0)[0]
+    skipping = PairDataset(copy, "train", seed=0, on_error="skip")
+    assert skipping[0] is None
+    batches = list(make_loader(skipping, batch_size=len(skipping), num_workers=0, train=False))
+    assert len(batches[0]["key"]) == len(skipping) - 1
