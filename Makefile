@@ -30,11 +30,13 @@ demo: setup
 	$(BIN)/iebench pack $(DEMO)/render $(DEMO)/shards --name demo
 	$(BIN)/iebench verify $(DEMO)/shards
 	$(BIN)/iebench show $(DEMO)/shards --out $(DEMO)/contact_sheet.png --objects 10 --views 8
+	$(BIN)/iebench train --preset tiny --data $(DEMO)/shards --out $(DEMO)/run $$(test -f $(DEMO)/run/checkpoint.pt && echo --resume)
 	@echo
 	@echo "objects:        $(DEMO)/objects  (ShapeNet layout, OBJ + MTL)"
 	@echo "renders:        $(DEMO)/render   (image_<i>.jpg + latent_<i>.npy, _manifest.json)"
 	@echo "shards:         $(DEMO)/shards   (WebDataset, _info.json, README.md dataset card, SIE split files)"
 	@echo "contact sheet:  $(DEMO)/contact_sheet.png"
+	@echo "SIE run:        $(DEMO)/run      (checkpoint.pt, metrics.jsonl, loss curve loss.png)"
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -31,17 +31,23 @@ from iebench.render.writer import encode_jpeg
 
 THIRD_PARTY = Path(__file__).resolve().parent.parent / "tests" / "data" / "thirdparty"
 
+def label(settings: RenderSettings) -> str:
+    """A row name that says what the settings are."""
+    adaptive = f" adaptive {settings.adaptive_threshold:g}" if settings.adaptive_sampling else ""
+    return f"{settings.samples} spp{adaptive}, OIDN {settings.denoiser}, {settings.denoiser_prefilter} prefilter"
+
+
 CANDIDATES = {
-    "original recipe (100 spp adaptive, OIDN high)": ORIGINAL_RECIPE,
-    f"default ({RenderSettings().samples} spp{' adaptive' if RenderSettings().adaptive_sampling else ''}, OIDN {RenderSettings().denoiser})": RenderSettings(),
-    "32 spp, OIDN high": RenderSettings(samples=32, denoiser="high"),
-    "16 spp, OIDN high": RenderSettings(samples=16, denoiser="high"),
-    "12 spp, OIDN high": RenderSettings(samples=12, denoiser="high"),
-    "24 spp, OIDN balanced": RenderSettings(samples=24, denoiser="balanced"),
-    "16 spp, OIDN balanced": RenderSettings(samples=16, denoiser="balanced"),
-    "8 spp, OIDN balanced": RenderSettings(samples=8, denoiser="balanced"),
-    "32 spp adaptive 0.05, OIDN high": RenderSettings(samples=32, adaptive_sampling=True, adaptive_threshold=0.05, denoiser="high"),
-    "24 spp adaptive 0.03, OIDN high": RenderSettings(samples=24, adaptive_sampling=True, adaptive_threshold=0.03, denoiser="high"),
+    f"original recipe: {label(ORIGINAL_RECIPE)}": ORIGINAL_RECIPE,
+    f"**default**: {label(RenderSettings())}": RenderSettings(),
+    **{label(s): s for s in (
+        RenderSettings(samples=32, denoiser="high", denoiser_prefilter="accurate"),
+        RenderSettings(samples=16, denoiser="high", denoiser_prefilter="accurate"),
+        RenderSettings(samples=16, denoiser="balanced", denoiser_prefilter="accurate"),
+        RenderSettings(samples=32, denoiser="balanced", denoiser_prefilter="fast"),
+        RenderSettings(samples=16, denoiser="high", denoiser_prefilter="fast"),
+        RenderSettings(samples=8, denoiser="balanced", denoiser_prefilter="fast"),
+    )},
 }
 
 

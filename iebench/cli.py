@@ -91,10 +91,11 @@ def _env_int(name: str) -> int | None:
 @click.option("--seed", default=0, show_default=True, help="Seed: a view's factors depend on (seed, object, view) only.")
 @click.option("--resolution", default=256, show_default=True, help="Image width and height in pixels.")
 @click.option("--recipe", type=click.Choice(["default", "original"]), default="default", show_default=True,
-              help="default: 16 spp + OIDN balanced (see the README's benchmark); original: 100 spp adaptive + OIDN high.")
+              help="default: 24 spp, OIDN high, fast prefilter (see the README's benchmark); original: 100 spp adaptive, OIDN high, accurate prefilter.")
 @click.option("--samples", type=int, help="Cycles samples per pixel (overrides the recipe).")
 @click.option("--denoiser", type=click.Choice(["off", "fast", "balanced", "high"]), help="OIDN quality (overrides the recipe).")
 @click.option("--adaptive/--no-adaptive", default=None, help="Adaptive sampling, threshold 0.01 (overrides the recipe).")
+@click.option("--prefilter", type=click.Choice(["fast", "accurate"]), help="OIDN prefilter of the albedo and normal passes (overrides the recipe).")
 @click.option("--jpeg-quality", default=95, show_default=True, help="JPEG quality (4:2:0 subsampling).")
 @click.option("--legacy-bgr", is_flag=True, help="Swap red and blue as the published 3DIEBench JPEGs do.")
 @click.option("--device", type=click.Choice(["cpu", "gpu", "auto"]), default="cpu", show_default=True, help="Cycles device.")
@@ -117,7 +118,7 @@ def _env_int(name: str) -> int | None:
 @click.option("--shard-size-mb", default=100.0, show_default=True, help="Shards: target shard size.")
 def render(src: Path, out: Path, preset: str, variant: Path | None, factors: tuple[str, ...], views: int, seed: int,
            resolution: int, recipe: str, samples: int | None, denoiser: str | None, adaptive: bool | None,
-           jpeg_quality: int, legacy_bgr: bool, device: str, workers: int, job_index: int | None,
+           prefilter: str | None, jpeg_quality: int, legacy_bgr: bool, device: str, workers: int, job_index: int | None,
            num_jobs: int | None, object_list: Path | None, max_faces: int, max_mesh_mb: float, dry_run: bool,
            output_format: str, name: str, val_fraction: float, split_seed: int, split_files: Path | None,
            shard_seed: int, shard_size_mb: float) -> None:
@@ -147,7 +148,8 @@ def render(src: Path, out: Path, preset: str, variant: Path | None, factors: tup
         scene = with_overrides(scene, dict(parse_factor_flag(f) for f in factors))
         base = ORIGINAL_RECIPE if recipe == "original" else RenderSettings()
         changes = {"resolution": resolution, "jpeg_quality": jpeg_quality, "legacy_bgr": legacy_bgr, "device": device}
-        changes |= {k: v for k, v in (("samples", samples), ("denoiser", denoiser), ("adaptive_sampling", adaptive)) if v is not None}
+        overrides = (("samples", samples), ("denoiser", denoiser), ("adaptive_sampling", adaptive), ("denoiser_prefilter", prefilter))
+        changes |= {k: v for k, v in overrides if v is not None}
         settings = base.replace(**changes)
         if views < 1:
             raise ValueError(f"--views must be at least 1, got {views}")
@@ -347,6 +349,69 @@ def show(src: Path, out: Path | None, split: str, max_objects: int, max_views: i
         _fail(str(error))
     path = save_png(sheet, out or src / "contact_sheet.png")
     click.echo(f"contact sheet: {path}")
+
+
+# ----------------------------------------------------------------------------------------------- train
+@main.command()
+@click.option("--method", default=None, help="Method: sie, sie-rotcolor, sie-novar, sie-onlyequi [default: sie].")
+@click.option("--data", type=click.Path(path_type=Path), help="Shard folder (or the original layout) to train on.")
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), help="Run folder.")
+@click.option("--preset", type=click.Choice(["sie-paper", "tiny"]), help="sie-paper: SPEC 3 (256 px, batch 1024, 2000 epochs); tiny: a few CPU minutes.")
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="TOML file of settings (flags win).")
+@click.option("--epochs", type=int)
+@click.option("--batch-size", type=int, help="Global batch size, over all ranks.")
+@click.option("--lr", type=float)
+@click.option("--weight-decay", type=float)
+@click.option("--image-size", type=int, help="Resize on the device to this size (the stored size if not set by a preset).")
+@click.option("--action", type=click.Choice(["rotation", "euler", "rotation-color", "all", "none"]), help="Action [default: the method's].")
+@click.option("--seed", type=int)
+@click.option("--workers", type=int, help="DataLoader workers per rank [default: cores, at most 8].")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]))
+@click.option("--amp/--no-amp", default=None, help="Mixed precision (CUDA only).")
+@click.option("--drop-last/--keep-last", default=None, help="Drop the last partial batch of each epoch [default: keep].")
+@click.option("--online-probe/--no-online-probe", default=None, help="Train a linear classifier and rotation regressor on detached features.")
+@click.option("--resume", is_flag=True, help="Continue the run in --out exactly where its last checkpoint stopped.")
+def train(method, data, out, preset, config_file, epochs, batch_size, lr, weight_decay, image_size, action, seed, workers,
+          device, amp, drop_last, online_probe, resume) -> None:
+    """Train a method on SIE pairs: CPU, one GPU, or many GPUs and nodes under torchrun.
+
+    \b
+    Examples:
+      iebench train --preset tiny --data demo-out/shards --out runs/tiny
+      torchrun --nproc_per_node 8 -m iebench.cli train --preset sie-paper --data 3DIEBench-shards --out runs/sie
+      iebench train --out runs/sie --data 3DIEBench-shards --preset sie-paper --resume
+    """
+    from iebench.baselines.checkpoint import CheckpointError
+    from iebench.baselines.config import ConfigError, resolve
+    from iebench.baselines.trainer import train as train_run
+
+    flags = {"method": method, "data": str(data) if data else None, "out": str(out) if out else None, "epochs": epochs,
+             "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay, "image_size": image_size, "action": action,
+             "seed": seed, "workers": workers, "device": device, "amp": amp, "drop_last": drop_last, "online_probe": online_probe}
+    try:
+        config = resolve(preset, config_file, **flags)
+        if not config.out:
+            raise ConfigError("--out is required (the run folder)")
+        result = train_run(config, resume=resume)
+    except (ConfigError, CheckpointError) as error:
+        _fail(str(error))
+    click.echo(f"trained {config.method} for {result.epochs_done} epochs -> {result.run} "
+               f"(last epoch loss {result.last_epoch_loss if result.last_epoch_loss is None else round(result.last_epoch_loss, 4)})")
+
+
+@main.command()
+@click.argument("run", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+def export(run: Path, out: Path) -> None:
+    """Write RUN's backbone as a plain torchvision ResNet-18 state dict (load it with fc = Identity())."""
+    from iebench.baselines.checkpoint import CheckpointError
+    from iebench.baselines.trainer import export_backbone
+
+    try:
+        path = export_backbone(run, out)
+    except CheckpointError as error:
+        _fail(str(error))
+    click.echo(f"backbone: {path}")
 
 
 if __name__ == "__main__":

@@ -62,12 +62,14 @@ class PairDataset(_SourceDataset):
     `root` is a shard folder written by `iebench pack` or a folder in the original release layout.
     Items: `view1`, `view2` (uint8 (3, H, W)), `action` (float32), `label`, `key`, `views` (the two
     indices). Call `set_epoch` before each epoch; the epoch lives in shared memory, so DataLoader
-    workers (persistent ones too) see it. An index may also be an `(epoch, index)` pair.
+    workers (persistent ones too) see it. An index may also be an `(epoch, index)` pair. With
+    `decode_images=False` the views are the JPEG bytes, for `decode_batch_on_gpu` on the device.
     """
 
     def __init__(self, root: Path, split: str = "train", action: str = "rotation", seed: int = 0,
-                 canonical: bool = False, on_error: str = "raise") -> None:
+                 canonical: bool = False, on_error: str = "raise", decode_images: bool = True) -> None:
         super().__init__(root, split, on_error)
+        self.decode_images = decode_images
         self.action, self.seed, self.canonical = check_action(action, self.latent_names), seed, canonical
         self.action_dim = action_size(action, self.latent_names)
         self._epoch = torch.zeros(1, dtype=torch.int64).share_memory_()
@@ -95,9 +97,10 @@ class PairDataset(_SourceDataset):
         def load() -> dict:
             first, second = self.pair(index, epoch)
             latents = self.source.read_latents(entry)
+            view = self._decode if self.decode_images else self.source.read_view
             return {
-                "view1": self._decode(entry, first),
-                "view2": self._decode(entry, second),
+                "view1": view(entry, first),
+                "view2": view(entry, second),
                 "action": torch.from_numpy(compute_action(self.action, latents[first], latents[second], self.latent_names, self.canonical)),
                 "label": entry.label,
                 "key": entry.key,

@@ -42,8 +42,8 @@ class EpochBatchSampler:
     `batch_size * world_size` and deals each global batch out to the ranks by striding. So every
     rank gets the same number of batches (DDP never waits on a rank that ran out), no object is
     seen twice, and a rank's batch differs in size from another's by at most one. A last global
-    batch too small to give every rank an object is merged into the one before it. The last
-    partial batch is kept unless `drop_last`.
+    batch too small to give every rank two objects (BatchNorm and the variance terms need two) is
+    merged into the one before it. The last partial batch is kept unless `drop_last`.
     """
 
     def __init__(self, size: int, batch_size: int, rank: int = 0, world_size: int = 1, seed: int = 0,
@@ -67,7 +67,7 @@ class EpochBatchSampler:
         if len(batches[-1]) < step:
             if self.drop_last:
                 batches.pop()
-            elif len(batches[-1]) < self.world_size:
+            elif len(batches[-1]) < 2 * self.world_size and len(batches) > 1:
                 batches[-2:] = [np.concatenate(batches[-2:])]
         return batches
 

@@ -77,7 +77,7 @@ def _configure_cycles(scene: bpy.types.Scene, settings: RenderSettings, threads:
     if settings.denoiser != "off":
         cycles.denoiser = "OPENIMAGEDENOISE"
         cycles.denoising_input_passes = "RGB_ALBEDO_NORMAL"
-        cycles.denoising_prefilter = "ACCURATE"
+        cycles.denoising_prefilter = settings.denoiser_prefilter.upper()
         cycles.denoising_quality = _DENOISE_QUALITY[settings.denoiser]
     cycles.max_bounces = 3
     cycles.diffuse_bounces = 3

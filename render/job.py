@@ -128,6 +128,13 @@ def _manifest(job: RenderJob, summary: RenderSummary | None, status: str, render
     }
 
 
+def _semantic(value):
+    """A fingerprint value without the prose (a preset's description and notes may be reworded)."""
+    if isinstance(value, dict):
+        return {k: v for k, v in value.items() if k not in ("description", "notes")}
+    return value
+
+
 def check_resumable(job: RenderJob) -> None:
     """Refuse to mix a run into an output folder rendered with other settings."""
     path = manifest_path(job.out, job.job_index, job.num_jobs)
@@ -137,7 +144,7 @@ def check_resumable(job: RenderJob) -> None:
         previous = json.loads(path.read_text())
     except json.JSONDecodeError as error:
         raise RenderJobError(f"{path} is not valid JSON ({error}); move it away to start over") from None
-    mismatched = [key for key, value in _fingerprint(job).items() if previous.get(key) != value]
+    mismatched = [key for key, value in _fingerprint(job).items() if _semantic(previous.get(key)) != _semantic(value)]
     if mismatched:
         raise RenderJobError(
             f"{job.out} was rendered with other settings ({', '.join(mismatched)} differ; see {path.name}): "

@@ -115,3 +115,28 @@ def test_corrupt_sample_names_the_shard_and_object(packed, tmp_path):
     assert skipping[0] is None
     batches = list(make_loader(skipping, batch_size=len(skipping), num_workers=0, train=False))
     assert len(batches[0]["key"]) == len(skipping) - 1
+
+
+def test_undecoded_views_for_gpu_decoding(packed):
+    out, _ = packed
+    raw, decoded = PairDataset(out, decode_images=False), PairDataset(out)
+    item = raw[0]
+    assert isinstance(item["view1"], bytes) and item["view1"][:2] == b"\xff\xd8"
+    from iebench.loaders.decode import decode
+
+    assert torch.equal(decode(item["view1"]), decoded[0]["view1"])
+    batch = next(iter(make_loader(raw, batch_size=2, num_workers=0, train=False)))
+    assert isinstance(batch["view1"], list) and len(batch["view1"]) == 2
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="nvJPEG decoding needs a CUDA GPU")
+def test_gpu_batch_decode_matches_the_cpu(packed):
+    from iebench.loaders.decode import decode, decode_batch_on_gpu
+
+    out, _ = packed
+    raw = PairDataset(out, decode_images=False)
+    datas = [raw[i]["view1"] for i in range(len(raw))]
+    gpu = decode_batch_on_gpu(datas).cpu()
+    cpu = torch.stack([decode(d) for d in datas])
+    assert gpu.shape == cpu.shape and (gpu.int() - cpu.int()).abs().max() <= 3

@@ -1,0 +1,107 @@
+"""Training configuration: one dataclass, presets, TOML files and flags, validated once at the edge."""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot train; the message names the field."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run depends on (the run folder keeps it as config.json)."""
+
+    method: str = "sie"
+    data: str = ""
+    out: str = ""
+    epochs: int = 2000
+    batch_size: int = 1024  # global, over all ranks
+    lr: float = 1e-3
+    weight_decay: float = 1e-6
+    image_size: int | None = 256  # resized on the device; None keeps the stored size
+    action: str | None = None  # None: the method's own
+    seed: int = 0
+    workers: int | None = None  # DataLoader workers per rank; None: cores, at most 8
+    amp: bool = True  # mixed precision, on CUDA only
+    device: str = "auto"  # auto, cpu, cuda
+    stem: str = "imagenet"  # ResNet stem: imagenet (SIE's) or small (3x3, for 32-64 px)
+    inv_dim: int = 256  # the first inv_dim dimensions of the 512 are invariant, the rest equivariant
+    projector: tuple[int, ...] = (1024, 1024, 1024)  # per part; the whole-representation methods double it
+    predictor_depth: int = 1
+    sim_coeff: float = 10.0
+    equi_factor: float = 0.45
+    std_coeff: float = 10.0
+    cov_coeff: float = 1.0
+    drop_last: bool = False
+    online_probe: bool = False
+    extra: dict = field(default_factory=dict)  # method-specific settings (see each method's file)
+
+    def to_json(self) -> dict:
+        """Plain JSON (tuples as lists)."""
+        data = dataclasses.asdict(self)
+        data["projector"] = list(self.projector)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict) -> TrainConfig:
+        """Back from `to_json`."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ConfigError(f"unknown configuration keys: {', '.join(sorted(unknown))}")
+        values = dict(data)
+        if "projector" in values:
+            values["projector"] = tuple(values["projector"])
+        return cls(**values)
+
+    def fingerprint(self) -> dict:
+        """What a resumed run must share with its checkpoint (all but length, paths and plumbing)."""
+        return {k: v for k, v in self.to_json().items() if k not in ("epochs", "workers", "out", "data", "device")}
+
+    def validate(self) -> TrainConfig:
+        """Check ranges once, before any work."""
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise ConfigError(f"lr must be positive, got {self.lr}")
+        if not 0 <= self.inv_dim <= 512:
+            raise ConfigError(f"inv_dim must be in [0, 512], got {self.inv_dim}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ConfigError(f"device must be auto, cpu or cuda, got {self.device!r}")
+        if self.image_size is not None and self.image_size < 16:
+            raise ConfigError(f"image_size must be at least 16, got {self.image_size}")
+        if not self.projector or min(self.projector) < 1:
+            raise ConfigError(f"projector must list positive layer widths, got {self.projector}")
+        return self
+
+
+PRESETS: dict[str, dict] = {
+    # SPEC 3: 256 px, global batch 1024, 2000 epochs, Adam 1e-3, weight decay 1e-6, mixed precision.
+    "sie-paper": {"epochs": 2000, "batch_size": 1024, "image_size": 256, "lr": 1e-3, "weight_decay": 1e-6,
+                  "projector": (1024, 1024, 1024), "amp": True, "stem": "imagenet"},
+    # A CPU run over the demo shards in a few minutes.
+    "tiny": {"epochs": 10, "batch_size": 8, "image_size": 64, "projector": (256, 256, 256), "workers": 2, "amp": False},
+}
+
+
+def resolve(preset: str | None = None, config_file: Path | None = None, **flags) -> TrainConfig:
+    """Defaults < preset < TOML file < flags (flags that are None are left out)."""
+    values: dict = {}
+    if preset is not None:
+        if preset not in PRESETS:
+            raise ConfigError(f"unknown preset {preset!r}; presets are {', '.join(PRESETS)}")
+        values.update(PRESETS[preset])
+    if config_file is not None:
+        try:
+            data = tomllib.loads(Path(config_file).read_text())
+        except (OSError, tomllib.TOMLDecodeError) as error:
+            raise ConfigError(f"config file {config_file}: {error}") from None
+        values.update(data)
+    values.update({k: v for k, v in flags.items() if v is not None})
+    return TrainConfig.from_json(values).validate()

@@ -1,0 +1,49 @@
+"""Process-group set-up under torchrun, and the gather every loss uses (gradients flow through it)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Where this process runs: its rank among how many, and its device."""
+
+    rank: int
+    world_size: int
+    local_rank: int
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        """Whether this process logs and writes checkpoints."""
+        return self.rank == 0
+
+
+def setup(device: str = "auto") -> Runtime:
+    """Join torchrun's process group when its variables are set (NCCL on CUDA, gloo on the CPU)."""
+    use_cuda = torch.cuda.is_available() if device == "auto" else device == "cuda"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda: no CUDA device is available")
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
+    if use_cuda:
+        torch.cuda.set_device(local_rank)
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if use_cuda else "gloo")
+    return Runtime(rank, world, local_rank, torch.device("cuda", local_rank) if use_cuda else torch.device("cpu"))
+
+
+def gather(tensor: torch.Tensor) -> torch.Tensor:
+    """Concatenate a tensor from all ranks along dim 0, with gradients flowing back to each rank's part.
+
+    Under DDP every rank computes the same loss on the gathered batch; the backward of this gather
+    sums the ranks' gradients and DDP averages them, which gives exactly the single-process gradient.
+    """
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return tensor
+    return torch.cat(dist.nn.functional.all_gather(tensor), dim=0)

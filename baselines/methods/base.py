@@ -1,0 +1,47 @@
+"""What every method shares: the backbone, the action it needs, and its place in the trainer."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from iebench.baselines.config import TrainConfig
+from iebench.baselines.models import ResNetBackbone
+
+
+class Method(nn.Module):
+    """A self-supervised method: `forward(view1, view2, action)` returns its loss terms, `loss` among them.
+
+    Subclasses set `default_action` ("none" if they need no transformation parameters) and
+    `has_predictor`; those with a predictor implement `equivariant_embedding` and `predict` for the
+    retrieval protocols (MRR, H@k, PRE).
+    """
+
+    default_action = "rotation"
+    has_predictor = False
+
+    def __init__(self, config: TrainConfig, action_dim: int) -> None:
+        super().__init__()
+        self.config = config
+        self.action_dim = action_dim
+        self.backbone = ResNetBackbone(config.stem)
+
+    def representation(self, images: torch.Tensor) -> torch.Tensor:
+        """The 512-d representation the evaluation probes."""
+        return self.backbone(images)
+
+    def split(self, representation: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(invariant, equivariant) parts: the first `inv_dim` dimensions and the rest."""
+        return representation[:, : self.config.inv_dim], representation[:, self.config.inv_dim :]
+
+    def equivariant_embedding(self, representation: torch.Tensor) -> torch.Tensor:
+        """The embedding the predictor acts on (methods with a predictor)."""
+        raise NotImplementedError(f"{type(self).__name__} has no predictor")
+
+    def predict(self, embedding: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """The predicted embedding of the transformed view (methods with a predictor)."""
+        raise NotImplementedError(f"{type(self).__name__} has no predictor")
+
+    def forward(self, view1: torch.Tensor, view2: torch.Tensor, action: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Loss terms on a batch of normalised pairs."""
+        raise NotImplementedError

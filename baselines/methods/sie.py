@@ -1,0 +1,62 @@
+"""SIE (Garrido et al., 2023): split invariant-equivariant representation with a hypernetwork predictor.
+
+Variants by name: `sie` (rotation), `sie-rotcolor` (rotation + colour, 6-d action), `sie-novar`
+(no variance term on the predictions), `sie-onlyequi` (no invariant part: the whole representation
+is equivariant, with one projector of twice the width).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from iebench.baselines.config import TrainConfig
+from iebench.baselines.distributed import gather
+from iebench.baselines.losses import sie_loss
+from iebench.baselines.methods.base import Method
+from iebench.baselines.models import HyperPredictor, projector
+
+
+class SIE(Method):
+    """SIE and its variants."""
+
+    has_predictor = True
+
+    def __init__(self, config: TrainConfig, action_dim: int, variant: str = "sie") -> None:
+        super().__init__(config, action_dim)
+        self.variant = variant
+        self.only_equivariant = variant == "sie-onlyequi" or config.inv_dim == 0
+        inv_dim = 0 if self.only_equivariant else config.inv_dim
+        equi_dims = tuple(2 * d for d in config.projector) if self.only_equivariant else config.projector
+        self.inv_projector = None if self.only_equivariant else projector(inv_dim, config.projector)
+        self.equi_projector = projector(512 - inv_dim, equi_dims)
+        self.predictor = HyperPredictor(action_dim, equi_dims[-1], config.predictor_depth)
+
+    def split(self, representation: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(invariant, equivariant) parts; with no invariant part the first is empty."""
+        if self.only_equivariant:
+            return representation[:, :0], representation
+        return super().split(representation)
+
+    def equivariant_embedding(self, representation: torch.Tensor) -> torch.Tensor:
+        """The equivariant projector's output."""
+        return self.equi_projector(self.split(representation)[1])
+
+    def predict(self, embedding: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """W(a) applied to an equivariant embedding."""
+        return self.predictor(embedding, action)
+
+    def forward(self, view1: torch.Tensor, view2: torch.Tensor, action: torch.Tensor) -> dict[str, torch.Tensor]:
+        """SIE's loss on the batch gathered from every rank."""
+        r1, r2 = self.representation(view1), self.representation(view2)
+        (i1, e1), (i2, e2) = self.split(r1), self.split(r2)
+        equi1, equi2 = self.equi_projector(e1), self.equi_projector(e2)
+        pred = self.predictor(equi1, action)
+        inv1 = inv2 = None
+        if self.inv_projector is not None:
+            inv1, inv2 = gather(self.inv_projector(i1)), gather(self.inv_projector(i2))
+        c = self.config
+        terms = sie_loss(inv1, inv2, gather(equi1), gather(equi2), gather(pred), c.sim_coeff, c.equi_factor,
+                         c.std_coeff, c.cov_coeff, pred_std=self.variant != "sie-novar")
+        terms["representation1"] = r1.detach()
+        terms["representation2"] = r2.detach()
+        return terms

@@ -1,0 +1,200 @@
+"""The training loop every method shares: CPU, one GPU, or many under torchrun; exact resume.
+
+The run folder holds `config.json` (the resolved configuration), `checkpoint.pt` (the whole state
+after the last finished epoch, written atomically), `metrics.jsonl` (a line per step and per
+epoch) and `loss.png`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from iebench.baselines import checkpoint
+from iebench.baselines.config import ConfigError, TrainConfig
+from iebench.baselines.distributed import Runtime, setup
+from iebench.baselines.methods import build_method, default_action
+from iebench.files import write_json_atomic
+from iebench.loaders import Normalize, PairDataset, make_loader
+from iebench.loaders.actions import ActionError
+
+METRICS_NAME = "metrics.jsonl"
+CONFIG_NAME = "config.json"
+
+
+class OnlineProbe(nn.Module):
+    """Linear classifier and rotation regressor on detached representations (training-time signal only)."""
+
+    def __init__(self, num_classes: int, action_dim: int) -> None:
+        super().__init__()
+        self.classifier = nn.Linear(512, num_classes)
+        self.regressor = nn.Linear(1024, action_dim) if action_dim else None
+
+    def forward(self, r1: torch.Tensor, r2: torch.Tensor, labels: torch.Tensor, action: torch.Tensor) -> dict[str, torch.Tensor]:
+        logits = self.classifier(r1)
+        terms = {"probe_ce": nn.functional.cross_entropy(logits, labels),
+                 "probe_acc": (logits.argmax(1) == labels).float().mean()}
+        if self.regressor is not None:
+            terms["probe_mse"] = nn.functional.mse_loss(self.regressor(torch.cat([r1, r2], 1)), action)
+        return terms
+
+
+@dataclass
+class TrainResult:
+    """Where the run is and what its last epoch did."""
+
+    run: Path
+    epochs_done: int
+    last_epoch_loss: float | None
+
+
+def prepare_data(config: TrainConfig) -> PairDataset:
+    """The training pairs, with clear errors for missing shards or latents the method cannot use."""
+    if not config.data or not Path(config.data).is_dir():
+        raise ConfigError(f"--data {config.data!r} is not a folder of shards (or of the original layout)")
+    action = config.action or default_action(config.method)
+    try:
+        return PairDataset(config.data, "train", action=action, seed=config.seed)
+    except ActionError as error:
+        raise ConfigError(f"method {config.method!r} with action {action!r}: {error}") from None
+    except Exception as error:  # a folder that is neither shards nor the original layout
+        raise ConfigError(f"--data {config.data}: {error}") from None
+
+
+def _log(path: Path, record: dict) -> None:
+    with open(path, "a") as handle:
+        handle.write(json.dumps(record) + "\n")
+
+
+def _trim_metrics(path: Path, last_epoch: int) -> None:
+    """On resume, drop what the interrupted epoch logged after the checkpoint."""
+    if path.is_file():
+        lines = [line for line in path.read_text().splitlines() if json.loads(line)["epoch"] <= last_epoch]
+        path.write_text("".join(line + "\n" for line in lines))
+
+
+def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> TrainResult:
+    """Train `config.method` on `config.data` into `config.out`."""
+    config.validate()
+    runtime = setup(config.device)
+    torch.manual_seed(config.seed)
+    data = prepare_data(config)
+    per_rank = config.batch_size // runtime.world_size
+    if per_rank < 1 or config.batch_size % runtime.world_size:
+        raise ConfigError(f"batch size {config.batch_size} does not split over {runtime.world_size} ranks")
+    try:
+        loader = make_loader(data, per_rank, train=True, num_workers=config.workers, seed=config.seed,
+                             drop_last=config.drop_last, rank=runtime.rank, world_size=runtime.world_size)
+    except ValueError as error:
+        raise ConfigError(f"batch size {config.batch_size}: {error}") from None
+    run = Path(config.out)
+    path = run / checkpoint.CHECKPOINT_NAME
+    if not resume and path.is_file():
+        raise ConfigError(f"{run} already holds a run: pass --resume to continue it, or choose a new --out")
+    model = build_method(config, data.action_dim).to(runtime.device)
+    probe = None
+    if config.online_probe:
+        num_classes = max(o.label for o in data.objects) + 1
+        probe = OnlineProbe(num_classes, data.action_dim).to(runtime.device)
+    if runtime.world_size > 1:
+        if runtime.device.type == "cuda":
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        model = nn.parallel.DistributedDataParallel(model, device_ids=[runtime.local_rank] if runtime.device.type == "cuda" else None)
+    parameters = list(model.parameters()) + (list(probe.parameters()) if probe else [])
+    optimizer = torch.optim.Adam(parameters, lr=config.lr, weight_decay=config.weight_decay)
+    use_amp = config.amp and runtime.device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    normalize = Normalize(size=config.image_size).to(runtime.device)
+    start_epoch = 0
+    holder = {"method": model, "probe": probe} if probe else {"method": model}
+    if resume:
+        state = checkpoint.load(path)
+        checkpoint.check_config(state, config.fingerprint(), path)
+        _unwrap(model).load_state_dict(state["model"]["method"])
+        if probe:
+            probe.load_state_dict(state["model"]["probe"])
+        optimizer.load_state_dict(state["optimizer"])
+        scaler.load_state_dict(state["scaler"])
+        checkpoint.set_rng_state(state["rng"])
+        start_epoch = state["epoch"] + 1
+    metrics = run / METRICS_NAME
+    if runtime.is_main:
+        run.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(run / CONFIG_NAME, config.to_json())
+        _trim_metrics(metrics, start_epoch - 1)
+    steps = len(loader)
+    bar = tqdm(total=config.epochs * steps, initial=start_epoch * steps, unit="step", desc=config.method,
+               disable=not (progress and runtime.is_main), dynamic_ncols=True)
+    last_loss = None
+    for epoch in range(start_epoch, config.epochs):
+        loader.set_epoch(epoch)
+        model.train()
+        totals: dict[str, float] = {}
+        waited = computed = 0.0
+        tick = time.perf_counter()
+        for step, batch in enumerate(loader):
+            fetched = time.perf_counter()
+            x1 = normalize(batch["view1"].to(runtime.device, non_blocking=True))
+            x2 = normalize(batch["view2"].to(runtime.device, non_blocking=True))
+            action = batch["action"].to(runtime.device, non_blocking=True)
+            with torch.autocast(runtime.device.type, enabled=use_amp):
+                terms = model(x1, x2, action)
+                if probe:
+                    labels = batch["label"].to(runtime.device)
+                    terms |= probe(terms["representation1"].float(), terms["representation2"].float(), labels, action)
+            loss = terms["loss"] + sum(terms[k] for k in ("probe_ce", "probe_mse") if k in terms)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"epoch {epoch} step {step}: the loss is {loss.item()}")
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            record = {k: float(v.detach()) for k, v in terms.items() if v.dim() == 0}
+            for key, value in record.items():
+                totals[key] = totals.get(key, 0.0) + value
+            done = time.perf_counter()
+            waited, computed = waited + fetched - tick, computed + done - fetched
+            tick = done
+            if runtime.is_main:
+                _log(metrics, {"kind": "step", "epoch": epoch, "step": step, "global_step": epoch * steps + step, **record})
+            bar.update(1)
+            bar.set_postfix(loss=f"{record['loss']:.3f}", epoch=epoch)
+        last_loss = totals["loss"] / steps
+        if runtime.is_main:
+            _log(metrics, {"kind": "epoch", "epoch": epoch, **{k: v / steps for k, v in totals.items()},
+                           "data_seconds": waited, "compute_seconds": computed})
+            checkpoint.save(path, model={k: _unwrap(v) for k, v in holder.items()}, optimizer=optimizer,
+                            scaler=scaler, epoch=epoch, config=config.to_json())
+        if runtime.world_size > 1:
+            torch.distributed.barrier()
+    bar.close()
+    if runtime.is_main and metrics.is_file():
+        from iebench.baselines.plots import loss_curve
+
+        loss_curve(metrics, run / "loss.png", title=f"{config.method} on {Path(config.data).name}")
+    return TrainResult(run, config.epochs, last_loss)
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+
+def export_backbone(run: Path, out: Path) -> Path:
+    """Write a run's backbone as a plain torchvision ResNet-18 state dict (without `fc`)."""
+    from iebench.baselines.models import ResNetBackbone
+
+    state = checkpoint.load(Path(run) / checkpoint.CHECKPOINT_NAME)
+    config = TrainConfig.from_json(state["config"])
+    backbone = ResNetBackbone(config.stem)
+    prefix = "backbone."
+    backbone.load_state_dict({k[len(prefix):]: v for k, v in state["model"]["method"].items() if k.startswith(prefix)})
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(backbone.torchvision_state_dict(), out)
+    return out
