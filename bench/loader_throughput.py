@@ -82,9 +82,11 @@ def main() -> None:
         n = len(indexed)
 
         def epoch_item(data):
+            size = len(data)
+
             def fetch(i):
-                data.set_epoch(i // n)
-                return data[i % n]
+                data.set_epoch(i // size)
+                return data[i % size]
             return fetch
 
         sample = [indexed.source.read_view(e, v) for e in indexed.objects[:50] for v in (0, 1)]

@@ -41,23 +41,34 @@ def check_action(name: str, latent_names: tuple[str, ...]) -> str:
     return name
 
 
+class ActionComputer:
+    """The action taking view 1 to view 2, with the schema checked and the columns looked up once."""
+
+    def __init__(self, name: str, latent_names: tuple[str, ...], canonical: bool = False) -> None:
+        self.name, self.latent_names, self.canonical = check_action(name, latent_names), tuple(latent_names), canonical
+        self.rotation = [latent_names.index(n) for n in ("rot_x", "rot_y", "rot_z")] if name != "none" else []
+        if name == "rotation-color":
+            self.rest = [latent_names.index("floor_hue"), latent_names.index("spot_hue")]
+        elif name == "all":
+            self.rest = [i for i in range(len(latent_names)) if i not in self.rotation]
+        else:
+            self.rest = []
+        self.size = action_size(name, latent_names)
+
+    def __call__(self, latents1: np.ndarray, latents2: np.ndarray) -> np.ndarray:
+        """The action (float32) for latent vectors (k,) or batches (n, k)."""
+        l1, l2 = np.asarray(latents1, dtype=np.float64), np.asarray(latents2, dtype=np.float64)
+        if self.name == "none":
+            return np.zeros((*l1.shape[:-1], 0), dtype=np.float32)
+        quat = relative_quaternion(l1[..., self.rotation], l2[..., self.rotation], canonical=self.canonical)
+        if self.name == "euler":
+            return Rotation.from_quat(quat).as_euler(EULER_ORDER).astype(np.float32)
+        if self.rest:
+            return np.concatenate([quat, l2[..., self.rest] - l1[..., self.rest]], axis=-1).astype(np.float32)
+        return quat.astype(np.float32)
+
+
 def compute_action(name: str, latents1: np.ndarray, latents2: np.ndarray, latent_names: tuple[str, ...],
                    canonical: bool = False) -> np.ndarray:
     """The action (float32) taking view 1 to view 2; latents are (k,) or (n, k) in `latent_names` order."""
-    check_action(name, latent_names)
-    l1, l2 = np.asarray(latents1, dtype=np.float64), np.asarray(latents2, dtype=np.float64)
-    rot = [latent_names.index(n) for n in ("rot_x", "rot_y", "rot_z")] if name != "none" else []
-    if name == "none":
-        return np.zeros((*l1.shape[:-1], 0), dtype=np.float32)
-    quat = relative_quaternion(l1[..., rot], l2[..., rot], canonical=canonical)
-    if name == "rotation":
-        parts = [quat]
-    elif name == "euler":
-        parts = [Rotation.from_quat(quat).as_euler(EULER_ORDER)]
-    elif name == "rotation-color":
-        hues = [latent_names.index("floor_hue"), latent_names.index("spot_hue")]
-        parts = [quat, l2[..., hues] - l1[..., hues]]
-    else:
-        rest = [i for i in range(len(latent_names)) if i not in rot]
-        parts = [quat, l2[..., rest] - l1[..., rest]]
-    return np.concatenate(parts, axis=-1).astype(np.float32)
+    return ActionComputer(name, latent_names, canonical)(latents1, latents2)

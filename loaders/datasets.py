@@ -10,11 +10,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from iebench.loaders.actions import action_size, check_action, compute_action
+from iebench.loaders.actions import ActionComputer
 from iebench.loaders.decode import decode
 from iebench.loaders.sampling import choose_pair, choose_view
 from iebench.loaders.sources import ObjectEntry, SourceError, open_source
@@ -70,8 +69,9 @@ class PairDataset(_SourceDataset):
                  canonical: bool = False, on_error: str = "raise", decode_images: bool = True) -> None:
         super().__init__(root, split, on_error)
         self.decode_images = decode_images
-        self.action, self.seed, self.canonical = check_action(action, self.latent_names), seed, canonical
-        self.action_dim = action_size(action, self.latent_names)
+        self.action, self.seed, self.canonical = action, seed, canonical
+        self.compute_action = ActionComputer(action, self.latent_names, canonical)
+        self.action_dim = self.compute_action.size
         self._epoch = torch.zeros(1, dtype=torch.int64).share_memory_()
 
     def set_epoch(self, epoch: int) -> None:
@@ -96,12 +96,12 @@ class PairDataset(_SourceDataset):
 
         def load() -> dict:
             first, second = self.pair(index, epoch)
-            latents = self.source.read_latents(entry)
+            latents = self.source.latent_rows(entry, [first, second])
             view = self._decode if self.decode_images else self.source.read_view
             return {
                 "view1": view(entry, first),
                 "view2": view(entry, second),
-                "action": torch.from_numpy(compute_action(self.action, latents[first], latents[second], self.latent_names, self.canonical)),
+                "action": torch.from_numpy(self.compute_action(latents[0], latents[1])),
                 "label": entry.label,
                 "key": entry.key,
                 "views": torch.tensor([first, second]),
@@ -130,8 +130,8 @@ class ViewDataset(_SourceDataset):
         entry = self.objects[index]
 
         def load() -> dict:
-            latents = self.source.read_latents(entry)
-            return {"image": self._decode(entry, view), "latents": torch.from_numpy(np.ascontiguousarray(latents[view])),
+            latents = self.source.latent_rows(entry, [view])[0]
+            return {"image": self._decode(entry, view), "latents": torch.from_numpy(latents),
                     "label": entry.label, "key": entry.key, "view": view}
 
         return self._guard(index, load)

@@ -23,11 +23,16 @@ def object_rng(seed: int, epoch: int, key: str, stream: int = 0) -> np.random.Ge
 
 
 def choose_pair(seed: int, epoch: int, key: str, views: int) -> tuple[int, int]:
-    """Two distinct views of an object, uniform over ordered pairs."""
+    """Two distinct views of an object, uniform over ordered pairs, from a hash of (seed, epoch, key).
+
+    A hash rather than a seeded generator: this runs once per pair in the loader's hot path.
+    """
     if views < 2:
         raise ValueError(f"object {key} has {views} view(s): a pair needs two")
-    first, second = object_rng(seed, epoch, key).choice(views, size=2, replace=False)
-    return int(first), int(second)
+    digest = hashlib.blake2b(f"{seed}/{epoch}/{key}".encode(), digest_size=16).digest()
+    first = int.from_bytes(digest[:8], "little") % views
+    second = int.from_bytes(digest[8:], "little") % (views - 1)
+    return first, second + (second >= first)
 
 
 def choose_view(seed: int, key: str, views: int) -> int:

@@ -18,6 +18,7 @@ from iebench.dataset import format as fmt
 from iebench.dataset.finalize import load_info
 from iebench.dataset.loose import list_objects, schema
 from iebench.dataset.splits import SIE_SPLIT_FILES, read_sie_split, stratified_split
+from iebench.object_lists import read_object_list
 
 
 class SourceError(ValueError):
@@ -56,6 +57,31 @@ class _HandleCache:
         self.__init__()
 
 
+class SplitLatents:
+    """A split's latents from the SIE split files (`<split>_images.npy` + `all_latents_<split>.npy`), memory-mapped.
+
+    Reading two rows of a memory-mapped array costs far less than parsing an object's latent member
+    or files for every pair; the pages are shared by all worker processes.
+    """
+
+    def __init__(self, root: Path, split: str, views: int) -> None:
+        self.available = False
+        images, latents = Path(root) / f"{split}_images.npy", Path(root) / f"all_latents_{split}.npy"
+        if not (images.is_file() and latents.is_file()):
+            return
+        keys = [fmt.sample_key(s, m) for s, m in read_object_list(images)]
+        array = np.load(latents, mmap_mode="r")
+        if array.ndim != 2 or array.shape[0] != len(keys) * views:
+            return  # not the files of this data: fall back to the per-object latents
+        self.row = {key: i * views for i, key in enumerate(keys)}
+        self.array, self.available = array, True
+
+    def rows(self, key: str, views: list[int]) -> np.ndarray | None:
+        """The latents of some views of an object, or None if the object is not in the files."""
+        start = self.row.get(key) if self.available else None
+        return None if start is None else np.array(self.array[[start + v for v in views]], dtype=np.float64)
+
+
 class ShardSource:
     """A finalized shard folder, read member by member through the offset indexes."""
 
@@ -74,6 +100,12 @@ class ShardSource:
                 entries.append(ObjectEntry(sample["key"], sample["label"], shard=str(shard), members=sample["members"]))
         self.objects = sorted(entries, key=lambda e: e.key)
         self._files = _HandleCache()
+        self._latents = SplitLatents(self.root, split, self.views_per_object)
+
+    def latent_rows(self, entry: ObjectEntry, views: list[int]) -> np.ndarray:
+        """The latents of some views of an object (from the split files when present)."""
+        rows = self._latents.rows(entry.key, views)
+        return self.read_latents(entry)[views] if rows is None else rows
 
     def read_view(self, entry: ObjectEntry, view: int) -> bytes:
         """The JPEG bytes of one view (one read)."""
@@ -127,6 +159,17 @@ class LooseSource:
              for o in found if split_of.get((o.synset, o.model_id)) == split),
             key=lambda e: e.key,
         )
+        self._latents = SplitLatents(self.root, split, self.views_per_object)
+
+    def latent_rows(self, entry: ObjectEntry, views: list[int]) -> np.ndarray:
+        """The latents of some views of an object: from the split files when present, else two small files."""
+        rows = self._latents.rows(entry.key, views)
+        if rows is not None:
+            return rows
+        try:
+            return np.stack([np.load(Path(entry.folder) / f"latent_{v}.npy") for v in views]).astype(np.float64)
+        except (OSError, ValueError) as error:
+            raise SourceError(f"object {entry.key} in {entry.folder}: latents unreadable ({error})") from None
 
     def read_view(self, entry: ObjectEntry, view: int) -> bytes:
         """The JPEG bytes of one view."""

@@ -19,7 +19,7 @@ import torch
 import webdataset as wds
 from torch.utils.data import IterableDataset, get_worker_info
 
-from iebench.loaders.actions import action_size, check_action, compute_action
+from iebench.loaders.actions import ActionComputer
 from iebench.loaders.decode import decode
 from iebench.loaders.sampling import choose_pair
 from iebench.loaders.sources import SourceError
@@ -79,8 +79,9 @@ class StreamingPairs(IterableDataset):
         if not self.urls:
             raise ValueError("no shards to stream")
         self.latent_names, self.views_per_object = tuple(latent_names), views
-        self.action, self.seed, self.canonical, self.on_error = check_action(action, self.latent_names), seed, canonical, on_error
-        self.action_dim = action_size(action, self.latent_names)
+        self.action, self.seed, self.canonical, self.on_error = action, seed, canonical, on_error
+        self.compute_action = ActionComputer(action, self.latent_names, canonical)
+        self.action_dim = self.compute_action.size
         self.shuffle_buffer, self.num_samples = shuffle_buffer, num_samples
         self._epoch = torch.zeros(1, dtype=torch.int64).share_memory_()
         # Taken now, in the rank's own process: DataLoader workers have no process group of their own.
@@ -134,7 +135,7 @@ class StreamingPairs(IterableDataset):
         except (ValueError, RuntimeError) as error:
             raise SourceError(f"{url}: object {key} is corrupt ({error})") from None
         return {"view1": view1, "view2": view2,
-                "action": torch.from_numpy(compute_action(self.action, latents[first], latents[second], self.latent_names, self.canonical)),
+                "action": torch.from_numpy(self.compute_action(latents[first], latents[second])),
                 "label": int(fields["cls"]), "key": key, "views": torch.tensor([first, second])}
 
     def __iter__(self) -> Iterator[dict]:

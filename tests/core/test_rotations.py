@@ -30,3 +30,13 @@ def test_look_at_points_minus_z_at_the_target_with_z_up():
     assert np.allclose(-m[:, 2], -eye / np.linalg.norm(eye))
     assert m[2, 1] > 0  # local +Y has an upward component
     assert np.allclose(-look_at_matrix(np.array([0, 0, 4.0]))[:, 2], [0, 0, -1])  # straight down
+
+
+def test_closed_form_matches_scipy_signs_included():
+    rng = np.random.default_rng(3)
+    a1, a2 = rng.uniform(-np.pi, np.pi, (2, 5000, 3))
+    ours = relative_quaternion(a1, a2)
+    scipy = (Rotation.from_euler("xyz", a1).inv() * Rotation.from_euler("xyz", a2)).as_quat()
+    assert np.allclose(ours, scipy, atol=1e-12)
+    single = relative_quaternion(a1[0], a2[0])
+    assert single.shape == (4,) and np.allclose(single, scipy[0], atol=1e-12)

@@ -47,3 +47,13 @@ def test_orders_differ_between_epochs():
 def test_batch_larger_than_data_is_an_error():
     with pytest.raises(ValueError, match="larger than the data set"):
         EpochBatchSampler(10, 8, 0, 2)
+
+
+def test_pairs_are_uniform_over_ordered_pairs():
+    counts = np.zeros((4, 4))
+    for i in range(12000):
+        a, b = choose_pair(0, i // 100, f"k{i % 100}", 4)
+        counts[a, b] += 1
+    assert np.all(np.diag(counts) == 0)
+    off = counts[~np.eye(4, dtype=bool)]
+    assert off.min() > 850 and off.max() < 1150  # 1000 expected per ordered pair
