@@ -44,6 +44,8 @@ test: setup
 bench: setup
 	$(BIN)/python bench/render_quality.py
 	$(BIN)/python bench/pack_throughput.py
+	$(BIN)/python bench/loader_throughput.py
+	$(BIN)/python bench/train_throughput.py
 
 clean:
 	rm -rf $(DEMO) .pytest_cache

@@ -23,7 +23,7 @@ def synthetic_view(rng: np.random.Generator, size: int = 256) -> bytes:
     return buffer.getvalue()
 
 
-def write_loose(root: Path, objects: int, views: int) -> int:
+def write_loose(root: Path, objects: int, views: int, size: int = 256) -> int:
     """A loose-layout folder of synthetic views; returns its size in bytes."""
     rng = np.random.default_rng(0)
     preset = get_preset("3diebench")
@@ -33,7 +33,7 @@ def write_loose(root: Path, objects: int, views: int) -> int:
         folder = root / synset / model_id
         folder.mkdir(parents=True)
         for view in range(views):
-            jpeg = synthetic_view(rng)
+            jpeg = synthetic_view(rng, size)
             (folder / f"image_{view}.jpg").write_bytes(jpeg)
             np.save(folder / f"latent_{view}.npy", sample_view_latents(preset, 0, synset, model_id, view))
             total += len(jpeg) + (folder / f"latent_{view}.npy").stat().st_size
