@@ -31,12 +31,16 @@ demo: setup
 	$(BIN)/iebench verify $(DEMO)/shards
 	$(BIN)/iebench show $(DEMO)/shards --out $(DEMO)/contact_sheet.png --objects 10 --views 8
 	$(BIN)/iebench train --preset tiny --data $(DEMO)/shards --out $(DEMO)/run $$(test -f $(DEMO)/run/checkpoint.pt && echo --resume)
+	$(BIN)/iebench eval $(DEMO)/run --data $(DEMO)/shards --random-init
+	$(BIN)/iebench eval $(DEMO)/run --data $(DEMO)/shards
+	$(BIN)/iebench report $(DEMO)/run --out $(DEMO)/report.md
 	@echo
 	@echo "objects:        $(DEMO)/objects  (ShapeNet layout, OBJ + MTL)"
 	@echo "renders:        $(DEMO)/render   (image_<i>.jpg + latent_<i>.npy, _manifest.json)"
 	@echo "shards:         $(DEMO)/shards   (WebDataset, _info.json, README.md dataset card, SIE split files)"
 	@echo "contact sheet:  $(DEMO)/contact_sheet.png"
 	@echo "SIE run:        $(DEMO)/run      (checkpoint.pt, metrics.jsonl, loss curve loss.png)"
+	@echo "evaluation:     $(DEMO)/run/eval (eval.json, eval.md, plots); against the untrained floor: $(DEMO)/report.md/.png"
 
 test: setup
 	$(BIN)/python -m pytest -q

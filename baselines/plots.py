@@ -29,7 +29,68 @@ def loss_curve(metrics: Path, out: Path, title: str = "") -> Path:
     if terms:
         axes[1].legend(fontsize=8)
     figure.tight_layout()
-    out = Path(out)
-    figure.savefig(out, dpi=110)
+    return _save(figure, Path(out))
+
+
+def eval_plots(out_dir: Path, data: dict, classification: dict | None, classes: int) -> list[Path]:
+    """Predicted vs true rotation (and colour) components, the MRR rank histogram, per-class accuracy."""
+    import numpy as np
+
+    written = []
+    for task, names in (("rotation", ["qx", "qy", "qz", "qw"]), ("colour", ["floor hue diff", "spot hue diff"])):
+        if task not in data:
+            continue
+        truth, predicted = data[task]
+        figure, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.2))
+        for i, ax in enumerate(np.atleast_1d(axes)):
+            ax.scatter(truth[:, i], predicted[:, i], s=4, alpha=0.5)
+            lo, hi = float(min(truth[:, i].min(), predicted[:, i].min())), float(max(truth[:, i].max(), predicted[:, i].max()))
+            ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
+            ax.set(xlabel=f"true {names[i]}", ylabel="predicted")
+        figure.suptitle(f"{task}: predicted vs true (validation pairs)")
+        figure.tight_layout()
+        written.append(_save(figure, Path(out_dir) / f"{task}_scatter.png"))
+    if "ranks" in data:
+        ranks = data["ranks"].ravel()
+        figure, ax = plt.subplots(figsize=(5, 3.2))
+        ax.hist(ranks, bins=np.arange(1, ranks.max() + 2) - 0.5)
+        ax.set(xlabel="rank of the true view (1 = retrieved)", ylabel="queries", title="MRR: rank of each predicted view")
+        figure.tight_layout()
+        written.append(_save(figure, Path(out_dir) / "mrr_ranks.png"))
+    if classification:
+        figure, ax = plt.subplots(figsize=(max(5, 0.35 * classes), 3.2))
+        ax.bar(range(classes), [0 if a is None or a != a else a for a in classification["per_class"]])
+        ax.set(xlabel="label", ylabel="top-1", ylim=(0, 1), title=f"per-class accuracy (whole representation), top-1 {classification['top1']:.2f}")
+        ax.set_xticks(range(classes))
+        figure.tight_layout()
+        written.append(_save(figure, Path(out_dir) / "per_class_accuracy.png"))
+    return written
+
+
+def report_chart(reports: list[dict], out: Path) -> Path:
+    """Bars per run: top-1 (whole representation), rotation R^2 both ways, colour R^2, MRR."""
+    import numpy as np
+
+    metrics = [("top-1 all", lambda r: r.get("classification", {}).get("all", {}).get("top1")),
+               ("rotation R^2 SIE", lambda r: r.get("rotation", {}).get("r2_sie")),
+               ("rotation R^2 per output", lambda r: r.get("rotation", {}).get("r2_per_output")),
+               ("colour R^2 SIE", lambda r: r.get("colour", {}).get("r2_sie")),
+               ("MRR", lambda r: r.get("mrr", {}).get("mrr"))]
+    figure, ax = plt.subplots(figsize=(2 + 1.6 * len(metrics), 3.8))
+    width = 0.8 / max(1, len(reports))
+    for i, report in enumerate(reports):
+        values = [f(report["results"]) for _, f in metrics]
+        name = Path(report["run"]).name + (" (untrained)" if report["random_init"] else "")
+        ax.bar(np.arange(len(metrics)) + i * width, [0 if v is None else v for v in values], width, label=name)
+    ax.set_xticks(np.arange(len(metrics)) + width * (len(reports) - 1) / 2, [m for m, _ in metrics], fontsize=8)
+    ax.axhline(0, color="k", lw=0.6)
+    ax.legend(fontsize=7)
+    figure.tight_layout()
+    return _save(figure, Path(out))
+
+
+def _save(figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
     plt.close(figure)
-    return out
+    return path

@@ -170,7 +170,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> T
             _log(metrics, {"kind": "epoch", "epoch": epoch, **{k: v / steps for k, v in totals.items()},
                            "data_seconds": waited, "compute_seconds": computed})
             checkpoint.save(path, model={k: _unwrap(v) for k, v in holder.items()}, optimizer=optimizer,
-                            scaler=scaler, epoch=epoch, config=config.to_json())
+                            scaler=scaler, epoch=epoch, config=config.to_json(), extra={"action_dim": data.action_dim})
         if runtime.world_size > 1:
             torch.distributed.barrier()
     bar.close()

@@ -414,5 +414,72 @@ def export(run: Path, out: Path) -> None:
     click.echo(f"backbone: {path}")
 
 
+# ------------------------------------------------------------------------------------------------ eval
+@main.command("eval")
+@click.argument("run", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--data", required=True, type=click.Path(path_type=Path), help="Shard folder (or the original layout) with train and val.")
+@click.option("--tasks", default=",".join(("classification", "rotation", "colour", "mrr", "pre")), show_default=True,
+              help="Comma-separated: classification, rotation, colour, mrr, pre.")
+@click.option("--part", type=click.Choice(["inv", "equi", "all"]), default="all", show_default=True,
+              help="Representation part for the rotation and colour probes (classification reports all three).")
+@click.option("--epochs", default=300, show_default=True, help="Probe epochs.")
+@click.option("--lr", default=1e-3, show_default=True, help="Probe learning rate (Adam).")
+@click.option("--batch-size", default=256, show_default=True, help="Probe batch size.")
+@click.option("--bn-mode", type=click.Choice(["eval", "train"]), default="eval", show_default=True,
+              help="eval: a frozen backbone with cached features; train: BatchNorm on batch statistics, as the released scripts (not cached).")
+@click.option("--seed", default=0, show_default=True, help="Seed of every probe's sampling and initialisation.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--random-init", is_flag=True, help="Evaluate an untrained backbone of RUN's configuration (the floor of every table).")
+def eval_command(run: Path, data: Path, tasks: str, part: str, epochs: int, lr: float, batch_size: int, bn_mode: str, seed: int,
+                 device: str, random_init: bool) -> None:
+    """Evaluate RUN's frozen backbone with the SIE protocols; writes RUN/eval/eval.json, eval.md and plots.
+
+    \b
+    Example:
+      iebench eval runs/sie --data 3DIEBench-shards
+      iebench eval runs/sie --data 3DIEBench-shards --random-init     # the untrained floor
+    """
+    from iebench.baselines.checkpoint import CheckpointError
+    from iebench.baselines.evaluate import EvalError, EvalSettings, evaluate, markdown_table, parse_tasks
+    from iebench.baselines.probes import ProbeSettings
+
+    try:
+        settings = EvalSettings(parse_tasks(tasks), part, part, bn_mode, random_init, device,
+                                ProbeSettings(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed))
+        if not random_init and not (run / "checkpoint.pt").is_file():
+            raise EvalError(f"{run} has no checkpoint.pt (train it first, or pass --random-init)")
+        report = evaluate(run, data, settings)
+    except (EvalError, CheckpointError) as error:
+        _fail(str(error))
+    click.echo(markdown_table([report]))
+    click.echo(f"features {report['timing']['features_seconds']:.1f} s, probes {report['timing']['probes_seconds']:.1f} s "
+               f"-> {run / ('eval-random-init' if random_init else 'eval')}")
+
+
+@main.command()
+@click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=Path("report.md"), show_default=True,
+              help="Markdown table to write (the chart goes beside it as .png).")
+def report(runs: tuple[Path, ...], out: Path) -> None:
+    """Put evaluated runs side by side: a table and a bar chart (RUN may be a run folder or an eval.json)."""
+    import json
+
+    from iebench.baselines.evaluate import markdown_table
+    from iebench.baselines.plots import report_chart
+
+    reports = []
+    for run in runs:
+        paths = [run] if run.is_file() else [p for p in (run / "eval" / "eval.json", run / "eval-random-init" / "eval.json") if p.is_file()]
+        if not paths:
+            _fail(f"{run} has no eval/eval.json: run `iebench eval {run} --data ...` first")
+        reports += [json.loads(p.read_text()) for p in paths]
+    table = markdown_table(reports)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(table)
+    chart = report_chart(reports, out.with_suffix(".png"))
+    click.echo(table)
+    click.echo(f"-> {out}, {chart}")
+
+
 if __name__ == "__main__":
     main()
