@@ -50,6 +50,7 @@ bench: setup
 	$(BIN)/python bench/pack_throughput.py
 	$(BIN)/python bench/loader_throughput.py
 	$(BIN)/python bench/train_throughput.py
+	$(BIN)/python bench/eval_time.py
 
 clean:
 	rm -rf $(DEMO) .pytest_cache
