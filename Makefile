@@ -7,7 +7,7 @@ DEMO := demo-out
 BPY_LIBS := libX11.so.6 libXrender.so.1 libXfixes.so.3 libXi.so.6 libxkbcommon.so.0 libxcb.so.1
 BPY_APT := libx11-6 libxrender1 libxfixes3 libxi6 libxkbcommon0 libxcb1
 
-.PHONY: setup demo test bench clean check-system
+.PHONY: setup demo test bench compare clean check-system
 
 setup: $(VENV)/.installed
 
@@ -51,6 +51,9 @@ bench: setup
 	$(BIN)/python bench/loader_throughput.py
 	$(BIN)/python bench/train_throughput.py
 	$(BIN)/python bench/eval_time.py
+
+compare: demo
+	$(BIN)/iebench compare --data $(DEMO)/shards --out $(DEMO)/compare
 
 clean:
 	rm -rf $(DEMO) .pytest_cache

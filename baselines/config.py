@@ -29,8 +29,9 @@ class TrainConfig:
     workers: int | None = None  # DataLoader workers per rank; None: cores, at most 8
     amp: bool = True  # mixed precision, on CUDA only
     device: str = "auto"  # auto, cpu, cuda
+    backbone: str = "resnet18"  # resnet18 (512-d, SIE's) or vit-s16 (384-d, the reconstruction paper's)
     stem: str = "imagenet"  # ResNet stem: imagenet (SIE's) or small (3x3, for 32-64 px)
-    inv_dim: int = 256  # the first inv_dim dimensions of the 512 are invariant, the rest equivariant
+    inv_dim: int | None = None  # the first inv_dim dimensions are invariant, the rest equivariant; None: half
     projector: tuple[int, ...] = (1024, 1024, 1024)  # per part; the whole-representation methods double it
     predictor_depth: int = 1
     sim_coeff: float = 10.0
@@ -70,8 +71,11 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.lr <= 0:
             raise ConfigError(f"lr must be positive, got {self.lr}")
-        if not 0 <= self.inv_dim <= 512:
-            raise ConfigError(f"inv_dim must be in [0, 512], got {self.inv_dim}")
+        if self.backbone not in ("resnet18", "vit-s16"):
+            raise ConfigError(f"backbone must be resnet18 or vit-s16, got {self.backbone!r}")
+        width = 512 if self.backbone == "resnet18" else 384
+        if self.inv_dim is not None and not 0 <= self.inv_dim <= width:
+            raise ConfigError(f"inv_dim must be in [0, {width}] for {self.backbone}, got {self.inv_dim}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"device must be auto, cpu or cuda, got {self.device!r}")
         if self.image_size is not None and self.image_size < 16:
@@ -87,6 +91,9 @@ PRESETS: dict[str, dict] = {
                   "projector": (1024, 1024, 1024), "amp": True, "stem": "imagenet"},
     # A CPU run over the demo shards in a few minutes.
     "tiny": {"epochs": 10, "batch_size": 8, "image_size": 64, "projector": (256, 256, 256), "workers": 2, "amp": False},
+    # The reconstruction paper's setting where it differs: ViT-S/16 encoder, 800 epochs.
+    "recon-paper": {"method": "recon-xattn", "backbone": "vit-s16", "epochs": 800, "batch_size": 1024, "image_size": 256,
+                    "lr": 1e-3, "weight_decay": 1e-6, "amp": True},
 }
 
 

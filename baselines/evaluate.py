@@ -77,8 +77,7 @@ def load_method(run: Path, random_init: bool, latent_names: tuple[str, ...], see
 
 
 def _part(reps: torch.Tensor, part: str, method) -> torch.Tensor:
-    inv_dim = 0 if getattr(method, "only_equivariant", False) else method.config.inv_dim
-    return {"inv": reps[..., :inv_dim], "equi": reps[..., inv_dim:], "all": reps}[part]
+    return {"inv": reps[..., : method.inv_dim], "equi": reps[..., method.inv_dim :], "all": reps}[part]
 
 
 def _colour_target(names: tuple[str, ...]):

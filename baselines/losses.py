@@ -52,3 +52,25 @@ def sie_loss(inv1: torch.Tensor | None, inv2: torch.Tensor | None, equi1: torch.
     terms["loss"] = (sim_coeff * terms["invariance"] + sim_coeff * equi_factor * terms["equivariance"]
                      + std_coeff * (terms["variance"] + terms["pred_variance"]) + cov_coeff * terms["covariance"])
     return terms
+
+
+def vicreg_loss(x: torch.Tensor, y: torch.Tensor, sim_coeff: float = 10.0, std_coeff: float = 10.0,
+                cov_coeff: float = 1.0) -> dict[str, torch.Tensor]:
+    """VICReg: sim * MSE(x, y) + std * (std(x) + std(y)) + cov * (cov(x) + cov(y)), SIE's std and cov definitions."""
+    terms = {"invariance": F.mse_loss(x, y), "variance": variance_term(x) + variance_term(y),
+             "covariance": covariance_term(x) + covariance_term(y)}
+    terms["loss"] = sim_coeff * terms["invariance"] + std_coeff * terms["variance"] + cov_coeff * terms["covariance"]
+    return terms
+
+
+def info_nce(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.1) -> torch.Tensor:
+    """SimCLR's NT-Xent: each of the 2N embeddings against its partner, with the other 2N - 2 as negatives.
+
+    Cosine similarities divided by the temperature; the mean cross-entropy over all 2N anchors.
+    """
+    z = F.normalize(torch.cat([z1, z2]), dim=1)
+    n = z1.shape[0]
+    logits = z @ z.T / temperature
+    logits = logits.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=z.device), float("-inf"))
+    partners = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(z.device)
+    return F.cross_entropy(logits, partners)

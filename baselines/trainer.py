@@ -31,10 +31,10 @@ CONFIG_NAME = "config.json"
 class OnlineProbe(nn.Module):
     """Linear classifier and rotation regressor on detached representations (training-time signal only)."""
 
-    def __init__(self, num_classes: int, action_dim: int) -> None:
+    def __init__(self, dim: int, num_classes: int, action_dim: int) -> None:
         super().__init__()
-        self.classifier = nn.Linear(512, num_classes)
-        self.regressor = nn.Linear(1024, action_dim) if action_dim else None
+        self.classifier = nn.Linear(dim, num_classes)
+        self.regressor = nn.Linear(2 * dim, action_dim) if action_dim else None
 
     def forward(self, r1: torch.Tensor, r2: torch.Tensor, labels: torch.Tensor, action: torch.Tensor) -> dict[str, torch.Tensor]:
         logits = self.classifier(r1)
@@ -101,7 +101,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> T
     probe = None
     if config.online_probe:
         num_classes = max(o.label for o in data.objects) + 1
-        probe = OnlineProbe(num_classes, data.action_dim).to(runtime.device)
+        probe = OnlineProbe(model.dim, num_classes, data.action_dim).to(runtime.device)
     if runtime.world_size > 1:
         if runtime.device.type == "cuda":
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
@@ -191,6 +191,8 @@ def export_backbone(run: Path, out: Path) -> Path:
 
     state = checkpoint.load(Path(run) / checkpoint.CHECKPOINT_NAME)
     config = TrainConfig.from_json(state["config"])
+    if config.backbone != "resnet18":
+        raise checkpoint.CheckpointError(f"{run} uses a {config.backbone} backbone: export writes torchvision ResNet-18 weights only")
     backbone = ResNetBackbone(config.stem)
     prefix = "backbone."
     backbone.load_state_dict({k[len(prefix):]: v for k, v in state["model"]["method"].items() if k.startswith(prefix)})

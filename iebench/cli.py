@@ -353,10 +353,13 @@ def show(src: Path, out: Path | None, split: str, max_objects: int, max_views: i
 
 # ----------------------------------------------------------------------------------------------- train
 @main.command()
-@click.option("--method", default=None, help="Method: sie, sie-rotcolor, sie-novar, sie-onlyequi [default: sie].")
+@click.option("--method", default=None, help="Method: sie, sie-rotcolor, sie-novar, sie-onlyequi, vicreg, simclr, simclr-augself, "
+              "simclr-augself-rotcolor, equimod, equimod-vicreg, sen, recon-xattn [default: sie].")
+@click.option("--backbone", type=click.Choice(["resnet18", "vit-s16"]), help="Encoder [default: resnet18].")
 @click.option("--data", type=click.Path(path_type=Path), help="Shard folder (or the original layout) to train on.")
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), help="Run folder.")
-@click.option("--preset", type=click.Choice(["sie-paper", "tiny"]), help="sie-paper: SPEC 3 (256 px, batch 1024, 2000 epochs); tiny: a few CPU minutes.")
+@click.option("--preset", type=click.Choice(["sie-paper", "recon-paper", "tiny"]),
+              help="sie-paper: SPEC 3 (256 px, batch 1024, 2000 epochs); recon-paper: ViT-S/16, 800 epochs; tiny: a few CPU minutes.")
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="TOML file of settings (flags win).")
 @click.option("--epochs", type=int)
 @click.option("--batch-size", type=int, help="Global batch size, over all ranks.")
@@ -371,7 +374,7 @@ def show(src: Path, out: Path | None, split: str, max_objects: int, max_views: i
 @click.option("--drop-last/--keep-last", default=None, help="Drop the last partial batch of each epoch [default: keep].")
 @click.option("--online-probe/--no-online-probe", default=None, help="Train a linear classifier and rotation regressor on detached features.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out exactly where its last checkpoint stopped.")
-def train(method, data, out, preset, config_file, epochs, batch_size, lr, weight_decay, image_size, action, seed, workers,
+def train(method, backbone, data, out, preset, config_file, epochs, batch_size, lr, weight_decay, image_size, action, seed, workers,
           device, amp, drop_last, online_probe, resume) -> None:
     """Train a method on SIE pairs: CPU, one GPU, or many GPUs and nodes under torchrun.
 
@@ -385,7 +388,7 @@ def train(method, data, out, preset, config_file, epochs, batch_size, lr, weight
     from iebench.baselines.config import ConfigError, resolve
     from iebench.baselines.trainer import train as train_run
 
-    flags = {"method": method, "data": str(data) if data else None, "out": str(out) if out else None, "epochs": epochs,
+    flags = {"method": method, "backbone": backbone, "data": str(data) if data else None, "out": str(out) if out else None, "epochs": epochs,
              "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay, "image_size": image_size, "action": action,
              "seed": seed, "workers": workers, "device": device, "amp": amp, "drop_last": drop_last, "online_probe": online_probe}
     try:
@@ -479,6 +482,32 @@ def report(runs: tuple[Path, ...], out: Path) -> None:
     chart = report_chart(reports, out.with_suffix(".png"))
     click.echo(table)
     click.echo(f"-> {out}, {chart}")
+
+
+@main.command()
+@click.option("--data", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path), help="Shards to train and evaluate on.")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder of the runs and the comparison.")
+@click.option("--methods", default="sie,sie-rotcolor,vicreg,simclr,simclr-augself,equimod,equimod-vicreg,sen,recon-xattn",
+              show_default=True, help="Comma-separated methods.")
+@click.option("--preset", type=click.Choice(["tiny", "sie-paper"]), default="tiny", show_default=True)
+@click.option("--epochs", type=int, help="Training epochs (default: the preset's).")
+@click.option("--probe-epochs", default=300, show_default=True, help="Epochs of every evaluation probe.")
+def compare(data: Path, out: Path, methods: str, preset: str, epochs: int | None, probe_epochs: int) -> None:
+    """Train every method on the same data with one preset, evaluate each, and write a table and figure.
+
+    Resumable: finished runs and evaluations are reused. The untrained backbone is the floor.
+    """
+    from iebench.baselines.checkpoint import CheckpointError
+    from iebench.baselines.compare import compare as compare_methods
+    from iebench.baselines.config import ConfigError
+    from iebench.baselines.evaluate import EvalError
+
+    try:
+        result = compare_methods(data, out, [m.strip() for m in methods.split(",") if m.strip()], preset, epochs, probe_epochs)
+    except (ConfigError, CheckpointError, EvalError) as error:
+        _fail(str(error))
+    click.echo(result["table"])
+    click.echo(f"-> {out / 'compare.md'}, {out / 'compare.png'}")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from iebench.baselines.config import TrainConfig
-from iebench.baselines.models import ResNetBackbone
+from iebench.baselines.models import build_backbone
 
 
 class Method(nn.Module):
@@ -20,19 +20,21 @@ class Method(nn.Module):
     default_action = "rotation"
     has_predictor = False
 
-    def __init__(self, config: TrainConfig, action_dim: int) -> None:
+    def __init__(self, config: TrainConfig, action_dim: int, last_stride: int = 2) -> None:
         super().__init__()
         self.config = config
         self.action_dim = action_dim
-        self.backbone = ResNetBackbone(config.stem)
+        self.backbone = build_backbone(config.backbone, config.stem, config.image_size, last_stride)
+        self.dim = self.backbone.dim
+        self.inv_dim = self.dim // 2 if config.inv_dim is None else config.inv_dim
 
     def representation(self, images: torch.Tensor) -> torch.Tensor:
-        """The 512-d representation the evaluation probes."""
+        """The representation the evaluation probes (512-d for ResNet-18, 384-d for ViT-S)."""
         return self.backbone(images)
 
     def split(self, representation: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(invariant, equivariant) parts: the first `inv_dim` dimensions and the rest."""
-        return representation[:, : self.config.inv_dim], representation[:, self.config.inv_dim :]
+        return representation[:, : self.inv_dim], representation[:, self.inv_dim :]
 
     def equivariant_embedding(self, representation: torch.Tensor) -> torch.Tensor:
         """The embedding the predictor acts on (methods with a predictor)."""

@@ -24,18 +24,13 @@ class SIE(Method):
     def __init__(self, config: TrainConfig, action_dim: int, variant: str = "sie") -> None:
         super().__init__(config, action_dim)
         self.variant = variant
-        self.only_equivariant = variant == "sie-onlyequi" or config.inv_dim == 0
-        inv_dim = 0 if self.only_equivariant else config.inv_dim
-        equi_dims = tuple(2 * d for d in config.projector) if self.only_equivariant else config.projector
-        self.inv_projector = None if self.only_equivariant else projector(inv_dim, config.projector)
-        self.equi_projector = projector(512 - inv_dim, equi_dims)
-        self.predictor = HyperPredictor(action_dim, equi_dims[-1], config.predictor_depth)
-
-    def split(self, representation: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(invariant, equivariant) parts; with no invariant part the first is empty."""
+        self.only_equivariant = variant == "sie-onlyequi" or self.inv_dim == 0
         if self.only_equivariant:
-            return representation[:, :0], representation
-        return super().split(representation)
+            self.inv_dim = 0
+        equi_dims = tuple(2 * d for d in config.projector) if self.only_equivariant else config.projector
+        self.inv_projector = None if self.only_equivariant else projector(self.inv_dim, config.projector)
+        self.equi_projector = projector(self.dim - self.inv_dim, equi_dims)
+        self.predictor = HyperPredictor(action_dim, equi_dims[-1], config.predictor_depth)
 
     def equivariant_embedding(self, representation: torch.Tensor) -> torch.Tensor:
         """The equivariant projector's output."""

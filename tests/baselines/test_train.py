@@ -95,3 +95,17 @@ def test_export_loads_into_torchvision(packed, tmp_path):
     model.load_state_dict(torch.load(path, weights_only=True))
     state = checkpoint.load(tmp_path / "run" / "checkpoint.pt")["model"]["method"]
     assert torch.equal(model.conv1.weight, state["backbone.net.conv1.weight"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["vicreg", "simclr", "simclr-augself", "simclr-augself-rotcolor", "equimod", "equimod-vicreg",
+                                    "sen", "recon-xattn"])
+def test_every_method_trains_and_resumes_exactly(packed, tmp_path, method):
+    out, _ = packed
+    extra = {"image_size": 64, "extra": {"decoder_blocks": 2, "decoder_width": 48}} if method == "recon-xattn" else {}
+    train(tiny_config(out, tmp_path / "straight", method=method, epochs=2, **extra), progress=False)
+    train(tiny_config(out, tmp_path / "stopped", method=method, epochs=1, **extra), progress=False)
+    train(tiny_config(out, tmp_path / "stopped", method=method, epochs=2, **extra), resume=True, progress=False)
+    straight = epoch_losses(tmp_path / "straight")
+    assert all(np.isfinite(straight))
+    assert epoch_losses(tmp_path / "stopped") == pytest.approx(straight, rel=1e-6, abs=1e-9)

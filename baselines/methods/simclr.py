@@ -1,0 +1,42 @@
+"""SimCLR (Chen et al., 2020) and SimCLR + AugSelf (Lee et al., 2021), which also regresses the action."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from iebench.baselines.config import TrainConfig
+from iebench.baselines.distributed import gather
+from iebench.baselines.losses import info_nce
+from iebench.baselines.methods.base import Method
+from iebench.baselines.models import projector
+
+
+class SimCLR(Method):
+    """InfoNCE over the gathered batch (2N - 2 negatives per anchor), cosine similarity, temperature 0.1.
+
+    With `augself=True`, an MLP (2 x 512 -> 1024 -> 1024 -> action) on the two concatenated
+    representations regresses the action with MSE, weight `extra["augself_weight"]` (default 1).
+    """
+
+    default_action = "none"
+
+    def __init__(self, config: TrainConfig, action_dim: int, augself: bool = False) -> None:
+        super().__init__(config, action_dim)
+        self.projector = projector(self.dim, tuple(2 * d for d in config.projector))
+        self.temperature = float(config.extra.get("temperature", 0.1))
+        self.augself = None
+        if augself:
+            self.augself = nn.Sequential(nn.Linear(2 * self.dim, 1024), nn.ReLU(inplace=True), nn.Linear(1024, 1024), nn.ReLU(inplace=True),
+                                         nn.Linear(1024, action_dim))
+            self.augself_weight = float(config.extra.get("augself_weight", 1.0))
+
+    def forward(self, view1: torch.Tensor, view2: torch.Tensor, action: torch.Tensor) -> dict[str, torch.Tensor]:
+        """InfoNCE (+ the AugSelf regression)."""
+        r1, r2 = self.representation(view1), self.representation(view2)
+        terms = {"infonce": info_nce(gather(self.projector(r1)), gather(self.projector(r2)), self.temperature)}
+        terms["loss"] = terms["infonce"]
+        if self.augself is not None:
+            terms["augself"] = nn.functional.mse_loss(self.augself(torch.cat([r1, r2], dim=1)), action)
+            terms["loss"] = terms["loss"] + self.augself_weight * terms["augself"]
+        return terms | {"representation1": r1.detach(), "representation2": r2.detach()}
