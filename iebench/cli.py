@@ -106,6 +106,9 @@ def _env_int(name: str) -> int | None:
               help="Render only these objects: an SIE list (.npy of '/<synset>/<model_id>/') or a text file.")
 @click.option("--max-faces", default=5_000_000, show_default=True, help="Objects with more faces are reported, not rendered.")
 @click.option("--max-mesh-mb", default=1024.0, show_default=True, help="Mesh files larger than this are reported, not rendered.")
+@click.option("--latents", "latents_from", type=click.Path(exists=True, path_type=Path),
+              help="Render exactly the views these latents give: a release-layout folder, all_latents_<split>.npy "
+                   "(+ <split>_images.npy), or a shard folder. The preset then only chooses the scene kind and schema.")
 @click.option("--dry-run", is_flag=True, help="Print the image count, disk estimate and ETA (from a short calibration render), then stop.")
 @click.option("--format", "output_format", type=click.Choice(["loose", "shards"]), default="loose", show_default=True,
               help="loose: the original layout of files; shards: WebDataset shards written while rendering.")
@@ -119,7 +122,7 @@ def _env_int(name: str) -> int | None:
 def render(src: Path, out: Path, preset: str, variant: Path | None, factors: tuple[str, ...], views: int, seed: int,
            resolution: int, recipe: str, samples: int | None, denoiser: str | None, adaptive: bool | None,
            prefilter: str | None, jpeg_quality: int, legacy_bgr: bool, device: str, workers: int, job_index: int | None,
-           num_jobs: int | None, object_list: Path | None, max_faces: int, max_mesh_mb: float, dry_run: bool,
+           num_jobs: int | None, object_list: Path | None, max_faces: int, max_mesh_mb: float, latents_from: Path | None, dry_run: bool,
            output_format: str, name: str, val_fraction: float, split_seed: int, split_files: Path | None,
            shard_seed: int, shard_size_mb: float) -> None:
     """Render 3DIEBench views of the meshes under SRC (ShapeNetCore v2 layout) into OUT.
@@ -156,6 +159,15 @@ def render(src: Path, out: Path, preset: str, variant: Path | None, factors: tup
         num_jobs = num_jobs or _env_int("SLURM_ARRAY_TASK_COUNT") or 1
         job_index = job_index if job_index is not None else (_env_int("SLURM_ARRAY_TASK_ID") or 0)
         listed = read_object_list(object_list) if object_list else None
+        given = None
+        if latents_from is not None:
+            from iebench.render.given_latents import read_given_latents
+
+            if factors or variant:
+                raise PresetError("--latents defines every factor of every view: it cannot be combined with --factor or --variant")
+            given = read_given_latents(latents_from, scene)
+            listed = sorted(set(given.views) & set(listed)) if listed is not None else sorted(given.views)
+            views = max(len(v) for v in given.views.values())
         everything = select_objects(src, listed)
         mine = partition(everything, job_index, num_jobs)
         plan = None
@@ -168,12 +180,12 @@ def render(src: Path, out: Path, preset: str, variant: Path | None, factors: tup
             plan = shard_plan(everything, mine, options, views=views, resolution=resolution, preset=scene.to_json(),
                               latent_names=scene.latent_names, job_index=job_index, num_jobs=num_jobs,
                               source={"kind": "render", "path": str(src), "procedural": is_procedural(src)})
-    except (PresetError, ObjectSourceError, ObjectListError, ValueError) as error:
+    except (PresetError, ObjectSourceError, ObjectListError, ValueError) as error:  # GivenLatentsError is a ValueError
         _fail(str(error))
     if importlib.util.find_spec("bpy") is None:
         _fail("bpy (Blender as a Python module) is not installed: pip install 'iebench[render]' on Python 3.11")
     job = render_job.RenderJob(tuple(mine), out, scene, seed, views, settings, workers, job_index, num_jobs,
-                               max_faces, max_mesh_mb, source_root=src, shard_plan=plan)
+                               max_faces, max_mesh_mb, source_root=src, shard_plan=plan, given=given)
     if not mine:
         click.echo(f"job {job_index} of {num_jobs} has no objects")
         return

@@ -23,6 +23,7 @@ from iebench.files import write_atomic, write_json_atomic
 from iebench.presets import Preset, sample_view_latents
 from iebench.render import writer
 from iebench.render.objects import ObjectRef
+from iebench.render.given_latents import GivenLatents
 from iebench.render.procedural import is_procedural
 from iebench.render.sinks import LooseSink, ShardSink
 from iebench.render.settings import RenderSettings
@@ -52,6 +53,7 @@ class RenderJob:
     threads: int = 0  # Cycles threads per worker; 0: the cores shared evenly between workers
     source_root: Path | None = None  # where the objects came from (recorded in the manifest)
     shard_plan: dict | None = None  # write shards by this plan (`render.sinks.shard_plan`) instead of loose files
+    given: GivenLatents | None = None  # render exactly these views and factors instead of sampling them
 
     def worker_count(self) -> int:
         """Worker processes to start: the flag, or one per core, never more than objects."""
@@ -99,6 +101,7 @@ def _fingerprint(job: RenderJob) -> dict:
         "render": job.settings.image_fingerprint(),
         "job_index": job.job_index,
         "num_jobs": job.num_jobs,
+        "latents_source": job.given.source if job.given else None,
     }
 
 
@@ -159,12 +162,21 @@ def make_sink(job: RenderJob) -> LooseSink | ShardSink:
     return ShardSink(job.out, job.shard_plan, job_suffix(job.job_index, job.num_jobs))
 
 
-def plan(job: RenderJob, sink: LooseSink | ShardSink, latents_for=sample_view_latents) -> tuple[list[ObjectTask], int]:
+def views_of(job: RenderJob, ref: ObjectRef) -> list[int]:
+    """The view indices an object has: 0..views-1, or those the given latents list."""
+    if job.given is None:
+        return list(range(job.views))
+    return sorted(job.given.views.get((ref.synset, ref.model_id), {}))
+
+
+def plan(job: RenderJob, sink: LooseSink | ShardSink) -> tuple[list[ObjectTask], int]:
     """The tasks still to do (missing views of each object, in object order) and how many views are done."""
+    latents_for = job.given.latents_for if job.given else sample_view_latents
     tasks, done = [], 0
     for ref in job.objects:
-        missing = sink.missing_views(ref, job.views)
-        done += job.views - len(missing)
+        wanted = views_of(job, ref)
+        missing = sink.missing_views(ref, wanted)
+        done += len(wanted) - len(missing)
         if missing:
             views = tuple((v, latents_for(job.preset, job.seed, ref.synset, ref.model_id, v)) for v in missing)
             tasks.append(ObjectTask(ref, views, job.preset.latent_names))
@@ -292,6 +304,7 @@ def estimate(job: RenderJob, calibration_views: int = 3) -> Estimate:
     todo = sum(len(t.views) for t in tasks)
     ref = job.objects[0]
     views = tuple((v, sample_view_latents(job.preset, job.seed, ref.synset, ref.model_id, v)) for v in range(calibration_views))
+    total = sum(len(views_of(job, o)) for o in job.objects)
     options = WorkerOptions(job.settings, job.threads_per_worker(), job.max_faces, job.max_mesh_mb)
     with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"), initializer=init_worker, initargs=(options,)) as pool:
         pool.submit(render_object, ObjectTask(ref, views[:1], job.preset.latent_names)).result()  # warm-up
@@ -301,7 +314,7 @@ def estimate(job: RenderJob, calibration_views: int = 3) -> Estimate:
     latent_bytes = len(writer.npy_bytes(np.zeros(len(job.preset.latent_names))))
     jpeg_bytes = float(np.mean([len(v.jpeg) for v in result.views]))
     return Estimate(
-        images_total=len(job.objects) * job.views,
+        images_total=total,
         images_todo=todo,
         seconds_per_image=result.seconds / calibration_views,
         bytes_per_image=jpeg_bytes + latent_bytes,

@@ -37,10 +37,10 @@ class LooseSink:
         for ref in objects:
             writer.remove_partial_files(writer.object_dir(self.out, ref.synset, ref.model_id))
 
-    def missing_views(self, ref: ObjectRef, views: int) -> list[int]:
+    def missing_views(self, ref: ObjectRef, views: list[int]) -> list[int]:
         """Views of the object whose files are not both in place."""
         folder = writer.object_dir(self.out, ref.synset, ref.model_id)
-        return [v for v in range(views) if not writer.view_complete(folder, v)]
+        return [v for v in views if not writer.view_complete(folder, v)]
 
     def accept(self, result: ObjectResult) -> None:
         """Write the object's finished views."""
@@ -72,10 +72,10 @@ class ShardSink:
             self.part = json.loads(path.read_text()) | {"render_manifest": self.part["render_manifest"]}
         fmt.remove_temporary(self.out)
 
-    def missing_views(self, ref: ObjectRef, views: int) -> list[int]:
+    def missing_views(self, ref: ObjectRef, views: list[int]) -> list[int]:
         """All views of an object whose shard is not written yet, else none."""
         key = fmt.sample_key(ref.synset, ref.model_id)
-        return [] if fmt.shard_complete(self.out / self.shard_of[key]) else list(range(views))
+        return [] if fmt.shard_complete(self.out / self.shard_of[key]) else list(views)
 
     def accept(self, result: ObjectResult) -> None:
         """Keep the object; write its shard when the shard's last object arrives."""
