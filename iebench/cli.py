@@ -522,5 +522,32 @@ def compare(data: Path, out: Path, methods: str, preset: str, epochs: int | None
     click.echo(f"-> {out / 'compare.md'}, {out / 'compare.png'}")
 
 
+@main.command()
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--scale", type=click.Choice(["ci", "laptop"]), default="laptop", show_default=True,
+              help="ci: a few objects and views at 32 px, a few minutes; laptop: 10 classes x 40 objects, 16 views at 48 px.")
+@click.option("--seeds", default=3, show_default=True, help="Training seeds per method (mean and std are reported).")
+@click.option("--methods", default="sie,sie-rotcolor,vicreg,simclr", show_default=True, help="Comma-separated methods.")
+@click.option("--objects", "objects_root", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="A ShapeNet-layout folder to take a class-balanced subset from, instead of procedural objects.")
+@click.option("--per-class", type=int, help="With --objects: objects per class.")
+def mini(out: Path, scale: str, seeds: int, methods: str, objects_root: Path | None, per_class: int | None) -> None:
+    """3DIEBench-mini: build objects, render, pack, train every method and seed, evaluate, and report.
+
+    Every stage resumes, so a run may be completed over several invocations. The report
+    (OUT/report.md, .json, .png) says which of the paper's findings hold at this scale.
+    """
+    import shlex
+
+    from iebench.mini import MiniOptions, run_mini
+
+    options = MiniOptions(out, scale, seeds, tuple(m.strip() for m in methods.split(",") if m.strip()), objects_root, per_class)
+    try:
+        path = run_mini(options, "iebench " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+    except ValueError as error:
+        _fail(str(error))
+    click.echo(path.read_text())
+
+
 if __name__ == "__main__":
     main()

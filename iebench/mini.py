@@ -1,0 +1,228 @@
+"""3DIEBench-mini: objects -> render -> shards -> train every method and seed -> evaluate -> report.
+
+An orchestration layer like the CLI: it imports each part inside the stage that needs it. Every
+stage resumes: objects, renders and shards are skipped or completed, runs continue from their
+checkpoints, and finished evaluations are reused.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+import iebench
+from iebench.files import write_atomic, write_json_atomic
+
+
+@dataclass(frozen=True)
+class MiniScale:
+    """The knobs of one scale, recorded in the report."""
+
+    classes: int
+    per_class: int
+    views: int
+    resolution: int
+    samples: int
+    epochs: int
+    batch_size: int
+    image_size: int
+    probe_epochs: int
+
+
+SCALES = {
+    "ci": MiniScale(classes=3, per_class=4, views=4, resolution=32, samples=2, epochs=2, batch_size=4, image_size=32, probe_epochs=20),
+    "laptop": MiniScale(classes=10, per_class=40, views=16, resolution=48, samples=8, epochs=30, batch_size=32, image_size=48,
+                        probe_epochs=100),
+}
+DEFAULT_METHODS = ("sie", "sie-rotcolor", "vicreg", "simclr")
+
+
+@dataclass
+class MiniOptions:
+    """What `iebench mini` runs."""
+
+    out: Path
+    scale: str = "laptop"
+    seeds: int = 3
+    methods: tuple[str, ...] = DEFAULT_METHODS
+    objects: Path | None = None  # a ShapeNet-layout folder instead of procedural objects
+    per_class: int | None = None
+    timings: dict = field(default_factory=dict)
+
+
+def _stage(options: MiniOptions, name: str, work) -> object:
+    start = time.perf_counter()
+    print(f"[mini] {name} ...", file=sys.stderr, flush=True)
+    result = work()
+    options.timings[name] = options.timings.get(name, 0.0) + time.perf_counter() - start
+    return result
+
+
+def _objects(options: MiniOptions, scale: MiniScale) -> Path:
+    from iebench.render import procedural
+    from iebench.render.objects import scan_root
+
+    if options.objects is None:
+        root = options.out / "objects"
+        if not procedural.is_procedural(root):
+            procedural.generate(root, scale.classes, scale.per_class, seed=0)
+        return root
+    chosen = options.out / "objects.txt"  # a class-balanced subset of a ShapeNet-layout folder
+    found = scan_root(options.objects)
+    per_class = options.per_class or scale.per_class
+    by_class: dict[str, list] = {}
+    for ref in found:
+        by_class.setdefault(ref.synset, []).append(ref)
+    keep = [ref for members in by_class.values() for ref in members[:per_class]]
+    write_atomic(chosen, "".join(f"{r.synset}/{r.model_id}\n" for r in keep).encode())
+    return options.objects
+
+
+def _render(options: MiniOptions, scale: MiniScale, objects: Path) -> Path:
+    from iebench.object_lists import read_object_list
+    from iebench.presets import get_preset
+    from iebench.render.job import RenderJob, run
+    from iebench.render.objects import select_objects
+    from iebench.render.settings import RenderSettings
+
+    listed = read_object_list(options.out / "objects.txt") if options.objects else None
+    out = options.out / "render"
+    job = RenderJob(tuple(select_objects(objects, listed)), out, get_preset("3diebench"), seed=0, views=scale.views,
+                    settings=RenderSettings(resolution=scale.resolution, samples=scale.samples), source_root=objects)
+    run(job)
+    return out
+
+
+def _pack(options: MiniOptions, render: Path) -> Path:
+    from iebench.dataset.finalize import load_info
+    from iebench.dataset.pack import PackOptions, pack
+
+    out = options.out / "shards"
+    if not (out / "_info.json").is_file():
+        pack(render, out, PackOptions(name="3diebench-mini", skip_bad=True))
+    load_info(out)
+    return out
+
+
+def _train_and_evaluate(options: MiniOptions, scale: MiniScale, shards: Path) -> list[dict]:
+    from iebench.baselines.checkpoint import CHECKPOINT_NAME, load
+    from iebench.baselines.config import TrainConfig
+    from iebench.baselines.evaluate import EvalSettings, evaluate
+    from iebench.baselines.probes import ProbeSettings
+    from iebench.baselines.trainer import train
+
+    reports = []
+    for seed in range(options.seeds):
+        probe = ProbeSettings(epochs=scale.probe_epochs, seed=seed)
+        for method in options.methods:
+            run = options.out / "runs" / f"{method}-seed{seed}"
+            config = TrainConfig(method=method, data=str(shards), out=str(run), epochs=scale.epochs, batch_size=scale.batch_size,
+                                 image_size=scale.image_size, projector=(256, 256, 256), seed=seed, workers=2, amp=False,
+                                 device="cpu", stem="small" if scale.image_size < 64 else "imagenet")
+            done = load(run / CHECKPOINT_NAME)["epoch"] + 1 if (run / CHECKPOINT_NAME).is_file() else 0
+            if done < config.epochs:
+                _stage(options, f"train {method}", lambda: train(config, resume=done > 0, progress=False))
+            reports.append(_stage(options, f"evaluate {method}", lambda: _cached_eval(run, shards, EvalSettings(probe=probe))))
+        floor = options.out / "runs" / f"{options.methods[0]}-seed{seed}"
+        reports.append(_stage(options, "evaluate random init",
+                              lambda: _cached_eval(floor, shards, EvalSettings(random_init=True, probe=probe))))
+    return reports
+
+
+def _cached_eval(run: Path, shards: Path, settings) -> dict:
+    from iebench.baselines.evaluate import evaluate
+
+    path = run / ("eval-random-init" if settings.random_init else "eval") / "eval.json"
+    checkpoint = run / "checkpoint.pt"
+    if path.is_file() and path.stat().st_mtime > checkpoint.stat().st_mtime:
+        return json.loads(path.read_text())
+    return evaluate(run, shards, settings, progress=False)
+
+
+METRICS = {
+    "top-1 (all, %)": lambda r: 100 * r["classification"]["all"]["top1"],
+    "rotation R^2 (SIE)": lambda r: r["rotation"]["r2_sie"],
+    "rotation R^2 (per output)": lambda r: r["rotation"]["r2_per_output"],
+    "colour R^2 (SIE)": lambda r: r["colour"]["r2_sie"],
+    "MRR": lambda r: r["mrr"].get("mrr", np.nan),
+    "H@1": lambda r: r["mrr"].get("h@1", np.nan),
+}
+
+
+def summarise(reports: list[dict]) -> dict[str, dict[str, tuple[float, float]]]:
+    """Per method (the untrained floor as 'random init'): mean and standard deviation over seeds of each metric."""
+    values: dict[str, dict[str, list[float]]] = {}
+    for report in reports:
+        name = "random init" if report["random_init"] else report["method"]
+        for metric, read in METRICS.items():
+            values.setdefault(name, {}).setdefault(metric, []).append(float(read(report["results"])))
+    return {name: {m: (float(np.mean(v)), float(np.std(v))) for m, v in metrics.items()} for name, metrics in values.items()}
+
+
+def claims(summary: dict) -> list[dict]:
+    """The paper's qualitative findings, each with whether it holds here and by what margin."""
+    out = []
+    invariant = [m for m in ("vicreg", "simclr") if m in summary]
+    if "sie" in summary and invariant:
+        best = max(summary[m]["rotation R^2 (SIE)"][0] for m in invariant)
+        margin = summary["sie"]["rotation R^2 (SIE)"][0] - best
+        out.append({"claim": "(a) SIE's rotation R^2 is above the invariant methods'", "holds": margin > 0, "margin": margin})
+    if "sie" in summary and "sie-rotcolor" in summary:
+        margin = summary["sie-rotcolor"]["colour R^2 (SIE)"][0] - summary["sie"]["colour R^2 (SIE)"][0]
+        out.append({"claim": "(b) SIE rotation + colour has a higher colour R^2 than SIE", "holds": margin > 0, "margin": margin})
+    if "random init" in summary:
+        floor = summary["random init"]["top-1 (all, %)"][0]
+        trained = {m: s["top-1 (all, %)"][0] - floor for m, s in summary.items() if m != "random init"}
+        worst = min(trained.values()) if trained else float("nan")
+        out.append({"claim": "(c) every trained method beats the untrained backbone on classification", "holds": worst > 0,
+                    "margin": worst})
+    return out
+
+
+def write_report(options: MiniOptions, scale: MiniScale, reports: list[dict], command: str) -> Path:
+    """report.md, report.json and report.png in OUT."""
+    import torch
+
+    from iebench.baselines.plots import report_chart
+
+    summary = summarise(reports)
+    found = claims(summary)
+    lines = [f"# 3DIEBench-mini ({options.scale} scale, {options.seeds} seed{'s' if options.seeds > 1 else ''})", "",
+             f"`{command}`", "",
+             f"iebench {iebench.__version__}, Python {platform.python_version()}, torch {torch.__version__}, "
+             f"{platform.machine()}; seeds {list(range(options.seeds))}; scale {asdict(scale)}", "",
+             "| method | " + " | ".join(METRICS) + " |", "|" + "---|" * (len(METRICS) + 1)]
+    for name, metrics in summary.items():
+        lines.append(f"| {name} | " + " | ".join(f"{m:.3f} ± {s:.3f}" if "top-1" not in k else f"{m:.1f} ± {s:.1f}"
+                                               for k, (m, s) in metrics.items()) + " |")
+    lines += ["", "## The paper's findings at this scale", ""]
+    lines += [f"- {c['claim']}: **{'holds' if c['holds'] else 'does not hold'}** (margin {c['margin']:+.3f})" for c in found]
+    lines += ["", "## Time per stage", "", "| stage | seconds |", "|---|---|"]
+    lines += [f"| {name} | {seconds:.0f} |" for name, seconds in options.timings.items()]
+    write_atomic(options.out / "report.md", ("\n".join(lines) + "\n").encode())
+    write_json_atomic(options.out / "report.json", {"command": command, "scale": asdict(scale), "seeds": options.seeds,
+                                                    "summary": summary, "claims": found, "timings": options.timings,
+                                                    "reports": reports})
+    report_chart(reports[: len(options.methods) + 1], options.out / "report.png")
+    return options.out / "report.md"
+
+
+def run_mini(options: MiniOptions, command: str = "iebench mini") -> Path:
+    """Every stage, resumable; returns the report's path."""
+    if options.scale not in SCALES:
+        raise ValueError(f"unknown scale {options.scale!r}; scales are {', '.join(SCALES)}")
+    if options.seeds < 1:
+        raise ValueError("--seeds must be at least 1")
+    scale = SCALES[options.scale]
+    options.out.mkdir(parents=True, exist_ok=True)
+    objects = _stage(options, "objects", lambda: _objects(options, scale))
+    render = _stage(options, "render", lambda: _render(options, scale, objects))
+    shards = _stage(options, "pack", lambda: _pack(options, render))
+    reports = _train_and_evaluate(options, scale, shards)
+    return write_report(options, scale, reports, command)

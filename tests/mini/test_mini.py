@@ -1,0 +1,41 @@
+"""3DIEBench-mini at `ci` scale, end to end: objects, real renders, shards, training, evaluation, report."""
+
+import json
+
+import pytest
+
+from iebench.mini import MiniOptions, claims, run_mini, summarise
+
+pytest.importorskip("bpy", reason="the render extra (bpy) is part of the dev set-up")
+
+
+@pytest.mark.slow
+def test_ci_scale_end_to_end_and_resumes(tmp_path):
+    options = MiniOptions(tmp_path, scale="ci", seeds=1, methods=("sie", "sie-rotcolor", "vicreg", "simclr"))
+    report = run_mini(options, "iebench mini OUT --scale ci --seeds 1")
+    text = report.read_text()
+    for name in ("sie", "sie-rotcolor", "vicreg", "simclr", "random init"):
+        assert f"| {name} |" in text
+    assert text.count("**holds**") + text.count("**does not hold**") == 3
+    data = json.loads((tmp_path / "report.json").read_text())
+    assert data["scale"]["resolution"] == 32 and len(data["reports"]) == 5
+    assert (tmp_path / "report.png").is_file() and (tmp_path / "shards" / "_info.json").is_file()
+    again = MiniOptions(tmp_path, scale="ci", seeds=1, methods=("sie", "sie-rotcolor", "vicreg", "simclr"))
+    run_mini(again)
+    assert not any(name.startswith("train") for name in again.timings)  # nothing retrained
+
+
+def test_claims_from_a_summary():
+    summary = {
+        "sie": {"rotation R^2 (SIE)": (0.6, 0.01), "colour R^2 (SIE)": (0.1, 0.0), "top-1 (all, %)": (50.0, 1.0)},
+        "sie-rotcolor": {"rotation R^2 (SIE)": (0.5, 0.0), "colour R^2 (SIE)": (0.9, 0.0), "top-1 (all, %)": (48.0, 1.0)},
+        "vicreg": {"rotation R^2 (SIE)": (0.3, 0.0), "colour R^2 (SIE)": (0.0, 0.0), "top-1 (all, %)": (55.0, 1.0)},
+        "random init": {"rotation R^2 (SIE)": (0.2, 0.0), "colour R^2 (SIE)": (0.0, 0.0), "top-1 (all, %)": (20.0, 0.0)},
+    }
+    found = {c["claim"][:3]: c for c in claims(summary)}
+    assert found["(a)"]["holds"] and found["(a)"]["margin"] == pytest.approx(0.3)
+    assert found["(b)"]["holds"] and found["(c)"]["holds"] and found["(c)"]["margin"] == pytest.approx(28.0)
+    reports = [{"random_init": False, "method": "sie", "results": {
+        "classification": {"all": {"top1": 0.5}}, "rotation": {"r2_sie": 0.6, "r2_per_output": 0.4},
+        "colour": {"r2_sie": 0.1}, "mrr": {"mrr": 0.5, "h@1": 0.3}}}] * 2
+    assert summarise(reports)["sie"]["MRR"] == (0.5, 0.0)
