@@ -11,6 +11,7 @@ from iebench.baselines.evaluate import EvalSettings, evaluate, markdown_table
 from iebench.baselines.plots import report_chart
 from iebench.baselines.probes import ProbeSettings
 from iebench.baselines.trainer import train
+
 from iebench.files import write_atomic, write_json_atomic
 
 TINY_NOTE = ("At the `tiny` scale (a few CPU minutes of training on a few dozen procedural objects) these numbers are a "

@@ -15,16 +15,25 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from iebench.baselines import checkpoint
 from iebench.baselines.config import TrainConfig
 from iebench.baselines.features import SplitFeatures, cached_extract, fingerprint
 from iebench.baselines.methods import build_method, default_action
 from iebench.baselines.metrics import mrr_and_hits, prediction_error, retrieval_ranks
-from iebench.baselines.probes import ProbeSettings, classification_probe, regression_probe
-from iebench.files import write_atomic, write_json_atomic
-from iebench.loaders.actions import ActionComputer, ActionError, action_size, check_action
+from iebench.baselines.probes import (
+    ProbeSettings,
+    classification_probe,
+    regression_probe,
+)
+from iebench.loaders.actions import (
+    ActionComputer,
+    ActionError,
+    action_size,
+    check_action,
+)
 from iebench.loaders.sources import open_source
+
+from iebench.files import write_atomic, write_json_atomic
 from iebench.rotations import euler_to_quaternion
 
 TASKS = ("classification", "rotation", "colour", "mrr", "pre")

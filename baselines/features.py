@@ -8,11 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
-
 from iebench.baselines.methods.base import Method
 from iebench.loaders import Normalize, ObjectViews
 from iebench.loaders.loader import collate_skipping_none
+from tqdm import tqdm
 
 
 @dataclass

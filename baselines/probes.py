@@ -11,9 +11,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from iebench.baselines.metrics import (
+    per_class_accuracy,
+    r2_per_output,
+    r2_sie,
+    top_k_accuracy,
+)
 from torch import nn
-
-from iebench.baselines.metrics import per_class_accuracy, r2_per_output, r2_sie, top_k_accuracy
 
 
 @dataclass(frozen=True)

@@ -13,16 +13,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from iebench.baselines import checkpoint
+from iebench.baselines.config import ConfigError, TrainConfig
+from iebench.baselines.distributed import setup
+from iebench.baselines.methods import build_method, default_action
+from iebench.loaders import Normalize, PairDataset, make_loader
+from iebench.loaders.actions import ActionError
 from torch import nn
 from tqdm import tqdm
 
-from iebench.baselines import checkpoint
-from iebench.baselines.config import ConfigError, TrainConfig
-from iebench.baselines.distributed import Runtime, setup
-from iebench.baselines.methods import build_method, default_action
 from iebench.files import write_json_atomic
-from iebench.loaders import Normalize, PairDataset, make_loader
-from iebench.loaders.actions import ActionError
 
 METRICS_NAME = "metrics.jsonl"
 CONFIG_NAME = "config.json"

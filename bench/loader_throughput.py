@@ -21,14 +21,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from iebench.dataset.pack import PackOptions, pack
+from iebench.loaders import PairDataset, StreamingPairs
+from iebench.loaders.decode import SIE_MEAN, SIE_STD, decode
 from PIL import Image
 from scipy.spatial.transform import Rotation
 from synthetic import write_loose  # bench/synthetic.py (scripts run from bench/)
 from torchvision import transforms
-
-from iebench.dataset.pack import PackOptions, pack
-from iebench.loaders import PairDataset, StreamingPairs
-from iebench.loaders.decode import SIE_MEAN, SIE_STD, decode
 
 
 class OriginalStyleDataset(torch.utils.data.Dataset):

@@ -16,9 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from synthetic import write_loose  # bench/synthetic.py (scripts run from bench/)
-
 from iebench.dataset.pack import PackOptions, pack
+from synthetic import write_loose  # bench/synthetic.py (scripts run from bench/)
 
 
 def main() -> None:

@@ -16,11 +16,10 @@ import tempfile
 from pathlib import Path
 
 import torch
-from synthetic import write_loose  # bench/synthetic.py (scripts run from bench/)
-
 from iebench.baselines.config import resolve
 from iebench.baselines.trainer import train
 from iebench.dataset.pack import PackOptions, pack
+from synthetic import write_loose  # bench/synthetic.py (scripts run from bench/)
 
 
 def main() -> None:

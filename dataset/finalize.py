@@ -12,11 +12,11 @@ import json
 from pathlib import Path
 
 import numpy as np
+from iebench.dataset import format as fmt
+from iebench.dataset.card import render_card
 
 import iebench
 from iebench.classes import class_name
-from iebench.dataset import format as fmt
-from iebench.dataset.card import render_card
 from iebench.files import write_atomic, write_json_atomic
 from iebench.object_lists import sie_entry
 

@@ -15,7 +15,14 @@ from PIL import Image
 
 from iebench.classes import class_name
 from iebench.contact_sheet import SheetRow, contact_sheet
-from iebench.presets import LATENT_NAMES, TRANSLATION_NAMES, Preset, get_preset, preset_from_json
+from iebench.object_lists import object_folders
+from iebench.presets import (
+    LATENT_NAMES,
+    TRANSLATION_NAMES,
+    Preset,
+    get_preset,
+    preset_from_json,
+)
 
 _VIEW = re.compile(r"^image_(\d+)\.jpg$")
 
@@ -45,11 +52,10 @@ def list_objects(root: Path) -> list[LooseObject]:
     if not root.is_dir():
         raise LooseLayoutError(f"{root} does not exist or is not a folder")
     found = []
-    for synset_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
-        for folder in sorted(p for p in synset_dir.iterdir() if p.is_dir()):
-            views = sorted(int(m.group(1)) for m in (_VIEW.match(f.name) for f in folder.iterdir()) if m)
-            if views:
-                found.append(LooseObject(synset_dir.name, folder.name, folder, tuple(views)))
+    for synset, model_id, folder in object_folders(root):
+        views = sorted(int(m.group(1)) for m in (_VIEW.match(f.name) for f in folder.iterdir()) if m)
+        if views:
+            found.append(LooseObject(synset, model_id, folder, tuple(views)))
     if not found:
         raise LooseLayoutError(f"no views in {root}: expected <synset>/<model_id>/image_<i>.jpg and latent_<i>.npy")
     return found

@@ -17,15 +17,22 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
+from iebench.dataset import format as fmt
+from iebench.dataset.loose import (
+    LooseLayoutError,
+    LooseObject,
+    list_objects,
+    read_latents,
+    render_manifest,
+    schema,
+)
+from iebench.dataset.splits import read_sie_split, stratified_split
 from PIL import Image
 from tqdm import tqdm
 
 import iebench
 from iebench.classes import class_name, label_map
 from iebench.files import write_json_atomic
-from iebench.dataset import format as fmt
-from iebench.dataset.loose import LooseLayoutError, LooseObject, list_objects, read_latents, render_manifest, schema
-from iebench.dataset.splits import read_sie_split, stratified_split
 
 
 class PackError(RuntimeError):

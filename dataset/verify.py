@@ -9,11 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+from iebench.dataset import format as fmt
+from iebench.dataset.finalize import load_info
 from PIL import Image
 from tqdm import tqdm
 
-from iebench.dataset import format as fmt
-from iebench.dataset.finalize import load_info
 from iebench.presets import preset_from_json
 
 

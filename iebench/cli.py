@@ -140,9 +140,15 @@ def render(src: Path, out: Path, preset: str, variant: Path | None, factors: tup
     """
     import importlib.util
 
-    from iebench.presets import PresetError, get_preset, load_variant, parse_factor_flag, with_overrides
-    from iebench.render import job as render_job
     from iebench.object_lists import ObjectListError, read_object_list
+    from iebench.presets import (
+        PresetError,
+        get_preset,
+        load_variant,
+        parse_factor_flag,
+        with_overrides,
+    )
+    from iebench.render import job as render_job
     from iebench.render.objects import ObjectSourceError, partition, select_objects
     from iebench.render.settings import ORIGINAL_RECIPE, RenderSettings
 
@@ -208,7 +214,8 @@ def render(src: Path, out: Path, preset: str, variant: Path | None, factors: tup
     click.echo(f"rendered {summary.images_rendered} images ({summary.images_skipped} already there) of "
                f"{summary.objects} objects in {_duration(summary.seconds)} -> {out}")
     if plan is not None and num_jobs == 1:
-        from iebench.dataset.finalize import FinalizeError, finalize as finalize_set
+        from iebench.dataset.finalize import FinalizeError
+        from iebench.dataset.finalize import finalize as finalize_set
 
         try:
             _echo_info(out, finalize_set(out))
@@ -455,7 +462,13 @@ def eval_command(run: Path, data: Path, tasks: str, part: str, epochs: int, lr: 
       iebench eval runs/sie --data 3DIEBench-shards --random-init     # the untrained floor
     """
     from iebench.baselines.checkpoint import CheckpointError
-    from iebench.baselines.evaluate import EvalError, EvalSettings, evaluate, markdown_table, parse_tasks
+    from iebench.baselines.evaluate import (
+        EvalError,
+        EvalSettings,
+        evaluate,
+        markdown_table,
+        parse_tasks,
+    )
     from iebench.baselines.probes import ProbeSettings
 
     try:

@@ -113,7 +113,7 @@ def _pack(options: MiniOptions, render: Path) -> Path:
 def _train_and_evaluate(options: MiniOptions, scale: MiniScale, shards: Path) -> list[dict]:
     from iebench.baselines.checkpoint import CHECKPOINT_NAME, load
     from iebench.baselines.config import TrainConfig
-    from iebench.baselines.evaluate import EvalSettings, evaluate
+    from iebench.baselines.evaluate import EvalSettings
     from iebench.baselines.probes import ProbeSettings
     from iebench.baselines.trainer import train
 

@@ -34,6 +34,14 @@ def read_object_list(path: Path) -> list[tuple[str, str]]:
     return [parse_entry(e, path) for e in entries]
 
 
+def object_folders(root: Path) -> list[tuple[str, str, Path]]:
+    """(synset, model_id, folder) of every `<root>/<synset>/<model_id>/`, sorted; names starting with '.' or '_' are not classes."""
+    found = []
+    for synset_dir in sorted(p for p in Path(root).iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
+        found += [(synset_dir.name, folder.name, folder) for folder in sorted(p for p in synset_dir.iterdir() if p.is_dir())]
+    return found
+
+
 def sie_entry(synset: str, model_id: str) -> str:
     """The SIE split files' spelling of an object: '/<synset>/<model_id>/'."""
     return f"/{synset}/{model_id}/"

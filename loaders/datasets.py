@@ -11,12 +11,11 @@ import logging
 from pathlib import Path
 
 import torch
-from torch.utils.data import Dataset
-
 from iebench.loaders.actions import ActionComputer
 from iebench.loaders.decode import decode
 from iebench.loaders.sampling import choose_pair, choose_view
 from iebench.loaders.sources import ObjectEntry, SourceError, open_source
+from torch.utils.data import Dataset
 
 log = logging.getLogger(__name__)
 

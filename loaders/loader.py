@@ -5,10 +5,8 @@ from __future__ import annotations
 import os
 
 import torch
-from torch.utils.data import DataLoader, Dataset, IterableDataset
-from torch.utils.data import default_collate
-
 from iebench.loaders.sampling import EpochBatchSampler
+from torch.utils.data import DataLoader, Dataset, IterableDataset, default_collate
 
 
 def collate_skipping_none(batch: list) -> dict:

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-from iebench.classes import label_map
 from iebench.dataset import format as fmt
 from iebench.dataset.finalize import load_info
 from iebench.dataset.loose import list_objects, schema
 from iebench.dataset.splits import SIE_SPLIT_FILES, read_sie_split, stratified_split
+
+from iebench.classes import label_map
 from iebench.object_lists import read_object_list
 
 

@@ -17,12 +17,11 @@ from pathlib import Path
 import numpy as np
 import torch
 import webdataset as wds
-from torch.utils.data import IterableDataset, get_worker_info
-
 from iebench.loaders.actions import ActionComputer
 from iebench.loaders.decode import decode
 from iebench.loaders.sampling import choose_pair
 from iebench.loaders.sources import SourceError
+from torch.utils.data import IterableDataset, get_worker_info
 
 
 def _rank_and_world() -> tuple[int, int]:

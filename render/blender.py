@@ -16,11 +16,10 @@ from pathlib import Path
 
 import bpy
 import numpy as np
-from mathutils import Matrix
-from PIL import Image
-
 from iebench.render import scene as spec
 from iebench.render.settings import RenderSettings
+from mathutils import Matrix
+from PIL import Image
 
 _DENOISE_QUALITY = {"fast": "FAST", "balanced": "BALANCED", "high": "HIGH"}
 

@@ -16,18 +16,24 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
+from iebench.render import writer
+from iebench.render.given_latents import GivenLatents
+from iebench.render.objects import ObjectRef
+from iebench.render.procedural import is_procedural
+from iebench.render.settings import RenderSettings
+from iebench.render.sinks import LooseSink, ShardSink
+from iebench.render.worker import (
+    ObjectResult,
+    ObjectTask,
+    WorkerOptions,
+    init_worker,
+    render_object,
+)
 from tqdm import tqdm
 
 import iebench
 from iebench.files import write_atomic, write_json_atomic
 from iebench.presets import Preset, sample_view_latents
-from iebench.render import writer
-from iebench.render.objects import ObjectRef
-from iebench.render.given_latents import GivenLatents
-from iebench.render.procedural import is_procedural
-from iebench.render.sinks import LooseSink, ShardSink
-from iebench.render.settings import RenderSettings
-from iebench.render.worker import ObjectResult, ObjectTask, WorkerOptions, init_worker, render_object
 
 
 class RenderJobError(RuntimeError):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from iebench.object_lists import object_folders
 
 MESH_SUFFIXES = (".obj", ".off", ".ply", ".stl", ".glb", ".gltf")
 
@@ -50,12 +51,9 @@ def scan_root(root: Path) -> list[ObjectRef]:
     root = Path(root)
     if not root.is_dir():
         raise ObjectSourceError(f"object root {root} does not exist or is not a folder")
-    objects = []
-    for synset_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
-        for model_dir in sorted(p for p in synset_dir.iterdir() if p.is_dir()):
-            mesh = find_mesh(model_dir)
-            # A folder without a mesh is still listed: the renderer reports it as a failure.
-            objects.append(ObjectRef(synset_dir.name, model_dir.name, mesh or model_dir / "models" / "model_normalized.obj"))
+    # A folder without a mesh is still listed: the renderer reports it as a failure.
+    objects = [ObjectRef(synset, model_id, find_mesh(folder) or folder / "models" / "model_normalized.obj")
+               for synset, model_id, folder in object_folders(root)]
     if not objects:
         raise ObjectSourceError(
             f"no objects in {root}: expected ShapeNetCore's layout <synset>/<model_id>/models/model_normalized.obj"

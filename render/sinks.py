@@ -11,16 +11,16 @@ import json
 from pathlib import Path
 
 import numpy as np
-
-import iebench
-from iebench.classes import class_name, label_map
 from iebench.dataset import format as fmt
 from iebench.dataset.pack import PackOptions, part_path
 from iebench.dataset.splits import read_sie_split, stratified_split
-from iebench.files import write_json_atomic
 from iebench.render import writer
 from iebench.render.objects import ObjectRef
 from iebench.render.worker import ObjectResult
+
+import iebench
+from iebench.classes import class_name, label_map
+from iebench.files import write_json_atomic
 
 # Bytes of a stored 3DIEBench view at 256 px (SPEC 1: 17 GB for 2.6 M views), for sizing shards before rendering.
 BYTES_PER_VIEW_256 = 6_500

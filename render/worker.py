@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-
 from iebench.render.objects import ObjectRef
 from iebench.render.scene import view_scene
 from iebench.render.settings import RenderSettings
@@ -72,7 +71,9 @@ def init_worker(options: WorkerOptions) -> None:
     sys.path[:] = [p for p in sys.path if f"{os.sep}bpy{os.sep}" not in p]
     _STATE["options"] = options
     try:
-        from iebench.render.blender import SceneRenderer  # imports bpy: only ever in worker processes
+        from iebench.render.blender import (
+            SceneRenderer,  # imports bpy: only ever in worker processes
+        )
 
         _STATE["renderer"] = SceneRenderer(options.settings, options.threads)
     except Exception as error:  # reported with every task, instead of a pool that dies without a word
@@ -92,7 +93,6 @@ def _as_obj(mesh: Path, workdir: str) -> Path:
     if mesh.suffix.lower() == ".obj":
         return mesh
     import trimesh
-
     from iebench.render.blender import MeshError
 
     try:

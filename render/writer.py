@@ -16,6 +16,7 @@ from PIL import Image
 
 from iebench.files import TMP_MARK, write_atomic
 
+
 def encode_jpeg(rgb: np.ndarray, quality: int = 95, legacy_bgr: bool = False) -> bytes:
     """JPEG bytes (4:2:0) of an RGB uint8 image; `legacy_bgr` swaps red and blue as the published files do."""
     if legacy_bgr:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
-
 from iebench.baselines.config import TrainConfig
 from iebench.baselines.models import build_backbone
+from torch import nn
 
 
 class Method(nn.Module):

@@ -9,7 +9,6 @@ SEN-like: only the predicted loss (InfoNCE between prediction and target), no in
 from __future__ import annotations
 
 import torch
-
 from iebench.baselines.config import TrainConfig
 from iebench.baselines.distributed import gather
 from iebench.baselines.losses import info_nce, vicreg_loss

@@ -8,7 +8,6 @@ is equivariant, with one projector of twice the width).
 from __future__ import annotations
 
 import torch
-
 from iebench.baselines.config import TrainConfig
 from iebench.baselines.distributed import gather
 from iebench.baselines.losses import sie_loss

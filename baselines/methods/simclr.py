@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
-
 from iebench.baselines.config import TrainConfig
 from iebench.baselines.distributed import gather
 from iebench.baselines.losses import info_nce
 from iebench.baselines.methods.base import Method
 from iebench.baselines.models import projector
+from torch import nn
 
 
 class SimCLR(Method):

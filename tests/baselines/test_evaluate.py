@@ -4,10 +4,10 @@ import json
 
 import pytest
 from click.testing import CliRunner
-
 from iebench.baselines.evaluate import EvalError, EvalSettings, evaluate, parse_tasks
 from iebench.baselines.probes import ProbeSettings
 from iebench.baselines.trainer import train
+
 from iebench.cli import main
 
 from .test_train import tiny_config
@@ -69,7 +69,6 @@ def test_checkpoint_that_does_not_fit_and_missing_latents(tiny_run, packed, tmp_
     import shutil
 
     import torch
-
     from iebench.baselines.evaluate import check
 
     out, _ = packed

@@ -3,9 +3,20 @@
 import numpy as np
 import pytest
 import torch
+from iebench.baselines.metrics import (
+    mrr_and_hits,
+    prediction_error,
+    r2_per_output,
+    r2_sie,
+    retrieval_ranks,
+    top_k_accuracy,
+)
+from iebench.baselines.probes import (
+    ProbeSettings,
+    classification_probe,
+    regression_probe,
+)
 
-from iebench.baselines.metrics import mrr_and_hits, prediction_error, r2_per_output, r2_sie, retrieval_ranks, top_k_accuracy
-from iebench.baselines.probes import ProbeSettings, classification_probe, regression_probe
 from iebench.rotations import euler_to_quaternion, relative_quaternion
 
 

@@ -6,7 +6,6 @@ import shutil
 import numpy as np
 import pytest
 import torch
-
 from iebench.baselines import checkpoint
 from iebench.baselines.checkpoint import CheckpointError
 from iebench.baselines.config import ConfigError, TrainConfig, resolve

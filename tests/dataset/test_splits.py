@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-
 from iebench.dataset.splits import SplitError, read_sie_split, stratified_split
 
 

@@ -4,13 +4,11 @@ import io
 import json
 import shutil
 
-import numpy as np
 import pytest
-from PIL import Image
-
 from iebench.dataset import format as fmt
 from iebench.dataset.reader import ShardSet
 from iebench.dataset.verify import verify
+from PIL import Image
 
 
 @pytest.fixture

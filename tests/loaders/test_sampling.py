@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-
 from iebench.loaders.sampling import EpochBatchSampler, choose_pair
 
 

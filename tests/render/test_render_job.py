@@ -7,15 +7,14 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-
-from iebench.presets import get_preset, sample_view_latents
 from iebench.render.job import RenderJob, RenderJobError, manifest_path, run
 from iebench.render.objects import partition, scan_root
+from PIL import Image
+
+from iebench.presets import sample_view_latents
 
 from ..conftest import THIRD_PARTY, TINY_SETTINGS
 
