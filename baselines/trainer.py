@@ -8,6 +8,7 @@ epoch) and `loss.png`.
 from __future__ import annotations
 
 import json
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from iebench.loaders.actions import ActionError
 from torch import nn
 from tqdm import tqdm
 
+import iebench
 from iebench.files import write_json_atomic
 
 METRICS_NAME = "metrics.jsonl"
@@ -124,10 +126,15 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> T
         checkpoint.set_rng_state(state["rng"])
         start_epoch = state["epoch"] + 1
     metrics = run / METRICS_NAME
+    board = None
     if runtime.is_main:
         run.mkdir(parents=True, exist_ok=True)
         write_json_atomic(run / CONFIG_NAME, config.to_json())
+        write_json_atomic(run / "run.json", {"method": config.method, "iebench": iebench.__version__, "torch": torch.__version__,
+                                             "world_size": runtime.world_size, "device": str(runtime.device),
+                                             "command": sys.argv, "resumed_from_epoch": start_epoch if resume else None})
         _trim_metrics(metrics, start_epoch - 1)
+        board = _tensorboard(run)
     steps = len(loader)
     bar = tqdm(total=config.epochs * steps, initial=start_epoch * steps, unit="step", desc=config.method,
                disable=not (progress and runtime.is_main), dynamic_ncols=True)
@@ -163,6 +170,9 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> T
             tick = done
             if runtime.is_main:
                 _log(metrics, {"kind": "step", "epoch": epoch, "step": step, "global_step": epoch * steps + step, **record})
+                if board is not None:
+                    for key, value in record.items():
+                        board.add_scalar(f"train/{key}", value, epoch * steps + step)
             bar.update(1)
             bar.set_postfix(loss=f"{record['loss']:.3f}", epoch=epoch)
         last_loss = totals["loss"] / steps
@@ -174,11 +184,22 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> T
         if runtime.world_size > 1:
             torch.distributed.barrier()
     bar.close()
+    if board is not None:
+        board.close()
     if runtime.is_main and metrics.is_file():
         from iebench.baselines.plots import loss_curve
 
         loss_curve(metrics, run / "loss.png", title=f"{config.method} on {Path(config.data).name}")
     return TrainResult(run, config.epochs, last_loss)
+
+
+def _tensorboard(run: Path):
+    """A TensorBoard writer into RUN/tensorboard when the tensorboard package is installed, else None."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(str(run / "tensorboard"))
 
 
 def _unwrap(model: nn.Module) -> nn.Module:
