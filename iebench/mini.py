@@ -201,8 +201,8 @@ def write_report(options: MiniOptions, scale: MiniScale, reports: list[dict], co
              f"{platform.machine()}; seeds {list(range(options.seeds))}; scale {asdict(scale)}", "",
              "| method | " + " | ".join(METRICS) + " |", "|" + "---|" * (len(METRICS) + 1)]
     for name, metrics in summary.items():
-        lines.append(f"| {name} | " + " | ".join(f"{m:.3f} ± {s:.3f}" if "top-1" not in k else f"{m:.1f} ± {s:.1f}"
-                                               for k, (m, s) in metrics.items()) + " |")
+        lines.append(f"| {name} | " + " | ".join("n/a" if np.isnan(m) else f"{m:.3f} ± {s:.3f}" if "top-1" not in k
+                                               else f"{m:.1f} ± {s:.1f}" for k, (m, s) in metrics.items()) + " |")
     lines += ["", "## The paper's findings at this scale", ""]
     lines += [f"- {c['claim']}: **{'holds' if c['holds'] else 'does not hold'}** (margin {c['margin']:+.3f})" for c in found]
     lines += ["", "## Time per stage", "", "| stage | seconds |", "|---|---|"]
