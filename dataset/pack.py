@@ -82,23 +82,18 @@ def plan_shards(objects: list[LooseObject], split_of: dict, options: PackOptions
     for split in fmt.SPLITS:
         members = sorted((o for o in objects if split_of[(o.synset, o.model_id)] == split), key=lambda o: o.key)
         order = np.random.default_rng(np.random.SeedSequence([options.shard_seed, fmt.SPLITS.index(split)])).permutation(len(members))
-        current, size = [], 0
+        groups, current, size = [], [], 0
         for position in order:
             obj = members[position]
             obj_bytes = sum(f.stat().st_size for f in obj.folder.iterdir() if f.is_file())
             if current and size + obj_bytes > target:
-                shards.append({"name": fmt.shard_name(options.name, split, len(shards_of(shards, split)), job), "split": split, "keys": current})
+                groups.append(current)
                 current, size = [], 0
             current.append(fmt.sample_key(obj.synset, obj.model_id))
             size += obj_bytes
-        if current:
-            shards.append({"name": fmt.shard_name(options.name, split, len(shards_of(shards, split)), job), "split": split, "keys": current})
+        groups += [current] if current else []
+        shards += [{"name": fmt.shard_name(options.name, split, i, job), "split": split, "keys": keys} for i, keys in enumerate(groups)]
     return shards
-
-
-def shards_of(shards: list[dict], split: str) -> list[dict]:
-    """The shards of one split."""
-    return [s for s in shards if s["split"] == split]
 
 
 def load_sample(obj_folder: Path, key: str, views: int, resolution: int, label: int, latent_names: tuple[str, ...],
