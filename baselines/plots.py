@@ -89,6 +89,28 @@ def report_chart(reports: list[dict], out: Path) -> Path:
     return _save(figure, Path(out))
 
 
+def summary_chart(summary: dict[str, dict[str, tuple[float, float]]], out: Path, title: str = "") -> Path:
+    """Bars per method and metric: the mean over seeds, with the standard deviation as an error bar."""
+    import numpy as np
+
+    names = list(summary)
+    metrics = list(next(iter(summary.values())))
+    figure, axes = plt.subplots(1, len(metrics), figsize=(2.3 * len(metrics), 3.4))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, metric in zip(np.atleast_1d(axes), metrics):
+        means = [summary[n][metric][0] for n in names]
+        stds = [summary[n][metric][1] for n in names]
+        ax.bar(range(len(names)), np.nan_to_num(means), yerr=np.nan_to_num(stds), capsize=3,
+               color=[colours[i % len(colours)] for i in range(len(names))])
+        ax.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=7)
+        ax.set_title(metric, fontsize=8)
+        ax.tick_params(axis="y", labelsize=7)
+    if title:
+        figure.suptitle(title, fontsize=9)
+    figure.tight_layout()
+    return _save(figure, Path(out))
+
+
 def _save(figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=110)

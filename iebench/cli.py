@@ -544,7 +544,9 @@ def compare(data: Path, out: Path, methods: str, preset: str, epochs: int | None
 @click.option("--objects", "objects_root", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="A ShapeNet-layout folder to take a class-balanced subset from, instead of procedural objects.")
 @click.option("--per-class", type=int, help="With --objects: objects per class.")
-def mini(out: Path, scale: str, seeds: int, methods: str, objects_root: Path | None, per_class: int | None) -> None:
+@click.option("--epochs", type=int, help="Training epochs instead of the scale's (an ablation; use a new OUT).")
+def mini(out: Path, scale: str, seeds: int, methods: str, objects_root: Path | None, per_class: int | None,
+         epochs: int | None) -> None:
     """3DIEBench-mini: build objects, render, pack, train every method and seed, evaluate, and report.
 
     Every stage resumes, so a run may be completed over several invocations. The report
@@ -554,7 +556,8 @@ def mini(out: Path, scale: str, seeds: int, methods: str, objects_root: Path | N
 
     from iebench.mini import MiniOptions, run_mini
 
-    options = MiniOptions(out, scale, seeds, tuple(m.strip() for m in methods.split(",") if m.strip()), objects_root, per_class)
+    options = MiniOptions(out, scale, seeds, tuple(m.strip() for m in methods.split(",") if m.strip()), objects_root, per_class,
+                          epochs)
     try:
         path = run_mini(options, "iebench " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
     except ValueError as error:

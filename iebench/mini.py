@@ -11,7 +11,7 @@ import json
 import platform
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -55,15 +55,61 @@ class MiniOptions:
     methods: tuple[str, ...] = DEFAULT_METHODS
     objects: Path | None = None  # a ShapeNet-layout folder instead of procedural objects
     per_class: int | None = None
-    timings: dict = field(default_factory=dict)
+    epochs: int | None = None  # overrides the scale's training epochs (for ablations)
+    timings: dict = field(default_factory=dict)  # seconds per stage, over every invocation (OUT/_timings.json)
+    ran: list = field(default_factory=list)  # the stages that did work in this invocation
+
+    def scale_used(self) -> MiniScale:
+        """The scale's knobs with the overrides applied."""
+        scale = SCALES[self.scale]
+        return replace(scale, epochs=self.epochs) if self.epochs else scale
 
 
-def _stage(options: MiniOptions, name: str, work) -> object:
+TIMINGS_NAME = "_timings.json"
+
+
+def _kind(stage: str) -> str:
+    """'train sie seed 1' -> 'train sie': the stages whose times predict each other."""
+    return stage.rsplit(" seed ", 1)[0]
+
+
+def _eta(options: MiniOptions, remaining: list[str]) -> str:
+    """Time left, from the measured times of stages of the same kind (or of any training/evaluation)."""
+    by_kind: dict[str, list[float]] = {}
+    for name, seconds in options.timings.items():
+        by_kind.setdefault(_kind(name), []).append(seconds)
+        by_kind.setdefault(_kind(name).split(" ")[0], []).append(seconds)
+    total = 0.0
+    for stage in remaining:
+        known = by_kind.get(_kind(stage)) or by_kind.get(stage.split(" ")[0])
+        if known is None:
+            return "ETA after the first training run"
+        total += float(np.mean(known))
+    return f"about {total / 60:.0f} min left" if total >= 90 else f"about {total:.0f} s left"
+
+
+def _stage(options: MiniOptions, plan: list[str], name: str, work) -> object:
+    """Run one stage with a progress line; its time is added to OUT/_timings.json when it ends."""
     start = time.perf_counter()
-    print(f"[mini] {name} ...", file=sys.stderr, flush=True)
+    position = plan.index(name)
+    print(f"[mini {position + 1}/{len(plan)}] {name} ({_eta(options, plan[position:])})", file=sys.stderr, flush=True)
     result = work()
-    options.timings[name] = options.timings.get(name, 0.0) + time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    if name not in options.timings or seconds > 1.0:  # a stage found finished keeps the time it first took
+        options.timings[name] = options.timings.get(name, 0.0) + seconds
+        options.ran.append(name)
+        write_json_atomic(options.out / TIMINGS_NAME, options.timings)
     return result
+
+
+def _plan(options: MiniOptions) -> list[str]:
+    """Every stage of the run, in order."""
+    stages = ["objects", "render", "pack"]
+    for seed in range(options.seeds):
+        for method in options.methods:
+            stages += [f"train {method} seed {seed}", f"evaluate {method} seed {seed}"]
+        stages.append(f"evaluate random init seed {seed}")
+    return stages
 
 
 def _objects(options: MiniOptions, scale: MiniScale) -> Path:
@@ -112,7 +158,7 @@ def _pack(options: MiniOptions, render: Path) -> Path:
     return out
 
 
-def _train_and_evaluate(options: MiniOptions, scale: MiniScale, shards: Path) -> list[dict]:
+def _train_and_evaluate(options: MiniOptions, scale: MiniScale, shards: Path, plan: list[str]) -> list[dict]:
     from iebench.baselines.checkpoint import CHECKPOINT_NAME, load
     from iebench.baselines.config import TrainConfig
     from iebench.baselines.evaluate import EvalSettings
@@ -129,10 +175,11 @@ def _train_and_evaluate(options: MiniOptions, scale: MiniScale, shards: Path) ->
                                  device="cpu", stem="small" if scale.image_size < 64 else "imagenet")
             done = load(run / CHECKPOINT_NAME)["epoch"] + 1 if (run / CHECKPOINT_NAME).is_file() else 0
             if done < config.epochs:
-                _stage(options, f"train {method}", lambda: train(config, resume=done > 0, progress=False))
-            reports.append(_stage(options, f"evaluate {method}", lambda: _cached_eval(run, shards, EvalSettings(probe=probe))))
+                _stage(options, plan, f"train {method} seed {seed}", lambda: train(config, resume=done > 0, progress=False))
+            reports.append(_stage(options, plan, f"evaluate {method} seed {seed}",
+                                  lambda: _cached_eval(run, shards, EvalSettings(probe=probe))))
         floor = options.out / "runs" / f"{options.methods[0]}-seed{seed}"
-        reports.append(_stage(options, "evaluate random init",
+        reports.append(_stage(options, plan, f"evaluate random init seed {seed}",
                               lambda: _cached_eval(floor, shards, EvalSettings(random_init=True, probe=probe))))
     return reports
 
@@ -191,7 +238,7 @@ def write_report(options: MiniOptions, scale: MiniScale, reports: list[dict], co
     """report.md, report.json and report.png in OUT."""
     import torch
 
-    from iebench.baselines.plots import report_chart
+    from iebench.baselines.plots import summary_chart
 
     summary = summarise(reports)
     found = claims(summary)
@@ -205,14 +252,26 @@ def write_report(options: MiniOptions, scale: MiniScale, reports: list[dict], co
                                                else f"{m:.1f} ± {s:.1f}" for k, (m, s) in metrics.items()) + " |")
     lines += ["", "## The paper's findings at this scale", ""]
     lines += [f"- {c['claim']}: **{'holds' if c['holds'] else 'does not hold'}** (margin {c['margin']:+.3f})" for c in found]
-    lines += ["", "## Time per stage", "", "| stage | seconds |", "|---|---|"]
-    lines += [f"| {name} | {seconds:.0f} |" for name, seconds in options.timings.items()]
+    lines += ["", "## Time per stage (summed over seeds and invocations)", "", "| stage | runs | minutes |", "|---|---|---|"]
+    for kind, seconds in stage_minutes(options.timings).items():
+        lines.append(f"| {kind} | {seconds[1]} | {seconds[0]:.1f} |")
     write_atomic(options.out / "report.md", ("\n".join(lines) + "\n").encode())
     write_json_atomic(options.out / "report.json", {"command": command, "scale": asdict(scale), "seeds": options.seeds,
                                                     "summary": summary, "claims": found, "timings": options.timings,
                                                     "reports": reports})
-    report_chart(reports[: len(options.methods) + 1], options.out / "report.png")
+    summary_chart(summary, options.out / "report.png",
+                  f"3DIEBench-mini, {options.scale} scale, {options.seeds} seed{'s' if options.seeds > 1 else ''} (mean ± std)")
     return options.out / "report.md"
+
+
+def stage_minutes(timings: dict[str, float]) -> dict[str, tuple[float, int]]:
+    """Minutes and count per stage kind ('train sie' over all seeds), then the total."""
+    out: dict[str, tuple[float, int]] = {}
+    for name, seconds in timings.items():
+        minutes, count = out.get(_kind(name), (0.0, 0))
+        out[_kind(name)] = (minutes + seconds / 60, count + 1)
+    out["total"] = (sum(timings.values()) / 60, len(timings))
+    return out
 
 
 def run_mini(options: MiniOptions, command: str = "iebench mini") -> Path:
@@ -221,10 +280,13 @@ def run_mini(options: MiniOptions, command: str = "iebench mini") -> Path:
         raise ValueError(f"unknown scale {options.scale!r}; scales are {', '.join(SCALES)}")
     if options.seeds < 1:
         raise ValueError("--seeds must be at least 1")
-    scale = SCALES[options.scale]
+    scale = options.scale_used()
     options.out.mkdir(parents=True, exist_ok=True)
-    objects = _stage(options, "objects", lambda: _objects(options, scale))
-    render = _stage(options, "render", lambda: _render(options, scale, objects))
-    shards = _stage(options, "pack", lambda: _pack(options, render))
-    reports = _train_and_evaluate(options, scale, shards)
+    if (options.out / TIMINGS_NAME).is_file():
+        options.timings = json.loads((options.out / TIMINGS_NAME).read_text())
+    plan = _plan(options)
+    objects = _stage(options, plan, "objects", lambda: _objects(options, scale))
+    render = _stage(options, plan, "render", lambda: _render(options, scale, objects))
+    shards = _stage(options, plan, "pack", lambda: _pack(options, render))
+    reports = _train_and_evaluate(options, scale, shards, plan)
     return write_report(options, scale, reports, command)

@@ -22,7 +22,9 @@ def test_ci_scale_end_to_end_and_resumes(tmp_path):
     assert (tmp_path / "report.png").is_file() and (tmp_path / "shards" / "_info.json").is_file()
     again = MiniOptions(tmp_path, scale="ci", seeds=1, methods=("sie", "sie-rotcolor", "vicreg", "simclr"))
     run_mini(again)
-    assert not any(name.startswith("train") for name in again.timings)  # nothing retrained
+    assert not any(name.startswith("train") for name in again.ran)  # nothing retrained
+    assert again.timings == json.loads((tmp_path / "_timings.json").read_text())  # first run's times kept
+    assert "train sie seed 0" in again.timings and "| total |" in again.out.joinpath("report.md").read_text()
 
 
 def test_claims_from_a_summary():
