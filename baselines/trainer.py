@@ -139,53 +139,56 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> T
     bar = tqdm(total=config.epochs * steps, initial=start_epoch * steps, unit="step", desc=config.method,
                disable=not (progress and runtime.is_main), dynamic_ncols=True)
     last_loss = None
-    for epoch in range(start_epoch, config.epochs):
-        loader.set_epoch(epoch)
-        model.train()
-        totals: dict[str, float] = {}
-        waited = computed = 0.0
-        tick = time.perf_counter()
-        for step, batch in enumerate(loader):
-            fetched = time.perf_counter()
-            x1 = normalize(batch["view1"].to(runtime.device, non_blocking=True))
-            x2 = normalize(batch["view2"].to(runtime.device, non_blocking=True))
-            action = batch["action"].to(runtime.device, non_blocking=True)
-            with torch.autocast(runtime.device.type, enabled=use_amp):
-                terms = model(x1, x2, action)
-                if probe:
-                    labels = batch["label"].to(runtime.device)
-                    terms |= probe(terms["representation1"].float(), terms["representation2"].float(), labels, action)
-            loss = terms["loss"] + sum(terms[k] for k in ("probe_ce", "probe_mse") if k in terms)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"epoch {epoch} step {step}: the loss is {loss.item()}")
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            record = {k: float(v.detach()) for k, v in terms.items() if v.dim() == 0}
-            for key, value in record.items():
-                totals[key] = totals.get(key, 0.0) + value
-            done = time.perf_counter()
-            waited, computed = waited + fetched - tick, computed + done - fetched
-            tick = done
+    try:
+        for epoch in range(start_epoch, config.epochs):
+            loader.set_epoch(epoch)
+            model.train()
+            totals: dict[str, float] = {}
+            waited = computed = 0.0
+            tick = time.perf_counter()
+            for step, batch in enumerate(loader):
+                fetched = time.perf_counter()
+                x1 = normalize(batch["view1"].to(runtime.device, non_blocking=True))
+                x2 = normalize(batch["view2"].to(runtime.device, non_blocking=True))
+                action = batch["action"].to(runtime.device, non_blocking=True)
+                with torch.autocast(runtime.device.type, enabled=use_amp):
+                    terms = model(x1, x2, action)
+                    if probe:
+                        labels = batch["label"].to(runtime.device)
+                        terms |= probe(terms["representation1"].float(), terms["representation2"].float(), labels, action)
+                loss = terms["loss"] + sum(terms[k] for k in ("probe_ce", "probe_mse") if k in terms)
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"epoch {epoch} step {step}: the loss is {loss.item()}")
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+                record = {k: float(v.detach()) for k, v in terms.items() if v.dim() == 0}
+                for key, value in record.items():
+                    totals[key] = totals.get(key, 0.0) + value
+                done = time.perf_counter()
+                waited, computed = waited + fetched - tick, computed + done - fetched
+                tick = done
+                if runtime.is_main:
+                    _log(metrics, {"kind": "step", "epoch": epoch, "step": step, "global_step": epoch * steps + step, **record})
+                    if board is not None:
+                        for key, value in record.items():
+                            board.add_scalar(f"train/{key}", value, epoch * steps + step)
+                bar.update(1)
+                bar.set_postfix(loss=f"{record['loss']:.3f}", epoch=epoch)
+            last_loss = totals["loss"] / steps
             if runtime.is_main:
-                _log(metrics, {"kind": "step", "epoch": epoch, "step": step, "global_step": epoch * steps + step, **record})
-                if board is not None:
-                    for key, value in record.items():
-                        board.add_scalar(f"train/{key}", value, epoch * steps + step)
-            bar.update(1)
-            bar.set_postfix(loss=f"{record['loss']:.3f}", epoch=epoch)
-        last_loss = totals["loss"] / steps
-        if runtime.is_main:
-            _log(metrics, {"kind": "epoch", "epoch": epoch, **{k: v / steps for k, v in totals.items()},
-                           "data_seconds": waited, "compute_seconds": computed})
-            checkpoint.save(path, model={k: _unwrap(v) for k, v in holder.items()}, optimizer=optimizer,
-                            scaler=scaler, epoch=epoch, config=config.to_json(), extra={"action_dim": data.action_dim})
-        if runtime.world_size > 1:
-            torch.distributed.barrier()
-    bar.close()
-    if board is not None:
-        board.close()
+                _log(metrics, {"kind": "epoch", "epoch": epoch, **{k: v / steps for k, v in totals.items()},
+                               "data_seconds": waited, "compute_seconds": computed})
+                checkpoint.save(path, model={k: _unwrap(v) for k, v in holder.items()}, optimizer=optimizer,
+                                scaler=scaler, epoch=epoch, config=config.to_json(), extra={"action_dim": data.action_dim})
+            if runtime.world_size > 1:
+                torch.distributed.barrier()
+    finally:
+        bar.close()
+        loader.close()
+        if board is not None:
+            board.close()
     if runtime.is_main and metrics.is_file():
         from iebench.baselines.plots import loss_curve
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 
 import torch
@@ -24,6 +25,13 @@ class EpochLoader(DataLoader):
         if hasattr(self.dataset, "set_epoch"):
             self.dataset.set_epoch(epoch)
 
+    def close(self) -> None:
+        """Stop the persistent workers (and the pinning thread) now, not whenever the loader is collected."""
+        iterator = getattr(self, "_iterator", None)
+        if iterator is not None and hasattr(iterator, "_shutdown_workers"):
+            iterator._shutdown_workers()
+        self._iterator = None
+
 
 def _rank_and_world() -> tuple[int, int]:
     if torch.distributed.is_available() and torch.distributed.is_initialized():
@@ -31,16 +39,39 @@ def _rank_and_world() -> tuple[int, int]:
     return 0, 1
 
 
+def worker_start_method() -> str | None:
+    """'forkserver' where CUDA is there, else None (the platform's default, fork on Linux).
+
+    A worker forked from a process that has used CUDA aborts when it touches, even garbage-collects, an
+    inherited CUDA tensor (seen on an H200). Spawned workers are safe but each imports torch anew before
+    the parent can hand it the dataset, which stalled 12 workers for minutes there. A fork server is
+    started once, without CUDA, with torch and this package imported: workers fork from it in milliseconds.
+    """
+    return "forkserver" if torch.cuda.is_available() else None
+
+
+def worker_context(start_method: str | None):
+    """The multiprocessing context for DataLoader workers started by `start_method` (None: the default)."""
+    if start_method is None:
+        return None
+    context = multiprocessing.get_context(start_method)
+    if start_method == "forkserver":
+        context.set_forkserver_preload(["iebench.loaders"])
+    return context
+
+
 def make_loader(dataset: Dataset, batch_size: int, train: bool = True, num_workers: int | None = None, seed: int = 0,
                 drop_last: bool = False, pin_memory: bool | None = None, persistent_workers: bool | None = None,
-                prefetch_factor: int | None = None, rank: int | None = None, world_size: int | None = None) -> EpochLoader:
+                prefetch_factor: int | None = None, rank: int | None = None, world_size: int | None = None,
+                start_method: str | None = None) -> EpochLoader:
     """A loader over a dataset of this package, on one process or one rank of many.
 
     Map-style datasets get an `EpochBatchSampler`: each epoch shows every object once across all
     ranks (shuffled by (seed, epoch) when `train`), every rank gets the same number of batches, and
     the last partial batch is kept unless `drop_last`. Streaming datasets balance themselves; their
     last partial batch is always dropped so that ranks stay in step. Defaults: workers = cores
-    (at most 8), pinned memory when CUDA is there, persistent workers.
+    (at most 8), pinned memory when CUDA is there, persistent workers, started by `worker_start_method()`
+    unless `start_method` is given.
     """
     if rank is None or world_size is None:
         rank, world_size = _rank_and_world()
@@ -51,8 +82,10 @@ def make_loader(dataset: Dataset, batch_size: int, train: bool = True, num_worke
         "persistent_workers": workers > 0 if persistent_workers is None else persistent_workers and workers > 0,
         "collate_fn": collate_skipping_none,
     }
-    if workers > 0 and prefetch_factor is not None:
-        options["prefetch_factor"] = prefetch_factor
+    if workers > 0:
+        options["multiprocessing_context"] = worker_context(start_method or worker_start_method())
+        if prefetch_factor is not None:
+            options["prefetch_factor"] = prefetch_factor
     if isinstance(dataset, IterableDataset):
         return EpochLoader(dataset, batch_size=batch_size, drop_last=True, **options)
     sampler = EpochBatchSampler(len(dataset), batch_size, rank, world_size, seed, shuffle=train, drop_last=drop_last)

@@ -81,6 +81,17 @@ class SplitLatents:
         start = self.row.get(key) if self.available else None
         return None if start is None else np.array(self.array[[start + v for v in views]], dtype=np.float64)
 
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        if self.available:
+            state["array"] = self.array.filename  # a spawned worker maps the file again rather than receiving a copy
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        if self.available:
+            self.array = np.load(state["array"], mmap_mode="r")
+
 
 class ShardSource:
     """A finalized shard folder, read member by member through the offset indexes."""

@@ -56,6 +56,21 @@ def test_epoch_reaches_persistent_workers(packed):
     assert len({tuple(sorted(s.items())) for s in seen.values()}) > 1
 
 
+def test_spawned_workers_give_the_same_batches(packed):
+    """On CUDA machines workers come from a fork server (never forked after CUDA): same items; the latents stay mapped."""
+    out, _ = packed
+    data = PairDataset(out, seed=0)
+    assert data.source._latents.available  # the memory-mapped split files travel as a path
+    batches = {}
+    for method in ("fork", "forkserver", "spawn"):
+        loader = make_loader(data, batch_size=2, num_workers=2, train=False, start_method=method)
+        batches[method] = [(batch["key"], batch["action"], batch["view1"]) for batch in loader]
+        loader.close()
+    for method in ("forkserver", "spawn"):
+        for (k1, a1, v1), (k2, a2, v2) in zip(batches["fork"], batches[method], strict=True):
+            assert k1 == k2 and torch.equal(a1, a2) and torch.equal(v1, v2)
+
+
 def test_the_original_layout_gives_the_same_items(packed, tiny_render):
     job, _ = tiny_render
     out, _ = packed
