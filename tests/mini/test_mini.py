@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from iebench.mini import MiniOptions, claims, run_mini, summarise
+from iebench.mini import MiniOptions, claim_line, claims, run_mini, summarise
 
 pytest.importorskip("bpy", reason="the render extra (bpy) is part of the dev set-up")
 
@@ -37,6 +37,8 @@ def test_claims_from_a_summary():
     found = {c["claim"][:3]: c for c in claims(summary)}
     assert found["(a)"]["holds"] and found["(a)"]["margin"] == pytest.approx(0.3)
     assert found["(b)"]["holds"] and found["(c)"]["holds"] and found["(c)"]["margin"] == pytest.approx(28.0)
+    assert found["(a)"]["spread"] == 0.01 and "inside the spread" not in claim_line(found["(a)"])
+    assert "inside the spread" in claim_line({**found["(a)"], "margin": 0.005})
     reports = [{"random_init": False, "method": "sie", "results": {
         "classification": {"all": {"top1": 0.5}}, "rotation": {"r2_sie": 0.6, "r2_per_output": 0.4},
         "colour": {"r2_sie": 0.1}, "mrr": {"mrr": 0.5, "h@1": 0.3}}}] * 2
