@@ -89,13 +89,14 @@ def _eta(options: MiniOptions, remaining: list[str]) -> str:
 
 
 def _stage(options: MiniOptions, plan: list[str], name: str, work) -> object:
-    """Run one stage with a progress line; its time is added to OUT/_timings.json when it ends."""
+    """Run one stage with a progress line; OUT/_timings.json gets its time when it first ends (training is only
+    called while epochs remain, so a resumed run adds the rest). An interrupted stage's time is not counted."""
     start = time.perf_counter()
     position = plan.index(name)
     print(f"[mini {position + 1}/{len(plan)}] {name} ({_eta(options, plan[position:])})", file=sys.stderr, flush=True)
     result = work()
     seconds = time.perf_counter() - start
-    if name not in options.timings or seconds > 1.0:  # a stage found finished keeps the time it first took
+    if name not in options.timings or name.startswith("train "):  # a stage found finished keeps the time it first took
         options.timings[name] = options.timings.get(name, 0.0) + seconds
         options.ran.append(name)
         write_json_atomic(options.out / TIMINGS_NAME, options.timings)
