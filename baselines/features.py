@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from iebench.baselines.methods.base import Method
 from iebench.loaders import Normalize, ObjectViews
-from iebench.loaders.loader import collate_skipping_none, worker_context, worker_start_method
+from iebench.loaders.loader import collate_skipping_none, worker_context
 from tqdm import tqdm
 
 
@@ -57,7 +57,7 @@ def extract(method: Method, root: Path, split: str, device: torch.device, image_
     """
     data = ObjectViews(root, split)
     loader = torch.utils.data.DataLoader(data, batch_size=batch_objects, num_workers=workers, collate_fn=collate_skipping_none,
-                                         multiprocessing_context=worker_context(worker_start_method()) if workers else None)
+                                         multiprocessing_context=worker_context() if workers else None)
     normalize = Normalize(size=image_size).to(device)
     method.eval()
     if bn_mode == "train":

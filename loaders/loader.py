@@ -50,12 +50,13 @@ def worker_start_method() -> str | None:
     return "forkserver" if torch.cuda.is_available() else None
 
 
-def worker_context(start_method: str | None):
-    """The multiprocessing context for DataLoader workers started by `start_method` (None: the default)."""
-    if start_method is None:
+def worker_context(start_method: str | None = None):
+    """The multiprocessing context for DataLoader workers (start_method None: `worker_start_method()`)."""
+    method = start_method or worker_start_method()
+    if method is None:
         return None
-    context = multiprocessing.get_context(start_method)
-    if start_method == "forkserver":
+    context = multiprocessing.get_context(method)
+    if method == "forkserver":
         context.set_forkserver_preload(["iebench.loaders"])
     return context
 
@@ -83,7 +84,7 @@ def make_loader(dataset: Dataset, batch_size: int, train: bool = True, num_worke
         "collate_fn": collate_skipping_none,
     }
     if workers > 0:
-        options["multiprocessing_context"] = worker_context(start_method or worker_start_method())
+        options["multiprocessing_context"] = worker_context(start_method)
         if prefetch_factor is not None:
             options["prefetch_factor"] = prefetch_factor
     if isinstance(dataset, IterableDataset):
