@@ -66,6 +66,12 @@ def load(path: Path) -> dict:
         raise CheckpointError(f"{path} is not a readable checkpoint ({error})") from None
 
 
+def trained_epochs(run: Path) -> int:
+    """Epochs RUN's checkpoint holds (0 without one)."""
+    path = Path(run) / CHECKPOINT_NAME
+    return load(path)["epoch"] + 1 if path.is_file() else 0
+
+
 def check_config(checkpoint: dict, fingerprint: dict, path: Path) -> None:
     """Refuse a checkpoint written under another configuration."""
     from iebench.baselines.config import TrainConfig

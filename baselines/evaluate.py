@@ -129,6 +129,19 @@ def check(settings: EvalSettings, latent_names: tuple[str, ...], method) -> None
         raise EvalError(f"the data set cannot be evaluated on these tasks: {error}") from None
 
 
+def eval_dir(run: Path, settings: EvalSettings) -> Path:
+    """Where `evaluate` writes: RUN/eval, or RUN/eval-random-init for the untrained floor."""
+    return Path(run) / ("eval-random-init" if settings.random_init else "eval")
+
+
+def cached_evaluate(run: Path, data: Path, settings: EvalSettings, progress: bool = True) -> dict:
+    """`evaluate`, unless RUN already holds an evaluation newer than its checkpoint."""
+    path = eval_dir(run, settings) / "eval.json"
+    if path.is_file() and path.stat().st_mtime > (Path(run) / checkpoint.CHECKPOINT_NAME).stat().st_mtime:
+        return json.loads(path.read_text())
+    return evaluate(run, data, settings, progress=progress)
+
+
 def evaluate(run: Path, data: Path, settings: EvalSettings = EvalSettings(), progress: bool = True) -> dict:
     """Evaluate a run (or an untrained backbone) on a data set; writes eval.json, eval.md and plots into RUN."""
     run, data = Path(run), Path(data)
@@ -189,7 +202,7 @@ def evaluate(run: Path, data: Path, settings: EvalSettings = EvalSettings(), pro
         "results": results,
         "timing": {"features_seconds": extracted - start, "probes_seconds": done - extracted},
     }
-    out_dir = run / ("eval-random-init" if settings.random_init else "eval")
+    out_dir = eval_dir(run, settings)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out_dir / "eval.json", report)
     write_atomic(out_dir / "eval.md", markdown_table([report]).encode())

@@ -139,9 +139,9 @@ def main() -> None:
         trained, sie = train_methods(root / "shards", root, args.methods, args.epochs, args.batch_size, args.workers)
         print("\n".join(trained), flush=True)
         lines += trained
-        checks = [check_eval] if args.no_torchrun else [check_torchrun, check_eval]
-        for check in checks:
-            part = check(sie, root / "shards") if check is check_eval else check(root / "shards", root)
+        checks = [] if args.no_torchrun else [lambda: check_torchrun(root / "shards", root)]
+        for check in checks + [lambda: check_eval(sie, root / "shards")]:
+            part = check()
             print("\n".join(part), flush=True)
             lines += part
     alive = [t.name for t in threading.enumerate() if t is not threading.main_thread()]

@@ -160,9 +160,9 @@ def _pack(options: MiniOptions, render: Path) -> Path:
 
 
 def _train_and_evaluate(options: MiniOptions, scale: MiniScale, shards: Path, plan: list[str]) -> list[dict]:
-    from iebench.baselines.checkpoint import CHECKPOINT_NAME, load
+    from iebench.baselines.checkpoint import trained_epochs
     from iebench.baselines.config import TrainConfig
-    from iebench.baselines.evaluate import EvalSettings
+    from iebench.baselines.evaluate import EvalSettings, cached_evaluate
     from iebench.baselines.probes import ProbeSettings
     from iebench.baselines.trainer import train
 
@@ -174,25 +174,15 @@ def _train_and_evaluate(options: MiniOptions, scale: MiniScale, shards: Path, pl
             config = TrainConfig(method=method, data=str(shards), out=str(run), epochs=scale.epochs, batch_size=scale.batch_size,
                                  image_size=scale.image_size, projector=(256, 256, 256), seed=seed, workers=2, amp=False,
                                  device="cpu", stem="small" if scale.image_size < 64 else "imagenet")
-            done = load(run / CHECKPOINT_NAME)["epoch"] + 1 if (run / CHECKPOINT_NAME).is_file() else 0
+            done = trained_epochs(run)
             if done < config.epochs:
                 _stage(options, plan, f"train {method} seed {seed}", lambda: train(config, resume=done > 0, progress=False))
             reports.append(_stage(options, plan, f"evaluate {method} seed {seed}",
-                                  lambda: _cached_eval(run, shards, EvalSettings(probe=probe))))
+                                  lambda: cached_evaluate(run, shards, EvalSettings(probe=probe), progress=False)))
         floor = options.out / "runs" / f"{options.methods[0]}-seed{seed}"
         reports.append(_stage(options, plan, f"evaluate random init seed {seed}",
-                              lambda: _cached_eval(floor, shards, EvalSettings(random_init=True, probe=probe))))
+                              lambda: cached_evaluate(floor, shards, EvalSettings(random_init=True, probe=probe), progress=False)))
     return reports
-
-
-def _cached_eval(run: Path, shards: Path, settings) -> dict:
-    from iebench.baselines.evaluate import evaluate
-
-    path = run / ("eval-random-init" if settings.random_init else "eval") / "eval.json"
-    checkpoint = run / "checkpoint.pt"
-    if path.is_file() and path.stat().st_mtime > checkpoint.stat().st_mtime:
-        return json.loads(path.read_text())
-    return evaluate(run, shards, settings, progress=False)
 
 
 METRICS = {
