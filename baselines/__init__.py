@@ -1,1 +1,5 @@
-"""SIE and the other methods, their trainer and evaluation (to come)."""
+"""SIE and the other methods on one training loop, their evaluation with the paper's protocols, and the backbones."""
+
+from iebench.baselines.backbones import BACKBONES, build_backbone
+
+__all__ = ["BACKBONES", "build_backbone"]

@@ -56,14 +56,38 @@ def save(path: Path, *, model: dict[str, torch.nn.Module], optimizer: torch.opti
     write_atomic(Path(path), buffer.getvalue())
 
 
-def load(path: Path) -> dict:
-    """A checkpoint, loaded with `weights_only=True` (no code runs from the file)."""
+def load_file(path: Path, what: str = "a checkpoint") -> object:
+    """Whatever a torch file holds, loaded with `weights_only=True`; one clear error for anything else."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no {what} at {path}")
     try:
-        return torch.load(Path(path), map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise CheckpointError(f"no checkpoint at {path}") from None
+        return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises several kinds for damaged or foreign files
-        raise CheckpointError(f"{path} is not a readable checkpoint ({error})") from None
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        if "weights_only" in str(error) or "Weights only" in str(error):
+            first = "it holds Python objects, not only tensors and plain containers"  # never advise weights_only=False
+        raise CheckpointError(f"{path} is not {what} ({first})") from None
+
+
+REQUIRED = ("model", "epoch", "config", "extra")
+TRAINING_STATE = ("optimizer", "scaler", "rng")
+
+
+def load(path: Path, for_training: bool = False) -> dict:
+    """An iebench checkpoint, checked: the keys every use needs (and the training state when resuming)."""
+    state = load_file(path, "an iebench checkpoint")
+    if not isinstance(state, dict) or any(k not in state for k in REQUIRED) or not isinstance(state.get("model"), dict) \
+            or "method" not in state["model"]:
+        hint = ""
+        if isinstance(state, dict) and ("conv1.weight" in state or "model" in state and "config" not in state):
+            hint = ": it looks like a backbone state dict or an SIE authors' checkpoint; `iebench import` reads those"
+        raise CheckpointError(f"{path} is not an iebench checkpoint{hint}")
+    if for_training and any(k not in state for k in TRAINING_STATE):
+        source = state["extra"].get("imported", {}).get("source")
+        why = f"it was imported from {source}" if source else "it holds no optimizer state"
+        raise CheckpointError(f"{path} cannot be resumed: {why}; it can be evaluated and exported")
+    return state
 
 
 def trained_epochs(run: Path) -> int:

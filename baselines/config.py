@@ -7,6 +7,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from iebench.baselines.backbones import BACKBONES, WIDTHS
+
 
 class ConfigError(ValueError):
     """A configuration that cannot train; the message names the field."""
@@ -29,11 +31,11 @@ class TrainConfig:
     workers: int | None = None  # DataLoader workers per rank; None: cores, at most 8
     amp: bool = True  # mixed precision, on CUDA only
     device: str = "auto"  # auto, cpu, cuda
-    backbone: str = "resnet18"  # resnet18 (512-d, SIE's) or vit-s16 (384-d, the reconstruction paper's)
+    backbone: str = "resnet18-sie"  # resnet18-sie (the SIE authors'), resnet18 (torchvision's), vit-s16 (the reconstruction paper's)
     stem: str = "imagenet"  # ResNet stem: imagenet (SIE's) or small (3x3, for 32-64 px)
     inv_dim: int | None = None  # the first inv_dim dimensions are invariant, the rest equivariant; None: half
     projector: tuple[int, ...] = (1024, 1024, 1024)  # per part; the whole-representation methods double it
-    predictor_depth: int = 1
+    predictor_depth: int = 1  # SIE's hypernetwork: 1 (linear) or 3 (the authors' "deep")
     sim_coeff: float = 10.0
     equi_factor: float = 0.45
     std_coeff: float = 10.0
@@ -71,15 +73,17 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.lr <= 0:
             raise ConfigError(f"lr must be positive, got {self.lr}")
-        if self.backbone not in ("resnet18", "vit-s16"):
-            raise ConfigError(f"backbone must be resnet18 or vit-s16, got {self.backbone!r}")
-        width = 512 if self.backbone == "resnet18" else 384
+        if self.backbone not in BACKBONES:
+            raise ConfigError(f"backbone must be one of {', '.join(BACKBONES)}, got {self.backbone!r}")
+        width = WIDTHS[self.backbone]
         if self.inv_dim is not None and not 0 <= self.inv_dim <= width:
             raise ConfigError(f"inv_dim must be in [0, {width}] for {self.backbone}, got {self.inv_dim}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"device must be auto, cpu or cuda, got {self.device!r}")
         if self.image_size is not None and self.image_size < 16:
             raise ConfigError(f"image_size must be at least 16, got {self.image_size}")
+        if self.predictor_depth not in (1, 3):
+            raise ConfigError(f"predictor_depth must be 1 (linear) or 3 (the authors' deep hypernetwork), got {self.predictor_depth}")
         if not self.projector or min(self.projector) < 1:
             raise ConfigError(f"projector must list positive layer widths, got {self.projector}")
         return self
@@ -88,7 +92,7 @@ class TrainConfig:
 PRESETS: dict[str, dict] = {
     # SPEC 3: 256 px, global batch 1024, 2000 epochs, Adam 1e-3, weight decay 1e-6, mixed precision.
     "sie-paper": {"epochs": 2000, "batch_size": 1024, "image_size": 256, "lr": 1e-3, "weight_decay": 1e-6,
-                  "projector": (1024, 1024, 1024), "amp": True, "stem": "imagenet"},
+                  "projector": (1024, 1024, 1024), "amp": True, "backbone": "resnet18-sie", "stem": "imagenet"},
     # A CPU run over the demo shards in a few minutes.
     "tiny": {"epochs": 10, "batch_size": 8, "image_size": 64, "projector": (256, 256, 256), "workers": 2, "amp": False},
     # The reconstruction paper's setting where it differs: ViT-S/16 encoder, 800 epochs.

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+import torch.distributed.nn  # noqa: F401  (dist.nn.functional.all_gather: the gather with gradients)
 
 
 @dataclass(frozen=True)
@@ -41,9 +42,18 @@ def setup(device: str = "auto") -> Runtime:
 def gather(tensor: torch.Tensor) -> torch.Tensor:
     """Concatenate a tensor from all ranks along dim 0, with gradients flowing back to each rank's part.
 
+    Ranks may hold different numbers of rows (the last batch of an epoch differs by one between ranks,
+    SPEC 8): each pads its part to the largest, the padded parts are gathered, and the padding is cut
+    off again, so no collective ever sees unequal shapes (gloo aborts on them, NCCL hangs).
     Under DDP every rank computes the same loss on the gathered batch; the backward of this gather
     sums the ranks' gradients and DDP averages them, which gives exactly the single-process gradient.
     """
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
         return tensor
-    return torch.cat(dist.nn.functional.all_gather(tensor), dim=0)
+    sizes = [torch.zeros(1, dtype=torch.int64, device=tensor.device) for _ in range(dist.get_world_size())]
+    dist.all_gather(sizes, torch.tensor([tensor.shape[0]], dtype=torch.int64, device=tensor.device))
+    counts = [int(size) for size in sizes]
+    padding = max(counts) - tensor.shape[0]
+    padded = torch.cat([tensor, tensor.new_zeros(padding, *tensor.shape[1:])]) if padding else tensor
+    parts = dist.nn.functional.all_gather(padded)
+    return torch.cat([part[:count] for part, count in zip(parts, counts)], dim=0)

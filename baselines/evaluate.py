@@ -1,60 +1,79 @@
 """`iebench eval`: the five SIE protocols on a frozen backbone, with eval.json, a table and plots.
 
 Tasks: classification (linear probe on the invariant part, the equivariant part and the whole
-representation), rotation and colour (the MLP head on two views, R^2 both ways), mrr (MRR and H@k)
-and pre (prediction error of retrieved rotations). MRR, H@k and PRE need a predictor: for methods
-without one they are reported as not applicable.
+representation), rotation and colour (the MLP head on two views, R^2 both ways), mrr (MRR and H@k,
+train->train and val->val) and pre (prediction error of retrieved rotations, val->val and val->all).
+MRR, H@k and PRE need a predictor: for methods without one they are reported as not applicable.
+
+An evaluation is a pure function of (weights, data, settings): every draw is seeded, and eval.json
+carries a key of all three, so a cached result is reused only for the same inputs.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from iebench.baselines import checkpoint
 from iebench.baselines.config import TrainConfig
-from iebench.baselines.features import SplitFeatures, cached_extract, fingerprint
+from iebench.baselines.features import SplitFeatures, cached_extract, data_digest, extract, file_digest, fingerprint
 from iebench.baselines.methods import build_method, default_action
 from iebench.baselines.metrics import mrr_and_hits, prediction_error, retrieval_ranks
 from iebench.baselines.probes import (
+    CachedViews,
+    LiveViews,
     ProbeSettings,
-    classification_probe,
-    regression_probe,
+    classification_scores,
+    fit_classifier,
+    fit_regressor,
+    regression_scores,
 )
-from iebench.loaders.actions import (
-    ActionComputer,
-    ActionError,
-    action_size,
-    check_action,
-)
+from iebench.loaders.actions import ActionComputer, ActionError, action_size, check_action
 from iebench.loaders.sources import open_source
 
 from iebench.files import write_atomic, write_json_atomic
+from iebench.presets import get_preset
 from iebench.rotations import euler_to_quaternion
 
 TASKS = ("classification", "rotation", "colour", "mrr", "pre")
 PARTS = ("inv", "equi", "all")
+BN_MODES = ("eval", "train")
 
 
 class EvalError(ValueError):
     """An evaluation that cannot run; the message says why, before any work."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class EvalSettings:
     """What to evaluate and how (SPEC 4's probe values by default)."""
 
     tasks: tuple[str, ...] = TASKS
     rotation_part: str = "all"
     colour_part: str = "all"
-    bn_mode: str = "eval"
+    bn_mode: str = "eval"  # eval: frozen BatchNorm, cached features; train: the released scripts' BatchNorm (SPEC 4a)
     random_init: bool = False
     device: str = "auto"
     probe: ProbeSettings = ProbeSettings()
+
+    def key_fields(self) -> dict:
+        """Every setting that changes the numbers (the device does not)."""
+        return {k: v for k, v in asdict(self).items() if k != "device"} | {"tasks": list(self.tasks)}
+
+
+@dataclass
+class Subject:
+    """What is evaluated: the method, its configuration, and what its weights are."""
+
+    method: torch.nn.Module
+    config: TrainConfig
+    weights: str  # the checkpoint's sha256, or "random-init-<seed>"
+    trained_on: tuple[str, ...] | None  # the latent names of the training data, where the checkpoint says
+    imported: dict = field(default_factory=dict)
 
 
 def parse_tasks(text: str) -> tuple[str, ...]:
@@ -66,27 +85,33 @@ def parse_tasks(text: str) -> tuple[str, ...]:
     return tasks
 
 
-def load_method(run: Path, random_init: bool, latent_names: tuple[str, ...], seed: int = 0) -> tuple[torch.nn.Module, TrainConfig]:
+def _action_dim(config: TrainConfig, latent_names: tuple[str, ...]) -> int:
+    return action_size(config.action or default_action(config.method), latent_names)
+
+
+def load_subject(run: Path, random_init: bool, latent_names: tuple[str, ...], seed: int = 0) -> Subject:
     """The trained method of a run (or, for the floor, a freshly initialised one of the run's configuration)."""
     path = Path(run) / checkpoint.CHECKPOINT_NAME
     if random_init:
         saved = Path(run) / "config.json"
         config = TrainConfig.from_json(json.loads(saved.read_text())) if saved.is_file() else TrainConfig()
         torch.manual_seed(seed)
-        return build_method(config, action_size(config.action or default_action(config.method), latent_names)).eval(), config
+        return Subject(build_method(config, _action_dim(config, latent_names)).eval(), config, f"random-init-{seed}", None)
     state = checkpoint.load(path)
     config = TrainConfig.from_json(state["config"])
-    action_dim = state["extra"].get("action_dim", action_size(config.action or default_action(config.method), latent_names))
-    method = build_method(config, int(action_dim))
+    extra = state["extra"]
+    method = build_method(config, int(extra.get("action_dim", _action_dim(config, latent_names))))
     try:
         method.load_state_dict(state["model"]["method"])
     except RuntimeError as error:
         raise EvalError(f"{path} does not fit method {config.method!r}: {str(error).splitlines()[0]}") from None
-    return method.eval(), config
+    imported = extra.get("imported", {})
+    trained_on = extra.get("latent_names") or (get_preset("3diebench").latent_names if imported else None)
+    return Subject(method.eval(), config, file_digest(path), tuple(trained_on) if trained_on else None, imported)
 
 
-def _part(reps: torch.Tensor, part: str, method) -> torch.Tensor:
-    return {"inv": reps[..., : method.inv_dim], "equi": reps[..., method.inv_dim :], "all": reps}[part]
+def _part(dim: int, inv_dim: int, part: str) -> slice:
+    return {"inv": slice(0, inv_dim), "equi": slice(inv_dim, dim), "all": slice(0, dim)}[part]
 
 
 def _colour_target(names: tuple[str, ...]):
@@ -94,34 +119,18 @@ def _colour_target(names: tuple[str, ...]):
     return lambda l1, l2: np.stack([l2[:, floor] - l1[:, floor], l2[:, spot] - l1[:, spot]], axis=1)
 
 
-@torch.no_grad()
-def retrieval(method, features: SplitFeatures, action: str, device: torch.device) -> tuple[dict, dict, np.ndarray]:
-    """MRR/H@k (source view 0, gallery the object's views) and PRE (gallery the whole split)."""
-    reps = features.representations
-    n, v, _ = reps.shape
-    embeddings = torch.cat([method.equivariant_embedding(reps[i : i + 256].flatten(0, 1).to(device)).cpu()
-                            for i in range(0, n, 256)]).view(n, v, -1)
-    compute = ActionComputer(action, features.latent_names)
-    actions = compute(np.repeat(features.latents[:, :1], v, axis=1), features.latents)  # view 0 -> view j
-    source = embeddings[:, 0:1].expand(n, v, -1).reshape(n * v, -1)
-    predicted = torch.cat([method.predict(source[i : i + 4096].to(device), torch.from_numpy(actions.reshape(n * v, -1)[i : i + 4096]).to(device)).cpu()
-                           for i in range(0, n * v, 4096)]).view(n, v, -1)
-    ranks = retrieval_ranks(predicted, embeddings)
-    rotation = [features.latent_names.index(c) for c in ("rot_x", "rot_y", "rot_z")]
-    quats = euler_to_quaternion(features.latents[..., rotation]).reshape(n * v, 4)
-    pre = prediction_error(predicted.reshape(n * v, -1), embeddings.reshape(n * v, -1), quats, quats)
-    return mrr_and_hits(ranks), {"pre": pre}, ranks.numpy()
-
-
-def check(settings: EvalSettings, latent_names: tuple[str, ...], method) -> None:
+def check(settings: EvalSettings, latent_names: tuple[str, ...], subject: Subject | None) -> None:
     """Everything that would fail later, checked before any feature is computed."""
-    if settings.bn_mode not in ("eval", "train"):
+    if settings.bn_mode not in BN_MODES:
         raise EvalError(f"--bn-mode must be eval or train, got {settings.bn_mode!r}")
     for part in (settings.rotation_part, settings.colour_part):
         if part not in PARTS:
             raise EvalError(f"--part must be one of {', '.join(PARTS)}, got {part!r}")
+    if subject is not None and subject.trained_on is not None and tuple(subject.trained_on) != tuple(latent_names):
+        raise EvalError(f"the data's latents ({', '.join(latent_names)}) are not those the run was trained on "
+                        f"({', '.join(subject.trained_on)}): evaluate on data of the same preset")
     try:
-        if "rotation" in settings.tasks or "mrr" in settings.tasks or "pre" in settings.tasks:
+        if {"rotation", "mrr", "pre"} & set(settings.tasks):
             check_action("rotation", latent_names)
         if "colour" in settings.tasks:
             check_action("rotation-color", latent_names)
@@ -134,12 +143,140 @@ def eval_dir(run: Path, settings: EvalSettings) -> Path:
     return Path(run) / ("eval-random-init" if settings.random_init else "eval")
 
 
+def evaluation_key(weights: str, data: Path, settings: EvalSettings, config: TrainConfig) -> str:
+    """The key of a result: the weights' digest, the data's, and every setting that changes the numbers."""
+    return fingerprint(weights, data_digest(data), settings.key_fields(), config.image_size, config.backbone, config.stem)
+
+
 def cached_evaluate(run: Path, data: Path, settings: EvalSettings, progress: bool = True) -> dict:
-    """`evaluate`, unless RUN already holds an evaluation newer than its checkpoint."""
+    """`evaluate`, unless RUN's eval.json was computed from the same weights, data and settings."""
     path = eval_dir(run, settings) / "eval.json"
-    if path.is_file() and path.stat().st_mtime > (Path(run) / checkpoint.CHECKPOINT_NAME).stat().st_mtime:
-        return json.loads(path.read_text())
+    if path.is_file():
+        cached = json.loads(path.read_text())
+        weights_path = Path(run) / checkpoint.CHECKPOINT_NAME
+        weights = f"random-init-{settings.probe.seed}" if settings.random_init else file_digest(weights_path) if weights_path.is_file() else None
+        config_path = Path(run) / "config.json"
+        if weights and config_path.is_file():
+            config = TrainConfig.from_json(json.loads(config_path.read_text()))
+            if cached.get("key") == evaluation_key(weights, Path(data), settings, config):
+                return cached
     return evaluate(run, data, settings, progress=progress)
+
+
+@dataclass
+class _Context:
+    """What every task of one evaluation reads."""
+
+    subject: Subject
+    data: Path
+    train: SplitFeatures
+    val: SplitFeatures
+    settings: EvalSettings
+    device: torch.device
+    backbone_state: dict
+    classes: int
+
+    def source(self, split: str, part: slice):
+        """Where a probe reads representations: the cached features, or (BatchNorm in training mode) the live backbone."""
+        if self.settings.bn_mode == "train" and split == "train":
+            self.subject.method.backbone.load_state_dict(self.backbone_state)  # each released probe script starts from the checkpoint
+            return LiveViews(self.subject.method.backbone, self.data, "train", self.subject.config.image_size, self.device, part)
+        if self.settings.bn_mode == "train":  # validation after a live probe: eval mode, on the running statistics it moved
+            features = extract(self.subject.method, self.data, "val", self.device, self.subject.config.image_size, progress=False)
+            self.subject.method.backbone.load_state_dict(self.backbone_state)
+            return CachedViews(features.representations, part)
+        return CachedViews((self.train if split == "train" else self.val).representations, part)
+
+
+def _classification(ctx: _Context, classes: int) -> dict:
+    method, probe = ctx.subject.method, ctx.settings.probe
+    out = {}
+    for part in PARTS:
+        cut = _part(method.dim, method.inv_dim, part)
+        if cut.stop - cut.start == 0:
+            continue
+        head = fit_classifier(ctx.source("train", cut), ctx.train.labels, classes, probe, ctx.device)
+        out[part] = classification_scores(head, ctx.source("val", cut), ctx.val.labels, classes, probe, ctx.device)
+    return out
+
+
+def _regression(ctx: _Context, part: str, target) -> dict:
+    method, probe = ctx.subject.method, ctx.settings.probe
+    cut = _part(method.dim, method.inv_dim, part)
+    head = fit_regressor(ctx.source("train", cut), ctx.train.latents, target, probe, ctx.device)
+    out = {"part": part, **regression_scores(head, ctx.source("val", cut), ctx.val.latents, target, probe, ctx.device)}
+    if ctx.settings.bn_mode == "eval":  # how well the probe fits its own training pairs: an under-fit probe shows here
+        fit = regression_scores(head, CachedViews(ctx.train.representations, cut), ctx.train.latents, target, probe, ctx.device, stream=6)
+        out["train_fit"] = {"r2_sie": fit["r2_sie"], "r2_per_output": fit["r2_per_output"]}
+    return out
+
+
+@torch.no_grad()
+def _predicted_and_embedded(method, features: SplitFeatures, action: str, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(objects, views, e) equivariant embeddings of every view, and those predicted from view 0 by the relative action."""
+    reps = features.representations
+    n, v, _ = reps.shape
+    embeddings = torch.cat([method.equivariant_embedding(reps[i : i + 256].flatten(0, 1).to(device)).cpu()
+                            for i in range(0, n, 256)]).view(n, v, -1)
+    actions = ActionComputer(action, features.latent_names)(np.repeat(features.latents[:, :1], v, axis=1), features.latents)
+    source = embeddings[:, 0:1].expand(n, v, -1).reshape(n * v, -1)
+    flat_actions = torch.from_numpy(actions.reshape(n * v, -1))
+    predicted = torch.cat([method.predict(source[i : i + 4096].to(device), flat_actions[i : i + 4096].to(device)).cpu()
+                           for i in range(0, n * v, 4096)]).view(n, v, -1)
+    return predicted, embeddings
+
+
+def _quaternions(features: SplitFeatures) -> np.ndarray:
+    rotation = [features.latent_names.index(c) for c in ("rot_x", "rot_y", "rot_z")]
+    return euler_to_quaternion(features.latents[..., rotation]).reshape(-1, 4)
+
+
+def retrieval(method, train: SplitFeatures, val: SplitFeatures, action: str, device: torch.device) -> tuple[dict, dict, np.ndarray]:
+    """The released scripts' retrieval protocols, each named by source -> gallery.
+
+    MRR and H@k (source view 0 of each object, gallery the object's views): train->train and val->val.
+    PRE (the rotation of the nearest embedding in the gallery): val->val and val->all (train + val).
+    """
+    (pred_t, emb_t), (pred_v, emb_v) = (_predicted_and_embedded(method, f, action, device) for f in (train, val))
+    ranks = retrieval_ranks(pred_v, emb_v)
+    mrr = {"train->train": mrr_and_hits(retrieval_ranks(pred_t, emb_t)), "val->val": mrr_and_hits(ranks)}
+    queries, quats_t, quats_v = pred_v.flatten(0, 1), _quaternions(train), _quaternions(val)
+    pre = {"val->val": prediction_error(queries, emb_v.flatten(0, 1), quats_v, quats_v),
+           "val->all": prediction_error(queries, torch.cat([emb_t.flatten(0, 1), emb_v.flatten(0, 1)]), quats_v,
+                                        np.concatenate([quats_t, quats_v]))}
+    return mrr, pre, ranks.numpy()
+
+
+def _retrieval_results(ctx: _Context) -> tuple[dict, np.ndarray | None]:
+    subject, tasks = ctx.subject, ctx.settings.tasks
+    asked = [t for t in ("mrr", "pre") if t in tasks]
+    why = (f"{subject.config.method} has no predictor" if not subject.method.has_predictor
+           else "imported backbone only (no projector or predictor)" if subject.imported and "heads" not in subject.imported["parts"]
+           else None)
+    if why:
+        return {t: {"not_applicable": why} for t in asked}, None
+    mrr, pre, ranks = retrieval(subject.method, ctx.train, ctx.val, subject.config.action or default_action(subject.config.method), ctx.device)
+    return {t: {"mrr": mrr, "pre": pre}[t] for t in asked}, ranks
+
+
+def run_tasks(ctx: _Context, latent_names: tuple[str, ...]) -> tuple[dict, dict]:
+    """Every task asked for: the results, and the arrays the plots draw."""
+    settings, results, plots = ctx.settings, {}, {}
+    if "classification" in settings.tasks:
+        results["classification"] = _classification(ctx, ctx.classes)
+    targets = {"rotation": (settings.rotation_part, ActionComputer("rotation", latent_names)),
+               "colour": (settings.colour_part, _colour_target(latent_names) if "colour" in settings.tasks else None)}
+    for task, (part, target) in targets.items():
+        if task in settings.tasks:
+            out = _regression(ctx, part, target)
+            plots[task] = (out.pop("target"), out.pop("prediction"))
+            results[task] = out
+    if {"mrr", "pre"} & set(settings.tasks):
+        found, ranks = _retrieval_results(ctx)
+        results |= found
+        if ranks is not None:
+            plots["ranks"] = ranks
+    return results, plots
 
 
 def evaluate(run: Path, data: Path, settings: EvalSettings = EvalSettings(), progress: bool = True) -> dict:
@@ -153,50 +290,24 @@ def evaluate(run: Path, data: Path, settings: EvalSettings = EvalSettings(), pro
         latent_names = open_source(data, "val").latent_names
     except Exception as error:  # neither shards nor the original layout
         raise EvalError(f"--data {data}: {error}") from None
-    method, config = load_method(run, settings.random_init, latent_names, settings.probe.seed)
-    method = method.to(device)
-    check(settings, latent_names, method)
-    ckpt = run / checkpoint.CHECKPOINT_NAME
-    weights = "random" if settings.random_init else f"{ckpt.stat().st_mtime_ns}-{ckpt.stat().st_size}"
-    key = fingerprint(weights, data.resolve(), config.image_size, settings.probe.seed)
+    subject = load_subject(run, settings.random_init, latent_names, settings.probe.seed)
+    check(settings, latent_names, subject)
+    subject.method.to(device)
+    config = subject.config
+    key = evaluation_key(subject.weights, data, settings, config)
     cache = None if settings.random_init else run / "features"
+    features_key = fingerprint(subject.weights, data_digest(data), config.image_size)
     start = time.perf_counter()
-    features = {split: cached_extract(cache, key, split, method=method, root=data, device=device, image_size=config.image_size,
-                                      bn_mode=settings.bn_mode, progress=progress) for split in ("train", "val")}
+    train, val = (cached_extract(cache, features_key, split, method=subject.method, root=data, device=device,
+                                 image_size=config.image_size, progress=progress) for split in ("train", "val"))
     extracted = time.perf_counter()
-    train, val = features["train"], features["val"]
+    backbone_state = {k: v.clone() for k, v in subject.method.backbone.state_dict().items()}
     classes = int(max(train.labels.max(), val.labels.max())) + 1
-    results: dict = {}
-    if "classification" in settings.tasks:
-        results["classification"] = {part: classification_probe(_part(train.representations, part, method), train.labels,
-                                                                 _part(val.representations, part, method), val.labels,
-                                                                 classes, settings.probe, device) for part in PARTS
-                                     if _part(train.representations, part, method).shape[-1] > 0}
-    rotation = ActionComputer("rotation", latent_names)
-    plots: dict = {}
-    for task, part, target in (("rotation", settings.rotation_part, rotation),
-                               ("colour", settings.colour_part, _colour_target(latent_names) if "colour" in settings.tasks else None)):
-        if task in settings.tasks:
-            out = regression_probe(_part(train.representations, part, method), train.latents, _part(val.representations, part, method),
-                                   val.latents, target, settings.probe, device)
-            plots[task] = (out.pop("target"), out.pop("prediction"))
-            results[task] = {"part": part, **out}
-    if {"mrr", "pre"} & set(settings.tasks):
-        if not method.has_predictor:
-            for task in ("mrr", "pre"):
-                if task in settings.tasks:
-                    results[task] = {"not_applicable": f"{config.method} has no predictor"}
-        else:
-            action = config.action or default_action(config.method)
-            mrr, pre, ranks = retrieval(method, val, action, device)
-            plots["ranks"] = ranks
-            if "mrr" in settings.tasks:
-                results["mrr"] = mrr
-            if "pre" in settings.tasks:
-                results["pre"] = pre
+    results, plots = run_tasks(_Context(subject, data, train, val, settings, device, backbone_state, classes), latent_names)
     done = time.perf_counter()
     report = {
-        "run": str(run), "data": str(data), "method": config.method, "random_init": settings.random_init,
+        "run": str(run), "data": str(data), "method": config.method, "random_init": settings.random_init, "key": key,
+        "weights": subject.weights, "imported": subject.imported or None,
         "settings": {**asdict(settings), "tasks": list(settings.tasks)},
         "objects": {"train": len(train.keys), "val": len(val.keys)}, "views_per_object": int(val.representations.shape[1]),
         "results": results,
@@ -205,25 +316,26 @@ def evaluate(run: Path, data: Path, settings: EvalSettings = EvalSettings(), pro
     out_dir = eval_dir(run, settings)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out_dir / "eval.json", report)
-    write_atomic(out_dir / "eval.md", markdown_table([report]).encode())
+    write_atomic(out_dir / "eval.md", (markdown_table([report]) + "\n" + retrieval_table(report)).encode())
     from iebench.baselines.plots import eval_plots
 
     eval_plots(out_dir, plots, results.get("classification", {}).get("all"), classes)
     return report
 
 
-def _cell(results: dict, task: str, field: str) -> str:
+def _cell(results: dict, task: str, *path: str) -> str:
     value = results.get(task, {})
     if "not_applicable" in value:
         return "n/a"
-    number = value.get(field)
-    return "-" if number is None else f"{100 * number:.1f}" if field.startswith("top") else f"{number:.3f}"
+    for step in path:
+        value = value.get(step) if isinstance(value, dict) else None
+    return "-" if value is None else f"{value:.3f}"
 
 
 def markdown_table(reports: list[dict]) -> str:
-    """One row per evaluated run: classification top-1 per part, R^2 both ways, MRR, H@1, H@5, PRE."""
+    """One row per evaluated run: classification top-1 per part, R^2 both ways, MRR, H@1, H@5 and PRE (val->val)."""
     head = ("| run | method | top-1 inv | top-1 equi | top-1 all | rotation R^2 (SIE) | rotation R^2 (per output) "
-            "| colour R^2 (SIE) | colour R^2 (per output) | MRR | H@1 | H@5 | PRE |")
+            "| colour R^2 (SIE) | colour R^2 (per output) | MRR (val) | H@1 (val) | H@5 (val) | PRE (val->val) |")
     lines = [head, "|" + "|".join(["---"] * (head.count("|") - 1)) + "|"]
     for report in reports:
         r = report["results"]
@@ -232,6 +344,17 @@ def markdown_table(reports: list[dict]) -> str:
         name = Path(report["run"]).name + (" (untrained)" if report["random_init"] else "")
         lines.append(f"| {name} | {report['method'] if not report['random_init'] else 'random init'} | " + " | ".join(tops) + " | "
                      + " | ".join([_cell(r, "rotation", "r2_sie"), _cell(r, "rotation", "r2_per_output"), _cell(r, "colour", "r2_sie"),
-                                   _cell(r, "colour", "r2_per_output"), _cell(r, "mrr", "mrr"), _cell(r, "mrr", "h@1"),
-                                   _cell(r, "mrr", "h@5"), _cell(r, "pre", "pre")]) + " |")
+                                   _cell(r, "colour", "r2_per_output"), _cell(r, "mrr", "val->val", "mrr"),
+                                   _cell(r, "mrr", "val->val", "h@1"), _cell(r, "mrr", "val->val", "h@5"),
+                                   _cell(r, "pre", "val->val")]) + " |")
     return "\n".join(lines) + "\n"
+
+
+def retrieval_table(report: dict) -> str:
+    """Every retrieval protocol of one report, named as the released scripts name them (empty without any)."""
+    r = report["results"]
+    rows = [f"| MRR / H@1 / H@2 / H@5 / H@10 | {mode} | "
+            + " / ".join(_cell(r, "mrr", mode, m) for m in ("mrr", "h@1", "h@2", "h@5", "h@10")) + " |"
+            for mode in ("train->train", "val->val") if isinstance(r.get("mrr", {}).get(mode), dict)]
+    rows += [f"| PRE | {mode} | {_cell(r, 'pre', mode)} |" for mode in ("val->val", "val->all") if mode in r.get("pre", {})]
+    return "" if not rows else "\n".join(["| retrieval | source -> gallery | value |", "|---|---|---|", *rows]) + "\n"

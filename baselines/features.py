@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +13,8 @@ from iebench.baselines.methods.base import Method
 from iebench.loaders import Normalize, ObjectViews
 from iebench.loaders.loader import collate_skipping_none, worker_context
 from tqdm import tqdm
+
+from iebench.files import write_atomic
 
 
 @dataclass
@@ -42,30 +45,36 @@ def cache_name(split: str, fingerprint: str) -> str:
 
 
 def fingerprint(*parts: object) -> str:
-    """A short hash of what the features depend on (weights, data, image size)."""
-    return hashlib.sha256("/".join(map(str, parts)).encode()).hexdigest()[:12]
+    """A short hash of what a result depends on (weights, data, settings), each part as its `repr`."""
+    return hashlib.sha256("/".join(map(repr, parts)).encode()).hexdigest()[:16]
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of a file's bytes (the weights a result came from, whatever the file's time stamp)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def data_digest(root: Path) -> str:
+    """What identifies a data set: its resolved path and the bytes of its description and split files."""
+    root = Path(root).resolve()
+    names = ("_info.json", "SHA256SUMS", "_manifest.json", "train_images.npy", "val_images.npy",
+             "all_latents_train.npy", "all_latents_val.npy")
+    return fingerprint(str(root), *(file_digest(root / n) if (root / n).is_file() else None for n in names))
 
 
 @torch.no_grad()
-def extract(method: Method, root: Path, split: str, device: torch.device, image_size: int | None, bn_mode: str = "eval",
-            batch_objects: int = 16, workers: int = 0, progress: bool = True) -> SplitFeatures:
-    """Run the backbone over every view of every object of a split.
-
-    `bn_mode="eval"` uses BatchNorm's running statistics (a frozen backbone); `"train"` reproduces the
-    released scripts, which left BatchNorm in training mode: each batch is normalised by its own
-    statistics (running statistics are not updated).
-    """
+def extract(method: Method, root: Path, split: str, device: torch.device, image_size: int | None, batch_objects: int = 16,
+            workers: int = 0, progress: bool = True) -> SplitFeatures:
+    """Run the backbone, BatchNorm in eval mode (a frozen backbone), over every view of every object of a split."""
     data = ObjectViews(root, split)
     loader = torch.utils.data.DataLoader(data, batch_size=batch_objects, num_workers=workers, collate_fn=collate_skipping_none,
                                          multiprocessing_context=worker_context() if workers else None)
     normalize = Normalize(size=image_size).to(device)
     method.eval()
-    if bn_mode == "train":
-        for module in method.modules():
-            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
-                module.train()
-                module._iebench_saved_momentum = module.momentum
-                module.momentum = 0.0  # batch statistics in the forward pass, running statistics untouched
     keys, labels, latents, reps = [], [], [], []
     for batch in tqdm(loader, desc=f"features {split}", unit="batch", disable=not progress, leave=False):
         images = batch["images"]
@@ -75,25 +84,19 @@ def extract(method: Method, root: Path, split: str, device: torch.device, image_
         keys += list(batch["key"])
         labels.append(batch["label"].numpy())
         latents.append(batch["latents"].numpy())
-    if bn_mode == "train":
-        for module in method.modules():
-            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
-                module.momentum = module._iebench_saved_momentum
-                del module._iebench_saved_momentum
-        method.eval()
     return SplitFeatures(keys, np.concatenate(labels), np.concatenate(latents), torch.cat(reps), data.latent_names)
 
 
 def cached_extract(cache_dir: Path | None, key: str, split: str, **kwargs) -> SplitFeatures:
-    """`extract`, through a cache file when there is a cache folder and BatchNorm is in eval mode."""
-    if cache_dir is None or kwargs.get("bn_mode", "eval") != "eval":
+    """`extract`, through a cache file `features-<split>-<key>.pt` when there is a cache folder."""
+    if cache_dir is None:
         return extract(split=split, **kwargs)
     path = Path(cache_dir) / cache_name(split, key)
     if path.is_file():
         return SplitFeatures.from_state(torch.load(path, weights_only=True))
     features = extract(split=split, **kwargs)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(features.to_state(), tmp)
-    tmp.replace(path)
+    buffer = io.BytesIO()
+    torch.save(features.to_state(), buffer)
+    write_atomic(path, buffer.getvalue())
     return features

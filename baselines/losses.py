@@ -31,14 +31,15 @@ def covariance_term(z: torch.Tensor) -> torch.Tensor:
 
 
 def sie_loss(inv1: torch.Tensor | None, inv2: torch.Tensor | None, equi1: torch.Tensor, equi2: torch.Tensor,
-             pred: torch.Tensor, sim_coeff: float = 10.0, equi_factor: float = 0.45, std_coeff: float = 10.0,
+             pred: torch.Tensor, sim_coeff: float = 10.0, equi_coeff: float = 4.5, std_coeff: float = 10.0,
              cov_coeff: float = 1.0, pred_std: bool = True) -> dict[str, torch.Tensor]:
     """SIE's loss (SPEC 3) on (gathered) embeddings; returns every term and `loss`, their weighted sum.
 
     x = [inv1, equi1], y = [inv2, equi2]:
-    sim * MSE(inv1, inv2) + sim * equi_factor * MSE(pred, equi2) + std * (std(x) + std(y))
-    + std * std(pred) + cov * (cov(x) + cov(y)). Without an invariant part (`inv1=None`, the
-    "only equivariant" variant) the invariance term is dropped; `pred_std=False` drops std(pred).
+    sim * MSE(inv1, inv2) + equi * MSE(pred, equi2) + std * (std(x) + std(y)) + std * std(pred)
+    + cov * (cov(x) + cov(y)). `equi_coeff` is the authors' equi_factor x sim_coeff (0.45 x 10) for
+    SIE, and sim_coeff alone for the "only equivariant" variant (`inv1=None`), whose invariance term
+    is dropped; `pred_std=False` drops std(pred) (the "no variance" variant).
     """
     x = equi1 if inv1 is None else torch.cat([inv1, equi1], dim=1)
     y = equi2 if inv2 is None else torch.cat([inv2, equi2], dim=1)
@@ -49,7 +50,7 @@ def sie_loss(inv1: torch.Tensor | None, inv2: torch.Tensor | None, equi1: torch.
         "pred_variance": variance_term(pred) if pred_std else x.new_zeros(()),
         "covariance": covariance_term(x) + covariance_term(y),
     }
-    terms["loss"] = (sim_coeff * terms["invariance"] + sim_coeff * equi_factor * terms["equivariance"]
+    terms["loss"] = (sim_coeff * terms["invariance"] + equi_coeff * terms["equivariance"]
                      + std_coeff * (terms["variance"] + terms["pred_variance"]) + cov_coeff * terms["covariance"])
     return terms
 

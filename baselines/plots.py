@@ -75,7 +75,7 @@ def report_chart(reports: list[dict], out: Path) -> Path:
                ("rotation R^2 SIE", lambda r: r.get("rotation", {}).get("r2_sie")),
                ("rotation R^2 per output", lambda r: r.get("rotation", {}).get("r2_per_output")),
                ("colour R^2 SIE", lambda r: r.get("colour", {}).get("r2_sie")),
-               ("MRR", lambda r: r.get("mrr", {}).get("mrr"))]
+               ("MRR (val)", lambda r: r.get("mrr", {}).get("val->val", {}).get("mrr"))]
     figure, ax = plt.subplots(figsize=(2 + 1.6 * len(metrics), 3.8))
     width = 0.8 / max(1, len(reports))
     for i, report in enumerate(reports):

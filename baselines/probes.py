@@ -1,13 +1,19 @@
-"""Probes on frozen features (SPEC 4): a linear classifier, and the MLP regressor for rotations and colours.
+"""Probes on a frozen backbone (SPEC 4): a linear classifier, and the MLP regressor for rotations and colours.
 
-Training data are drawn per epoch with a generator seeded by (seed, epoch): one random view per
-object for classification, one random pair of views per object for regression. Validation uses
-fixed seeded draws, so the same features always give the same numbers.
+A probe reads representations through a *view source*: `source(objects, views)` gives the (m, d)
+representations of those views. `CachedViews` looks them up in precomputed features (BatchNorm in
+eval mode, the default); `LiveViews` runs the backbone on the images with BatchNorm in training
+mode, as the released scripts do (SPEC 4a). Training data are drawn per epoch from generators seeded
+by (seed, epoch): one random view per object for classification, one random pair of distinct views
+per object for regression. The head is built right after the seed is set, and validation uses fixed
+seeded draws, so the same features and settings always give the same numbers.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -18,6 +24,8 @@ from iebench.baselines.metrics import (
     top_k_accuracy,
 )
 from torch import nn
+
+ViewSource = Callable[[np.ndarray, np.ndarray], torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -31,48 +39,69 @@ class ProbeSettings:
     val_pairs_per_object: int = 4
 
 
+class CachedViews:
+    """Representations looked up in a (objects, views, d) tensor, optionally cut to a part of the dimensions."""
+
+    def __init__(self, representations: torch.Tensor, part: slice = slice(None)) -> None:
+        self.representations, self.part = representations, part
+        self.objects, self.views = representations.shape[:2]
+        self.dim = representations[0, 0, part].shape[0]
+
+    def __call__(self, objects: np.ndarray, views: np.ndarray) -> torch.Tensor:
+        return self.representations[torch.from_numpy(objects), torch.from_numpy(views)][:, self.part].float()
+
+
+class LiveViews:
+    """The backbone run on the views' images at every call, BatchNorm in training mode (its running statistics move).
+
+    This is what the released probe scripts do: `net.train()` with frozen parameters, so each batch is
+    normalised by its own statistics and BatchNorm's running statistics follow the probe's training data.
+    """
+
+    def __init__(self, backbone: nn.Module, root: Path, split: str, image_size: int | None, device: torch.device,
+                 part: slice = slice(None)) -> None:
+        from iebench.loaders import Normalize, ViewDataset
+
+        self.backbone, self.part, self.device = backbone, part, device
+        self.images = ViewDataset(root, split, mode="all")
+        self.objects, self.views = len(self.images.objects), self.images.views_per_object
+        self.normalize = Normalize(size=image_size).to(device)
+        self.dim = backbone.dim if part == slice(None) else len(range(backbone.dim)[part])
+
+    @torch.no_grad()
+    def __call__(self, objects: np.ndarray, views: np.ndarray) -> torch.Tensor:
+        batch = torch.stack([self.images[int(o) * self.views + int(v)]["image"] for o, v in zip(objects, views)])
+        self.backbone.train()
+        return self.backbone(self.normalize(batch.to(self.device))).float()[:, self.part]
+
+
 def regression_head(in_dim: int, out_dim: int, hidden: int = 1024) -> nn.Sequential:
     """SPEC 4's head: in -> 1024 -> 1024 -> out with ReLU."""
     return nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, out_dim))
 
 
-def _fit(head: nn.Module, draw, loss_fn, settings: ProbeSettings, device: torch.device) -> nn.Module:
-    """Train `head` with Adam; `draw(epoch)` gives that epoch's (inputs, targets)."""
+def _fit(make_head: Callable[[], nn.Module], batches: Callable[[int], Iterator[tuple[torch.Tensor, torch.Tensor]]], loss_fn,
+         settings: ProbeSettings, device: torch.device) -> nn.Module:
+    """Build the head under the probe's seed and train it with Adam; `batches(epoch)` gives that epoch's (inputs, targets)."""
     torch.manual_seed(settings.seed)
-    head = head.to(device)
+    head = make_head().to(device)
     optimizer = torch.optim.Adam(head.parameters(), lr=settings.lr)
     for epoch in range(settings.epochs):
-        x, y = draw(epoch)
-        order = torch.from_numpy(np.random.default_rng([settings.seed, epoch, 5]).permutation(len(x)))
-        for start in range(0, len(x), settings.batch_size):
-            index = order[start : start + settings.batch_size]
-            loss = loss_fn(head(x[index].to(device)), y[index].to(device))
+        for x, y in batches(epoch):
+            loss = loss_fn(head(x.to(device)), y.to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
     return head.eval()
 
 
+def _batches(count: int, epoch: int, settings: ProbeSettings) -> list[np.ndarray]:
+    order = np.random.default_rng([settings.seed, epoch, 5]).permutation(count)
+    return [order[start : start + settings.batch_size] for start in range(0, count, settings.batch_size)]
+
+
 def _views(rng: np.random.Generator, objects: int, views: int) -> np.ndarray:
     return rng.integers(views, size=objects)
-
-
-def classification_probe(train_reps: torch.Tensor, train_labels: np.ndarray, val_reps: torch.Tensor, val_labels: np.ndarray,
-                         classes: int, settings: ProbeSettings, device: torch.device) -> dict:
-    """Linear probe: top-1, top-5 and per-class accuracy on one seeded random view per validation object."""
-    n, v, d = train_reps.shape
-    labels = torch.from_numpy(train_labels).long()
-
-    def draw(epoch: int):
-        chosen = _views(np.random.default_rng([settings.seed, epoch, 1]), n, v)
-        return train_reps[torch.arange(n), torch.from_numpy(chosen)].float(), labels
-
-    head = _fit(nn.Linear(d, classes), draw, nn.functional.cross_entropy, settings, device)
-    chosen = _views(np.random.default_rng([settings.seed, 10**6, 2]), len(val_reps), val_reps.shape[1])
-    with torch.no_grad():
-        logits = head(val_reps[torch.arange(len(val_reps)), torch.from_numpy(chosen)].float().to(device)).cpu().numpy()
-    return {"top1": top_k_accuracy(logits, val_labels, 1), "top5": top_k_accuracy(logits, val_labels, min(5, classes)),
-            "per_class": per_class_accuracy(logits.argmax(1), val_labels, classes).tolist()}
 
 
 def _pairs(rng: np.random.Generator, objects: int, views: int) -> tuple[np.ndarray, np.ndarray]:
@@ -81,30 +110,58 @@ def _pairs(rng: np.random.Generator, objects: int, views: int) -> tuple[np.ndarr
     return first, second
 
 
-def regression_probe(train_reps: torch.Tensor, train_latents: np.ndarray, val_reps: torch.Tensor, val_latents: np.ndarray,
-                     target, settings: ProbeSettings, device: torch.device) -> dict:
-    """MLP on [rep(view 1), rep(view 2)] regressing target(latents1, latents2); R^2 both ways, and predictions."""
-    n, v, _ = train_reps.shape
+def fit_classifier(train: ViewSource, labels: np.ndarray, classes: int, settings: ProbeSettings, device: torch.device) -> nn.Module:
+    """The linear probe, trained on one random view per object per epoch."""
+    n, everything = train.objects, np.arange(train.objects)
+    targets = torch.from_numpy(np.asarray(labels)).long()
 
-    def draw(epoch: int):
-        first, second = _pairs(np.random.default_rng([settings.seed, epoch, 3]), n, v)
-        index = torch.arange(n)
-        x = torch.cat([train_reps[index, torch.from_numpy(first)], train_reps[index, torch.from_numpy(second)]], 1).float()
-        y = torch.from_numpy(target(train_latents[np.arange(n), first], train_latents[np.arange(n), second])).float()
-        return x, y
+    def batches(epoch: int):
+        chosen = _views(np.random.default_rng([settings.seed, epoch, 1]), n, train.views)
+        for index in _batches(n, epoch, settings):
+            yield train(everything[index], chosen[index]), targets[index]
 
-    out_dim = draw(0)[1].shape[1]
-    head = _fit(regression_head(2 * train_reps.shape[2], out_dim), draw, nn.functional.mse_loss, settings, device)
-    rng = np.random.default_rng([settings.seed, 10**6, 4])
-    xs, ys = [], []
-    m = len(val_reps)
+    return _fit(lambda: nn.Linear(train.dim, classes), batches, nn.functional.cross_entropy, settings, device)
+
+
+@torch.no_grad()
+def classification_scores(head: nn.Module, val: ViewSource, labels: np.ndarray, classes: int, settings: ProbeSettings,
+                          device: torch.device) -> dict:
+    """Top-1, top-5 and per-class accuracy on one seeded random view per object."""
+    chosen = _views(np.random.default_rng([settings.seed, 10**6, 2]), val.objects, val.views)
+    logits = head(val(np.arange(val.objects), chosen).to(device)).cpu().numpy()
+    return {"top1": top_k_accuracy(logits, labels, 1), "top5": top_k_accuracy(logits, labels, min(5, classes)),
+            "per_class": per_class_accuracy(logits.argmax(1), labels, classes).tolist()}
+
+
+def _pair_inputs(source: ViewSource, objects: np.ndarray, first: np.ndarray, second: np.ndarray) -> torch.Tensor:
+    return torch.cat([source(objects, first), source(objects, second)], 1)
+
+
+def fit_regressor(train: ViewSource, latents: np.ndarray, target, settings: ProbeSettings, device: torch.device) -> nn.Module:
+    """SPEC 4's MLP on [rep(view 1), rep(view 2)] regressing target(latents1, latents2), one random pair per object per epoch."""
+    n, everything = train.objects, np.arange(train.objects)
+    out_dim = np.asarray(target(latents[:1, 0], latents[:1, 1 % train.views])).shape[1]
+
+    def batches(epoch: int):
+        first, second = _pairs(np.random.default_rng([settings.seed, epoch, 3]), n, train.views)
+        for index in _batches(n, epoch, settings):
+            o = everything[index]
+            y = torch.from_numpy(np.asarray(target(latents[o, first[index]], latents[o, second[index]]))).float()
+            yield _pair_inputs(train, o, first[index], second[index]), y
+
+    return _fit(lambda: regression_head(2 * train.dim, out_dim), batches, nn.functional.mse_loss, settings, device)
+
+
+@torch.no_grad()
+def regression_scores(head: nn.Module, source: ViewSource, latents: np.ndarray, target, settings: ProbeSettings,
+                      device: torch.device, stream: int = 4) -> dict:
+    """R^2 both ways on `val_pairs_per_object` seeded pairs per object, with the targets and predictions."""
+    rng = np.random.default_rng([settings.seed, 10**6, stream])
+    everything, xs, ys = np.arange(source.objects), [], []
     for _ in range(settings.val_pairs_per_object):
-        first, second = _pairs(rng, m, val_reps.shape[1])
-        index = torch.arange(m)
-        xs.append(torch.cat([val_reps[index, torch.from_numpy(first)], val_reps[index, torch.from_numpy(second)]], 1).float())
-        ys.append(target(val_latents[np.arange(m), first], val_latents[np.arange(m), second]))
-    with torch.no_grad():
-        predicted = head(torch.cat(xs).to(device)).cpu().numpy()
+        first, second = _pairs(rng, source.objects, source.views)
+        xs.append(_pair_inputs(source, everything, first, second))
+        ys.append(target(latents[everything, first], latents[everything, second]))
+    predicted = torch.cat([head(x.to(device)).cpu() for x in xs]).numpy()
     truth = np.concatenate(ys)
-    return {"r2_sie": r2_sie(truth, predicted), "r2_per_output": r2_per_output(truth, predicted),
-            "target": truth, "prediction": predicted}
+    return {"r2_sie": r2_sie(truth, predicted), "r2_per_output": r2_per_output(truth, predicted), "target": truth, "prediction": predicted}

@@ -7,6 +7,7 @@ epoch) and `loss.png`.
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 import time
@@ -24,7 +25,7 @@ from torch import nn
 from tqdm import tqdm
 
 import iebench
-from iebench.files import write_json_atomic
+from iebench.files import write_atomic, write_json_atomic
 
 METRICS_NAME = "metrics.jsonl"
 CONFIG_NAME = "config.json"
@@ -81,9 +82,36 @@ def _trim_metrics(path: Path, last_epoch: int) -> None:
         path.write_text("".join(line + "\n" for line in lines))
 
 
+def _resume_state(config: TrainConfig, path: Path, resume: bool) -> dict | None:
+    """The checkpoint to continue from (None for a new run), checked against the configuration."""
+    if not resume:
+        if path.is_file():
+            raise ConfigError(f"{path.parent} already holds a run: pass --resume to continue it, or choose a new --out")
+        return None
+    state = checkpoint.load(path, for_training=True)
+    checkpoint.check_config(state, config.fingerprint(), path)
+    done = state["epoch"] + 1
+    if config.epochs < done:
+        raise ConfigError(f"{path.parent} has trained {done} epochs: --epochs {config.epochs} is fewer; nothing was changed")
+    return state
+
+
+def _last_epoch_loss(metrics: Path) -> float | None:
+    """The mean loss of the last epoch logged in metrics.jsonl."""
+    if not metrics.is_file():
+        return None
+    epochs = [json.loads(line) for line in metrics.read_text().splitlines() if '"kind": "epoch"' in line]
+    return epochs[-1]["loss"] if epochs else None
+
+
 def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> TrainResult:
     """Train `config.method` on `config.data` into `config.out`."""
     config.validate()
+    run = Path(config.out)
+    path = run / checkpoint.CHECKPOINT_NAME
+    state = _resume_state(config, path, resume)
+    if state is not None and state["epoch"] + 1 == config.epochs:
+        return TrainResult(run, config.epochs, _last_epoch_loss(run / METRICS_NAME))  # already done: nothing to write
     runtime = setup(config.device)
     torch.manual_seed(config.seed)
     data = prepare_data(config)
@@ -95,10 +123,6 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> T
                              drop_last=config.drop_last, rank=runtime.rank, world_size=runtime.world_size)
     except ValueError as error:
         raise ConfigError(f"batch size {config.batch_size}: {error}") from None
-    run = Path(config.out)
-    path = run / checkpoint.CHECKPOINT_NAME
-    if not resume and path.is_file():
-        raise ConfigError(f"{run} already holds a run: pass --resume to continue it, or choose a new --out")
     model = build_method(config, data.action_dim).to(runtime.device)
     probe = None
     if config.online_probe:
@@ -115,13 +139,14 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> T
     normalize = Normalize(size=config.image_size).to(runtime.device)
     start_epoch = 0
     holder = {"method": model, "probe": probe} if probe else {"method": model}
-    if resume:
-        state = checkpoint.load(path)
-        checkpoint.check_config(state, config.fingerprint(), path)
-        _unwrap(model).load_state_dict(state["model"]["method"])
-        if probe:
-            probe.load_state_dict(state["model"]["probe"])
-        optimizer.load_state_dict(state["optimizer"])
+    if state is not None:
+        try:
+            _unwrap(model).load_state_dict(state["model"]["method"])
+            if probe:
+                probe.load_state_dict(state["model"]["probe"])
+            optimizer.load_state_dict(state["optimizer"])
+        except (RuntimeError, KeyError, ValueError) as error:
+            raise checkpoint.CheckpointError(f"{path} does not fit {config.method}: {str(error).splitlines()[0]}") from None
         scaler.load_state_dict(state["scaler"])
         checkpoint.set_rng_state(state["rng"])
         start_epoch = state["epoch"] + 1
@@ -181,7 +206,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> T
                 _log(metrics, {"kind": "epoch", "epoch": epoch, **{k: v / steps for k, v in totals.items()},
                                "data_seconds": waited, "compute_seconds": computed})
                 checkpoint.save(path, model={k: _unwrap(v) for k, v in holder.items()}, optimizer=optimizer,
-                                scaler=scaler, epoch=epoch, config=config.to_json(), extra={"action_dim": data.action_dim})
+                                scaler=scaler, epoch=epoch, config=config.to_json(), extra={"action_dim": data.action_dim, "latent_names": list(data.latent_names)})
             if runtime.world_size > 1:
                 torch.distributed.barrier()
     finally:
@@ -210,17 +235,24 @@ def _unwrap(model: nn.Module) -> nn.Module:
 
 
 def export_backbone(run: Path, out: Path) -> Path:
-    """Write a run's backbone as a plain torchvision ResNet-18 state dict (without `fc`)."""
-    from iebench.baselines.models import ResNetBackbone
+    """Write a run's backbone as a plain state dict in its reference layout (`Backbone.export_state_dict`).
+
+    resnet18-sie: the SIE authors' `resnet18()` loads it with `strict=True`; resnet18: torchvision's
+    `resnet18()` with `fc = Identity()`; vit-s16: torchvision's VisionTransformer without head.
+    """
+    from iebench.baselines.backbones import build_backbone
 
     state = checkpoint.load(Path(run) / checkpoint.CHECKPOINT_NAME)
     config = TrainConfig.from_json(state["config"])
-    if config.backbone != "resnet18":
-        raise checkpoint.CheckpointError(f"{run} uses a {config.backbone} backbone: export writes torchvision ResNet-18 weights only")
-    backbone = ResNetBackbone(config.stem)
+    backbone = build_backbone(config.backbone, config.stem, config.image_size)
     prefix = "backbone."
-    backbone.load_state_dict({k[len(prefix):]: v for k, v in state["model"]["method"].items() if k.startswith(prefix)})
+    try:
+        backbone.load_state_dict({k[len(prefix):]: v for k, v in state["model"]["method"].items() if k.startswith(prefix)})
+    except RuntimeError as error:
+        raise checkpoint.CheckpointError(f"{run}: the checkpoint's backbone does not fit {config.backbone} ({str(error).splitlines()[0]})") from None
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(backbone.torchvision_state_dict(), out)
+    buffer = io.BytesIO()
+    torch.save(backbone.export_state_dict(), buffer)
+    write_atomic(out, buffer.getvalue())
     return out

@@ -374,7 +374,10 @@ def show(src: Path, out: Path | None, split: str, max_objects: int, max_views: i
 @main.command()
 @click.option("--method", default=None, help="Method: sie, sie-rotcolor, sie-novar, sie-onlyequi, vicreg, simclr, simclr-augself, "
               "simclr-augself-rotcolor, equimod, equimod-vicreg, sen, recon-xattn [default: sie].")
-@click.option("--backbone", type=click.Choice(["resnet18", "vit-s16"]), help="Encoder [default: resnet18].")
+@click.option("--backbone", type=click.Choice(["resnet18-sie", "resnet18", "vit-s16"]),
+              help="Encoder [default: resnet18-sie]. resnet18-sie: the SIE authors' ResNet-18 (stride on a block's second conv, "
+              "TF-style padding, a shortcut conv in every stage's first block, zero-initialised last BN; their checkpoints load); "
+              "resnet18: torchvision's; vit-s16: ViT-S/16 (the reconstruction paper's).")
 @click.option("--data", type=click.Path(path_type=Path), help="Shard folder (or the original layout) to train on.")
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), help="Run folder.")
 @click.option("--preset", type=click.Choice(["sie-paper", "recon-paper", "tiny"]),
@@ -425,7 +428,13 @@ def train(method, backbone, data, out, preset, config_file, epochs, batch_size, 
 @click.argument("run", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
 def export(run: Path, out: Path) -> None:
-    """Write RUN's backbone as a plain torchvision ResNet-18 state dict (load it with fc = Identity())."""
+    """Write RUN's backbone as a plain state dict in its reference code's layout.
+
+    
+    resnet18-sie: the SIE authors' resnet18() loads it with strict=True;
+    resnet18:     torchvision's resnet18() loads it after fc = Identity();
+    vit-s16:      torchvision's VisionTransformer (ViT-S/16) without head.
+    """
     from iebench.baselines.checkpoint import CheckpointError
     from iebench.baselines.trainer import export_backbone
 
@@ -434,6 +443,38 @@ def export(run: Path, out: Path) -> None:
     except CheckpointError as error:
         _fail(str(error))
     click.echo(f"backbone: {path}")
+
+
+@main.command("import")
+@click.argument("checkpoint", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("run", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--method", type=click.Choice(["sie", "sie-rotcolor", "sie-novar", "sie-onlyequi"]),
+              help="The authors' model [default: read from the shapes; sie-novar cannot be told from sie by its weights].")
+@click.option("--image-size", default=256, show_default=True, help="Size the images are resized to for this model (the paper's: 256).")
+def import_command(checkpoint: Path, run: Path, method: str | None, image_size: int) -> None:
+    """Turn a checkpoint of the SIE authors' code into a run folder that `iebench eval` evaluates.
+
+    CHECKPOINT is their model.pth ({epoch, model, optimizer}: backbone, projectors and predictor, so all five
+    tasks) or final_weights.pth (the backbone alone: classification, rotation and colour only).
+
+    
+    Example:
+      iebench import SIE-exp/model.pth runs/sie-authors
+      iebench eval runs/sie-authors --data 3DIEBench-shards
+    """
+    from iebench.baselines.authors import import_checkpoint
+    from iebench.baselines.checkpoint import CheckpointError
+    from iebench.baselines.config import ConfigError
+
+    if image_size < 16:
+        _fail(f"--image-size must be at least 16, got {image_size}")
+    try:
+        done = import_checkpoint(checkpoint, run, method, image_size)
+    except (CheckpointError, ConfigError) as error:
+        _fail(str(error))
+    parts = "backbone, projectors and predictor" if "heads" in done["parts"] else "backbone only (classification, rotation, colour)"
+    epochs = f", {done['authors_epochs']} epochs" if done["authors_epochs"] is not None else ""
+    click.echo(f"imported {done['method']} ({parts}{epochs}) -> {run}; left out {done['dropped_entries']} online-evaluator entries")
 
 
 # ------------------------------------------------------------------------------------------------ eval
@@ -448,7 +489,9 @@ def export(run: Path, out: Path) -> None:
 @click.option("--lr", default=1e-3, show_default=True, help="Probe learning rate (Adam).")
 @click.option("--batch-size", default=256, show_default=True, help="Probe batch size.")
 @click.option("--bn-mode", type=click.Choice(["eval", "train"]), default="eval", show_default=True,
-              help="eval: a frozen backbone with cached features; train: BatchNorm on batch statistics, as the released scripts (not cached).")
+              help="eval: a frozen backbone with cached features; train: as the released probe scripts, BatchNorm in training mode "
+              "while a probe trains (batch statistics, running statistics updated; the backbone runs every step, not cached), "
+              "then eval mode on those running statistics for validation. Retrieval (mrr, pre) is in eval mode either way.")
 @click.option("--seed", default=0, show_default=True, help="Seed of every probe's sampling and initialisation.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--random-init", is_flag=True, help="Evaluate an untrained backbone of RUN's configuration (the floor of every table).")
@@ -468,18 +511,20 @@ def eval_command(run: Path, data: Path, tasks: str, part: str, epochs: int, lr: 
         evaluate,
         markdown_table,
         parse_tasks,
+        retrieval_table,
     )
     from iebench.baselines.probes import ProbeSettings
 
     try:
-        settings = EvalSettings(parse_tasks(tasks), part, part, bn_mode, random_init, device,
-                                ProbeSettings(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed))
+        settings = EvalSettings(tasks=parse_tasks(tasks), rotation_part=part, colour_part=part, bn_mode=bn_mode, random_init=random_init,
+                                device=device, probe=ProbeSettings(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed))
         if not random_init and not (run / "checkpoint.pt").is_file():
             raise EvalError(f"{run} has no checkpoint.pt (train it first, or pass --random-init)")
         report = evaluate(run, data, settings)
     except (EvalError, CheckpointError) as error:
         _fail(str(error))
     click.echo(markdown_table([report]))
+    click.echo(retrieval_table(report))
     click.echo(f"features {report['timing']['features_seconds']:.1f} s, probes {report['timing']['probes_seconds']:.1f} s "
                f"-> {run / ('eval-random-init' if random_init else 'eval')}")
 

@@ -190,8 +190,8 @@ METRICS = {
     "rotation R^2 (SIE)": lambda r: r["rotation"]["r2_sie"],
     "rotation R^2 (per output)": lambda r: r["rotation"]["r2_per_output"],
     "colour R^2 (SIE)": lambda r: r["colour"]["r2_sie"],
-    "MRR": lambda r: r["mrr"].get("mrr", np.nan),
-    "H@1": lambda r: r["mrr"].get("h@1", np.nan),
+    "MRR": lambda r: r["mrr"].get("val->val", {}).get("mrr", np.nan),
+    "H@1": lambda r: r["mrr"].get("val->val", {}).get("h@1", np.nan),
 }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 from iebench.baselines.config import TrainConfig
-from iebench.baselines.models import build_backbone
+from iebench.baselines.backbones import build_backbone
 from torch import nn
 
 

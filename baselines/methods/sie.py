@@ -2,7 +2,8 @@
 
 Variants by name: `sie` (rotation), `sie-rotcolor` (rotation + colour, 6-d action), `sie-novar`
 (no variance term on the predictions), `sie-onlyequi` (no invariant part: the whole representation
-is equivariant, with one projector of twice the width).
+is equivariant, with one projector of twice the width, and the equivariance term weighted by sim_coeff
+alone, as the authors' `SIEOnlyEqui`; the others weight it by equi_factor x sim_coeff).
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ class SIE(Method):
         if self.inv_projector is not None:
             inv1, inv2 = gather(self.inv_projector(i1)), gather(self.inv_projector(i2))
         c = self.config
-        terms = sie_loss(inv1, inv2, gather(equi1), gather(equi2), gather(pred), c.sim_coeff, c.equi_factor,
+        equi_coeff = c.sim_coeff if self.only_equivariant else c.equi_factor * c.sim_coeff
+        terms = sie_loss(inv1, inv2, gather(equi1), gather(equi2), gather(pred), c.sim_coeff, equi_coeff,
                          c.std_coeff, c.cov_coeff, pred_std=self.variant != "sie-novar")
         terms["representation1"] = r1.detach()
         terms["representation2"] = r2.detach()

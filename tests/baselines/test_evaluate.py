@@ -29,8 +29,11 @@ def test_eval_writes_every_metric_and_reuses_cached_features(tiny_run, packed):
     r = report["results"]
     assert set(r["classification"]) == {"inv", "equi", "all"}
     assert {"r2_sie", "r2_per_output", "part"} <= set(r["rotation"]) and r["rotation"]["part"] == "all"
-    assert {"mrr", "h@1", "h@2", "h@5", "h@10"} <= set(r["mrr"]) and 0 < r["mrr"]["mrr"] <= 1
-    assert 0 <= r["pre"]["pre"] <= 1
+    assert set(r["mrr"]) == {"train->train", "val->val"} and set(r["pre"]) == {"val->val", "val->all"}
+    for protocol in r["mrr"].values():
+        assert {"mrr", "h@1", "h@2", "h@5", "h@10"} <= set(protocol) and 0 < protocol["mrr"] <= 1
+    assert all(0 <= value <= 1 for value in r["pre"].values())
+    assert set(r["rotation"]["train_fit"]) == {"r2_sie", "r2_per_output"}
     for name in ("eval.json", "eval.md", "rotation_scatter.png", "mrr_ranks.png", "per_class_accuracy.png"):
         assert (tiny_run / "eval" / name).is_file()
     cached = list((tiny_run / "features").glob("features-*.pt"))

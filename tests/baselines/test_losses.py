@@ -57,9 +57,9 @@ def test_variants_drop_their_terms(embeddings):
     full = sie_loss(inv1, inv2, equi1, equi2, pred)
     novar = sie_loss(inv1, inv2, equi1, equi2, pred, pred_std=False)
     assert novar["loss"].item() == pytest.approx(full["loss"].item() - 10 * full["pred_variance"].item())
-    only = sie_loss(None, None, equi1, equi2, pred)
+    only = sie_loss(None, None, equi1, equi2, pred, equi_coeff=10.0)  # the authors' SIEOnlyEqui: sim_coeff alone
     e1, e2 = embeddings[2], embeddings[3]
-    expected = 4.5 * mse(embeddings[4], e2) + 10 * (spec_std(e1) + spec_std(e2) + spec_std(embeddings[4])) + spec_cov(e1) + spec_cov(e2)
+    expected = 10 * mse(embeddings[4], e2) + 10 * (spec_std(e1) + spec_std(e2) + spec_std(embeddings[4])) + spec_cov(e1) + spec_cov(e2)
     assert only["loss"].item() == pytest.approx(expected, rel=1e-10)
 
 

@@ -12,9 +12,12 @@ from iebench.baselines.metrics import (
     top_k_accuracy,
 )
 from iebench.baselines.probes import (
+    CachedViews,
     ProbeSettings,
-    classification_probe,
-    regression_probe,
+    classification_scores,
+    fit_classifier,
+    fit_regressor,
+    regression_scores,
 )
 
 from iebench.rotations import euler_to_quaternion, relative_quaternion
@@ -74,7 +77,9 @@ def test_linear_probe_separates_separable_features():
         reps = torch.from_numpy(centres[labels][:, None, :] + rng.normal(0, 0.3, (n, 3, 8))).float()
         return reps, labels
     (train, train_labels), (val, val_labels) = split(200), split(100)
-    out = classification_probe(train, train_labels, val, val_labels, 5, FAST, torch.device("cpu"))
+    cpu = torch.device("cpu")
+    head = fit_classifier(CachedViews(train), train_labels, 5, FAST, cpu)
+    out = classification_scores(head, CachedViews(val), val_labels, 5, FAST, cpu)
     assert out["top1"] == 1.0 and out["top5"] == 1.0
 
 
@@ -86,6 +91,18 @@ def test_regression_probe_recovers_an_encoded_rotation():
         return reps, latents
     (train, train_latents), (val, val_latents) = split(400), split(100)
     target = lambda l1, l2: relative_quaternion(l1[:, :3], l2[:, :3])  # noqa: E731
-    out = regression_probe(train, train_latents, val, val_latents, target, ProbeSettings(epochs=150, lr=1e-3, batch_size=64),
-                           torch.device("cpu"))
+    settings, cpu = ProbeSettings(epochs=150, lr=1e-3, batch_size=64), torch.device("cpu")
+    head = fit_regressor(CachedViews(train), train_latents, target, settings, cpu)
+    out = regression_scores(head, CachedViews(val), val_latents, target, settings, cpu)
     assert out["r2_sie"] > 0.8 and out["r2_per_output"] > 0.6
+
+
+def test_a_probe_is_a_pure_function_of_its_inputs():
+    """The head is built under the probe's seed: the same call twice gives the same head and the same numbers."""
+    rng = np.random.default_rng(4)
+    reps, labels = torch.from_numpy(rng.normal(size=(40, 3, 8))).float(), rng.integers(3, size=40)
+    settings, cpu = ProbeSettings(epochs=3, batch_size=16, seed=5), torch.device("cpu")
+    first, second = (fit_classifier(CachedViews(reps), labels, 3, settings, cpu) for _ in range(2))
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values()))
+    other = fit_classifier(CachedViews(reps), labels, 3, ProbeSettings(epochs=3, batch_size=16, seed=6), cpu)
+    assert not torch.equal(first.weight, other.weight)

@@ -87,13 +87,39 @@ def test_export_loads_into_torchvision(packed, tmp_path):
     from torchvision.models import resnet18
 
     out, _ = packed
-    train(tiny_config(out, tmp_path / "run", epochs=1), progress=False)
+    train(tiny_config(out, tmp_path / "run", epochs=1, backbone="resnet18"), progress=False)
     path = export_backbone(tmp_path / "run", tmp_path / "backbone.pt")
     model = resnet18()
     model.fc = torch.nn.Identity()
     model.load_state_dict(torch.load(path, weights_only=True))
     state = checkpoint.load(tmp_path / "run" / "checkpoint.pt")["model"]["method"]
     assert torch.equal(model.conv1.weight, state["backbone.net.conv1.weight"])
+
+
+def test_resume_with_fewer_epochs_changes_nothing(packed, tmp_path):
+    out, _ = packed
+    run = tmp_path / "run"
+    train(tiny_config(out, run, epochs=2), progress=False)
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    with pytest.raises(ConfigError, match="has trained 2 epochs: --epochs 1 is fewer"):
+        train(tiny_config(out, run, epochs=1), resume=True, progress=False)
+    done = train(tiny_config(out, run, epochs=2), resume=True, progress=False)
+    assert done.last_epoch_loss == pytest.approx(epoch_losses(run)[-1])
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
+
+
+def test_files_that_are_not_checkpoints_get_one_clear_line(packed, tmp_path):
+    out, _ = packed
+    run = tmp_path / "run"
+    train(tiny_config(out, run, epochs=1), progress=False)
+    export_backbone(run, tmp_path / "backbone.pt")
+    (run / "checkpoint.pt").write_bytes((tmp_path / "backbone.pt").read_bytes())
+    with pytest.raises(CheckpointError, match="not an iebench checkpoint: it looks like a backbone state dict"):
+        train(tiny_config(out, run, epochs=2), resume=True, progress=False)
+    (run / "checkpoint.pt").write_bytes(b"\x80\x02random bytes, not a torch file")
+    with pytest.raises(CheckpointError, match="is not an iebench checkpoint") as raised:
+        checkpoint.load(run / "checkpoint.pt")
+    assert "weights_only=False" not in str(raised.value) and "\n" not in str(raised.value)
 
 
 @pytest.mark.slow

@@ -41,5 +41,5 @@ def test_claims_from_a_summary():
     assert "inside the spread" in claim_line({**found["(a)"], "margin": 0.005})
     reports = [{"random_init": False, "method": "sie", "results": {
         "classification": {"all": {"top1": 0.5}}, "rotation": {"r2_sie": 0.6, "r2_per_output": 0.4},
-        "colour": {"r2_sie": 0.1}, "mrr": {"mrr": 0.5, "h@1": 0.3}}}] * 2
+        "colour": {"r2_sie": 0.1}, "mrr": {"val->val": {"mrr": 0.5, "h@1": 0.3}}}}] * 2
     assert summarise(reports)["sie"]["MRR"] == (0.5, 0.0)
