@@ -55,3 +55,71 @@ def test_ddp_gradients_equal_single_process(tmp_path):
     assert set(distributed) == set(expected)
     for name, grad in expected.items():
         assert torch.allclose(distributed[name], grad, rtol=1e-7, atol=1e-10), name
+
+
+@pytest.fixture
+def thirteen_objects(tiny_render, tmp_path):
+    """13 training objects (and 3 val), real renders: the tiny render's 6 objects, copied under new ids."""
+    import shutil
+
+    import numpy as np
+
+    job, _ = tiny_render
+    data = tmp_path / "data"
+    shutil.copytree(job.out, data)
+    objects = sorted(p for p in data.glob("*/*") if p.is_dir())
+    for copy in range(1, 3):
+        for folder in objects:
+            shutil.copytree(folder, folder.with_name(f"{folder.name}-{copy}"))
+    names = [f"/{p.parent.name}/{p.name}/" for p in sorted(p for p in data.glob("*/*") if p.is_dir())]
+    assert len(names) == 18
+    np.save(data / "train_images.npy", np.array(names[:13]))
+    np.save(data / "val_images.npy", np.array(names[13:16]))
+    return data
+
+
+@pytest.mark.slow
+def test_torchrun_two_ranks_train_on_uneven_batches(thirteen_objects, tmp_path):
+    """13 objects over 2 gloo ranks with a global batch of 4: the ranks' batches are (2, 2), (2, 2), (3, 2)."""
+    import json
+    import subprocess
+    import sys
+
+    (tmp_path / "tiny.toml").write_text("projector = [32, 32, 32]\nimage_size = 32\n")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", str(port), "-m", "iebench.cli",
+               "train", "--data", str(thirteen_objects), "--out", str(tmp_path / "run"), "--config", str(tmp_path / "tiny.toml"),
+               "--epochs", "2", "--batch-size", "4", "--device", "cpu", "--workers", "0"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records if r["kind"] == "epoch"] == [0, 1]
+    assert len([r for r in records if r["kind"] == "step"]) == 6  # 3 steps an epoch: 13 objects = 4 + 4 + 5
+    assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["epoch"] == 1
+
+
+def test_gather_pads_and_cuts_unequal_parts(tmp_path):
+    """The gather of 3 rows on one rank and 2 on the other: 5 rows, in rank order, gradients to each rank's own rows."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_gather_rank, args=(port, str(tmp_path)), nprocs=2, join=True)
+    for rank in range(2):
+        gathered, grad = torch.load(tmp_path / f"rank{rank}.pt", weights_only=True)
+        assert torch.equal(gathered, torch.cat([torch.full((3, 2), 0.0), torch.full((2, 2), 1.0)]))
+        assert torch.equal(grad, torch.full((3 - rank, 2), 2.0 * (rank + 1)))  # summed over both ranks' identical losses
+
+
+def _gather_rank(rank: int, port: int, out: str) -> None:
+    from iebench.baselines.distributed import gather
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=2)
+    mine = torch.full((3 - rank, 2), float(rank), requires_grad=True)
+    gathered = gather(mine)
+    weights = torch.cat([torch.ones(3, 2), 2 * torch.ones(2, 2)])
+    (gathered * weights).sum().backward()
+    torch.save((gathered.detach(), mine.grad), os.path.join(out, f"rank{rank}.pt"))
+    dist.destroy_process_group()

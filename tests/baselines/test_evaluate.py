@@ -84,3 +84,84 @@ def test_checkpoint_that_does_not_fit_and_missing_latents(tiny_run, packed, tmp_
         evaluate(other, out, QUICK, progress=False)
     with pytest.raises(EvalError, match="floor_hue"):
         check(EvalSettings(tasks=("colour",)), ("rot_x", "rot_y", "rot_z"), None)
+
+
+def test_the_same_evaluation_gives_the_same_numbers_in_one_process_and_in_two(tiny_run, packed, tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    out, _ = packed
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    settings = EvalSettings(tasks=("classification", "rotation", "mrr"), probe=ProbeSettings(epochs=3, batch_size=64, seed=2))
+    first = evaluate(run, out, settings, progress=False)["results"]
+    assert evaluate(run, out, settings, progress=False)["results"] == first
+    command = [sys.executable, "-m", "iebench.cli", "eval", str(run), "--data", str(out), "--tasks", "classification,rotation,mrr",
+               "--epochs", "3", "--batch-size", "64", "--seed", "2", "--device", "cpu"]
+    subprocess.run(command, check=True, capture_output=True)
+    assert json.loads((run / "eval" / "eval.json").read_text())["results"] == json.loads(json.dumps(first))
+
+
+def test_a_cached_evaluation_is_reused_only_for_the_same_settings(tiny_run, packed, tmp_path):
+    import shutil
+
+    from iebench.baselines.evaluate import cached_evaluate
+
+    out, _ = packed
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    settings = EvalSettings(tasks=("rotation",), probe=ProbeSettings(epochs=2, batch_size=64))
+    first = cached_evaluate(run, out, settings, progress=False)
+    stamp = (run / "eval" / "eval.json").stat().st_mtime_ns
+    assert cached_evaluate(run, out, settings, progress=False) == first
+    assert (run / "eval" / "eval.json").stat().st_mtime_ns == stamp
+    for changed in (EvalSettings(tasks=("rotation",), probe=ProbeSettings(epochs=3, batch_size=64)),
+                    EvalSettings(tasks=("rotation",), rotation_part="equi", probe=ProbeSettings(epochs=2, batch_size=64)),
+                    EvalSettings(tasks=("rotation", "colour"), probe=ProbeSettings(epochs=2, batch_size=64))):
+        again = cached_evaluate(run, out, changed, progress=False)
+        assert again["key"] != first["key"] and again["settings"]["tasks"] == list(changed.tasks)
+    (run / "checkpoint.pt").write_bytes((run / "checkpoint.pt").read_bytes())  # same weights, new time stamp: still reused
+    last = json.loads((run / "eval" / "eval.json").read_text())
+    assert cached_evaluate(run, out, EvalSettings(tasks=("rotation", "colour"), probe=ProbeSettings(epochs=2, batch_size=64)),
+                           progress=False)["key"] == last["key"]
+
+
+def test_bn_mode_train_runs_the_backbone_as_the_released_scripts(tiny_run, packed):
+    import numpy as np
+    import torch
+    from iebench.baselines.probes import LiveViews
+
+    out, _ = packed
+    state = torch.load(tiny_run / "checkpoint.pt", weights_only=True)["model"]["method"]
+    settings = EvalSettings(tasks=("classification", "rotation"), bn_mode="train", probe=ProbeSettings(epochs=2, batch_size=4))
+    live = evaluate(tiny_run, out, settings, progress=False)["results"]
+    frozen = evaluate(tiny_run, out, EvalSettings(tasks=("classification", "rotation"), probe=ProbeSettings(epochs=2, batch_size=4)),
+                      progress=False)["results"]
+    assert live["rotation"]["r2_sie"] != frozen["rotation"]["r2_sie"] and "train_fit" not in live["rotation"]
+    assert torch.load(tiny_run / "checkpoint.pt", weights_only=True)["model"]["method"].keys() == state.keys()
+    from iebench.baselines.evaluate import load_subject
+
+    method = load_subject(tiny_run, False, ("rot_x", "rot_y", "rot_z")).method
+    before = method.backbone.bn1.running_mean.clone()
+    views = LiveViews(method.backbone, out, "train", 32, torch.device("cpu"))
+    reps = views(np.array([0, 1, 2]), np.array([0, 1, 2]))
+    assert reps.shape == (3, 512) and not torch.equal(method.backbone.bn1.running_mean, before)  # running statistics moved
+
+
+def test_data_of_another_schema_is_refused_with_both_named(tiny_run, tiny_render, tmp_path):
+    import shutil
+
+    import numpy as np
+
+    job, _ = tiny_render
+    data = tmp_path / "rotations-only"
+    shutil.copytree(job.out, data)
+    manifest = json.loads((data / "_manifest.json").read_text())
+    manifest["preset"]["factors"] = manifest["preset"]["factors"][:3]
+    manifest["latent_names"] = manifest["latent_names"][:3]
+    (data / "_manifest.json").write_text(json.dumps(manifest))
+    for path in data.glob("*/*/latent_*.npy"):
+        np.save(path, np.load(path)[:3])
+    with pytest.raises(EvalError, match=r"latents \(rot_x, rot_y, rot_z\) are not those the run was trained on \(rot_x, .*spot_hue\)"):
+        evaluate(tiny_run, data, QUICK, progress=False)
