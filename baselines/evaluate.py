@@ -114,7 +114,7 @@ def _part(dim: int, inv_dim: int, part: str) -> slice:
     return {"inv": slice(0, inv_dim), "equi": slice(inv_dim, dim), "all": slice(0, dim)}[part]
 
 
-def _colour_target(names: tuple[str, ...]):
+def colour_target(names: tuple[str, ...]):
     floor, spot = names.index("floor_hue"), names.index("spot_hue")
     return lambda l1, l2: np.stack([l2[:, floor] - l1[:, floor], l2[:, spot] - l1[:, spot]], axis=1)
 
@@ -265,7 +265,7 @@ def run_tasks(ctx: _Context, latent_names: tuple[str, ...]) -> tuple[dict, dict]
     if "classification" in settings.tasks:
         results["classification"] = _classification(ctx, ctx.classes)
     targets = {"rotation": (settings.rotation_part, ActionComputer("rotation", latent_names)),
-               "colour": (settings.colour_part, _colour_target(latent_names) if "colour" in settings.tasks else None)}
+               "colour": (settings.colour_part, colour_target(latent_names) if "colour" in settings.tasks else None)}
     for task, (part, target) in targets.items():
         if task in settings.tasks:
             out = _regression(ctx, part, target)

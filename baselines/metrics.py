@@ -17,11 +17,17 @@ def r2_sie(target: np.ndarray, prediction: np.ndarray) -> float:
 
 
 def r2_per_output(target: np.ndarray, prediction: np.ndarray) -> float:
-    """sklearn's R^2 (uniform average): each column against its own mean, averaged over columns."""
+    """sklearn's R^2 (uniform average): each column against its own mean, averaged over columns.
+
+    A constant target column (nothing to explain) scores 1 if predicted exactly and 0 otherwise, as
+    sklearn's `r2_score` does (`force_finite=True`): no division by zero, and no column is skipped.
+    """
     target, prediction = np.asarray(target, np.float64), np.asarray(prediction, np.float64)
     residual = ((target - prediction) ** 2).sum(axis=0)
     total = ((target - target.mean(axis=0)) ** 2).sum(axis=0)
-    return float(np.mean(1 - residual / total))
+    constant = total == 0
+    scores = np.where(constant, np.where(residual == 0, 1.0, 0.0), 1 - residual / np.where(constant, 1.0, total))
+    return float(np.mean(scores))
 
 
 def top_k_accuracy(logits: np.ndarray, labels: np.ndarray, k: int = 1) -> float:

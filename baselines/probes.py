@@ -4,8 +4,9 @@ A probe reads representations through a *view source*: `source(objects, views)` 
 representations of those views. `CachedViews` looks them up in precomputed features (BatchNorm in
 eval mode, the default); `LiveViews` runs the backbone on the images with BatchNorm in training
 mode, as the released scripts do (SPEC 4a). Training data are drawn per epoch from generators seeded
-by (seed, epoch): one random view per object for classification, one random pair of distinct views
-per object for regression. The head is built right after the seed is set, and validation uses fixed
+by (seed, epoch): `draws_per_object` random views per object for classification, as many random pairs of
+distinct views per object for regression (one of each, SPEC 4, by default; more when objects are few, so
+that the probe's budget in steps does not shrink with the object count). The head is built right after the seed is set, and validation uses fixed
 seeded draws, so the same features and settings always give the same numbers.
 """
 
@@ -37,6 +38,11 @@ class ProbeSettings:
     batch_size: int = 256
     seed: int = 0
     val_pairs_per_object: int = 4
+    draws_per_object: int = 1  # views (classification) or pairs (regression) drawn per object in each epoch
+
+    def steps(self, objects: int) -> int:
+        """Optimiser steps the probe takes on a split of `objects` objects."""
+        return self.epochs * -(-objects * self.draws_per_object // self.batch_size)
 
 
 class CachedViews:
@@ -110,15 +116,20 @@ def _pairs(rng: np.random.Generator, objects: int, views: int) -> tuple[np.ndarr
     return first, second
 
 
+def _drawn_objects(objects: int, settings: ProbeSettings) -> np.ndarray:
+    """Each object's index `draws_per_object` times: the items of one probe epoch."""
+    return np.tile(np.arange(objects), settings.draws_per_object)
+
+
 def fit_classifier(train: ViewSource, labels: np.ndarray, classes: int, settings: ProbeSettings, device: torch.device) -> nn.Module:
-    """The linear probe, trained on one random view per object per epoch."""
-    n, everything = train.objects, np.arange(train.objects)
-    targets = torch.from_numpy(np.asarray(labels)).long()
+    """The linear probe, trained on `draws_per_object` random views per object per epoch."""
+    objects = _drawn_objects(train.objects, settings)
+    targets = torch.from_numpy(np.asarray(labels)[objects]).long()
 
     def batches(epoch: int):
-        chosen = _views(np.random.default_rng([settings.seed, epoch, 1]), n, train.views)
-        for index in _batches(n, epoch, settings):
-            yield train(everything[index], chosen[index]), targets[index]
+        chosen = _views(np.random.default_rng([settings.seed, epoch, 1]), len(objects), train.views)
+        for index in _batches(len(objects), epoch, settings):
+            yield train(objects[index], chosen[index]), targets[index]
 
     return _fit(lambda: nn.Linear(train.dim, classes), batches, nn.functional.cross_entropy, settings, device)
 
@@ -138,14 +149,15 @@ def _pair_inputs(source: ViewSource, objects: np.ndarray, first: np.ndarray, sec
 
 
 def fit_regressor(train: ViewSource, latents: np.ndarray, target, settings: ProbeSettings, device: torch.device) -> nn.Module:
-    """SPEC 4's MLP on [rep(view 1), rep(view 2)] regressing target(latents1, latents2), one random pair per object per epoch."""
-    n, everything = train.objects, np.arange(train.objects)
+    """SPEC 4's MLP on [rep(view 1), rep(view 2)] regressing target(latents1, latents2), `draws_per_object` random pairs
+    per object per epoch."""
+    objects = _drawn_objects(train.objects, settings)
     out_dim = np.asarray(target(latents[:1, 0], latents[:1, 1 % train.views])).shape[1]
 
     def batches(epoch: int):
-        first, second = _pairs(np.random.default_rng([settings.seed, epoch, 3]), n, train.views)
-        for index in _batches(n, epoch, settings):
-            o = everything[index]
+        first, second = _pairs(np.random.default_rng([settings.seed, epoch, 3]), len(objects), train.views)
+        for index in _batches(len(objects), epoch, settings):
+            o = objects[index]
             y = torch.from_numpy(np.asarray(target(latents[o, first[index]], latents[o, second[index]]))).float()
             yield _pair_inputs(train, o, first[index], second[index]), y
 

@@ -82,7 +82,7 @@ def _env_int(name: str) -> int | None:
 @click.argument("src", type=click.Path(path_type=Path))
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
 @click.option("--preset", default="3diebench", show_default=True,
-              help="Scene preset: 3diebench, 3diebench-ood, rotation-ood, 3diebench-t, rotation-only.")
+              help="Scene preset: 3diebench, 3diebench-ood, rotation-ood, 3diebench-t, 3diebench-yaw, rotation-only.")
 @click.option("--variant", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="TOML variant file: preset = '...', name = '...', and a [factors] table of values or ranges.")
 @click.option("--factor", "factors", multiple=True, metavar="NAME=VALUE|LO:HI",
@@ -373,7 +373,8 @@ def show(src: Path, out: Path | None, split: str, max_objects: int, max_views: i
 # ----------------------------------------------------------------------------------------------- train
 @main.command()
 @click.option("--method", default=None, help="Method: sie, sie-rotcolor, sie-novar, sie-onlyequi, vicreg, simclr, simclr-augself, "
-              "simclr-augself-rotcolor, equimod, equimod-vicreg, sen, recon-xattn [default: sie].")
+              "simclr-augself-rotcolor, equimod, equimod-vicreg, sen, recon-xattn, supervised-rotation (a reference: the "
+              "backbone trained to regress the relative rotation) [default: sie].")
 @click.option("--backbone", type=click.Choice(["resnet18-sie", "resnet18", "vit-s16"]),
               help="Encoder [default: resnet18-sie]. resnet18-sie: the SIE authors' ResNet-18 (stride on a block's second conv, "
               "TF-style padding, a shortcut conv in every stage's first block, zero-initialised last BN; their checkpoints load); "
@@ -488,6 +489,8 @@ def import_command(checkpoint: Path, run: Path, method: str | None, image_size: 
 @click.option("--epochs", default=300, show_default=True, help="Probe epochs.")
 @click.option("--lr", default=1e-3, show_default=True, help="Probe learning rate (Adam).")
 @click.option("--batch-size", default=256, show_default=True, help="Probe batch size.")
+@click.option("--draws-per-object", default=1, show_default=True,
+              help="Views (classification) or pairs (rotation, colour) drawn per object in each probe epoch (SPEC 4: 1).")
 @click.option("--bn-mode", type=click.Choice(["eval", "train"]), default="eval", show_default=True,
               help="eval: a frozen backbone with cached features; train: as the released probe scripts, BatchNorm in training mode "
               "while a probe trains (batch statistics, running statistics updated; the backbone runs every step, not cached), "
@@ -495,8 +498,8 @@ def import_command(checkpoint: Path, run: Path, method: str | None, image_size: 
 @click.option("--seed", default=0, show_default=True, help="Seed of every probe's sampling and initialisation.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--random-init", is_flag=True, help="Evaluate an untrained backbone of RUN's configuration (the floor of every table).")
-def eval_command(run: Path, data: Path, tasks: str, part: str, epochs: int, lr: float, batch_size: int, bn_mode: str, seed: int,
-                 device: str, random_init: bool) -> None:
+def eval_command(run: Path, data: Path, tasks: str, part: str, epochs: int, lr: float, batch_size: int, draws_per_object: int,
+                 bn_mode: str, seed: int, device: str, random_init: bool) -> None:
     """Evaluate RUN's frozen backbone with the SIE protocols; writes RUN/eval/eval.json, eval.md and plots.
 
     \b
@@ -517,7 +520,8 @@ def eval_command(run: Path, data: Path, tasks: str, part: str, epochs: int, lr: 
 
     try:
         settings = EvalSettings(tasks=parse_tasks(tasks), rotation_part=part, colour_part=part, bn_mode=bn_mode, random_init=random_init,
-                                device=device, probe=ProbeSettings(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed))
+                                device=device, probe=ProbeSettings(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
+                                                                  draws_per_object=draws_per_object))
         if not random_init and not (run / "checkpoint.pt").is_file():
             raise EvalError(f"{run} has no checkpoint.pt (train it first, or pass --random-init)")
         report = evaluate(run, data, settings)

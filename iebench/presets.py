@@ -176,6 +176,13 @@ PRESETS: dict[str, Preset] = {
         (*_BASE, *(_factor(name, -0.5, 0.5) for name in TRANSLATION_NAMES)),
         notes="The translation is recorded in the world frame: where the object's bounding-box centre lies.",
     ),
+    "3diebench-yaw": Preset(
+        "3diebench-yaw",
+        "3DIEBench with the rotation about the vertical axis only (rot_x = rot_y = 0, rot_z in [-pi/2, pi/2]).",
+        (_factor("rot_x", 0.0), _factor("rot_y", 0.0), *_BASE[2:]),
+        notes="The laptop mini's task: one rotation degree of freedom, which a small model learns in minutes on a CPU; "
+              "the relative quaternion's x and y are then always 0.",
+    ),
     "rotation-only": Preset(
         "rotation-only",
         "Rotation only: floor and spot light fixed (values stored as constants).",

@@ -10,6 +10,7 @@ from iebench.baselines.methods.equimod import EquiMod
 from iebench.baselines.methods.recon import Reconstruction
 from iebench.baselines.methods.sie import SIE
 from iebench.baselines.methods.simclr import SimCLR
+from iebench.baselines.methods.supervised import SupervisedAction
 from iebench.baselines.methods.vicreg import VICReg
 
 # name -> (builder(config, action_dim), default action)
@@ -26,6 +27,7 @@ METHODS = {
     "equimod-vicreg": (partial(EquiMod, loss="vicreg"), "rotation"),
     "sen": (partial(EquiMod, loss="infonce", invariant=False), "rotation"),
     "recon-xattn": (Reconstruction, "none"),
+    "supervised-rotation": (SupervisedAction, "rotation"),  # a reference (the ceiling), not a self-supervised method
 }
 # Methods that cannot learn without a transformation parameter.
 NEEDS_ACTION = {name for name in METHODS if name not in ("vicreg", "simclr", "recon-xattn")}

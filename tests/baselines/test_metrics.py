@@ -61,6 +61,20 @@ def test_pre_is_zero_for_perfect_retrieval():
     assert prediction_error(gallery, gallery.roll(1, 0), quats, quats) > 0.1
 
 
+def test_r2_per_output_scores_constant_columns_as_sklearn():
+    """A constant target column scores 1 when predicted exactly, else 0 (sklearn's force_finite); the others as usual."""
+    rng = np.random.default_rng(5)
+    varying = rng.normal(size=(50, 2))
+    target = np.concatenate([np.zeros((50, 1)), varying], axis=1)  # e.g. x of a yaw-only quaternion: always 0
+    noisy = varying + rng.normal(0, 0.3, varying.shape)
+    per_column = [1 - ((varying[:, j] - noisy[:, j]) ** 2).sum() / ((varying[:, j] - varying[:, j].mean()) ** 2).sum() for j in range(2)]
+    exact = np.concatenate([np.zeros((50, 1)), noisy], axis=1)
+    assert r2_per_output(target, exact) == pytest.approx((1 + sum(per_column)) / 3)
+    off = np.concatenate([np.full((50, 1), 0.1), noisy], axis=1)
+    assert r2_per_output(target, off) == pytest.approx((0 + sum(per_column)) / 3)
+    assert np.isfinite(r2_per_output(np.zeros((5, 2)), np.ones((5, 2))))
+
+
 def test_top_k():
     logits = np.array([[0.1, 0.9, 0.0], [0.8, 0.1, 0.1]])
     assert top_k_accuracy(logits, np.array([1, 1]), 1) == 0.5 and top_k_accuracy(logits, np.array([1, 1]), 2) == 1
