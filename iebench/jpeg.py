@@ -36,24 +36,15 @@ class _StderrCatcher:
         self.saved = os.dup(2)
         self.sink = os.memfd_create("iebench-jpeg-warnings") if hasattr(os, "memfd_create") else _temporary_fd()
 
-    def call(self, function, *args):
-        """(result or None, error or None, what the call printed on stderr)."""
-        with self.lock:
-            sys.stderr.flush()
-            os.dup2(self.sink, 2)
-            try:
-                result, error = function(*args), None
-            except RuntimeError as raised:
-                result, error = None, raised
-            finally:
-                os.dup2(self.saved, 2)
-            printed = b""
-            if os.lseek(self.sink, 0, os.SEEK_CUR):
-                os.lseek(self.sink, 0, os.SEEK_SET)
-                printed = os.read(self.sink, 1 << 16)
-                os.ftruncate(self.sink, 0)
-                os.lseek(self.sink, 0, os.SEEK_SET)
-        return result, error, printed.decode(errors="replace")
+    def take(self) -> str:
+        """What was printed since the last take (the sink is emptied)."""
+        if not os.lseek(self.sink, 0, os.SEEK_CUR):
+            return ""
+        os.lseek(self.sink, 0, os.SEEK_SET)
+        printed = os.read(self.sink, 1 << 16)
+        os.ftruncate(self.sink, 0)
+        os.lseek(self.sink, 0, os.SEEK_SET)
+        return printed.decode(errors="replace")
 
 
 def _temporary_fd() -> int:
@@ -64,6 +55,7 @@ def _temporary_fd() -> int:
 
 
 _catcher: _StderrCatcher | None = None
+_decoder: tuple | None = None  # (torch.frombuffer, torch.uint8, decode_jpeg, ImageReadMode.RGB), imported on first use
 
 
 def _get_catcher() -> _StderrCatcher:
@@ -73,17 +65,34 @@ def _get_catcher() -> _StderrCatcher:
     return _catcher
 
 
-def decode_jpeg_strict(data: bytes):
-    """(3, H, W) uint8 RGB tensor from JPEG bytes, or `CorruptJPEGError` with the decoder's complaint."""
+def _load_decoder() -> tuple:
+    global _decoder
     import torch
     from torchvision.io import ImageReadMode, decode_jpeg
 
-    def run():
-        return decode_jpeg(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB)
+    _decoder = (torch.frombuffer, torch.uint8, decode_jpeg, ImageReadMode.RGB)
+    return _decoder
 
+
+def decode_jpeg_strict(data: bytes):
+    """(3, H, W) uint8 RGB tensor from JPEG bytes, or `CorruptJPEGError` with the decoder's complaint."""
+    frombuffer, uint8, decode_jpeg, rgb = _decoder or _load_decoder()
     if not data:
         raise CorruptJPEGError("empty JPEG data")
-    image, error, printed = _get_catcher().call(run)
+    catcher = _get_catcher()
+    error = None
+    with catcher.lock:
+        sys.stderr.flush()
+        os.dup2(catcher.sink, 2)
+        try:
+            image = decode_jpeg(frombuffer(bytearray(data), dtype=uint8), mode=rgb)
+        except RuntimeError as raised:
+            error = raised
+        finally:
+            os.dup2(catcher.saved, 2)
+        printed = catcher.take()
+    if not printed and error is None:
+        return image
     lines = [line for line in printed.splitlines() if line.strip()]
     complaints = [line for line in lines if any(word in line.lower() for word in _DECODER_WORDS)]
     others = [line for line in lines if line not in complaints]
