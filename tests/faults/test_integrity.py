@@ -70,10 +70,19 @@ def test_a_jpeg_the_decoder_warns_about_is_an_error(loose, tmp_path):
     with pytest.raises(CorruptJPEGError, match="Corrupt JPEG data"):
         decode(warned)
     folder = next(p for p in sorted(loose.glob("*/*")) if p.is_dir())
-    (folder / "image_2.jpg").write_bytes(warned)
-    code, output = invoke("pack", loose, tmp_path / "out", "--workers", "1")
-    assert_clean_failure(code, output)
-    assert f"{folder.parent.name}/{folder.name}: image_2.jpg is not a readable JPEG (Corrupt JPEG data" in output
+    for view in range(4):
+        (folder / f"image_{view}.jpg").write_bytes(warned)
+    out = tmp_path / "out"
+    code, output = invoke("pack", loose, out, "--workers", "1")  # PIL ignores libjpeg's warnings: it packs
+    assert code == 0, output
+    key = fmt.sample_key(folder.parent.name, folder.name)
+    problems = verify(out, progress=False)
+    assert any(f"object {key}: member {key}.002.jpg: view 2 does not decode cleanly (Corrupt JPEG data" in p for p in problems)
+    split = "train" if key in {e.key for e in PairDataset(out, "train").objects} else "val"
+    data = PairDataset(out, split)
+    index = next(i for i, e in enumerate(data.objects) if e.key == key)
+    with pytest.raises(SourceError, match=rf"object {key}: member {key}\.00\d\.jpg: view \d does not decode cleanly \(Corrupt JPEG"):
+        data[index]
 
 
 def test_edited_split_arrays_are_refused_until_finalize_rewrites_them(shards):
