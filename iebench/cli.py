@@ -46,13 +46,14 @@ def _fail(message: str, details: list[str] | tuple[str, ...] = ()) -> None:
 
 def describe_os_error(error: OSError) -> str:
     """One line for an OS error: what happened, to which file, and what to do."""
-    name = error.filename if error.filename is not None else None
+    name = error.filename
     where = f" {name}" if name is not None else ""
+    writing = f" writing {name}" if name is not None else ""
     again = "then run the same command again (finished work is kept; it resumes)"
     if error.errno in (errno.ENOSPC, errno.EDQUOT):
-        return f"no space left on the device writing{where}: free some space or write elsewhere, {again}"
+        return f"no space left on the device{writing}: free some space or write elsewhere, {again}"
     if error.errno == errno.EFBIG:
-        return f"file too large writing{where} (the file-size limit, `ulimit -f`, or the file system's): raise it or write elsewhere, {again}"
+        return f"file too large{writing} (the file-size limit, `ulimit -f`, or the file system's): raise it or write elsewhere, {again}"
     if error.errno in (errno.EACCES, errno.EPERM):
         return f"permission denied:{where}: check the permissions of the file and its folder"
     if error.errno == errno.EROFS:
