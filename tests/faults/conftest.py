@@ -67,8 +67,6 @@ def assert_clean_failure(code: int, output: str, *words: str) -> str:
     assert len(errors) == 1 and lines[-1] == errors[0], output
     for word in words:
         assert word in errors[0], f"{word!r} not in {errors[0]!r}"
-    if os.environ.get("IEBENCH_TEST_SHOW_ERRORS"):
-        print("\n" + errors[0])
     return errors[0]
 
 

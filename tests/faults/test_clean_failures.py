@@ -1,5 +1,5 @@
-"""Every anticipated failure ends in one `Error:` line (issue cases 3c and 7): unfinalized sets, negative counts,
-unexpected files, unreadable input, wrong file types, interrupts; `--debug` shows the traceback instead."""
+"""Every anticipated failure ends in one `Error:` line (issue case 7 and the rule of clean failures): unfinalized
+sets, negative counts, unexpected files, unreadable input, wrong file types, interrupts; `--debug` shows the traceback."""
 
 from __future__ import annotations
 
