@@ -51,6 +51,7 @@ bench: setup
 	$(BIN)/python bench/loader_throughput.py
 	$(BIN)/python bench/train_throughput.py --methods sie sie-rotcolor vicreg simclr simclr-augself equimod equimod-vicreg sen recon-xattn
 	$(BIN)/python bench/eval_time.py
+	$(BIN)/python bench/render_soak.py
 
 compare: demo
 	$(BIN)/iebench compare --data $(DEMO)/shards --out $(DEMO)/compare

@@ -96,8 +96,9 @@ def render_card(info: dict) -> str:
         "| `cls` | label: index of the synset among the sorted class ids present |",
         "| `json` | synset, model id, class name, label, view count, latent names, preset |",
         "",
-        "Beside each shard, `<shard>.index.json` gives every member's byte offset and size. `_info.json` lists shards, "
-        "objects, sizes and sha256 per split; `SHA256SUMS` works with `sha256sum -c`. The original SIE split files "
+        "Beside each shard, `<shard>.index.json` gives every member's byte offset, size and crc32. `_info.json` lists shards, "
+        "objects, sizes and sha256 per split, and the sha256 of every other file; `SHA256SUMS` (every file, `_info.json` "
+        "included) works with `sha256sum -c`. The original SIE split files "
         "(`train_images.npy`, `train_labels.npy`, `val_images.npy`, `val_labels.npy`, `all_latents_train.npy`, "
         "`all_latents_val.npy`) are included, so the original SIE code can be pointed at this data.",
         "",

@@ -1,12 +1,15 @@
 """`iebench finalize`: what needs the whole shard set, written once after every writer is done.
 
 Reads every writer's plan (`_part*.json`: one pack run, or each job of a render array), checks that
-each planned shard is complete, then writes `SHA256SUMS`, the SIE split files, the dataset card
-`README.md`, and last `_info.json`, whose presence says the set is whole.
+each planned shard is complete, then writes the SIE split files and the dataset card `README.md`,
+then `_info.json` (with the sha256 of every file of the set), whose presence says the set is whole,
+and last `SHA256SUMS`, which lists every file, `_info.json` included. Running it again rewrites all of
+these from the shards (the way to repair edited split files).
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from pathlib import Path
@@ -17,10 +20,20 @@ from iebench.dataset.card import render_card
 
 import iebench
 from iebench.classes import class_name
-from iebench.files import write_atomic, write_json_atomic
+from iebench.files import remove_temporary, write_atomic
 from iebench.object_lists import sie_entry
 
 _SAME_IN_EVERY_PART = ("name", "views_per_object", "resolution", "latent_names", "preset", "labels", "split", "shard_seed")
+SUMS_NAME = "SHA256SUMS"
+CARD_NAME = "README.md"
+
+
+def split_file_names(split: str) -> tuple[str, str, str]:
+    """The original SIE split files of a split: objects, labels, latents."""
+    return f"{split}_images.npy", f"{split}_labels.npy", f"all_latents_{split}.npy"
+
+
+SET_FILES = (fmt.INFO_NAME, SUMS_NAME, CARD_NAME, *(name for split in fmt.SPLITS for name in split_file_names(split)))
 
 
 class FinalizeError(RuntimeError):
@@ -32,7 +45,12 @@ def load_parts(out: Path) -> list[dict]:
     paths = sorted(Path(out).glob("_part*.json"))
     if not paths:
         raise FinalizeError(f"{out} has no _part*.json: nothing was packed or rendered to shards there")
-    parts = [json.loads(p.read_text()) for p in paths]
+    parts = []
+    for path in paths:
+        try:
+            parts.append(json.loads(path.read_text()))
+        except ValueError as error:
+            raise FinalizeError(f"{path} is not valid JSON ({error}): re-run the pack or render job that wrote it") from None
     for path, part in zip(paths[1:], parts[1:]):
         differing = [k for k in _SAME_IN_EVERY_PART if part.get(k) != parts[0].get(k)]
         if differing:
@@ -45,40 +63,57 @@ def load_parts(out: Path) -> list[dict]:
     return parts
 
 
-def _read_latents(shard: Path, entries: list[dict]) -> dict[str, np.ndarray]:
+def _read_objects(shard: Path, entries: list[dict]) -> dict[str, tuple[str, str, np.ndarray]]:
+    """key -> (synset, model_id, latents) of a shard's objects (ids from the index or the samples' metadata)."""
+    objects = {}
     with open(shard, "rb") as handle:
-        return {e["key"]: np.load(io.BytesIO(fmt.read_member(shard, e["members"]["latents.npy"], handle))) for e in entries}
+        for e in entries:
+            data = fmt.read_member(shard, e["key"], "latents.npy", e["members"]["latents.npy"], handle)
+            objects[e["key"]] = (*fmt.entry_ids(shard, e, handle), np.load(io.BytesIO(data), allow_pickle=False))
+    return objects
 
 
-def write_sie_files(out: Path, split: str, keys: list[str], labels: dict[str, int], latents: dict[str, np.ndarray]) -> None:
-    """The original SIE split files of one split: objects, labels, and all latents object-major."""
-    order = sorted(keys)
-    objects = np.array([sie_entry(*fmt.split_key(k)) for k in order])
-    files = {
-        f"{split}_images.npy": objects,
-        f"{split}_labels.npy": np.array([labels[fmt.split_key(k)[0]] for k in order], dtype=np.int64),
-        f"all_latents_{split}.npy": np.concatenate([latents[k] for k in order]) if order else np.zeros((0, 0)),
+def sie_arrays(objects: dict[str, tuple[str, str, np.ndarray]], labels: dict[str, int]) -> dict[str, np.ndarray]:
+    """The original SIE split files' arrays of one split (by kind: images, labels, latents), objects in key order."""
+    order = sorted(objects)
+    return {
+        "images": np.array([sie_entry(objects[k][0], objects[k][1]) for k in order]),
+        "labels": np.array([labels[objects[k][0]] for k in order], dtype=np.int64),
+        "latents": np.concatenate([objects[k][2] for k in order]) if order else np.zeros((0, 0)),
     }
-    for name, array in files.items():
+
+
+def write_sie_files(out: Path, split: str, objects: dict[str, tuple[str, str, np.ndarray]], labels: dict[str, int]) -> None:
+    """The original SIE split files of one split: objects, labels, and all latents object-major."""
+    arrays = sie_arrays(objects, labels)
+    for name, kind in zip(split_file_names(split), ("images", "labels", "latents")):
         buffer = io.BytesIO()
-        np.save(buffer, array, allow_pickle=False)
+        np.save(buffer, arrays[kind], allow_pickle=False)
         write_atomic(out / name, buffer.getvalue())
+
+
+def sha256_bytes(data: bytes) -> str:
+    """Hex sha256 of bytes."""
+    return hashlib.sha256(data).hexdigest()
 
 
 def finalize(out: Path) -> dict:
     """Check that the shard set is whole, then write checksums, split files, the card and `_info.json`."""
     out = Path(out)
     parts = load_parts(out)
+    remove_temporary(out, SET_FILES)
     first = parts[0]
     seen: dict[str, str] = {}
     splits = {split: {"objects": 0, "views": 0, "bytes": 0, "shards": []} for split in fmt.SPLITS}
-    latents: dict[str, dict[str, np.ndarray]] = {split: {} for split in fmt.SPLITS}
+    objects: dict[str, dict[str, tuple[str, str, np.ndarray]]] = {split: {} for split in fmt.SPLITS}
+    index_sums: dict[str, str] = {}
     for part in parts:
         for shard in part["shards"]:
             path = out / shard["name"]
             if not fmt.shard_complete(path):
                 raise FinalizeError(f"shard {shard['name']} is not written yet: finish (re-run) the job that plans it")
             index = fmt.read_index(path)
+            index_sums[fmt.index_path(path).name] = fmt.sha256_file(fmt.index_path(path))
             keys = [e["key"] for e in index["samples"]]
             if keys != shard["keys"]:
                 raise FinalizeError(f"shard {shard['name']} does not hold the objects its plan lists")
@@ -92,13 +127,13 @@ def finalize(out: Path) -> dict:
             split["bytes"] += index["bytes"]
             split["shards"].append({"name": shard["name"], "objects": len(keys), "bytes": index["bytes"],
                                     "sha256": index["sha256"], "keys": keys})
-            latents[shard["split"]].update(_read_latents(path, index["samples"]))
+            objects[shard["split"]].update(_read_objects(path, index["samples"]))
     for split in splits.values():
         split["shards"].sort(key=lambda s: s["name"])
     counts = {synset: {s: 0 for s in fmt.SPLITS} for synset in first["labels"]}
     for split in fmt.SPLITS:
-        for key in latents[split]:
-            counts[fmt.split_key(key)[0]][split] += 1
+        for synset, _, _ in objects[split].values():
+            counts[synset][split] += 1
     info = {
         "format": fmt.FORMAT,
         "generator": f"iebench {iebench.__version__}",
@@ -117,11 +152,16 @@ def finalize(out: Path) -> dict:
         "splits": splits,
     }
     for split in fmt.SPLITS:
-        write_sie_files(out, split, list(latents[split]), first["labels"], latents[split])
-    sums = "".join(f"{s['sha256']}  {s['name']}\n" for split in fmt.SPLITS for s in splits[split]["shards"])
-    write_atomic(out / "SHA256SUMS", sums.encode())
-    write_atomic(out / "README.md", render_card(info).encode())
-    write_json_atomic(out / fmt.INFO_NAME, info)
+        write_sie_files(out, split, objects[split], first["labels"])
+    write_atomic(out / CARD_NAME, render_card(info).encode())
+    files = {s["name"]: s["sha256"] for split in fmt.SPLITS for s in splits[split]["shards"]} | index_sums
+    files |= {name: fmt.sha256_file(out / name) for split in fmt.SPLITS for name in split_file_names(split)}
+    files[CARD_NAME] = fmt.sha256_file(out / CARD_NAME)
+    info["files"] = dict(sorted(files.items()))
+    info_bytes = (json.dumps(info, indent=1) + "\n").encode()
+    write_atomic(out / fmt.INFO_NAME, info_bytes)
+    sums = info["files"] | {fmt.INFO_NAME: sha256_bytes(info_bytes)}
+    write_atomic(out / SUMS_NAME, "".join(f"{sha}  {name}\n" for name, sha in sorted(sums.items())).encode())
     return info
 
 
@@ -130,4 +170,11 @@ def load_info(out: Path) -> dict:
     path = Path(out) / fmt.INFO_NAME
     if not path.is_file():
         raise FinalizeError(f"{out} has no {fmt.INFO_NAME}: not a finalized shard set (run `iebench finalize {out}`)")
-    return json.loads(path.read_text())
+    try:
+        info = json.loads(path.read_text())
+    except ValueError as error:
+        raise FinalizeError(f"{path} is not valid JSON ({error}): run `iebench finalize {out}` to write it again") from None
+    if not isinstance(info, dict) or info.get("format") not in fmt.READABLE_FORMATS:
+        raise FinalizeError(f"{path}: not a shard set's info of format {', '.join(fmt.READABLE_FORMATS)} "
+                            f"(run `iebench finalize {out}` to write it again)")
+    return info

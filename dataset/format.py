@@ -2,11 +2,13 @@
 
 A sample is the tar members `<key>.000.jpg ... <key>.NNN.jpg`, `<key>.cls`, `<key>.json` and
 `<key>.latents.npy`, in sorted order, with key `<synset>_<model_id>` (WebDataset splits keys at the
-first dot, so keys have none). JPEG bytes are stored exactly as rendered, never re-encoded. Every
-member has mtime 0, owner 0/0 and mode 0444, so the same input gives the same bytes.
+first dot, so keys have none). The key is a name, never parsed: an object's synset and model id are
+in its `.json` member and its index entry. JPEG bytes are stored exactly as rendered, never
+re-encoded. Every member has mtime 0, owner 0/0 and mode 0444, so the same input gives the same bytes.
 
-Beside each shard `X.tar`, `X.tar.index.json` gives every member's data offset and size, so a
-loader can read two views of an object with two reads; it also holds the shard's sha256.
+Beside each shard `X.tar`, `X.tar.index.json` gives every member's data offset, size and crc32, so a
+loader can read two views of an object with two reads and check each; it also holds the shard's
+sha256. (Format 1 had no crc32 and no ids in the index; its shards are still read, unchecked.)
 """
 
 from __future__ import annotations
@@ -16,14 +18,16 @@ import io
 import json
 import os
 import tarfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from iebench.files import TMP_MARK, write_atomic
+from iebench.files import naming, temporary_path, write_atomic
 
-FORMAT = "iebench-shards/1"
+FORMAT = "iebench-shards/2"
+READABLE_FORMATS = ("iebench-shards/1", FORMAT)
 INDEX_SUFFIX = ".index.json"
 INFO_NAME = "_info.json"
 SPLITS = ("train", "val")
@@ -34,18 +38,36 @@ class ShardFormatError(ValueError):
     """A sample or shard that does not follow the format; the message names it."""
 
 
+class MemberError(ShardFormatError):
+    """A member whose bytes are not those its index recorded (cut short or changed); names shard, object and member."""
+
+
 def sample_key(synset: str, model_id: str) -> str:
-    """The WebDataset key of an object: `<synset>_<model_id>`."""
-    key = f"{synset}_{model_id}"
-    if "." in key or "/" in key:
-        raise ShardFormatError(f"object {synset}/{model_id}: ids may not contain '.' or '/' (WebDataset keys)")
-    return key
+    """The WebDataset key of an object: `<synset>_<model_id>` (a name: the ids are stored beside it, never parsed back)."""
+    for kind, value in (("class folder", synset), ("object folder", model_id)):
+        if not value or "." in value or "/" in value or "\\" in value or not value.isprintable():
+            raise ShardFormatError(
+                f"{kind} {value!r} of object {synset}/{model_id} cannot be stored in a shard: WebDataset keys end at the "
+                "first '.' and may not hold '/' or control characters; rename the folder")
+    return f"{synset}_{model_id}"
 
 
-def split_key(key: str) -> tuple[str, str]:
-    """(synset, model_id) of a sample key."""
-    synset, _, model_id = key.partition("_")
-    return synset, model_id
+def check_unique_keys(ids: list[tuple[str, str]]) -> None:
+    """Refuse two objects whose keys coincide (`a_b/c` and `a/b_c` are both `a_b_c`), naming both."""
+    seen: dict[str, tuple[str, str]] = {}
+    for synset, model_id in ids:
+        key = sample_key(synset, model_id)
+        other = seen.setdefault(key, (synset, model_id))
+        if other != (synset, model_id):
+            raise ShardFormatError(f"objects {other[0]}/{other[1]} and {synset}/{model_id} would both have the sample key {key}: "
+                                   "rename one of the folders")
+
+
+def check_dataset_name(name: str) -> str:
+    """A dataset name that can start shard file names (`<name>-<split>-000000.tar`)."""
+    if not name or "/" in name or "\\" in name or name.startswith(".") or not name.isprintable():
+        raise ShardFormatError(f"--name {name!r} cannot start a file name: use letters, digits, '-' or '_'")
+    return name
 
 
 def view_field(view: int) -> str:
@@ -113,23 +135,35 @@ def sha256_file(path: Path) -> str:
 
 
 def write_shard(path: Path, samples: list[ObjectSample]) -> dict:
-    """Write a shard and its index atomically (temporary names, index renamed first, tar last); returns the index."""
+    """Write a shard and its index atomically (temporary names, index renamed first, tar last); returns the index.
+
+    Index entries: key, synset, model id, label, and per member [offset, size, crc32]. On any failure
+    the temporary tar is removed; an OSError names the shard.
+    """
     path = Path(path)
-    tmp_tar = path.with_name(f"{path.name}{TMP_MARK}{os.getpid()}")
+    tmp_tar = temporary_path(path)
     entries = []
-    with tarfile.open(tmp_tar, "w", format=tarfile.GNU_FORMAT) as tar:
-        for sample in samples:
-            members = {}
-            for field, data in sample.members():
-                tar.addfile(_tarinfo(f"{sample.key}.{field}", len(data)), io.BytesIO(data))
-                # The data ends at the padded end of the archive so far (long names add headers before it).
-                padded = -(-len(data) // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
-                members[field] = [tar.offset - padded, len(data)]
-            entries.append({"key": sample.key, "label": sample.label, "members": members})
-    index = {"format": FORMAT, "shard": path.name, "bytes": tmp_tar.stat().st_size, "sha256": sha256_file(tmp_tar),
-             "samples": entries}
-    write_atomic(index_path(path), (json.dumps(index, separators=(",", ":")) + "\n").encode())
-    os.replace(tmp_tar, path)
+    try:
+        with tarfile.open(tmp_tar, "w", format=tarfile.GNU_FORMAT) as tar:
+            for sample in samples:
+                members = {}
+                for field, data in sample.members():
+                    tar.addfile(_tarinfo(f"{sample.key}.{field}", len(data)), io.BytesIO(data))
+                    # The data ends at the padded end of the archive so far (long names add headers before it).
+                    padded = -(-len(data) // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
+                    members[field] = [tar.offset - padded, len(data), zlib.crc32(data)]
+                entries.append({"key": sample.key, "synset": sample.synset, "model_id": sample.model_id, "label": sample.label,
+                                "members": members})
+        index = {"format": FORMAT, "shard": path.name, "bytes": tmp_tar.stat().st_size, "sha256": sha256_file(tmp_tar),
+                 "samples": entries}
+        write_atomic(index_path(path), (json.dumps(index, separators=(",", ":")) + "\n").encode())
+        os.replace(tmp_tar, path)
+    except OSError as error:
+        tmp_tar.unlink(missing_ok=True)
+        raise naming(error, path) from None
+    except BaseException:
+        tmp_tar.unlink(missing_ok=True)
+        raise
     return index
 
 
@@ -145,24 +179,44 @@ def shard_complete(path: Path) -> bool:
 
 def read_index(shard: Path) -> dict:
     """The offset index of a shard."""
+    path = index_path(shard)
     try:
-        return json.loads(index_path(shard).read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise ShardFormatError(f"{index_path(shard)}: cannot read the index ({error})") from None
+        index = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ShardFormatError(f"{path}: the shard's offset index is missing (re-pack, or restore it from a copy)") from None
+    except (OSError, ValueError) as error:
+        raise ShardFormatError(f"{path}: cannot read the index ({error}): re-pack, or restore it from a copy") from None
+    if not isinstance(index, dict) or index.get("format") not in READABLE_FORMATS or not isinstance(index.get("samples"), list):
+        raise ShardFormatError(f"{path}: not an offset index of format {', '.join(READABLE_FORMATS)}")
+    return index
 
 
-def read_member(shard: Path, entry: list[int], handle=None) -> bytes:
-    """One member's bytes from its [offset, size] in the index (one read)."""
-    offset, size = entry
-    if handle is not None:
+def entry_ids(shard: Path, entry: dict, handle=None) -> tuple[str, str]:
+    """(synset, model_id) of an index entry: stored in it (format 2), else read from the sample's `.json` member."""
+    if "synset" in entry and "model_id" in entry:
+        return entry["synset"], entry["model_id"]
+    meta = json.loads(read_member(shard, entry["key"], "json", entry["members"]["json"], handle))
+    return meta["synset"], meta["model_id"]
+
+
+def read_member(shard: Path, key: str, field: str, span: list[int], handle=None) -> bytes:
+    """One member's bytes from its [offset, size, crc32] in the index (one read), checked.
+
+    Raises `MemberError` naming shard, object and member when the read comes short or the crc32
+    differs from the index's (format-1 indexes have no crc32: only the size is checked).
+    """
+    offset, size = span[0], span[1]
+    if handle is None:
+        with open(shard, "rb") as own:
+            own.seek(offset)
+            data = own.read(size)
+    else:
         handle.seek(offset)
-        return handle.read(size)
-    with open(shard, "rb") as own:
-        own.seek(offset)
-        return own.read(size)
-
-
-def remove_temporary(folder: Path) -> None:
-    """Delete temporary shard files an interrupted run left behind."""
-    for leftover in Path(folder).glob(f"*{TMP_MARK}*"):
-        leftover.unlink(missing_ok=True)
+        data = handle.read(size)
+    if len(data) != size:
+        raise MemberError(f"{shard}: object {key}: member {key}.{field} is cut short ({len(data)} of {size} bytes; "
+                          "the shard is truncated): re-pack it or restore it from a copy")
+    if len(span) > 2 and zlib.crc32(data) != span[2]:
+        raise MemberError(f"{shard}: object {key}: member {key}.{field} does not match its checksum in the index "
+                          "(the shard is corrupt or was changed): re-pack it or restore it from a copy")
+    return data

@@ -90,7 +90,9 @@ def read_latents(obj: LooseObject, view: int) -> np.ndarray:
     path = obj.folder / f"latent_{view}.npy"
     try:
         latents = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as error:
+    except ValueError as error:
+        raise LooseLayoutError(f"{obj.key}: {path.name} is not a .npy file of latents ({error})") from None
+    except OSError as error:
         raise LooseLayoutError(f"{obj.key}: cannot read {path.name}: {error}") from None
     if latents.ndim != 1 or not np.issubdtype(latents.dtype, np.floating):
         raise LooseLayoutError(f"{obj.key}: {path.name} holds {latents.dtype} of shape {latents.shape}, not a float vector")

@@ -32,11 +32,18 @@ from tqdm import tqdm
 
 import iebench
 from iebench.classes import class_name, label_map
-from iebench.files import write_json_atomic
+from iebench.files import remove_temporary, write_json_atomic
 
 
 class PackError(RuntimeError):
-    """Input that cannot be packed, or an output folder packed from something else; names what is wrong."""
+    """Input that cannot be packed, or an output folder packed from something else; names what is wrong.
+
+    The message is one line (with the first problem); `details` lists every problem when there are several.
+    """
+
+    def __init__(self, message: str, details: list[str] | tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.details = list(details)
 
 
 @dataclass(frozen=True)
@@ -96,10 +103,14 @@ def plan_shards(objects: list[LooseObject], split_of: dict, options: PackOptions
     return shards
 
 
-def load_sample(obj_folder: Path, key: str, views: int, resolution: int, label: int, latent_names: tuple[str, ...],
-                preset: str) -> fmt.ObjectSample:
-    """Read one object's files, checking every JPEG decodes at the expected size."""
-    synset, model_id = fmt.split_key(key)
+def load_sample(obj_folder: Path, synset: str, model_id: str, views: int, resolution: int, label: int,
+                latent_names: tuple[str, ...], preset: str) -> fmt.ObjectSample:
+    """Read one object's files, checking every JPEG decodes at the expected size.
+
+    PIL decodes here: it keeps pack workers free of torch (about 400 MB each). A JPEG that decodes
+    only with a libjpeg warning ("Corrupt JPEG data: ...") passes PIL, which ignores warnings; `verify`
+    reports it and the loaders refuse it, both decoding strictly.
+    """
     jpegs, latents = [], []
     for view in range(views):
         path = obj_folder / f"image_{view}.jpg"
@@ -118,18 +129,32 @@ def load_sample(obj_folder: Path, key: str, views: int, resolution: int, label: 
                             latent_names, preset)
 
 
-def _write_planned_shard(src: Path, out: Path, shard: dict, part: dict) -> str | None:
-    """Write one planned shard (in a worker process); returns an error message or None."""
+def _write_planned_shard(out: Path, shard: dict, part: dict, folders: dict[str, tuple[str, str, Path]]) -> str | None:
+    """Write one planned shard (in a worker process); returns an error message or None.
+
+    `folders` maps each key to its object's (synset, model_id, folder). An OSError (no space left,
+    unreadable file) is raised, so that the command reports it as such.
+    """
     try:
         samples = []
         for key in shard["keys"]:
-            synset, model_id = fmt.split_key(key)
-            samples.append(load_sample(src / synset / model_id, key, part["views_per_object"], part["resolution"],
+            synset, model_id, folder = folders[key]
+            samples.append(load_sample(folder, synset, model_id, part["views_per_object"], part["resolution"],
                                        part["labels"][synset], tuple(part["latent_names"]), part["preset"]["name"]))
         fmt.write_shard(out / shard["name"], samples)
         return None
-    except (PackError, OSError, ValueError) as error:
+    except OSError:
+        raise
+    except (PackError, ValueError) as error:
         return f"{shard['name']}: {error}"
+
+
+def _planned_shards(path: Path) -> list | None:
+    """The shards a plan already in OUT lists (None if it cannot be read: it is written again)."""
+    try:
+        return json.loads(path.read_text())["shards"]
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def _resolution(objects: list[LooseObject], manifest: dict | None) -> int:
@@ -145,14 +170,22 @@ def pack(src: Path, out: Path, options: PackOptions = PackOptions()) -> tuple[di
 
     src, out = Path(src), Path(out)
     objects = list_objects(src)
+    try:
+        fmt.check_dataset_name(options.name)
+        fmt.check_unique_keys([(o.synset, o.model_id) for o in objects])
+    except fmt.ShardFormatError as error:
+        raise PackError(f"{src}: {error} (nothing was written)") from None
     views = max(len(o.views) for o in objects)
     k = read_latents(objects[0], objects[0].views[0]).shape[0]
     preset = schema(src, k)
-    problems = [p for p in (check_object(o, views, len(preset.latent_names)) for o in tqdm(objects, desc="check", unit="obj", leave=False)) if p]
+    checked = [(o, check_object(o, views, len(preset.latent_names))) for o in tqdm(objects, desc="check", unit="obj", leave=False)]
+    problems = [problem for _, problem in checked if problem]
     if problems and not options.skip_bad:
-        listing = "\n  ".join(problems[:20]) + (f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else "")
-        raise PackError(f"{len(problems)} objects cannot be packed (nothing was written; --skip-bad packs the others):\n  {listing}")
-    bad = {p.split(":")[0] for p in problems}
+        count = f"{len(problems)} objects" if len(problems) > 1 else "an object"
+        more = f" (and {len(problems) - 1} more, listed above)" if len(problems) > 1 else ""
+        raise PackError(f"{count} cannot be packed (nothing was written; fix it, or --skip-bad packs the others): "
+                        f"{problems[0]}{more}", problems if len(problems) > 1 else ())
+    bad = {o.key for o, problem in checked if problem}
     objects = [o for o in objects if o.key not in bad]
     split_of = read_sie_split(options.split_files) if options.split_files else stratified_split(
         ((o.synset, o.model_id) for o in objects), options.val_fraction, options.split_seed)
@@ -182,21 +215,37 @@ def pack(src: Path, out: Path, options: PackOptions = PackOptions()) -> tuple[di
     }
     out.mkdir(parents=True, exist_ok=True)
     existing = part_path(out)
-    if existing.is_file() and json.loads(existing.read_text())["shards"] != part["shards"]:
+    planned = _planned_shards(existing) if existing.is_file() else None
+    if planned is not None and planned != part["shards"]:
         raise PackError(f"{out} holds shards packed from other input or options (see {existing.name}): use a new folder")
+    remove_temporary(out, (existing.name, *(s["name"] for s in part["shards"])))
     write_json_atomic(existing, part)
-    fmt.remove_temporary(out)
     todo = [s for s in part["shards"] if not fmt.shard_complete(out / s["name"])]
-    errors = []
+    folders = {fmt.sample_key(o.synset, o.model_id): (o.synset, o.model_id, o.folder) for o in objects}
+    errors: list[str] = []
+    failure: OSError | None = None
     workers = max(1, min(options.workers or os.cpu_count() or 1, len(todo) or 1))
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool, \
             tqdm(total=sum(len(s["keys"]) for s in todo), desc="pack", unit="obj") as progress:
-        futures = {pool.submit(_write_planned_shard, src, out, s, part): s for s in todo}
+        futures = {pool.submit(_write_planned_shard, out, s, part, {k: folders[k] for k in s["keys"]}): s for s in todo}
         for future in futures:
-            error = future.result()
+            if future.cancelled():
+                continue
+            try:
+                error = future.result()
+            except OSError as raised:  # the first one is reported once every worker has stopped (and cleaned up)
+                failure = failure or raised
+                for pending in futures:
+                    pending.cancel()
+                continue
             if error:
                 errors.append(error)
             progress.update(len(futures[future]["keys"]))
+    if failure is not None:
+        raise failure
     if errors:
-        raise PackError("some shards could not be written (the others are complete; fix and re-run to resume):\n  " + "\n  ".join(errors))
+        count = f"{len(errors)} shards" if len(errors) > 1 else "a shard"
+        more = f" (and {len(errors) - 1} more, listed above)" if len(errors) > 1 else ""
+        raise PackError(f"{count} could not be written: {errors[0]}{more}; fix it and run the same command again (the other "
+                        "shards are complete: it resumes)", errors if len(errors) > 1 else ())
     return finalize(out), sorted(bad)

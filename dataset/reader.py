@@ -18,16 +18,18 @@ from iebench.contact_sheet import SheetRow, contact_sheet
 
 @dataclass(frozen=True)
 class SampleRef:
-    """Where one object's members lie: its shard and the index entry."""
+    """Where one object's members lie: its shard and the index entry, and the object's ids."""
 
     shard: Path
     key: str
     label: int
     members: dict[str, list[int]]
+    synset: str
+    model_id: str
 
     def read(self, field: str, handle=None) -> bytes:
-        """One member's bytes."""
-        return fmt.read_member(self.shard, self.members[field], handle)
+        """One member's bytes, checked against the index (`fmt.MemberError` names shard, object and member)."""
+        return fmt.read_member(self.shard, self.key, field, self.members[field], handle)
 
     def latents(self, handle=None) -> np.ndarray:
         """The object's (views, k) latents."""
@@ -61,7 +63,7 @@ class ShardSet:
         """Every object of a split, shard by shard, in stored order."""
         for path in self.shard_paths(split):
             for entry in fmt.read_index(path)["samples"]:
-                yield SampleRef(path, entry["key"], entry["label"], entry["members"])
+                yield SampleRef(path, entry["key"], entry["label"], entry["members"], *fmt.entry_ids(path, entry))
 
 
 def shard_contact_sheet(root: Path, split: str = "train", max_objects: int = 12, max_views: int = 8, tile: int = 128) -> Image.Image:
@@ -69,7 +71,7 @@ def shard_contact_sheet(root: Path, split: str = "train", max_objects: int = 12,
     shards = ShardSet(root)
     by_class: dict[str, list[SampleRef]] = {}
     for ref in shards.samples(split):
-        by_class.setdefault(fmt.split_key(ref.key)[0], []).append(ref)
+        by_class.setdefault(ref.synset, []).append(ref)
     chosen: list[SampleRef] = []
     while len(chosen) < max_objects and any(by_class.values()):
         for members in by_class.values():
@@ -79,8 +81,7 @@ def shard_contact_sheet(root: Path, split: str = "train", max_objects: int = 12,
     for ref in chosen:
         latents = ref.latents()
         views = [(Image.open(io.BytesIO(ref.read(fmt.view_field(v)))), latents[v]) for v in range(min(max_views, len(latents)))]
-        synset, model_id = fmt.split_key(ref.key)
-        rows.append(SheetRow(f"{class_name(synset)} ({ref.label})\n{synset}\n{model_id[:10]}\n{split}", views))
+        rows.append(SheetRow(f"{class_name(ref.synset)} ({ref.label})\n{ref.synset}\n{ref.model_id[:10]}\n{split}", views))
     if not rows:
         raise ValueError(f"split {split!r} of {root} has no objects")
     return contact_sheet(rows, shards.latent_names, tile)

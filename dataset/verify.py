@@ -1,4 +1,10 @@
-"""`iebench verify`: check a finalized shard set against `_info.json`, and report every problem found."""
+"""`iebench verify`: check a finalized shard set against `_info.json`, and report every problem found.
+
+Each problem names the file, and within a shard the object and member: a shard whose sha256 differs
+also gets the members whose bytes differ from their crc32 in the index. The split arrays are
+compared with the latents, objects and labels in the shards, every file is checked against its
+recorded sha256 and `SHA256SUMS`, and files that are no part of the set are reported.
+"""
 
 from __future__ import annotations
 
@@ -10,50 +16,228 @@ from pathlib import Path
 
 import numpy as np
 from iebench.dataset import format as fmt
-from iebench.dataset.finalize import load_info
-from PIL import Image
+from iebench.dataset.finalize import CARD_NAME, SET_FILES, SUMS_NAME, load_info, sie_arrays, split_file_names
 from tqdm import tqdm
 
+from iebench.files import TMP_MARK
+from iebench.jpeg import CorruptJPEGError, jpeg_size
 from iebench.presets import preset_from_json
 
+# What else a shard folder may hold: the writers' plans and render records, and `iebench show`'s default sheet.
+WRITER_RECORDS = ("_part*.json", "_manifest*.json", "_failures*.jsonl", "contact_sheet.png")
 
-def _check_sample(key: str, fields: dict[str, bytes], info: dict, preset, split: str) -> Iterator[str]:
+
+def _check_sample(key: str, present: set[str], fields: dict[str, bytes], info: dict, preset, ids: tuple[str, str]) -> Iterator[str]:
+    """Problems of one sample: `present` are its members in the index, `fields` those read intact, `ids` its index's."""
     views, resolution, k = info["views_per_object"], info["resolution"], len(info["latent_names"])
     expected = {fmt.view_field(v) for v in range(views)} | {"cls", "json", "latents.npy"}
-    if set(fields) != expected:
-        missing, extra = sorted(expected - set(fields)), sorted(set(fields) - expected)
-        yield f"{key}: fields differ from the format (missing {missing[:5]}, unexpected {extra[:5]})"
+    if present != expected:
+        missing, extra = sorted(expected - present), sorted(present - expected)
+        yield f"object {key}: members differ from the format (missing {missing[:5]}, unexpected {extra[:5]})"
     for view in range(views):
         data = fields.get(fmt.view_field(view))
         if data is None:
             continue
         try:
-            with Image.open(io.BytesIO(data)) as image:
-                image.load()
-                if image.size != (resolution, resolution) or image.format != "JPEG":
-                    yield f"{key}: view {view} is a {image.format} of {image.size}, expected a {resolution}x{resolution} JPEG"
-        except (OSError, SyntaxError) as error:
-            yield f"{key}: view {view} does not decode ({error})"
+            size = jpeg_size(data)
+        except CorruptJPEGError as error:
+            yield f"object {key}: member {key}.{fmt.view_field(view)}: view {view} does not decode cleanly ({error})"
+            continue
+        if size != (resolution, resolution):
+            yield f"object {key}: member {key}.{fmt.view_field(view)}: view {view} is a {size[0]}x{size[1]} JPEG, expected a {resolution}x{resolution} JPEG"
     if "latents.npy" in fields:
         try:
             latents = np.load(io.BytesIO(fields["latents.npy"]), allow_pickle=False)
         except ValueError as error:
-            yield f"{key}: latents.npy is not a numpy array ({error})"
+            yield f"object {key}: member {key}.latents.npy is not a numpy array ({error})"
         else:
             if latents.shape != (views, k) or latents.dtype != np.float64:
-                yield f"{key}: latents are {latents.dtype} {latents.shape}, expected float64 ({views}, {k})"
+                yield f"object {key}: member {key}.latents.npy holds {latents.dtype} {latents.shape}, expected float64 ({views}, {k})"
             else:
                 outside = np.nonzero(~preset.contains(latents))[0]
                 if len(outside):
-                    yield f"{key}: views {outside[:5].tolist()} have latents outside preset {preset.name!r}'s ranges"
-    synset = fmt.split_key(key)[0]
-    label = next((c["label"] for c in info["classes"] if c["synset"] == synset), None)
-    if fields.get("cls", b"").decode(errors="replace") != str(label):
-        yield f"{key}: cls is {fields.get('cls', b'')!r}, expected label {label}"
+                    yield f"object {key}: views {outside[:5].tolist()} have latents outside preset {preset.name!r}'s ranges"
+    synset = ids[0]
     if "json" in fields:
-        meta = json.loads(fields["json"])
-        if meta.get("synset") != synset or meta.get("views") != views:
-            yield f"{key}: json names {meta.get('synset')}/{meta.get('model_id')} with {meta.get('views')} views"
+        try:
+            meta = json.loads(fields["json"])
+            meta_ids = (meta["synset"], meta["model_id"])
+        except (ValueError, KeyError, TypeError) as error:
+            yield f"object {key}: member {key}.json is not the sample's metadata ({error})"
+        else:
+            synset = meta_ids[0]
+            if meta_ids != ids:
+                yield f"object {key}: member {key}.json names {meta_ids[0]}/{meta_ids[1]}, the index {ids[0]}/{ids[1]}"
+            elif fmt.sample_key(*meta_ids) != key:
+                yield f"object {key}: member {key}.json names {meta_ids[0]}/{meta_ids[1]}, whose key is {fmt.sample_key(*meta_ids)}"
+            if meta.get("views") != views:
+                yield f"object {key}: member {key}.json says {meta.get('views')} views, the set {views}"
+    label = next((c["label"] for c in info["classes"] if c["synset"] == synset), None)
+    if "cls" in fields and fields["cls"].decode(errors="replace") != str(label):
+        yield f"object {key}: member {key}.cls is {fields['cls']!r}, expected label {label} of class {synset}"
+
+
+def _tar_members(path: Path) -> list[tuple[str, int, int]]:
+    """(name, data offset, size) of every member, from the tar's own headers."""
+    with tarfile.open(path) as tar:
+        return [(m.name, m.offset_data, m.size) for m in tar]
+
+
+def _check_shard(out: Path, split: str, shard: dict, info: dict, preset, owner: dict[str, str],
+                 objects: dict[str, tuple[str, str, np.ndarray] | None], tar_sums: dict[str, str]) -> list[str]:
+    name, path = shard["name"], out / shard["name"]
+    objects.update({key: None for key in shard["keys"]})  # until read intact
+    if not path.is_file():
+        return [f"{name}: missing"]
+    problems = []
+    if path.stat().st_size != shard["bytes"]:
+        problems.append(f"{name}: {path.stat().st_size} bytes, _info.json says {shard['bytes']} (truncated or changed)")
+    tar_sums[name] = fmt.sha256_file(path)
+    if tar_sums[name] != shard["sha256"]:
+        problems.append(f"{name}: sha256 differs from _info.json (changed or corrupt; the members at fault follow)")
+    try:
+        index = fmt.read_index(path)
+    except fmt.ShardFormatError as error:
+        return problems + [str(error)]
+    keys = [e["key"] for e in index["samples"]]
+    if keys != shard["keys"]:
+        problems.append(f"{name}: its index lists {len(keys)} objects, _info.json {len(shard['keys'])} (or in another order)")
+    indexed: dict[str, tuple[int, int]] = {}
+    with open(path, "rb") as handle:
+        for entry in index["samples"]:
+            key, fields, intact = entry["key"], {}, True
+            for field, span in entry["members"].items():
+                indexed[f"{key}.{field}"] = (span[0], span[1])
+                try:
+                    fields[field] = fmt.read_member(path, key, field, span, handle)
+                except fmt.MemberError as error:
+                    problems.append(f"{name}: {str(error).replace(f'{path}: ', '', 1)}")
+                    intact = False
+            try:
+                ids = fmt.entry_ids(path, entry, handle)
+            except (fmt.ShardFormatError, ValueError, KeyError) as error:
+                problems.append(f"{name}: object {key}: no synset and model id in its index entry or metadata ({error})")
+                ids = ("?", "?")
+            if key in owner:
+                problems.append(f"{name}: object {key} is in {owner[key]} and again in {name} ({split})")
+            owner[key] = f"{name} ({split})"
+            problems.extend(f"{name}: {p}" for p in _check_sample(key, set(entry["members"]), fields, info, preset, ids))
+            latents = None
+            if intact and "latents.npy" in fields:
+                try:
+                    latents = np.load(io.BytesIO(fields["latents.npy"]), allow_pickle=False)
+                except ValueError:
+                    latents = None
+            objects[key] = (ids[0], ids[1], latents) if latents is not None else None
+    try:
+        members = _tar_members(path)
+    except (tarfile.TarError, OSError) as error:
+        problems.append(f"{name}: not a readable tar ({error})")
+    else:
+        if {m[0] for m in members} != set(indexed):
+            problems.append(f"{name}: the tar holds {len(members)} members, its index {len(indexed)}")
+        for member, offset, size in members:
+            if member in indexed and indexed[member] != (offset, size):
+                problems.append(f"{name}: index entry {member} does not point at its member")
+    return problems
+
+
+def _check_split_files(out: Path, info: dict, split: str, objects: dict[str, tuple[str, str, np.ndarray] | None]) -> list[str]:
+    """The SIE split arrays of a split against the shards' objects, latents and labels."""
+    if any(v is None for v in objects.values()):
+        return []  # a shard's objects are unreadable (reported): there is nothing sure to compare with
+    labels = {c["synset"]: c["label"] for c in info["classes"]}
+    expected = sie_arrays(objects, labels)
+    problems = []
+    fix = f"run `iebench finalize {out}` to write it again from the shards"
+    for name, kind in zip(split_file_names(split), ("images", "labels", "latents")):
+        path = out / name
+        if not path.is_file():
+            problems.append(f"{name}: missing ({fix})")
+            continue
+        try:
+            array = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as error:
+            problems.append(f"{name}: not a readable .npy file ({error}; {fix})")
+            continue
+        want = expected[kind]
+        if kind == "latents" and array.dtype != want.dtype:
+            problems.append(f"{name}: holds {array.dtype}, expected {want.dtype} ({fix})")
+        elif array.shape != want.shape:
+            problems.append(f"{name}: shape {array.shape}, expected {want.shape} for {len(objects)} objects ({fix})")
+        elif not np.array_equal(array, want):
+            order = sorted(objects)
+            if kind == "latents":
+                views = info["views_per_object"]
+                rows = np.nonzero(np.any(array != want, axis=1))[0]
+                differing = sorted({order[r // views] for r in rows})
+                problems.append(f"{name}: rows of {len(differing)} objects ({', '.join(differing[:5])}) differ from the latents in "
+                                f"their shards ({fix})")
+            else:
+                differing = [order[i] for i in np.nonzero(array != want)[0]]
+                problems.append(f"{name}: entries of {len(differing)} objects ({', '.join(differing[:5])}) differ from the shards ({fix})")
+    return problems
+
+
+def _check_checksums(out: Path, info: dict, tar_sums: dict[str, str]) -> list[str]:
+    """Every recorded file against its sha256 (`_info.json`'s `files`), and `SHA256SUMS` against the files."""
+    fix = f"run `iebench finalize {out}` to write it again"
+    problems = []
+    computed = dict(tar_sums)
+
+    def sha(name: str) -> str | None:
+        if name not in computed and (out / name).is_file():
+            computed[name] = fmt.sha256_file(out / name)
+        return computed.get(name)
+
+    recorded = info.get("files", {})
+    for name, digest in recorded.items():
+        if name.endswith(".tar"):
+            continue  # checked with its shard
+        actual = sha(name)
+        if actual is None:
+            problems.append(f"{name}: missing")
+        elif actual != digest:
+            problems.append(f"{name}: sha256 differs from _info.json (changed or corrupt; {fix})")
+    sums = out / SUMS_NAME
+    if not sums.is_file():
+        return problems + [f"{SUMS_NAME}: missing ({fix})"]
+    listed = {}
+    for line in sums.read_text(errors="replace").splitlines():
+        digest, _, name = line.partition("  ")
+        if name:
+            listed[name.lstrip("*")] = digest
+    for name, digest in listed.items():
+        actual = sha(name)
+        if actual is None:
+            problems.append(f"{SUMS_NAME}: lists {name}, which is missing")
+        elif actual != digest:
+            problems.append(f"{SUMS_NAME}: {name} does not match its line (changed or corrupt; {fix})")
+    if recorded:
+        unlisted = sorted((set(recorded) | {fmt.INFO_NAME}) - set(listed))
+        if unlisted:
+            problems.append(f"{SUMS_NAME}: does not list {', '.join(unlisted[:5])} ({fix})")
+    return problems
+
+
+def _check_folder(out: Path, info: dict) -> list[str]:
+    """Files in OUT that are no part of the set: a stray tar is read by no loader, a temporary file is a crash's leftover."""
+    shards = [s["name"] for split in fmt.SPLITS for s in info["splits"][split]["shards"]]
+    known = set(shards) | {fmt.index_path(out / s).name for s in shards} | set(SET_FILES) | {CARD_NAME}
+    known |= {p.name for pattern in WRITER_RECORDS for p in out.glob(pattern)}
+    problems = []
+    for path in sorted(out.iterdir()):
+        if path.name in known:
+            continue
+        if TMP_MARK in path.name:
+            problems.append(f"{path.name}: a temporary file left by an interrupted run: remove it (the next pack, render or "
+                            "finalize into this folder removes it too)")
+        elif path.name.endswith(".tar"):
+            problems.append(f"{path.name}: a shard that _info.json does not list: no loader reads it; remove it, or pack its "
+                            "objects into the set")
+        else:
+            problems.append(f"{path.name}: not a file of this shard set (_info.json does not list it): remove it or move it elsewhere")
+    return problems
 
 
 def verify(out: Path, progress: bool = True) -> list[str]:
@@ -61,49 +245,14 @@ def verify(out: Path, progress: bool = True) -> list[str]:
     out = Path(out)
     info = load_info(out)
     preset = preset_from_json(info["preset"])
-    problems: list[str] = []
+    problems: list[str] = _check_folder(out, info)
     owner: dict[str, str] = {}
+    tar_sums: dict[str, str] = {}
     shards = [(split, s) for split in fmt.SPLITS for s in info["splits"][split]["shards"]]
+    objects: dict[str, dict] = {split: {} for split in fmt.SPLITS}
     for split, shard in tqdm(shards, desc="verify", unit="shard", disable=not progress):
-        path = out / shard["name"]
-        if not path.is_file():
-            problems.append(f"{shard['name']}: missing")
-            continue
-        if path.stat().st_size != shard["bytes"]:
-            problems.append(f"{shard['name']}: {path.stat().st_size} bytes, _info.json says {shard['bytes']}")
-        if fmt.sha256_file(path) != shard["sha256"]:
-            problems.append(f"{shard['name']}: sha256 differs from _info.json (changed or corrupt)")
-        samples: dict[str, dict[str, bytes]] = {}
-        try:
-            with tarfile.open(path) as tar:
-                for member in tar:
-                    key, _, field = member.name.partition(".")
-                    samples.setdefault(key, {})[field] = tar.extractfile(member).read()
-        except (tarfile.TarError, OSError) as error:
-            problems.append(f"{shard['name']}: not a readable tar ({error})")
-            continue
-        if list(samples) != shard["keys"]:
-            problems.append(f"{shard['name']}: holds {len(samples)} objects, _info.json lists {len(shard['keys'])} (or in another order)")
-        for key, fields in samples.items():
-            if key in owner:
-                problems.append(f"{key}: in {owner[key]} and again in {shard['name']} ({split})")
-            owner[key] = f"{shard['name']} ({split})"
-            problems.extend(f"{shard['name']}: {p}" for p in _check_sample(key, fields, info, preset, split))
-        problems.extend(_check_index(path, samples))
-    return problems
-
-
-def _check_index(path: Path, samples: dict[str, dict[str, bytes]]) -> list[str]:
-    """The offset index must point at each member's exact bytes."""
-    if not fmt.index_path(path).is_file():
-        return [f"{path.name}: offset index missing"]
-    index = fmt.read_index(path)
-    problems = []
-    with open(path, "rb") as handle:
-        for entry in index["samples"]:
-            fields = samples.get(entry["key"], {})
-            for field, span in entry["members"].items():
-                if fmt.read_member(path, span, handle) != fields.get(field):
-                    problems.append(f"{path.name}: index entry {entry['key']}.{field} does not point at its bytes")
-                    break
+        problems += _check_shard(out, split, shard, info, preset, owner, objects[split], tar_sums)
+    for split in fmt.SPLITS:
+        problems += _check_split_files(out, info, split, objects[split])
+    problems += _check_checksums(out, info, tar_sums)
     return problems

@@ -1,11 +1,17 @@
 """The `iebench` command line: thin wrappers that parse, validate, call the library and report.
 
 Each command imports its part inside itself, so `iebench --help` and training never load Blender.
+Every anticipated failure (no space left, an unreadable or corrupt file, a wrong file type, an
+interrupt) ends in one `Error:` line that names the file and says what to do, with a non-zero exit
+code; `--debug` (or `IEBENCH_DEBUG=1`) shows the traceback instead.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import re
+import signal
 import sys
 from pathlib import Path
 
@@ -13,14 +19,126 @@ import click
 
 import iebench
 
+DEBUG_ENV = "IEBENCH_DEBUG"
+EXIT_INTERRUPTED = 130
 
-def _fail(message: str) -> None:
+# Counts are never negative: every numeric option says what it accepts.
+COUNT = click.IntRange(min=1)
+NONNEG = click.IntRange(min=0)
+POSITIVE = click.FloatRange(min=0, min_open=True)
+NONNEG_FLOAT = click.FloatRange(min=0)
+FRACTION = click.FloatRange(min=0, max=1, max_open=True)
+QUALITY = click.IntRange(min=1, max=100)
+
+
+def _fail(message: str, details: list[str] | tuple[str, ...] = ()) -> None:
+    """End the command with one `Error:` line; `details` (one problem a line) are printed above it.
+
+    Called while handling an exception with --debug on, the exception goes on instead, traceback and all.
+    """
+    context = click.get_current_context(silent=True)
+    if context is not None and context.find_root().params.get("debug") and sys.exc_info()[1] is not None:
+        raise  # the exception being handled, traceback and all
+    for line in details:
+        click.echo(f"  {line}", err=True)
     raise click.ClickException(message)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+def describe_os_error(error: OSError) -> str:
+    """One line for an OS error: what happened, to which file, and what to do."""
+    name = error.filename
+    where = f" {name}" if name is not None else ""
+    writing = f" writing {name}" if name is not None else ""
+    again = "then run the same command again (finished work is kept; it resumes)"
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"no space left on the device{writing}: free some space or write elsewhere, {again}"
+    if error.errno == errno.EFBIG:
+        return f"file too large{writing} (the file-size limit, `ulimit -f`, or the file system's): raise it or write elsewhere, {again}"
+    if error.errno in (errno.EACCES, errno.EPERM):
+        return f"permission denied:{where}: check the permissions of the file and its folder"
+    if error.errno == errno.EROFS:
+        return f"read-only file system:{where}: write elsewhere"
+    if error.errno == errno.ENOENT:
+        return f"no such file or folder:{where}"
+    if error.errno == errno.EISDIR:
+        return f"a folder where a file was expected:{where}"
+    if error.errno == errno.EIO:
+        return f"input/output error on{where}: the disk or network file system failed; check it, {again}"
+    return f"{error.strerror or error}:{where}" if name is not None else str(error.strerror or error)
+
+
+def describe(error: BaseException) -> str:
+    """The message of an anticipated error, without the DataLoader worker's traceback some carry."""
+    if isinstance(error, OSError) and error.errno is not None:
+        return describe_os_error(error)
+    text = str(error)
+    if "Original Traceback" in text:  # re-raised from a DataLoader worker: its own message is the last line
+        last = [line for line in text.splitlines() if line.strip()][-1]
+        text = re.sub(rf"^(?:[\w.]+\.)?{type(error).__name__}: ", "", last)
+    return text
+
+
+def anticipated(error: BaseException) -> bool:
+    """Errors that are the data's or the machine's, not the code's: every iebench error type, OS errors, a dead loader worker."""
+    if isinstance(error, (OSError, MemoryError)):
+        return True
+    if isinstance(error, RuntimeError) and str(error).startswith("DataLoader worker"):
+        return True  # killed (out of memory?) or exited: torch's message says which
+    return isinstance(error, Exception) and type(error).__module__.split(".")[0] == "iebench"
+
+
+class Interrupted(click.ClickException):
+    """Ctrl-C or SIGTERM: temporary files are gone, finished work is kept."""
+
+    exit_code = EXIT_INTERRUPTED
+
+    def __init__(self) -> None:
+        super().__init__("interrupted: finished work is kept and temporary files are removed; run the same command again to resume")
+
+
+def _raise_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+class Commands(click.Group):
+    """The iebench group: anticipated failures become one `Error:` line unless --debug asks for the traceback."""
+
+    def main(self, args=None, *rest, **options):
+        args = list(sys.argv[1:] if args is None else args)
+        cut = args.index("--") if "--" in args else len(args)
+        if "--debug" in args[:cut]:  # accepted anywhere before `--`, not only before the command
+            args = ["--debug"] + [a for i, a in enumerate(args) if not (a == "--debug" and i < cut)]
+        previous = None
+        try:
+            previous = signal.signal(signal.SIGTERM, _raise_interrupt)  # a SLURM cancel cleans up as Ctrl-C does
+        except ValueError:  # not the main thread
+            pass
+        try:
+            return super().main(args, *rest, **options)
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+
+    def invoke(self, ctx: click.Context):
+        debug = bool(ctx.params.get("debug"))
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except KeyboardInterrupt:
+            if debug:
+                raise
+            raise Interrupted() from None
+        except Exception as error:
+            if debug or not anticipated(error):
+                raise
+            _fail(describe(error), getattr(error, "details", ()))
+
+
+@click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(iebench.__version__, prog_name="iebench")
-def main() -> None:
+@click.option("--debug", is_flag=True, envvar=DEBUG_ENV, help=f"Show the traceback of a failure (also {DEBUG_ENV}=1).")
+def main(debug: bool) -> None:
     """iebench: regenerate 3DIEBench with Blender, pack it, load it, train and evaluate SIE.
 
     Start with `iebench objects procedural` (a ShapeNet-free object set) and `iebench render`.
@@ -35,9 +153,9 @@ def objects() -> None:
 
 @objects.command("procedural")
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--classes", default=10, show_default=True, help="Number of classes (of 13), in synset order.")
-@click.option("--per-class", default=3, show_default=True, help="Objects per class.")
-@click.option("--seed", default=0, show_default=True, help="Seed of the shapes, proportions and colours.")
+@click.option("--classes", type=COUNT, default=10, show_default=True, help="Number of classes (of 13), in synset order.")
+@click.option("--per-class", type=COUNT, default=3, show_default=True, help="Objects per class.")
+@click.option("--seed", type=NONNEG, default=0, show_default=True, help="Seed of the shapes, proportions and colours.")
 def objects_procedural(out: Path, classes: int, per_class: int, seed: int) -> None:
     """Write procedurally built everyday objects in ShapeNet's layout (OBJ + MTL, free to use).
 
@@ -87,25 +205,25 @@ def _env_int(name: str) -> int | None:
               help="TOML variant file: preset = '...', name = '...', and a [factors] table of values or ranges.")
 @click.option("--factor", "factors", multiple=True, metavar="NAME=VALUE|LO:HI",
               help="Fix a factor or set its range, e.g. --factor floor_hue=0.3 --factor rot_z=-0.5:0.5 (repeatable).")
-@click.option("--views", default=50, show_default=True, help="Views per object.")
-@click.option("--seed", default=0, show_default=True, help="Seed: a view's factors depend on (seed, object, view) only.")
-@click.option("--resolution", default=256, show_default=True, help="Image width and height in pixels.")
+@click.option("--views", type=COUNT, default=50, show_default=True, help="Views per object.")
+@click.option("--seed", type=NONNEG, default=0, show_default=True, help="Seed: a view's factors depend on (seed, object, view) only.")
+@click.option("--resolution", type=COUNT, default=256, show_default=True, help="Image width and height in pixels.")
 @click.option("--recipe", type=click.Choice(["default", "original"]), default="default", show_default=True,
               help="default: 24 spp, OIDN high, fast prefilter (see the README's benchmark); original: 100 spp adaptive, OIDN high, accurate prefilter.")
-@click.option("--samples", type=int, help="Cycles samples per pixel (overrides the recipe).")
+@click.option("--samples", type=COUNT, help="Cycles samples per pixel (overrides the recipe).")
 @click.option("--denoiser", type=click.Choice(["off", "fast", "balanced", "high"]), help="OIDN quality (overrides the recipe).")
 @click.option("--adaptive/--no-adaptive", default=None, help="Adaptive sampling, threshold 0.01 (overrides the recipe).")
 @click.option("--prefilter", type=click.Choice(["fast", "accurate"]), help="OIDN prefilter of the albedo and normal passes (overrides the recipe).")
-@click.option("--jpeg-quality", default=95, show_default=True, help="JPEG quality (4:2:0 subsampling).")
+@click.option("--jpeg-quality", type=QUALITY, default=95, show_default=True, help="JPEG quality (4:2:0 subsampling).")
 @click.option("--legacy-bgr", is_flag=True, help="Swap red and blue as the published 3DIEBench JPEGs do.")
 @click.option("--device", type=click.Choice(["cpu", "gpu", "auto"]), default="cpu", show_default=True, help="Cycles device.")
-@click.option("--workers", default=0, show_default=True, help="Blender worker processes; 0: one per core.")
-@click.option("--job-index", type=int, help="This job's index in a job array [default: $SLURM_ARRAY_TASK_ID or 0].")
-@click.option("--num-jobs", type=int, help="Jobs in the array [default: $SLURM_ARRAY_TASK_COUNT or 1].")
+@click.option("--workers", type=NONNEG, default=0, show_default=True, help="Blender worker processes; 0: one per core.")
+@click.option("--job-index", type=NONNEG, help="This job's index in a job array [default: $SLURM_ARRAY_TASK_ID or 0].")
+@click.option("--num-jobs", type=COUNT, help="Jobs in the array [default: $SLURM_ARRAY_TASK_COUNT or 1].")
 @click.option("--objects", "object_list", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Render only these objects: an SIE list (.npy of '/<synset>/<model_id>/') or a text file.")
-@click.option("--max-faces", default=5_000_000, show_default=True, help="Objects with more faces are reported, not rendered.")
-@click.option("--max-mesh-mb", default=1024.0, show_default=True, help="Mesh files larger than this are reported, not rendered.")
+@click.option("--max-faces", type=COUNT, default=5_000_000, show_default=True, help="Objects with more faces are reported, not rendered.")
+@click.option("--max-mesh-mb", type=POSITIVE, default=1024.0, show_default=True, help="Mesh files larger than this are reported, not rendered.")
 @click.option("--latents", "latents_from", type=click.Path(exists=True, path_type=Path),
               help="Render exactly the views these latents give: a release-layout folder, all_latents_<split>.npy "
                    "(+ <split>_images.npy), or a shard folder. The preset then only chooses the scene kind and schema.")
@@ -113,12 +231,12 @@ def _env_int(name: str) -> int | None:
 @click.option("--format", "output_format", type=click.Choice(["loose", "shards"]), default="loose", show_default=True,
               help="loose: the original layout of files; shards: WebDataset shards written while rendering.")
 @click.option("--name", default="3diebench", show_default=True, help="Shards: dataset name (<name>-<split>-000000.tar).")
-@click.option("--val-fraction", default=0.2, show_default=True, help="Shards: share of each class's objects in val.")
-@click.option("--split-seed", default=0, show_default=True, help="Shards: seed of the stratified split.")
+@click.option("--val-fraction", type=FRACTION, default=0.2, show_default=True, help="Shards: share of each class's objects in val.")
+@click.option("--split-seed", type=NONNEG, default=0, show_default=True, help="Shards: seed of the stratified split.")
 @click.option("--split-files", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Shards: use the original SIE split files in this folder instead.")
-@click.option("--shard-seed", default=0, show_default=True, help="Shards: seed of the order of objects across shards.")
-@click.option("--shard-size-mb", default=100.0, show_default=True, help="Shards: target shard size.")
+@click.option("--shard-seed", type=NONNEG, default=0, show_default=True, help="Shards: seed of the order of objects across shards.")
+@click.option("--shard-size-mb", type=POSITIVE, default=100.0, show_default=True, help="Shards: target shard size.")
 def render(src: Path, out: Path, preset: str, variant: Path | None, factors: tuple[str, ...], views: int, seed: int,
            resolution: int, recipe: str, samples: int | None, denoiser: str | None, adaptive: bool | None,
            prefilter: str | None, jpeg_quality: int, legacy_bgr: bool, device: str, workers: int, job_index: int | None,
@@ -244,13 +362,13 @@ def _duration(seconds: float) -> str:
 @click.argument("src", type=click.Path(path_type=Path))
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--name", default="3diebench", show_default=True, help="Dataset name: shards are <name>-<split>-000000.tar.")
-@click.option("--val-fraction", default=0.2, show_default=True, help="Share of each class's objects that go to val.")
-@click.option("--split-seed", default=0, show_default=True, help="Seed of the stratified split.")
+@click.option("--val-fraction", type=FRACTION, default=0.2, show_default=True, help="Share of each class's objects that go to val.")
+@click.option("--split-seed", type=NONNEG, default=0, show_default=True, help="Seed of the stratified split.")
 @click.option("--split-files", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Use the original SIE split: a folder with train_images.npy and val_images.npy.")
-@click.option("--shard-seed", default=0, show_default=True, help="Seed of the order of objects across shards.")
-@click.option("--shard-size-mb", default=100.0, show_default=True, help="Target shard size.")
-@click.option("--workers", default=0, show_default=True, help="Processes writing shards; 0: one per core.")
+@click.option("--shard-seed", type=NONNEG, default=0, show_default=True, help="Seed of the order of objects across shards.")
+@click.option("--shard-size-mb", type=POSITIVE, default=100.0, show_default=True, help="Target shard size.")
+@click.option("--workers", type=NONNEG, default=0, show_default=True, help="Processes writing shards; 0: one per core.")
 @click.option("--skip-bad", is_flag=True, help="Pack the good objects and list the bad ones, instead of stopping.")
 def pack(src: Path, out: Path, name: str, val_fraction: float, split_seed: int, split_files: Path | None,
          shard_seed: int, shard_size_mb: float, workers: int, skip_bad: bool) -> None:
@@ -274,7 +392,7 @@ def pack(src: Path, out: Path, name: str, val_fraction: float, split_seed: int, 
     try:
         info, skipped = pack_shards(src, out, options)
     except (PackError, LooseLayoutError, SplitError, FinalizeError, ValueError) as error:
-        _fail(str(error))
+        _fail(str(error), getattr(error, "details", ()))
     _echo_info(out, info)
     if skipped:
         click.echo(f"skipped {len(skipped)} bad objects (listed in _info.json)", err=True)
@@ -348,9 +466,9 @@ def info(out: Path) -> None:
 @click.argument("src", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), help="PNG to write [default: SRC/contact_sheet.png].")
 @click.option("--split", type=click.Choice(["train", "val"]), default="train", show_default=True, help="Split to show (shards).")
-@click.option("--objects", "max_objects", default=12, show_default=True, help="Objects (rows) to show, spread over classes.")
-@click.option("--views", "max_views", default=8, show_default=True, help="Views (columns) per object.")
-@click.option("--tile", default=128, show_default=True, help="Tile size in pixels.")
+@click.option("--objects", "max_objects", type=COUNT, default=12, show_default=True, help="Objects (rows) to show, spread over classes.")
+@click.option("--views", "max_views", type=COUNT, default=8, show_default=True, help="Views (columns) per object.")
+@click.option("--tile", type=COUNT, default=128, show_default=True, help="Tile size in pixels.")
 def show(src: Path, out: Path | None, split: str, max_objects: int, max_views: int, tile: int) -> None:
     """Write a contact sheet of a shard set or a render output: objects x views, captioned with class and latents."""
     from iebench.contact_sheet import save_png
@@ -384,14 +502,14 @@ def show(src: Path, out: Path | None, split: str, max_objects: int, max_views: i
 @click.option("--preset", type=click.Choice(["sie-paper", "recon-paper", "tiny"]),
               help="sie-paper: SPEC 3 (256 px, batch 1024, 2000 epochs); recon-paper: ViT-S/16, 800 epochs; tiny: a few CPU minutes.")
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="TOML file of settings (flags win).")
-@click.option("--epochs", type=int)
-@click.option("--batch-size", type=int, help="Global batch size, over all ranks.")
-@click.option("--lr", type=float)
-@click.option("--weight-decay", type=float)
-@click.option("--image-size", type=int, help="Resize on the device to this size (the stored size if not set by a preset).")
+@click.option("--epochs", type=COUNT)
+@click.option("--batch-size", type=COUNT, help="Global batch size, over all ranks.")
+@click.option("--lr", type=POSITIVE)
+@click.option("--weight-decay", type=NONNEG_FLOAT)
+@click.option("--image-size", type=COUNT, help="Resize on the device to this size (the stored size if not set by a preset).")
 @click.option("--action", type=click.Choice(["rotation", "euler", "rotation-color", "all", "none"]), help="Action [default: the method's].")
-@click.option("--seed", type=int)
-@click.option("--workers", type=int, help="DataLoader workers per rank [default: cores, at most 8].")
+@click.option("--seed", type=NONNEG)
+@click.option("--workers", type=NONNEG, help="DataLoader workers per rank [default: cores, at most 8].")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]))
 @click.option("--amp/--no-amp", default=None, help="Mixed precision (CUDA only).")
 @click.option("--drop-last/--keep-last", default=None, help="Drop the last partial batch of each epoch [default: keep].")
@@ -411,6 +529,10 @@ def train(method, backbone, data, out, preset, config_file, epochs, batch_size, 
     from iebench.baselines.config import ConfigError, resolve
     from iebench.baselines.trainer import train as train_run
 
+    if out is not None and os.environ.get("RANK", "0") == "0":  # rank 0 alone writes the run folder
+        from iebench.files import remove_temporary
+
+        remove_temporary(out)  # what a crashed run left (a half-written checkpoint.pt.tmp-<pid>)
     flags = {"method": method, "backbone": backbone, "data": str(data) if data else None, "out": str(out) if out else None, "epochs": epochs,
              "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay, "image_size": image_size, "action": action,
              "seed": seed, "workers": workers, "device": device, "amp": amp, "drop_last": drop_last, "online_probe": online_probe}
@@ -486,16 +608,16 @@ def import_command(checkpoint: Path, run: Path, method: str | None, image_size: 
               help="Comma-separated: classification, rotation, colour, mrr, pre.")
 @click.option("--part", type=click.Choice(["inv", "equi", "all"]), default="all", show_default=True,
               help="Representation part for the rotation and colour probes (classification reports all three).")
-@click.option("--epochs", default=300, show_default=True, help="Probe epochs.")
-@click.option("--lr", default=1e-3, show_default=True, help="Probe learning rate (Adam).")
-@click.option("--batch-size", default=256, show_default=True, help="Probe batch size.")
-@click.option("--draws-per-object", default=1, show_default=True,
+@click.option("--epochs", type=COUNT, default=300, show_default=True, help="Probe epochs.")
+@click.option("--lr", type=POSITIVE, default=1e-3, show_default=True, help="Probe learning rate (Adam).")
+@click.option("--batch-size", type=COUNT, default=256, show_default=True, help="Probe batch size.")
+@click.option("--draws-per-object", type=COUNT, default=1, show_default=True,
               help="Views (classification) or pairs (rotation, colour) drawn per object in each probe epoch (SPEC 4: 1).")
 @click.option("--bn-mode", type=click.Choice(["eval", "train"]), default="eval", show_default=True,
               help="eval: a frozen backbone with cached features; train: as the released probe scripts, BatchNorm in training mode "
               "while a probe trains (batch statistics, running statistics updated; the backbone runs every step, not cached), "
               "then eval mode on those running statistics for validation. Retrieval (mrr, pre) is in eval mode either way.")
-@click.option("--seed", default=0, show_default=True, help="Seed of every probe's sampling and initialisation.")
+@click.option("--seed", type=NONNEG, default=0, show_default=True, help="Seed of every probe's sampling and initialisation.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--random-init", is_flag=True, help="Evaluate an untrained backbone of RUN's configuration (the floor of every table).")
 def eval_command(run: Path, data: Path, tasks: str, part: str, epochs: int, lr: float, batch_size: int, draws_per_object: int,
@@ -517,7 +639,10 @@ def eval_command(run: Path, data: Path, tasks: str, part: str, epochs: int, lr: 
         retrieval_table,
     )
     from iebench.baselines.probes import ProbeSettings
+    from iebench.files import remove_temporary
 
+    for folder in (run / "eval", run / "eval-random-init", run / "features"):
+        remove_temporary(folder)  # what a crashed evaluation left
     try:
         settings = EvalSettings(tasks=parse_tasks(tasks), rotation_part=part, colour_part=part, bn_mode=bn_mode, random_init=random_init,
                                 device=device, probe=ProbeSettings(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
@@ -564,8 +689,8 @@ def report(runs: tuple[Path, ...], out: Path) -> None:
 @click.option("--methods", default="sie,sie-rotcolor,vicreg,simclr,simclr-augself,equimod,equimod-vicreg,sen,recon-xattn",
               show_default=True, help="Comma-separated methods.")
 @click.option("--preset", type=click.Choice(["tiny", "sie-paper"]), default="tiny", show_default=True)
-@click.option("--epochs", type=int, help="Training epochs (default: the preset's).")
-@click.option("--probe-epochs", default=300, show_default=True, help="Epochs of every evaluation probe.")
+@click.option("--epochs", type=COUNT, help="Training epochs (default: the preset's).")
+@click.option("--probe-epochs", type=COUNT, default=300, show_default=True, help="Epochs of every evaluation probe.")
 def compare(data: Path, out: Path, methods: str, preset: str, epochs: int | None, probe_epochs: int) -> None:
     """Train every method on the same data with one preset, evaluate each, and write a table and figure.
 
@@ -588,12 +713,12 @@ def compare(data: Path, out: Path, methods: str, preset: str, epochs: int | None
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--scale", type=click.Choice(["ci", "laptop"]), default="laptop", show_default=True,
               help="ci: a few objects and views at 32 px, a few minutes; laptop: 10 classes x 40 objects, 16 views at 48 px.")
-@click.option("--seeds", default=3, show_default=True, help="Training seeds per method (mean and std are reported).")
+@click.option("--seeds", type=COUNT, default=3, show_default=True, help="Training seeds per method (mean and std are reported).")
 @click.option("--methods", default="sie,sie-rotcolor,vicreg,simclr", show_default=True, help="Comma-separated methods.")
 @click.option("--objects", "objects_root", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="A ShapeNet-layout folder to take a class-balanced subset from, instead of procedural objects.")
-@click.option("--per-class", type=int, help="With --objects: objects per class.")
-@click.option("--epochs", type=int, help="Training epochs instead of the scale's (an ablation; use a new OUT).")
+@click.option("--per-class", type=COUNT, help="With --objects: objects per class.")
+@click.option("--epochs", type=COUNT, help="Training epochs instead of the scale's (an ablation; use a new OUT).")
 def mini(out: Path, scale: str, seeds: int, methods: str, objects_root: Path | None, per_class: int | None,
          epochs: int | None) -> None:
     """3DIEBench-mini: build objects, render, pack, train every method and seed, evaluate, and report.

@@ -11,8 +11,9 @@ import logging
 from pathlib import Path
 
 import torch
+from iebench.dataset import format as fmt
 from iebench.loaders.actions import ActionComputer
-from iebench.loaders.decode import decode
+from iebench.loaders.decode import CorruptJPEGError, decode
 from iebench.loaders.sampling import choose_pair, choose_view
 from iebench.loaders.sources import ObjectEntry, SourceError, open_source
 from torch.utils.data import Dataset
@@ -27,7 +28,7 @@ class _SourceDataset(Dataset):
         if on_error not in ("raise", "skip"):
             raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
         self.root, self.split, self.on_error = Path(root), split, on_error
-        self.source = open_source(root, split)
+        self.source = open_source(root, split, check_sizes=on_error == "raise")
         self.latent_names = self.source.latent_names
         self.views_per_object = self.source.views_per_object
 
@@ -40,9 +41,10 @@ class _SourceDataset(Dataset):
         data = self.source.read_view(entry, view)
         try:
             return decode(data)
-        except RuntimeError as error:
-            where = entry.shard or entry.folder
-            raise SourceError(f"{where}: object {entry.key}: view {view} does not decode ({error})") from None
+        except (RuntimeError, CorruptJPEGError) as error:
+            member = f"member {entry.key}.{fmt.view_field(view)}" if entry.shard else f"image_{view}.jpg"
+            raise SourceError(f"{entry.shard or entry.folder}: object {entry.key}: {member}: view {view} does not decode "
+                              f"cleanly ({error})") from None
 
     def _guard(self, index: int, load):
         try:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import warnings
-
 import torch
 from torch import nn
 from torchvision.io import ImageReadMode, decode_jpeg
 
-# torchvision 0.29 warns on every decode that TorchCodec will take over; its decoder is still the
-# libjpeg-turbo path this project measures (SPEC 7), so the warning is silenced here, for it alone.
-warnings.filterwarnings("ignore", message="The image decoding and encoding capabilities of TorchVision", category=DeprecationWarning)
+from iebench.jpeg import CorruptJPEGError, decode_jpeg_strict
+
+__all__ = ["CorruptJPEGError", "decode", "decode_batch_on_gpu", "Normalize"]
 
 # SIE's normalisation of 3DIEBench images.
 SIE_MEAN = (0.5016, 0.5037, 0.5060)
@@ -18,8 +16,11 @@ SIE_STD = (0.1030, 0.0999, 0.0969)
 
 
 def decode(data: bytes) -> torch.Tensor:
-    """(3, H, W) uint8 RGB from JPEG bytes (libjpeg-turbo through torchvision)."""
-    return decode_jpeg(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB)
+    """(3, H, W) uint8 RGB from JPEG bytes (libjpeg-turbo through torchvision).
+
+    Strict: a JPEG the decoder warns about ("Corrupt JPEG data: ...") raises `CorruptJPEGError`.
+    """
+    return decode_jpeg_strict(data)
 
 
 def decode_batch_on_gpu(datas: list[bytes], device: str | torch.device = "cuda") -> torch.Tensor:

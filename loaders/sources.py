@@ -13,12 +13,12 @@ from pathlib import Path
 
 import numpy as np
 from iebench.dataset import format as fmt
-from iebench.dataset.finalize import load_info
-from iebench.dataset.loose import list_objects, schema
-from iebench.dataset.splits import SIE_SPLIT_FILES, read_sie_split, stratified_split
+from iebench.dataset.finalize import FinalizeError, load_info
+from iebench.dataset.loose import LooseLayoutError, list_objects, schema
+from iebench.dataset.splits import SIE_SPLIT_FILES, SplitError, read_sie_split, stratified_split
 
 from iebench.classes import label_map
-from iebench.object_lists import read_object_list
+from iebench.object_lists import ObjectListError, read_object_list
 
 
 class SourceError(ValueError):
@@ -57,20 +57,51 @@ class _HandleCache:
         self.__init__()
 
 
+_CHECKED: dict[tuple[str, int, int], str] = {}  # (path, size, mtime) -> sha256, per process
+
+
+def _sha256_once(path: Path) -> str:
+    """sha256 of a file, computed once per process for an unchanged file."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _CHECKED:
+        _CHECKED[key] = fmt.sha256_file(path)
+    return _CHECKED[key]
+
+
 class SplitLatents:
     """A split's latents from the SIE split files (`<split>_images.npy` + `all_latents_<split>.npy`), memory-mapped.
 
     Reading two rows of a memory-mapped array costs far less than parsing an object's latent member
-    or files for every pair; the pages are shared by all worker processes.
+    or files for every pair; the pages are shared by all worker processes. With `checksums` (a shard
+    set's `_info.json` records them) both files must match theirs, or `SourceError` says to run
+    `iebench finalize`; a shard set without recorded checksums (format 1) does not use them at all.
+    Latents must be float64 (k columns); files that do not describe the split's objects are not used.
     """
 
-    def __init__(self, root: Path, split: str, views: int) -> None:
+    def __init__(self, root: Path, split: str, views: int, checksums: dict[str, str] | None = None) -> None:
         self.available = False
         images, latents = Path(root) / f"{split}_images.npy", Path(root) / f"all_latents_{split}.npy"
+        if checksums is not None:
+            for path in (images, latents):
+                recorded = checksums.get(path.name)
+                if recorded is None:
+                    return  # a set finalized before checksums were recorded: read the latents from the shards
+                if not path.is_file():
+                    raise SourceError(f"{path}: missing (run `iebench finalize {root}` to write the split files again)")
+                if _sha256_once(path) != recorded:
+                    raise SourceError(f"{path}: does not match the sha256 recorded in _info.json (edited or corrupt): "
+                                      f"run `iebench finalize {root}` to write the split files again from the shards")
         if not (images.is_file() and latents.is_file()):
             return
-        keys = [fmt.sample_key(s, m) for s, m in read_object_list(images)]
-        array = np.load(latents, mmap_mode="r")
+        try:
+            keys = [fmt.sample_key(s, m) for s, m in read_object_list(images)]
+            array = np.load(latents, mmap_mode="r")
+        except (ObjectListError, fmt.ShardFormatError, OSError, ValueError) as error:
+            raise SourceError(f"{latents.parent}: split files {images.name}, {latents.name} unreadable ({error})") from None
+        if array.dtype != np.float64:
+            raise SourceError(f"{latents}: latents are {array.dtype}, 3DIEBench's are float64: use the original file "
+                              "(rounded latents would give wrong actions)")
         if array.ndim != 2 or array.shape[0] != len(keys) * views:
             return  # not the files of this data: fall back to the per-object latents
         self.row = {key: i * views for i, key in enumerate(keys)}
@@ -94,24 +125,39 @@ class SplitLatents:
 
 
 class ShardSource:
-    """A finalized shard folder, read member by member through the offset indexes."""
+    """A finalized shard folder, read member by member through the offset indexes.
 
-    def __init__(self, root: Path, split: str) -> None:
+    Every member read is checked against its crc32 in the index, so a changed or truncated shard
+    raises `SourceError` naming shard, object and member instead of giving wrong bytes. With
+    `check_sizes`, shards whose size differs from `_info.json`'s are refused when the source opens.
+    """
+
+    def __init__(self, root: Path, split: str, check_sizes: bool = True) -> None:
         self.root = Path(root)
-        info = load_info(self.root)
+        try:
+            info = load_info(self.root)
+        except FinalizeError as error:
+            raise SourceError(str(error)) from None
         if split not in fmt.SPLITS:
             raise SourceError(f"unknown split {split!r}; splits are {', '.join(fmt.SPLITS)}")
         self.latent_names = tuple(info["latent_names"])
         self.views_per_object = info["views_per_object"]
         self.resolution = info["resolution"]
-        self.shards = [self.root / s["name"] for s in info["splits"][split]["shards"]]
+        listed = info["splits"][split]["shards"]
+        self.shards = [self.root / s["name"] for s in listed]
         entries = []
-        for shard in self.shards:
-            for sample in fmt.read_index(shard)["samples"]:
+        for shard, recorded in zip(self.shards, listed):
+            if check_sizes:
+                _check_shard_size(shard, recorded["bytes"])
+            try:
+                samples = fmt.read_index(shard)["samples"]
+            except fmt.ShardFormatError as error:
+                raise SourceError(str(error)) from None
+            for sample in samples:
                 entries.append(ObjectEntry(sample["key"], sample["label"], shard=str(shard), members=sample["members"]))
         self.objects = sorted(entries, key=lambda e: e.key)
         self._files = _HandleCache()
-        self._latents = SplitLatents(self.root, split, self.views_per_object)
+        self._latents = SplitLatents(self.root, split, self.views_per_object, info.get("files", {}))
 
     def latent_rows(self, entry: ObjectEntry, views: list[int]) -> np.ndarray:
         """The latents of some views of an object (from the split files when present)."""
@@ -119,7 +165,7 @@ class ShardSource:
         return self.read_latents(entry)[views] if rows is None else rows
 
     def read_view(self, entry: ObjectEntry, view: int) -> bytes:
-        """The JPEG bytes of one view (one read)."""
+        """The JPEG bytes of one view (one read, checked)."""
         return self._read(entry, fmt.view_field(view))
 
     def read_latents(self, entry: ObjectEntry) -> np.ndarray:
@@ -128,18 +174,28 @@ class ShardSource:
         try:
             return np.load(io.BytesIO(data), allow_pickle=False)
         except ValueError as error:
-            raise SourceError(f"{entry.shard}: object {entry.key}: latents.npy unreadable ({error})") from None
+            raise SourceError(f"{entry.shard}: object {entry.key}: member {entry.key}.latents.npy unreadable ({error})") from None
 
     def _read(self, entry: ObjectEntry, field: str) -> bytes:
         span = entry.members.get(field)
         if span is None:
-            raise SourceError(f"{entry.shard}: object {entry.key} has no member {field}")
-        handle = self._files.get(entry.shard)
-        handle.seek(span[0])
-        data = handle.read(span[1])
-        if len(data) != span[1]:
-            raise SourceError(f"{entry.shard}: object {entry.key}: {field} is cut short (shard truncated?)")
-        return data
+            raise SourceError(f"{entry.shard}: object {entry.key} has no member {entry.key}.{field}")
+        try:
+            return fmt.read_member(entry.shard, entry.key, field, span, self._files.get(entry.shard))
+        except fmt.ShardFormatError as error:
+            raise SourceError(str(error)) from None
+        except OSError as error:
+            raise SourceError(f"{entry.shard}: object {entry.key}: member {entry.key}.{field} cannot be read ({error})") from None
+
+
+def _check_shard_size(shard: Path, expected: int) -> None:
+    try:
+        size = shard.stat().st_size
+    except FileNotFoundError:
+        raise SourceError(f"{shard}: missing (listed in _info.json): restore it, or re-pack the set") from None
+    if size != expected:
+        raise SourceError(f"{shard}: {size} bytes, _info.json says {expected} (truncated or changed): "
+                          f"run `iebench verify {shard.parent}` to see which objects, then re-pack or restore it")
 
 
 class LooseSource:
@@ -198,8 +254,20 @@ class LooseSource:
             raise SourceError(f"object {entry.key} in {entry.folder}: latents unreadable ({error})") from None
 
 
-def open_source(root: Path, split: str) -> ShardSource | LooseSource:
-    """The source for a folder: shards when it has `_info.json`, else the original layout."""
-    if (Path(root) / fmt.INFO_NAME).is_file():
-        return ShardSource(root, split)
-    return LooseSource(root, split)
+def open_source(root: Path, split: str, check_sizes: bool = True) -> ShardSource | LooseSource:
+    """The source for a folder: shards when it has `_info.json`, else the original layout.
+
+    A folder of shards without `_info.json` is not finalized: the error says to run `iebench finalize`.
+    """
+    root = Path(root)
+    if (root / fmt.INFO_NAME).is_file():
+        return ShardSource(root, split, check_sizes)
+    if root.is_dir() and (any(root.glob("*.tar")) or any(root.glob("_part*.json"))):
+        raise SourceError(f"{root} holds shards but no {fmt.INFO_NAME}: the set is not finalized. Once every pack or render "
+                          f"job writing to it has finished, run `iebench finalize {root}`")
+    if not root.is_dir():
+        raise SourceError(f"{root} does not exist or is not a folder")
+    try:
+        return LooseSource(root, split)
+    except (LooseLayoutError, SplitError, ObjectListError) as error:
+        raise SourceError(str(error)) from None

@@ -9,19 +9,28 @@ so every rank has the same number of full batches and DDP never hangs.
 from __future__ import annotations
 
 import io
-import json
 import tarfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
 import webdataset as wds
+from iebench.dataset import format as fmt
+from iebench.dataset.finalize import FinalizeError, load_info
 from iebench.loaders.actions import ActionComputer
 from iebench.loaders.decode import decode
 from iebench.loaders.sampling import choose_pair
 from iebench.loaders.sources import SourceError
 from torch.utils.data import IterableDataset, get_worker_info
+
+
+class _Corrupt:
+    """A member that failed its checksum, carried to where the item is built (and skipped or raised there)."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
 
 
 def _rank_and_world() -> tuple[int, int]:
@@ -33,6 +42,7 @@ def _rank_and_world() -> tuple[int, int]:
 def iterate_samples(url: str) -> Iterator[tuple[str, dict[str, bytes]]]:
     """(key, {field: bytes}) for each sample of a tar stream, members grouped by key."""
     stream = wds.gopen(url)
+    key = None
     try:
         with tarfile.open(fileobj=stream, mode="r|*") as tar:
             key, fields = None, {}
@@ -49,16 +59,29 @@ def iterate_samples(url: str) -> Iterator[tuple[str, dict[str, bytes]]]:
             if key is not None:
                 yield key, fields
     except tarfile.TarError as error:
-        raise SourceError(f"{url}: not a readable tar stream ({error})") from None
+        where = f" after object {key}" if key is not None else ""
+        raise SourceError(f"{url}: not a readable tar stream{where} ({error}; truncated or corrupt?)") from None
     finally:
         stream.close()
+
+
+def local_index(url: str) -> dict[str, dict[str, list[int]]] | None:
+    """{key: members} of a shard's offset index when the shard is a local file with its index beside it, else None."""
+    path = Path(url)
+    if not path.is_file() or not fmt.index_path(path).is_file():
+        return None
+    try:
+        return {e["key"]: e["members"] for e in fmt.read_index(path)["samples"]}
+    except fmt.ShardFormatError as error:
+        raise SourceError(str(error)) from None
 
 
 class StreamingPairs(IterableDataset):
     """Pairs streamed from shards: `root` is a shard folder (its `_info.json` lists the split) or a list of URLs.
 
-    With URLs, give `num_samples` (objects per epoch, all ranks together), `latent_names` and
-    `views` (or keep the folder form). Items are the same dicts as `PairDataset`'s. Create it after
+    Members of local shards are checked against the crc32 of their offset index (shards at other
+    URLs have no index at hand: only the decoder checks them). With URLs, give `num_samples` (objects
+    per epoch, all ranks together), `latent_names` and `views` (or keep the folder form). Items are the same dicts as `PairDataset`'s. Create it after
     the process group is initialised (or pass `rank` and `world_size`).
     """
 
@@ -67,7 +90,10 @@ class StreamingPairs(IterableDataset):
                  views: int | None = None, canonical: bool = False, on_error: str = "raise",
                  rank: int | None = None, world_size: int | None = None) -> None:
         if isinstance(root, (str, Path)) and Path(root).is_dir():
-            info = json.loads((Path(root) / "_info.json").read_text())
+            try:
+                info = load_info(Path(root))
+            except FinalizeError as error:
+                raise SourceError(str(error)) from None
             self.urls = [str(Path(root) / s["name"]) for s in info["splits"][split]["shards"]]
             num_samples = num_samples or info["splits"][split]["objects"]
             latent_names, views = tuple(info["latent_names"]), info["views_per_object"]
@@ -83,6 +109,7 @@ class StreamingPairs(IterableDataset):
         self.action_dim = self.compute_action.size
         self.shuffle_buffer, self.num_samples = shuffle_buffer, num_samples
         self._epoch = torch.zeros(1, dtype=torch.int64).share_memory_()
+        self._indexes: dict[str, dict | None] = {}  # url -> {key: members} of a local index, loaded on first use
         # Taken now, in the rank's own process: DataLoader workers have no process group of their own.
         default_rank, default_world = _rank_and_world()
         self.rank = default_rank if rank is None else rank
@@ -116,23 +143,47 @@ class StreamingPairs(IterableDataset):
         for passes in range(1 << 30):
             seen = 0
             for url in shards:
+                if url not in self._indexes:
+                    self._indexes[url] = local_index(url)
                 for key, fields in iterate_samples(url):
                     # A worker that wraps around its shards draws new pairs on each pass.
                     first, second = choose_pair(self.seed, epoch + passes * 1_000_003, key, self.views_per_object)
                     kept = {f: fields.get(f) for f in (f"{first:03d}.jpg", f"{second:03d}.jpg", "latents.npy", "cls")}
+                    self._check_members(url, key, kept)
                     seen += 1
                     yield key, url, kept, first, second, passes
             if not seen:
                 raise SourceError(f"shards {shards[:3]} hold no samples")
 
+    def _check_members(self, url: str, key: str, kept: dict[str, bytes | None]) -> None:
+        """Mark kept members whose crc32 differs from the local index's (None: no index to check against)."""
+        index = self._indexes.get(url)
+        members = index.get(key) if index else None
+        if members is None:
+            return
+        for field, data in kept.items():
+            span = members.get(field)
+            if data is not None and span is not None and len(span) > 2 and (len(data) != span[1] or zlib.crc32(data) != span[2]):
+                kept[field] = _Corrupt(f"{url}: object {key}: member {key}.{field} does not match its checksum in the index "
+                                       "(the shard is corrupt or was changed): re-pack it or restore it from a copy")
+
     def _item(self, key: str, url: str, fields: dict[str, bytes | None], first: int, second: int) -> dict:
         if any(v is None for v in fields.values()):
             raise SourceError(f"{url}: object {key} lacks {[f for f, v in fields.items() if v is None]}")
+        corrupt = [v for v in fields.values() if isinstance(v, _Corrupt)]
+        if corrupt:
+            raise SourceError(corrupt[0].message)
+        views = []
+        for view in (first, second):
+            try:
+                views.append(decode(fields[f"{view:03d}.jpg"]))
+            except (ValueError, RuntimeError) as error:
+                raise SourceError(f"{url}: object {key}: member {key}.{view:03d}.jpg: view {view} does not decode cleanly ({error})") from None
+        view1, view2 = views
         try:
             latents = np.load(io.BytesIO(fields["latents.npy"]), allow_pickle=False)
-            view1, view2 = decode(fields[f"{first:03d}.jpg"]), decode(fields[f"{second:03d}.jpg"])
-        except (ValueError, RuntimeError) as error:
-            raise SourceError(f"{url}: object {key} is corrupt ({error})") from None
+        except ValueError as error:
+            raise SourceError(f"{url}: object {key}: member {key}.latents.npy unreadable ({error})") from None
         return {"view1": view1, "view2": view2,
                 "action": torch.from_numpy(self.compute_action(latents[first], latents[second])),
                 "label": int(fields["cls"]), "key": key, "views": torch.tensor([first, second])}

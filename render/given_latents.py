@@ -39,9 +39,12 @@ class GivenLatents:
 
 
 def _as_float64(array: np.ndarray, path: Path) -> np.ndarray:
-    if not np.issubdtype(array.dtype, np.floating):
-        raise GivenLatentsError(f"{path}: latents are {array.dtype}, not floating point")
-    return array.astype(np.float64, copy=False)
+    """The array itself: 3DIEBench latents are float64, and any other type is refused (float32 values would be
+    written back rounded, not bit-identical to what was given)."""
+    if array.dtype != np.float64:
+        raise GivenLatentsError(f"{path}: latents are {array.dtype}, not float64 as 3DIEBench's are: give the original "
+                                "float64 file (other types would be rendered and written rounded)")
+    return array
 
 
 def _check_length(k: int, preset: Preset, path: Path) -> None:
@@ -77,7 +80,11 @@ def _from_split_arrays(paths: list[Path], preset: Preset) -> dict[Key, dict[int,
             objects = read_object_list(images_path)
         except ObjectListError as error:
             raise GivenLatentsError(f"{latents_path}: its object list: {error}") from None
-        array = _as_float64(np.load(latents_path, allow_pickle=False), latents_path)
+        try:
+            array = np.load(latents_path, allow_pickle=False)
+        except (OSError, ValueError) as error:
+            raise GivenLatentsError(f"{latents_path}: not a readable .npy file ({error})") from None
+        array = _as_float64(array, latents_path)
         if array.ndim != 2:
             raise GivenLatentsError(f"{latents_path}: expected (objects x views, k), got shape {array.shape}")
         _check_length(array.shape[1], preset, latents_path)
@@ -98,9 +105,13 @@ def _from_shards(root: Path, preset: Preset) -> dict[Key, dict[int, np.ndarray]]
     views: dict[Key, dict[int, np.ndarray]] = {}
     for split in fmt.SPLITS:
         for ref in shards.samples(split):
-            array = _as_float64(np.load(io.BytesIO(ref.read("latents.npy")), allow_pickle=False), ref.shard)
+            try:
+                array = np.load(io.BytesIO(ref.read("latents.npy")), allow_pickle=False)
+            except (fmt.ShardFormatError, ValueError) as error:
+                raise GivenLatentsError(f"--latents {root}: {error}") from None
+            array = _as_float64(array, ref.shard)
             _check_length(array.shape[1], preset, ref.shard)
-            views[fmt.split_key(ref.key)] = {v: array[v] for v in range(array.shape[0])}
+            views[(ref.synset, ref.model_id)] = {v: array[v] for v in range(array.shape[0])}
     return views
 
 

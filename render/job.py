@@ -32,7 +32,7 @@ from iebench.render.worker import (
 from tqdm import tqdm
 
 import iebench
-from iebench.files import write_atomic, write_json_atomic
+from iebench.files import remove_temporary, write_atomic, write_json_atomic
 from iebench.presets import Preset, sample_view_latents
 
 
@@ -165,7 +165,7 @@ def make_sink(job: RenderJob) -> LooseSink | ShardSink:
     """The writer of the job's output."""
     if job.shard_plan is None:
         return LooseSink(job.out)
-    return ShardSink(job.out, job.shard_plan, job_suffix(job.job_index, job.num_jobs))
+    return ShardSink(job.out, job.shard_plan, job_suffix(job.job_index, job.num_jobs), job.objects)
 
 
 def views_of(job: RenderJob, ref: ObjectRef) -> list[int]:
@@ -261,6 +261,9 @@ def run(job: RenderJob) -> RenderSummary:
     start = time.perf_counter()
     job.out.mkdir(parents=True, exist_ok=True)
     check_resumable(job)
+    # This job's own records only: the other jobs of an array write theirs into the same folder.
+    remove_temporary(job.out, (manifest_path(job.out, job.job_index, job.num_jobs).name,
+                               failures_path(job.out, job.job_index, job.num_jobs).name))
     sink = make_sink(job)
     renderer = {"engine": "CYCLES", "blender": _blender_version(), "device_requested": job.settings.device}
     write_json_atomic(manifest_path(job.out, job.job_index, job.num_jobs), _manifest(job, None, "running", renderer))

@@ -20,7 +20,7 @@ from iebench.render.worker import ObjectResult
 
 import iebench
 from iebench.classes import class_name, label_map
-from iebench.files import write_json_atomic
+from iebench.files import remove_temporary, write_json_atomic
 
 # Bytes of a stored 3DIEBench view at 256 px (SPEC 1: 17 GB for 2.6 M views), for sizing shards before rendering.
 BYTES_PER_VIEW_256 = 6_500
@@ -53,11 +53,16 @@ class LooseSink:
 
 
 class ShardSink:
-    """Shards planned before rendering (`_part*.json`), each written once all of its objects are rendered."""
+    """Shards planned before rendering (`_part*.json`), each written once all of its objects are rendered.
 
-    def __init__(self, out: Path, part: dict, job: str) -> None:
+    `objects` are the job's objects: their ids come from there (and are stored in each sample's
+    metadata), never from parsing a sample key.
+    """
+
+    def __init__(self, out: Path, part: dict, job: str, objects: tuple[ObjectRef, ...]) -> None:
         self.out, self.part, self.job = Path(out), part, job
         self.shard_of = {key: shard["name"] for shard in part["shards"] for key in shard["keys"]}
+        self.ref_of = {ref.key: ref for ref in objects}  # "<synset>/<model_id>" (a result's key) -> the object
         self.pending: dict[str, dict[str, ObjectResult]] = {}
         self.failed: dict[str, str] = {}
 
@@ -70,7 +75,8 @@ class ShardSink:
             write_json_atomic(path, self.part)
         else:  # keep the objects a previous run had to leave out of written shards
             self.part = json.loads(path.read_text()) | {"render_manifest": self.part["render_manifest"]}
-        fmt.remove_temporary(self.out)
+        # Only this job's leftovers: the other jobs of an array write into the same folder at the same time.
+        remove_temporary(self.out, (path.name, *(shard["name"] for shard in self.part["shards"])))
 
     def missing_views(self, ref: ObjectRef, views: list[int]) -> list[int]:
         """All views of an object whose shard is not written yet, else none."""
@@ -79,8 +85,8 @@ class ShardSink:
 
     def accept(self, result: ObjectResult) -> None:
         """Keep the object; write its shard when the shard's last object arrives."""
-        synset, model_id = result.key.split("/")
-        key = fmt.sample_key(synset, model_id)
+        ref = self.ref_of[result.key]
+        key = fmt.sample_key(ref.synset, ref.model_id)
         name = self.shard_of[key]
         if result.error:
             self.failed[key] = name
@@ -95,7 +101,8 @@ class ShardSink:
             result = results[key]
             if result.error:
                 continue
-            synset, model_id = fmt.split_key(key)
+            ref = self.ref_of[result.key]
+            synset, model_id = ref.synset, ref.model_id
             views = sorted(result.views, key=lambda v: v.index)
             samples.append(fmt.ObjectSample(synset, model_id, self.part["labels"][synset], class_name(synset),
                                             tuple(v.jpeg for v in views), np.stack([v.latents for v in views]),
@@ -122,6 +129,8 @@ def shard_plan(all_objects: list[ObjectRef], mine: list[ObjectRef], options: Pac
     from the expected bytes per view.
     """
     keys = [(o.synset, o.model_id) for o in all_objects]
+    fmt.check_dataset_name(options.name)
+    fmt.check_unique_keys(keys)  # before anything renders: a key that cannot be stored is refused now
     split_of = read_sie_split(options.split_files) if options.split_files else stratified_split(keys, options.val_fraction, options.split_seed)
     per_view = BYTES_PER_VIEW_256 * (resolution / 256) ** 2 + 200
     per_shard = max(1, int(options.shard_size_mb * 2**20 // (views * per_view)))

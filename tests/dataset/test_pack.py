@@ -24,7 +24,7 @@ def test_round_trip_every_byte_and_latent(tiny_render, packed):
     seen = set()
     for split in fmt.SPLITS:
         for ref in ShardSet(out).samples(split):
-            synset, model_id = fmt.split_key(ref.key)
+            synset, model_id = ref.synset, ref.model_id
             folder = job.out / synset / model_id
             for view in range(job.views):
                 assert ref.read(fmt.view_field(view)) == (folder / f"image_{view}.jpg").read_bytes()

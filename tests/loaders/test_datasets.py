@@ -21,12 +21,13 @@ def test_pairs_match_the_stored_latents(packed, tiny_render):
     out, _ = packed
     data = PairDataset(out, "train", action="rotation", seed=5)
     assert len(data) == 3 + 0 or len(data) >= 3
+    folder_of = {fmt.sample_key(ref.synset, ref.model_id): (ref.synset, ref.model_id) for ref in job.objects}
     for index in range(len(data)):
         item = data[index]
         first, second = item["views"].tolist()
         assert first != second
         assert item["view1"].dtype == torch.uint8 and item["view1"].shape == (3, 32, 32)
-        synset, model_id = fmt.split_key(item["key"])
+        synset, model_id = folder_of[item["key"]]
         l1, l2 = (np.load(job.out / synset / model_id / f"latent_{v}.npy") for v in (first, second))
         expected = (Rotation.from_euler("xyz", l1[:3]).inv() * Rotation.from_euler("xyz", l2[:3])).as_quat()
         assert np.allclose(item["action"].numpy(), expected, atol=1e-6)
@@ -125,7 +126,7 @@ def test_corrupt_sample_names_the_shard_and_object(packed, tmp_path):
     data = PairDataset(copy, "train", seed=0)
     entry = data.objects[0]
     first, _ = data.pair(0)
-    offset, size = entry.members[fmt.view_field(first)]
+    offset, size = entry.members[fmt.view_field(first)][:2]
     with open(entry.shard, "r+b") as handle:
         handle.seek(offset)
         handle.write(b"\0" * size)

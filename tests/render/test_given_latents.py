@@ -74,8 +74,10 @@ def test_bad_latents_are_refused_before_rendering(procedural_root, tmp_path):
     objects = [("03001627", "a"), ("03001627", "b")]
     with pytest.raises(GivenLatentsError, match="8 values"):
         read_given_latents(split_arrays(tmp_path / "long", objects, np.zeros((4, 8))), preset)
-    with pytest.raises(GivenLatentsError, match="not floating point"):
+    with pytest.raises(GivenLatentsError, match="int64, not float64"):
         read_given_latents(split_arrays(tmp_path / "ints", objects, np.zeros((4, 7), dtype=np.int64)), preset)
+    with pytest.raises(GivenLatentsError, match="float32, not float64"):  # its values would be written rounded
+        read_given_latents(split_arrays(tmp_path / "singles", objects, np.zeros((4, 7), dtype=np.float32)), preset)
     with pytest.raises(GivenLatentsError, match="whole number of views"):
         read_given_latents(split_arrays(tmp_path / "rows", objects, np.zeros((5, 7))), preset)
     with pytest.raises(GivenLatentsError, match="fixes floor_hue"):

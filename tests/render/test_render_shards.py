@@ -32,7 +32,7 @@ def test_shards_hold_the_same_views_as_loose_files(tiny_render, procedural_root,
     keys = 0
     for split in fmt.SPLITS:
         for ref in shards.samples(split):
-            synset, model_id = fmt.split_key(ref.key)
+            synset, model_id = ref.synset, ref.model_id
             folder = job.out / synset / model_id
             latents = ref.latents()
             for view in range(4):
