@@ -208,8 +208,9 @@ def _env_int(name: str) -> int | None:
 @click.option("--views", type=COUNT, default=50, show_default=True, help="Views per object.")
 @click.option("--seed", type=NONNEG, default=0, show_default=True, help="Seed: a view's factors depend on (seed, object, view) only.")
 @click.option("--resolution", type=COUNT, default=256, show_default=True, help="Image width and height in pixels.")
-@click.option("--recipe", type=click.Choice(["default", "original"]), default="default", show_default=True,
-              help="default: 24 spp, OIDN high, fast prefilter (see the README's benchmark); original: 100 spp adaptive, OIDN high, accurate prefilter.")
+@click.option("--quality", "--recipe", "recipe", type=click.Choice(["draft", "fast", "default", "original"]), default="default",
+              show_default=True, help="Render recipe along the speed/quality frontier (docs/benchmarks.md): draft 8 spp, fast 16 spp, "
+              "default 24 spp (all OIDN high, fast prefilter); original: the generator's 100 spp adaptive, accurate prefilter.")
 @click.option("--samples", type=COUNT, help="Cycles samples per pixel (overrides the recipe).")
 @click.option("--denoiser", type=click.Choice(["off", "fast", "balanced", "high"]), help="OIDN quality (overrides the recipe).")
 @click.option("--adaptive/--no-adaptive", default=None, help="Adaptive sampling, threshold 0.01 (overrides the recipe).")
@@ -268,12 +269,12 @@ def render(src: Path, out: Path, preset: str, variant: Path | None, factors: tup
     )
     from iebench.render import job as render_job
     from iebench.render.objects import ObjectSourceError, partition, select_objects
-    from iebench.render.settings import ORIGINAL_RECIPE, RenderSettings
+    from iebench.render.settings import QUALITIES
 
     try:
         scene = load_variant(variant, base=preset) if variant else get_preset(preset)
         scene = with_overrides(scene, dict(parse_factor_flag(f) for f in factors))
-        base = ORIGINAL_RECIPE if recipe == "original" else RenderSettings()
+        base = QUALITIES[recipe]
         changes = {"resolution": resolution, "jpeg_quality": jpeg_quality, "legacy_bgr": legacy_bgr, "device": device}
         overrides = (("samples", samples), ("denoiser", denoiser), ("adaptive_sampling", adaptive), ("denoiser_prefilter", prefilter))
         changes |= {k: v for k, v in overrides if v is not None}

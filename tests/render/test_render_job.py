@@ -107,7 +107,7 @@ def test_bad_meshes_are_reported_and_the_run_goes_on(procedural_root, tmp_path):
     good = scan_root(procedural_root)[0]
     shutil.copytree(good.mesh.parent.parent, root / good.synset / good.model_id)
     (root / "bad" / "garbage" / "models").mkdir(parents=True)
-    (root / "bad" / "garbage" / "models" / "model_normalized.obj").write_bytes(os.urandom(3000))
+    (root / "bad" / "garbage" / "models" / "model_normalized.obj").write_bytes(bytes(range(256)) * 12)  # binary junk, the same every run
     (root / "bad" / "empty" / "models").mkdir(parents=True)
     (root / "bad" / "empty" / "models" / "model_normalized.obj").write_text("# nothing here\n")
     (root / "bad" / "nomesh").mkdir(parents=True)
