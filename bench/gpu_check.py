@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
-import os
 import platform
 import subprocess
 import sys
@@ -33,6 +32,8 @@ from iebench.baselines.trainer import train
 from iebench.dataset.pack import PackOptions, pack
 from iebench.loaders.decode import decode, decode_batch_on_gpu
 from synthetic import synthetic_view, write_loose  # bench/synthetic.py (scripts run from bench/)
+
+from iebench.cores import available_cores
 
 ALL_METHODS = ["sie", "sie-rotcolor", "vicreg", "simclr", "simclr-augself", "equimod", "sen", "recon-xattn"]
 
@@ -129,7 +130,7 @@ def main() -> None:
     parser.add_argument("--views", type=int, default=4)
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--workers", type=int, default=min(12, os.cpu_count() or 1))
+    parser.add_argument("--workers", type=int, default=min(12, available_cores()))
     parser.add_argument("--methods", nargs="+", default=ALL_METHODS)
     parser.add_argument("--no-torchrun", action="store_true", help="leave out the torchrun check")
     parser.add_argument("--out", type=Path, help="also write the report here")
@@ -137,7 +138,7 @@ def main() -> None:
     if not torch.cuda.is_available():
         sys.exit("gpu_check: no CUDA device")
     lines = [f"# GPU check: {torch.cuda.get_device_name()}, torch {torch.__version__}, Python {platform.python_version()}, "
-             f"{os.cpu_count()} CPU cores", ""]
+             f"{available_cores()} CPU cores", ""]
     lines += check_nvjpeg()
     print("\n".join(lines), flush=True)
     with tempfile.TemporaryDirectory() as tmp:

@@ -19,7 +19,6 @@ Uses synthetic JPEGs of realistic size (about 6.5 KB at 256 px); the files are i
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 import tempfile
 import time
@@ -36,6 +35,8 @@ from scipy.spatial.transform import Rotation
 from synthetic import write_loose  # bench/synthetic.py (scripts run from bench/)
 from torchvision import transforms
 from torchvision.io import ImageReadMode, decode_jpeg
+
+from iebench.cores import available_cores
 
 
 class OriginalStyleDataset(torch.utils.data.Dataset):
@@ -143,7 +144,7 @@ def main() -> None:
                 rows[name] = max(rows[name], pairs_per_second(fetch, args.pairs))
     floor, baseline = rows["decode floor (2 torchvision decodes from memory)"], rows["original SIE-style (PIL, file per view, CPU float)"]
     print(f"\n{args.objects} objects x {args.views} synthetic views ({size / (args.objects * args.views) / 1024:.1f} KiB per view "
-          f"with its latent), 256 px, one process, one thread, {platform.machine()} ({os.cpu_count()} cores), page cache warm\n")
+          f"with its latent), 256 px, one process, one thread, {platform.machine()} ({available_cores()} cores), page cache warm\n")
     print("| loader | pairs/s | vs original-style | share of decode floor |")
     print("|---|---|---|---|")
     for name, rate in rows.items():

@@ -10,7 +10,6 @@ refuse corrupt files), reads every latent file and hashes every shard.
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 import tempfile
 import time
@@ -19,13 +18,15 @@ from pathlib import Path
 from iebench.dataset.pack import PackOptions, pack
 from synthetic import write_loose  # bench/synthetic.py (scripts run from bench/)
 
+from iebench.cores import available_cores
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--objects", type=int, default=100)
     parser.add_argument("--views", type=int, default=50)
     args = parser.parse_args()
-    cores = os.cpu_count() or 1
+    cores = available_cores()
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "loose"
         size = write_loose(src, args.objects, args.views)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
 import platform
 import tempfile
 import time
@@ -27,6 +26,7 @@ from iebench.render.settings import ORIGINAL_RECIPE, RenderSettings
 from iebench.render.writer import encode_jpeg
 from PIL import Image
 
+from iebench.cores import available_cores
 from iebench.presets import get_preset, sample_view_latents
 
 THIRD_PARTY = Path(__file__).resolve().parent.parent / "tests" / "data" / "thirdparty"
@@ -88,7 +88,7 @@ def main() -> None:
     parser.add_argument("--reference-cache", type=Path, help="keep the reference renders in this .npy file (slow to make)")
     parser.add_argument("--only-reference", action="store_true", help="render (and cache) the reference, then stop")
     args = parser.parse_args()
-    threads = os.cpu_count() or 1
+    threads = available_cores()
 
     with tempfile.TemporaryDirectory() as tmp:
         procedural.generate(Path(tmp), classes=13, per_class=1, seed=0)

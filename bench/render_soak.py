@@ -31,6 +31,7 @@ from iebench.render.job import RenderJob, run
 from iebench.render.objects import scan_root
 from iebench.render.settings import RenderSettings
 
+from iebench.cores import available_cores
 from iebench.presets import get_preset
 
 
@@ -164,7 +165,7 @@ def report(samples: list[Sample], args, objects: int, render_seconds: float, pac
     packing = [s for s in samples if s.phase == "pack"]
     print(f"\n{objects} procedural objects x {args.views} views at {args.resolution} px, {args.samples} spp, no denoiser; "
           f"{args.workers} Blender workers recycled every {args.recycle_every} objects; RSS sampled every {args.interval} s; "
-          f"{platform.machine()}, {os.cpu_count()} cores. Render {render_seconds:.0f} s, pack {pack_seconds:.0f} s "
+          f"{platform.machine()}, {available_cores()} cores. Render {render_seconds:.0f} s, pack {pack_seconds:.0f} s "
           f"({sum(info['splits'][s]['objects'] for s in info['splits'])} objects in "
           f"{sum(len(info['splits'][s]['shards']) for s in info['splits'])} shards).\n")
     print("| phase | objects done | workers alive (distinct so far) | largest worker RSS (MiB) | main process RSS (MiB) |")

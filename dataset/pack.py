@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -32,6 +31,7 @@ from tqdm import tqdm
 
 import iebench
 from iebench.classes import class_name, label_map
+from iebench.cores import available_cores
 from iebench.files import remove_temporary, write_json_atomic
 
 
@@ -224,7 +224,7 @@ def pack(src: Path, out: Path, options: PackOptions = PackOptions()) -> tuple[di
     folders = {fmt.sample_key(o.synset, o.model_id): (o.synset, o.model_id, o.folder) for o in objects}
     errors: list[str] = []
     failure: OSError | None = None
-    workers = max(1, min(options.workers or os.cpu_count() or 1, len(todo) or 1))
+    workers = max(1, min(options.workers or available_cores(), len(todo) or 1))
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool, \
             tqdm(total=sum(len(s["keys"]) for s in todo), desc="pack", unit="obj") as progress:
         futures = {pool.submit(_write_planned_shard, out, s, part, {k: folders[k] for k in s["keys"]}): s for s in todo}

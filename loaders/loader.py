@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import multiprocessing
-import os
 
 import torch
 from iebench.loaders.sampling import EpochBatchSampler
 from torch.utils.data import DataLoader, Dataset, IterableDataset, default_collate
+
+from iebench.cores import available_cores
 
 
 def collate_skipping_none(batch: list) -> dict:
@@ -76,7 +77,7 @@ def make_loader(dataset: Dataset, batch_size: int, train: bool = True, num_worke
     """
     if rank is None or world_size is None:
         rank, world_size = _rank_and_world()
-    workers = min(8, os.cpu_count() or 1) if num_workers is None else num_workers
+    workers = min(8, available_cores()) if num_workers is None else num_workers
     options = {
         "num_workers": workers,
         "pin_memory": torch.cuda.is_available() if pin_memory is None else pin_memory,

@@ -7,7 +7,6 @@ settings differ from the manifest already in the output folder is refused rather
 from __future__ import annotations
 
 import json
-import os
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -32,6 +31,7 @@ from iebench.render.worker import (
 from tqdm import tqdm
 
 import iebench
+from iebench.cores import available_cores
 from iebench.files import remove_temporary, write_atomic, write_json_atomic
 from iebench.presets import Preset, sample_view_latents
 
@@ -63,12 +63,12 @@ class RenderJob:
 
     def worker_count(self) -> int:
         """Worker processes to start: the flag, or one per core, never more than objects."""
-        count = self.workers or os.cpu_count() or 1
+        count = self.workers or available_cores()
         return max(1, min(count, len(self.objects) or 1))
 
     def threads_per_worker(self) -> int:
         """Cycles threads per worker, so that workers together use every core once."""
-        return self.threads or max(1, (os.cpu_count() or 1) // self.worker_count())
+        return self.threads or max(1, available_cores() // self.worker_count())
 
 
 @dataclass
