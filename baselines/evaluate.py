@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from iebench.baselines import checkpoint
 from iebench.baselines.config import TrainConfig
-from iebench.baselines.features import SplitFeatures, cached_extract, data_digest, extract, file_digest, fingerprint
+from iebench.baselines.features import SplitFeatures, cached_extract, data_digest, extract, fingerprint
 from iebench.baselines.methods import build_method, default_action
 from iebench.baselines.metrics import mrr_and_hits, prediction_error, retrieval_ranks
 from iebench.baselines.probes import (
@@ -35,7 +35,7 @@ from iebench.baselines.probes import (
 from iebench.loaders.actions import ActionComputer, ActionError, action_size, check_action
 from iebench.loaders.sources import open_source
 
-from iebench.files import write_atomic, write_json_atomic
+from iebench.files import sha256_file, write_atomic, write_json_atomic
 from iebench.presets import get_preset
 from iebench.rotations import euler_to_quaternion
 
@@ -107,7 +107,7 @@ def load_subject(run: Path, random_init: bool, latent_names: tuple[str, ...], se
         raise EvalError(f"{path} does not fit method {config.method!r}: {str(error).splitlines()[0]}") from None
     imported = extra.get("imported", {})
     trained_on = extra.get("latent_names") or (get_preset("3diebench").latent_names if imported else None)
-    return Subject(method.eval(), config, file_digest(path), tuple(trained_on) if trained_on else None, imported)
+    return Subject(method.eval(), config, sha256_file(path), tuple(trained_on) if trained_on else None, imported)
 
 
 def _part(dim: int, inv_dim: int, part: str) -> slice:
@@ -154,7 +154,7 @@ def cached_evaluate(run: Path, data: Path, settings: EvalSettings, progress: boo
     if path.is_file():
         cached = json.loads(path.read_text())
         weights_path = Path(run) / checkpoint.CHECKPOINT_NAME
-        weights = f"random-init-{settings.probe.seed}" if settings.random_init else file_digest(weights_path) if weights_path.is_file() else None
+        weights = f"random-init-{settings.probe.seed}" if settings.random_init else sha256_file(weights_path) if weights_path.is_file() else None
         config_path = Path(run) / "config.json"
         if weights and config_path.is_file():
             config = TrainConfig.from_json(json.loads(config_path.read_text()))

@@ -14,7 +14,7 @@ from iebench.loaders import Normalize, ObjectViews
 from iebench.loaders.loader import collate_skipping_none, worker_context
 from tqdm import tqdm
 
-from iebench.files import write_atomic
+from iebench.files import sha256_file, write_atomic
 
 
 @dataclass
@@ -49,21 +49,12 @@ def fingerprint(*parts: object) -> str:
     return hashlib.sha256("/".join(map(repr, parts)).encode()).hexdigest()[:16]
 
 
-def file_digest(path: Path) -> str:
-    """sha256 of a file's bytes (the weights a result came from, whatever the file's time stamp)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def data_digest(root: Path) -> str:
     """What identifies a data set: its resolved path and the bytes of its description and split files."""
     root = Path(root).resolve()
     names = ("_info.json", "SHA256SUMS", "_manifest.json", "train_images.npy", "val_images.npy",
              "all_latents_train.npy", "all_latents_val.npy")
-    return fingerprint(str(root), *(file_digest(root / n) if (root / n).is_file() else None for n in names))
+    return fingerprint(str(root), *(sha256_file(root / n) if (root / n).is_file() else None for n in names))
 
 
 @torch.no_grad()

@@ -37,6 +37,7 @@ from torchvision import transforms
 from torchvision.io import ImageReadMode, decode_jpeg
 
 from iebench.cores import available_cores
+from iebench.layout import image_path, latent_path
 
 
 class OriginalStyleDataset(torch.utils.data.Dataset):
@@ -58,8 +59,8 @@ class OriginalStyleDataset(torch.utils.data.Dataset):
     def __getitem__(self, index: int):
         folder = self.folders[index]
         first, second = self.rng.choice(self.views, 2, replace=False)
-        image1, image2 = self._image(folder / f"image_{first}.jpg"), self._image(folder / f"image_{second}.jpg")
-        latent1, latent2 = np.load(folder / f"latent_{first}.npy"), np.load(folder / f"latent_{second}.npy")
+        image1, image2 = self._image(image_path(folder, first)), self._image(image_path(folder, second))
+        latent1, latent2 = np.load(latent_path(folder, first)), np.load(latent_path(folder, second))
         relative = Rotation.from_euler("xyz", latent1[:3]).inv() * Rotation.from_euler("xyz", latent2[:3])
         return self.transform(image1), self.transform(image2), torch.FloatTensor(relative.as_quat()), 0
 

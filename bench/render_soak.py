@@ -32,6 +32,7 @@ from iebench.render.objects import scan_root
 from iebench.render.settings import RenderSettings
 
 from iebench.cores import available_cores
+from iebench.layout import latent_name
 from iebench.presets import get_preset
 
 
@@ -140,7 +141,7 @@ def main() -> None:
 
         def progress(phase: str) -> int:
             if phase == "render":
-                return sum(1 for _ in render_out.glob(f"*/*/latent_{args.views - 1}.npy")) if render_out.exists() else 0
+                return sum(1 for _ in render_out.glob(f"*/*/{latent_name(args.views - 1)}")) if render_out.exists() else 0
             return sum(1 for _ in shards.glob("*.tar")) if shards.exists() else 0
 
         sampler = Sampler(args.interval, progress)

@@ -17,10 +17,11 @@ from pathlib import Path
 import numpy as np
 from iebench.dataset import format as fmt
 from iebench.dataset.card import render_card
+from iebench.dataset.parts import PART_GLOB
 
 import iebench
 from iebench.classes import class_name
-from iebench.files import remove_temporary, write_atomic
+from iebench.files import remove_temporary, sha256_file, write_atomic
 from iebench.object_lists import sie_entry
 
 _SAME_IN_EVERY_PART = ("name", "views_per_object", "resolution", "latent_names", "preset", "labels", "split", "shard_seed")
@@ -42,9 +43,9 @@ class FinalizeError(RuntimeError):
 
 def load_parts(out: Path) -> list[dict]:
     """Every writer's plan in OUT, checked to describe one dataset."""
-    paths = sorted(Path(out).glob("_part*.json"))
+    paths = sorted(Path(out).glob(PART_GLOB))
     if not paths:
-        raise FinalizeError(f"{out} has no _part*.json: nothing was packed or rendered to shards there")
+        raise FinalizeError(f"{out} has no {PART_GLOB}: nothing was packed or rendered to shards there")
     parts = []
     for path in paths:
         try:
@@ -113,7 +114,7 @@ def finalize(out: Path) -> dict:
             if not fmt.shard_complete(path):
                 raise FinalizeError(f"shard {shard['name']} is not written yet: finish (re-run) the job that plans it")
             index = fmt.read_index(path)
-            index_sums[fmt.index_path(path).name] = fmt.sha256_file(fmt.index_path(path))
+            index_sums[fmt.index_path(path).name] = sha256_file(fmt.index_path(path))
             keys = [e["key"] for e in index["samples"]]
             if keys != shard["keys"]:
                 raise FinalizeError(f"shard {shard['name']} does not hold the objects its plan lists")
@@ -155,8 +156,8 @@ def finalize(out: Path) -> dict:
         write_sie_files(out, split, objects[split], first["labels"])
     write_atomic(out / CARD_NAME, render_card(info).encode())
     files = {s["name"]: s["sha256"] for split in fmt.SPLITS for s in splits[split]["shards"]} | index_sums
-    files |= {name: fmt.sha256_file(out / name) for split in fmt.SPLITS for name in split_file_names(split)}
-    files[CARD_NAME] = fmt.sha256_file(out / CARD_NAME)
+    files |= {name: sha256_file(out / name) for split in fmt.SPLITS for name in split_file_names(split)}
+    files[CARD_NAME] = sha256_file(out / CARD_NAME)
     info["files"] = dict(sorted(files.items()))
     info_bytes = (json.dumps(info, indent=1) + "\n").encode()
     write_atomic(out / fmt.INFO_NAME, info_bytes)

@@ -13,10 +13,8 @@ sha256. (Format 1 had no crc32 and no ids in the index; its shards are still rea
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
-import os
 import tarfile
 import zlib
 from dataclasses import dataclass
@@ -24,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from iebench.files import naming, temporary_path, write_atomic
+from iebench.files import atomic_path, sha256_file, write_atomic
 
 FORMAT = "iebench-shards/2"
 READABLE_FORMATS = ("iebench-shards/1", FORMAT)
@@ -125,15 +123,6 @@ def _tarinfo(name: str, size: int) -> tarfile.TarInfo:
     return info
 
 
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def write_shard(path: Path, samples: list[ObjectSample]) -> dict:
     """Write a shard and its index atomically (temporary names, index renamed first, tar last); returns the index.
 
@@ -141,9 +130,8 @@ def write_shard(path: Path, samples: list[ObjectSample]) -> dict:
     the temporary tar is removed; an OSError names the shard.
     """
     path = Path(path)
-    tmp_tar = temporary_path(path)
     entries = []
-    try:
+    with atomic_path(path) as tmp_tar:
         with tarfile.open(tmp_tar, "w", format=tarfile.GNU_FORMAT) as tar:
             for sample in samples:
                 members = {}
@@ -157,13 +145,6 @@ def write_shard(path: Path, samples: list[ObjectSample]) -> dict:
         index = {"format": FORMAT, "shard": path.name, "bytes": tmp_tar.stat().st_size, "sha256": sha256_file(tmp_tar),
                  "samples": entries}
         write_atomic(index_path(path), (json.dumps(index, separators=(",", ":")) + "\n").encode())
-        os.replace(tmp_tar, path)
-    except OSError as error:
-        tmp_tar.unlink(missing_ok=True)
-        raise naming(error, path) from None
-    except BaseException:
-        tmp_tar.unlink(missing_ok=True)
-        raise
     return index
 
 

@@ -17,14 +17,15 @@ from pathlib import Path
 import numpy as np
 from iebench.dataset import format as fmt
 from iebench.dataset.finalize import CARD_NAME, SET_FILES, SUMS_NAME, load_info, sie_arrays, split_file_names
+from iebench.dataset.parts import PART_GLOB
 from tqdm import tqdm
 
-from iebench.files import TMP_MARK
+from iebench.files import TMP_MARK, sha256_file
 from iebench.jpeg import CorruptJPEGError, jpeg_size
 from iebench.presets import preset_from_json
 
 # What else a shard folder may hold: the writers' plans and render records, and `iebench show`'s default sheet.
-WRITER_RECORDS = ("_part*.json", "_manifest*.json", "_failures*.jsonl", "contact_sheet.png")
+WRITER_RECORDS = (PART_GLOB, "_manifest*.json", "_failures*.jsonl", "contact_sheet.png")
 
 
 def _check_sample(key: str, present: set[str], fields: dict[str, bytes], info: dict, preset, ids: tuple[str, str]) -> Iterator[str]:
@@ -92,7 +93,7 @@ def _check_shard(out: Path, split: str, shard: dict, info: dict, preset, owner: 
     problems = []
     if path.stat().st_size != shard["bytes"]:
         problems.append(f"{name}: {path.stat().st_size} bytes, _info.json says {shard['bytes']} (truncated or changed)")
-    tar_sums[name] = fmt.sha256_file(path)
+    tar_sums[name] = sha256_file(path)
     if tar_sums[name] != shard["sha256"]:
         problems.append(f"{name}: sha256 differs from _info.json (changed or corrupt; the members at fault follow)")
     try:
@@ -187,7 +188,7 @@ def _check_checksums(out: Path, info: dict, tar_sums: dict[str, str]) -> list[st
 
     def sha(name: str) -> str | None:
         if name not in computed and (out / name).is_file():
-            computed[name] = fmt.sha256_file(out / name)
+            computed[name] = sha256_file(out / name)
         return computed.get(name)
 
     recorded = info.get("files", {})

@@ -8,7 +8,6 @@ TOML file; everything is validated here, once, before any work starts.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
 import tomllib
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from iebench.rotations import EULER_ORDER
+from iebench.seeds import name_words
 
 PI = math.pi
 ROTATION_NAMES = ("rot_x", "rot_y", "rot_z")
@@ -276,15 +276,9 @@ def load_variant(path: Path, base: str | None = None) -> Preset:
     return with_overrides(preset, data.get("factors", {}), name=data.get("name", Path(path).stem))
 
 
-def _name_words(text: str) -> list[int]:
-    """Stable 32-bit words from a string (Python's hash() changes between processes)."""
-    digest = hashlib.sha256(text.encode()).digest()
-    return [int.from_bytes(digest[i : i + 4], "little") for i in range(0, 16, 4)]
-
-
 def view_rng(seed: int, synset: str, model_id: str, view: int) -> np.random.Generator:
     """The generator of one view's factors: a function of (seed, synset, model id, view) alone."""
-    return np.random.default_rng(np.random.SeedSequence([seed, *_name_words(f"{synset}/{model_id}"), view]))
+    return np.random.default_rng(np.random.SeedSequence([seed, *name_words(f"{synset}/{model_id}"), view]))
 
 
 def sample_view_latents(preset: Preset, seed: int, synset: str, model_id: str, view: int) -> np.ndarray:

@@ -18,6 +18,8 @@ from iebench.loaders.sampling import choose_pair, choose_view
 from iebench.loaders.sources import ObjectEntry, SourceError, open_source
 from torch.utils.data import Dataset
 
+from iebench.layout import image_name
+
 log = logging.getLogger(__name__)
 
 
@@ -42,7 +44,7 @@ class _SourceDataset(Dataset):
         try:
             return decode(data)
         except (RuntimeError, CorruptJPEGError) as error:
-            member = f"member {entry.key}.{fmt.view_field(view)}" if entry.shard else f"image_{view}.jpg"
+            member = f"member {entry.key}.{fmt.view_field(view)}" if entry.shard else image_name(view)
             raise SourceError(f"{entry.shard or entry.folder}: object {entry.key}: {member}: view {view} does not decode "
                               f"cleanly ({error})") from None
 

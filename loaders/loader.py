@@ -34,7 +34,8 @@ class EpochLoader(DataLoader):
         self._iterator = None
 
 
-def _rank_and_world() -> tuple[int, int]:
+def rank_and_world() -> tuple[int, int]:
+    """This process's rank and the world size of the initialised process group ((0, 1) without one)."""
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         return torch.distributed.get_rank(), torch.distributed.get_world_size()
     return 0, 1
@@ -76,7 +77,7 @@ def make_loader(dataset: Dataset, batch_size: int, train: bool = True, num_worke
     unless `start_method` is given.
     """
     if rank is None or world_size is None:
-        rank, world_size = _rank_and_world()
+        rank, world_size = rank_and_world()
     workers = min(8, available_cores()) if num_workers is None else num_workers
     options = {
         "num_workers": workers,

@@ -11,15 +11,12 @@ from collections.abc import Iterator
 
 import numpy as np
 
-
-def _key_words(key: str) -> list[int]:
-    digest = hashlib.sha256(key.encode()).digest()
-    return [int.from_bytes(digest[i : i + 4], "little") for i in range(0, 16, 4)]
+from iebench.seeds import name_words
 
 
 def object_rng(seed: int, epoch: int, key: str, stream: int = 0) -> np.random.Generator:
     """The generator for one object in one epoch (`stream` separates independent uses)."""
-    return np.random.default_rng(np.random.SeedSequence([seed, epoch, stream, *_key_words(key)]))
+    return np.random.default_rng(np.random.SeedSequence([seed, epoch, stream, *name_words(key)]))
 
 
 def choose_pair(seed: int, epoch: int, key: str, views: int) -> tuple[int, int]:

@@ -15,9 +15,12 @@ import numpy as np
 from iebench.dataset import format as fmt
 from iebench.dataset.finalize import FinalizeError, load_info
 from iebench.dataset.loose import LooseLayoutError, list_objects, schema
-from iebench.dataset.splits import SIE_SPLIT_FILES, SplitError, read_sie_split, stratified_split
+from iebench.dataset.parts import PART_GLOB
+from iebench.dataset.splits import SIE_SPLIT_FILES, SplitError, assign_splits
 
 from iebench.classes import label_map
+from iebench.files import sha256_file
+from iebench.layout import image_path, latent_path
 from iebench.object_lists import ObjectListError, read_object_list
 
 
@@ -65,7 +68,7 @@ def _sha256_once(path: Path) -> str:
     stat = path.stat()
     key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
     if key not in _CHECKED:
-        _CHECKED[key] = fmt.sha256_file(path)
+        _CHECKED[key] = sha256_file(path)
     return _CHECKED[key]
 
 
@@ -211,15 +214,15 @@ class LooseSource:
             raise SourceError(f"unknown split {split!r}; splits are {', '.join(fmt.SPLITS)}")
         found = list_objects(self.root)
         self.views_per_object = max(len(o.views) for o in found)
-        first = np.load(found[0].folder / f"latent_{found[0].views[0]}.npy")
+        first = np.load(latent_path(found[0].folder, found[0].views[0]))
         self.latent_names = schema(self.root, first.shape[0]).latent_names
-        with open(found[0].folder / "image_0.jpg", "rb") as handle:
+        with open(image_path(found[0].folder, 0), "rb") as handle:
             from PIL import Image
 
             self.resolution = Image.open(handle).size[0]
         keys = [(o.synset, o.model_id) for o in found]
         has_sie = all((self.root / name).is_file() for name in SIE_SPLIT_FILES.values())
-        split_of = read_sie_split(self.root) if has_sie else stratified_split(keys, val_fraction, split_seed)
+        split_of = assign_splits(keys, split_files=self.root if has_sie else None, val_fraction=val_fraction, seed=split_seed)
         labels = label_map([o.synset for o in found])
         self.objects = sorted(
             (ObjectEntry(fmt.sample_key(o.synset, o.model_id), labels[o.synset], folder=str(o.folder))
@@ -234,13 +237,13 @@ class LooseSource:
         if rows is not None:
             return rows
         try:
-            return np.stack([np.load(Path(entry.folder) / f"latent_{v}.npy") for v in views]).astype(np.float64)
+            return np.stack([np.load(latent_path(entry.folder, v)) for v in views]).astype(np.float64)
         except (OSError, ValueError) as error:
             raise SourceError(f"object {entry.key} in {entry.folder}: latents unreadable ({error})") from None
 
     def read_view(self, entry: ObjectEntry, view: int) -> bytes:
         """The JPEG bytes of one view."""
-        path = Path(entry.folder) / f"image_{view}.jpg"
+        path = image_path(entry.folder, view)
         try:
             return path.read_bytes()
         except OSError as error:
@@ -249,7 +252,7 @@ class LooseSource:
     def read_latents(self, entry: ObjectEntry) -> np.ndarray:
         """The object's (views, k) latents."""
         try:
-            return np.stack([np.load(Path(entry.folder) / f"latent_{v}.npy") for v in range(self.views_per_object)])
+            return np.stack([np.load(latent_path(entry.folder, v)) for v in range(self.views_per_object)])
         except (OSError, ValueError) as error:
             raise SourceError(f"object {entry.key} in {entry.folder}: latents unreadable ({error})") from None
 
@@ -262,7 +265,7 @@ def open_source(root: Path, split: str, check_sizes: bool = True) -> ShardSource
     root = Path(root)
     if (root / fmt.INFO_NAME).is_file():
         return ShardSource(root, split, check_sizes)
-    if root.is_dir() and (any(root.glob("*.tar")) or any(root.glob("_part*.json"))):
+    if root.is_dir() and (any(root.glob("*.tar")) or any(root.glob(PART_GLOB))):
         raise SourceError(f"{root} holds shards but no {fmt.INFO_NAME}: the set is not finalized. Once every pack or render "
                           f"job writing to it has finished, run `iebench finalize {root}`")
     if not root.is_dir():

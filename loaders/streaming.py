@@ -21,6 +21,7 @@ from iebench.dataset import format as fmt
 from iebench.dataset.finalize import FinalizeError, load_info
 from iebench.loaders.actions import ActionComputer
 from iebench.loaders.decode import decode
+from iebench.loaders.loader import rank_and_world
 from iebench.loaders.sampling import choose_pair
 from iebench.loaders.sources import SourceError
 from torch.utils.data import IterableDataset, get_worker_info
@@ -31,12 +32,6 @@ class _Corrupt:
 
     def __init__(self, message: str) -> None:
         self.message = message
-
-
-def _rank_and_world() -> tuple[int, int]:
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank(), torch.distributed.get_world_size()
-    return 0, 1
 
 
 def iterate_samples(url: str) -> Iterator[tuple[str, dict[str, bytes]]]:
@@ -111,7 +106,7 @@ class StreamingPairs(IterableDataset):
         self._epoch = torch.zeros(1, dtype=torch.int64).share_memory_()
         self._indexes: dict[str, dict | None] = {}  # url -> {key: members} of a local index, loaded on first use
         # Taken now, in the rank's own process: DataLoader workers have no process group of their own.
-        default_rank, default_world = _rank_and_world()
+        default_rank, default_world = rank_and_world()
         self.rank = default_rank if rank is None else rank
         self.world_size = default_world if world_size is None else world_size
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from iebench.layout import LATENT_GLOB, latent_view
 from iebench.object_lists import ObjectListError, read_object_list
 from iebench.presets import Preset
 
@@ -47,6 +48,15 @@ def _as_float64(array: np.ndarray, path: Path) -> np.ndarray:
     return array
 
 
+def _load_latents(path: Path) -> np.ndarray:
+    """A .npy file of latents as float64, with a clear error naming the file."""
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise GivenLatentsError(f"{path}: not a readable .npy file ({error})") from None
+    return _as_float64(array, path)
+
+
 def _check_length(k: int, preset: Preset, path: Path) -> None:
     if k != len(preset.latent_names):
         raise GivenLatentsError(f"{path}: latents have {k} values, preset {preset.name!r} has {len(preset.latent_names)} "
@@ -55,18 +65,14 @@ def _check_length(k: int, preset: Preset, path: Path) -> None:
 
 def _from_loose(root: Path, preset: Preset) -> dict[Key, dict[int, np.ndarray]]:
     views: dict[Key, dict[int, np.ndarray]] = {}
-    for path in sorted(root.glob("*/*/latent_*.npy")):
+    for path in sorted(root.glob(f"*/*/{LATENT_GLOB}")):
         if path.parts[-3].startswith(("_", ".")):
             continue
-        try:
-            array = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as error:
-            raise GivenLatentsError(f"{path}: not a readable .npy file ({error})") from None
-        array = _as_float64(array, path)
+        array = _load_latents(path)
         if array.ndim != 1:
             raise GivenLatentsError(f"{path}: expected a vector of latents, got shape {array.shape}")
         _check_length(array.shape[0], preset, path)
-        view = int(path.stem.split("_", 1)[1])
+        view = latent_view(path)
         views.setdefault((path.parts[-3], path.parts[-2]), {})[view] = array
     return views
 
@@ -80,11 +86,7 @@ def _from_split_arrays(paths: list[Path], preset: Preset) -> dict[Key, dict[int,
             objects = read_object_list(images_path)
         except ObjectListError as error:
             raise GivenLatentsError(f"{latents_path}: its object list: {error}") from None
-        try:
-            array = np.load(latents_path, allow_pickle=False)
-        except (OSError, ValueError) as error:
-            raise GivenLatentsError(f"{latents_path}: not a readable .npy file ({error})") from None
-        array = _as_float64(array, latents_path)
+        array = _load_latents(latents_path)
         if array.ndim != 2:
             raise GivenLatentsError(f"{latents_path}: expected (objects x views, k), got shape {array.shape}")
         _check_length(array.shape[1], preset, latents_path)
@@ -129,7 +131,7 @@ def read_given_latents(source: Path, preset: Preset) -> GivenLatents:
         views, kind = _from_split_arrays([source.with_name(f"all_latents_{split}.npy")], preset), "split-arrays"
     elif (source / "_info.json").is_file():
         views, kind = _from_shards(source, preset), "shards"
-    elif source.is_dir() and list(source.glob("*/*/latent_*.npy")):
+    elif source.is_dir() and list(source.glob(f"*/*/{LATENT_GLOB}")):
         views, kind = _from_loose(source, preset), "loose"
     elif source.is_dir() and list(source.glob("all_latents_*.npy")):
         views, kind = _from_split_arrays(sorted(source.glob("all_latents_*.npy")), preset), "split-arrays"

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import numpy as np
 from iebench.dataset import format as fmt
-from iebench.dataset.pack import PackOptions, part_path
-from iebench.dataset.splits import read_sie_split, stratified_split
+from iebench.dataset.pack import PackOptions
+from iebench.dataset.parts import job_suffix, new_part, part_path
+from iebench.dataset.splits import assign_splits, require_split, split_record
 from iebench.render import writer
 from iebench.render.objects import ObjectRef
 from iebench.render.worker import ObjectResult
 
-import iebench
-from iebench.classes import class_name, label_map
+from iebench.classes import class_name
 from iebench.files import remove_temporary, write_json_atomic
 
 # Bytes of a stored 3DIEBench view at 256 px (SPEC 1: 17 GB for 2.6 M views), for sizing shards before rendering.
@@ -131,10 +131,11 @@ def shard_plan(all_objects: list[ObjectRef], mine: list[ObjectRef], options: Pac
     keys = [(o.synset, o.model_id) for o in all_objects]
     fmt.check_dataset_name(options.name)
     fmt.check_unique_keys(keys)  # before anything renders: a key that cannot be stored is refused now
-    split_of = read_sie_split(options.split_files) if options.split_files else stratified_split(keys, options.val_fraction, options.split_seed)
+    split_of = assign_splits(keys, split_files=options.split_files, val_fraction=options.val_fraction, seed=options.split_seed)
+    require_split([(o.synset, o.model_id) for o in mine], split_of)
     per_view = BYTES_PER_VIEW_256 * (resolution / 256) ** 2 + 200
     per_shard = max(1, int(options.shard_size_mb * 2**20 // (views * per_view)))
-    job = "" if num_jobs == 1 else f"-job{job_index:05d}"
+    job = job_suffix(job_index, num_jobs)
     shards = []
     for split_index, split in enumerate(fmt.SPLITS):
         members = sorted(fmt.sample_key(o.synset, o.model_id) for o in mine if split_of.get((o.synset, o.model_id)) == split)
@@ -142,27 +143,9 @@ def shard_plan(all_objects: list[ObjectRef], mine: list[ObjectRef], options: Pac
         ordered = [members[i] for i in order]
         for index, start in enumerate(range(0, len(ordered), per_shard)):
             shards.append({"name": fmt.shard_name(options.name, split, index, job), "split": split, "keys": ordered[start : start + per_shard]})
-    unsplit = [f"{s}/{m}" for s, m in ((o.synset, o.model_id) for o in mine) if (s, m) not in split_of]
-    if unsplit:
-        raise ValueError(f"{len(unsplit)} objects are in no split file, e.g. {unsplit[0]}")
-    split = ({"method": "sie-files", "path": str(options.split_files)} if options.split_files else
-             {"method": "stratified", "val_fraction": options.val_fraction, "seed": options.split_seed})
-    return {
-        "format": fmt.FORMAT,
-        "generator": f"iebench {iebench.__version__}",
-        "name": options.name,
-        "views_per_object": views,
-        "resolution": resolution,
-        "latent_names": list(latent_names),
-        "preset": preset,
-        "render_manifest": None,
-        "source": source,
-        "labels": label_map([o.synset for o in all_objects]),
-        "split": split,
-        "shard_seed": options.shard_seed,
-        "shard_size_mb": options.shard_size_mb,
-        "plan": {"job_index": job_index, "num_jobs": num_jobs, "objects_per_shard": per_shard,
-                 "objects": sorted(fmt.sample_key(o.synset, o.model_id) for o in mine)},
-        "skipped": [],
-        "shards": shards,
-    }
+    return new_part(name=options.name, views=views, resolution=resolution, latent_names=latent_names, preset=preset, render_manifest=None,
+                    source=source, synsets=[o.synset for o in all_objects],
+                    split=split_record(split_files=options.split_files, val_fraction=options.val_fraction, seed=options.split_seed),
+                    shard_seed=options.shard_seed, shard_size_mb=options.shard_size_mb, skipped=[], shards=shards,
+                    plan={"job_index": job_index, "num_jobs": num_jobs, "objects_per_shard": per_shard,
+                          "objects": sorted(fmt.sample_key(o.synset, o.model_id) for o in mine)})

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import torch
-from iebench.baselines.config import TrainConfig
 from iebench.baselines.backbones import build_backbone
+from iebench.baselines.config import TrainConfig
 from torch import nn
 
 
