@@ -16,14 +16,14 @@ import torch
 from iebench.baselines import checkpoint
 from iebench.baselines.checkpoint import CheckpointError
 from iebench.baselines.config import TrainConfig
-from iebench.baselines.methods import build_method
+from iebench.baselines.methods import build_method, variants_of
 
 from iebench.files import write_atomic, write_json_atomic
 
 # The authors' module names -> ours (the parts of the model a run keeps; their online evaluator is left out).
 RENAMES = {"backbone.": "backbone.", "projector_inv.": "inv_projector.", "projector_equi.": "equi_projector.",
            "predictor.hypernet.net.": "predictor.hyper."}
-SIE_METHODS = ("sie", "sie-rotcolor", "sie-novar", "sie-onlyequi")
+SIE_METHODS = variants_of("SIE")
 
 
 @dataclass(frozen=True)

@@ -6,15 +6,16 @@ import dataclasses
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from iebench.baselines.backbones import BACKBONES, WIDTHS
+from iebench.baselines.errors import ConfigError
+from iebench.baselines.methods import METHODS, method_settings, registered
+
+__all__ = ["PRESETS", "ConfigError", "TrainConfig", "resolve"]
 
 
-class ConfigError(ValueError):
-    """A configuration that cannot train; the message names the field."""
-
-
-@dataclass
+@dataclass(kw_only=True)
 class TrainConfig:
     """Everything a training run depends on (the run folder keeps it as config.json)."""
 
@@ -42,7 +43,18 @@ class TrainConfig:
     cov_coeff: float = 1.0
     drop_last: bool = False
     online_probe: bool = False
-    extra: dict = field(default_factory=dict)  # method-specific settings (see each method's file)
+    # The method's own settings: its `Settings` dataclass (see its file), given as a table (`[extra]` in TOML,
+    # "extra" in config.json) and checked against the method when the configuration is built.
+    extra: Any = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.method in METHODS:  # an unknown method is reported by `validate`
+            self.extra = method_settings(self.method, self.extra)
+
+    @property
+    def action_name(self) -> str:
+        """The action this run trains with: the configured one, else its method's default."""
+        return self.action or registered(self.method).default_action
 
     def to_json(self) -> dict:
         """Plain JSON (tuples as lists)."""
@@ -68,6 +80,7 @@ class TrainConfig:
 
     def validate(self) -> TrainConfig:
         """Check ranges once, before any work."""
+        registered(self.method)
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")

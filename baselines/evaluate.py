@@ -21,7 +21,7 @@ import torch
 from iebench.baselines import checkpoint
 from iebench.baselines.config import TrainConfig
 from iebench.baselines.features import SplitFeatures, cached_extract, data_digest, extract, fingerprint
-from iebench.baselines.methods import build_method, default_action
+from iebench.baselines.methods import build_method
 from iebench.baselines.metrics import mrr_and_hits, prediction_error, retrieval_ranks
 from iebench.baselines.probes import (
     CachedViews,
@@ -86,7 +86,7 @@ def parse_tasks(text: str) -> tuple[str, ...]:
 
 
 def _action_dim(config: TrainConfig, latent_names: tuple[str, ...]) -> int:
-    return action_size(config.action or default_action(config.method), latent_names)
+    return action_size(config.action_name, latent_names)
 
 
 def load_subject(run: Path, random_init: bool, latent_names: tuple[str, ...], seed: int = 0) -> Subject:
@@ -255,7 +255,7 @@ def _retrieval_results(ctx: _Context) -> tuple[dict, np.ndarray | None]:
            else None)
     if why:
         return {t: {"not_applicable": why} for t in asked}, None
-    mrr, pre, ranks = retrieval(subject.method, ctx.train, ctx.val, subject.config.action or default_action(subject.config.method), ctx.device)
+    mrr, pre, ranks = retrieval(subject.method, ctx.train, ctx.val, subject.config.action_name, ctx.device)
     return {t: {"mrr": mrr, "pre": pre}[t] for t in asked}, ranks
 
 

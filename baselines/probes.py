@@ -29,7 +29,7 @@ from torch import nn
 ViewSource = Callable[[np.ndarray, np.ndarray], torch.Tensor]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ProbeSettings:
     """How every probe trains (SPEC 4's values as defaults)."""
 

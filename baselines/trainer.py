@@ -18,7 +18,7 @@ import torch
 from iebench.baselines import checkpoint
 from iebench.baselines.config import ConfigError, TrainConfig
 from iebench.baselines.distributed import setup
-from iebench.baselines.methods import build_method, default_action
+from iebench.baselines.methods import build_method
 from iebench.loaders import Normalize, PairDataset, make_loader
 from iebench.loaders.actions import ActionError
 from torch import nn
@@ -61,7 +61,7 @@ def prepare_data(config: TrainConfig) -> PairDataset:
     """The training pairs, with clear errors for missing shards or latents the method cannot use."""
     if not config.data or not Path(config.data).is_dir():
         raise ConfigError(f"--data {config.data!r} is not a folder of shards (or of the original layout)")
-    action = config.action or default_action(config.method)
+    action = config.action_name
     try:
         return PairDataset(config.data, "train", action=action, seed=config.seed)
     except ActionError as error:

@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 from iebench.baselines.config import resolve
 from iebench.baselines.evaluate import EvalSettings, evaluate
+from iebench.baselines.methods import compared_methods
 from iebench.baselines.probes import ProbeSettings
 from iebench.baselines.trainer import train
 from iebench.dataset.pack import PackOptions, pack
@@ -35,7 +36,7 @@ from synthetic import synthetic_view, write_loose  # bench/synthetic.py (scripts
 
 from iebench.cores import available_cores
 
-ALL_METHODS = ["sie", "sie-rotcolor", "vicreg", "simclr", "simclr-augself", "equimod", "sen", "recon-xattn"]
+ALL_METHODS = list(compared_methods())
 
 
 def check_nvjpeg(count: int = 1024) -> list[str]:

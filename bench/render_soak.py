@@ -136,7 +136,7 @@ def main() -> None:
         procedural.generate(objects_root, classes=classes, per_class=math.ceil(args.objects / classes), seed=0)
         refs = tuple(scan_root(objects_root)[: args.objects])
         settings = RenderSettings(resolution=args.resolution, samples=args.samples, denoiser="off")
-        job = RenderJob(refs, render_out, get_preset("3diebench"), seed=0, views=args.views, settings=settings, workers=args.workers,
+        job = RenderJob(objects=refs, out=render_out, preset=get_preset("3diebench"), seed=0, views=args.views, settings=settings, workers=args.workers,
                         recycle_every=args.recycle_every, source_root=objects_root)
 
         def progress(phase: str) -> int:

@@ -47,7 +47,7 @@ class PackError(RuntimeError):
         self.details = list(details)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PackOptions:
     """How to pack: the dataset name, split, order and shard size."""
 

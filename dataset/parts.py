@@ -17,8 +17,8 @@ from iebench.classes import label_map
 PART_GLOB = "_part*.json"
 
 
-def job_suffix(job_index: int, num_jobs: int) -> str:
-    """What a job of an array adds to its file names ("" for a single writer)."""
+def shard_job_suffix(job_index: int, num_jobs: int) -> str:
+    """What a job of an array adds to the names of its shards and plan ("" for a single writer)."""
     return "" if num_jobs == 1 else f"-job{job_index:05d}"
 
 

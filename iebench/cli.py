@@ -18,6 +18,7 @@ from pathlib import Path
 import click
 
 import iebench
+from iebench.baselines.methods import METHODS, compared_methods, mini_methods, variants_of
 
 DEBUG_ENV = "IEBENCH_DEBUG"
 EXIT_INTERRUPTED = 130
@@ -300,7 +301,8 @@ def render(src: Path, out: Path, preset: str, variant: Path | None, factors: tup
             from iebench.render.procedural import is_procedural
             from iebench.render.sinks import shard_plan
 
-            options = PackOptions(name, val_fraction, split_seed, split_files, shard_seed, shard_size_mb)
+            options = PackOptions(name=name, val_fraction=val_fraction, split_seed=split_seed, split_files=split_files, shard_seed=shard_seed,
+                                  shard_size_mb=shard_size_mb)
             plan = shard_plan(everything, mine, options, views=views, resolution=resolution, preset=scene.to_json(),
                               latent_names=scene.latent_names, job_index=job_index, num_jobs=num_jobs,
                               source={"kind": "render", "path": str(src), "procedural": is_procedural(src)})
@@ -308,8 +310,9 @@ def render(src: Path, out: Path, preset: str, variant: Path | None, factors: tup
         _fail(str(error))
     if importlib.util.find_spec("bpy") is None:
         _fail("bpy (Blender as a Python module) is not installed: pip install 'iebench[render]' on Python 3.11")
-    job = render_job.RenderJob(tuple(mine), out, scene, seed, views, settings, workers, job_index, num_jobs,
-                               max_faces, max_mesh_mb, source_root=src, shard_plan=plan, given=given)
+    job = render_job.RenderJob(objects=tuple(mine), out=out, preset=scene, seed=seed, views=views, settings=settings, workers=workers,
+                               job_index=job_index, num_jobs=num_jobs, max_faces=max_faces, max_mesh_mb=max_mesh_mb, source_root=src,
+                               shard_plan=plan, given=given)
     if not mine:
         click.echo(f"job {job_index} of {num_jobs} has no objects")
         return
@@ -388,7 +391,8 @@ def pack(src: Path, out: Path, name: str, val_fraction: float, split_seed: int, 
     from iebench.dataset.pack import pack as pack_shards
     from iebench.dataset.splits import SplitError
 
-    options = PackOptions(name, val_fraction, split_seed, split_files, shard_seed, shard_size_mb, workers, skip_bad)
+    options = PackOptions(name=name, val_fraction=val_fraction, split_seed=split_seed, split_files=split_files, shard_seed=shard_seed,
+                          shard_size_mb=shard_size_mb, workers=workers, skip_bad=skip_bad)
     try:
         info, skipped = pack_shards(src, out, options)
     except (PackError, LooseLayoutError, SplitError, FinalizeError, ValueError) as error:
@@ -490,9 +494,9 @@ def show(src: Path, out: Path | None, split: str, max_objects: int, max_views: i
 
 # ----------------------------------------------------------------------------------------------- train
 @main.command()
-@click.option("--method", default=None, help="Method: sie, sie-rotcolor, sie-novar, sie-onlyequi, vicreg, simclr, simclr-augself, "
-              "simclr-augself-rotcolor, equimod, equimod-vicreg, sen, recon-xattn, supervised-rotation (a reference: the "
-              "backbone trained to regress the relative rotation) [default: sie].")
+@click.option("--method", type=click.Choice(list(METHODS)), default=None,
+              help="Method [default: sie]; supervised-rotation is a reference (the backbone trained to regress the relative rotation). "
+              "`iebench methods` lists each with its default action.")
 @click.option("--backbone", type=click.Choice(["resnet18-sie", "resnet18", "vit-s16"]),
               help="Encoder [default: resnet18-sie]. resnet18-sie: the SIE authors' ResNet-18 (stride on a block's second conv, "
               "TF-style padding, a shortcut conv in every stage's first block, zero-initialised last BN; their checkpoints load); "
@@ -547,6 +551,17 @@ def train(method, backbone, data, out, preset, config_file, epochs, batch_size, 
                f"(last epoch loss {result.last_epoch_loss if result.last_epoch_loss is None else round(result.last_epoch_loss, 4)})")
 
 
+@main.command("methods")
+@click.option("--compared", is_flag=True, help="Only the names `iebench compare` and `make bench` run by default, on one line.")
+def methods_command(compared: bool) -> None:
+    """List the registered methods and the action each trains with unless --action says otherwise."""
+    if compared:
+        click.echo(" ".join(compared_methods()))
+        return
+    for name, entry in METHODS.items():
+        click.echo(f"{name:<24} {entry.default_action}")
+
+
 @main.command()
 @click.argument("run", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
@@ -571,7 +586,7 @@ def export(run: Path, out: Path) -> None:
 @main.command("import")
 @click.argument("checkpoint", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("run", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--method", type=click.Choice(["sie", "sie-rotcolor", "sie-novar", "sie-onlyequi"]),
+@click.option("--method", type=click.Choice(variants_of("SIE")),
               help="The authors' model [default: read from the shapes; sie-novar cannot be told from sie by its weights].")
 @click.option("--image-size", default=256, show_default=True, help="Size the images are resized to for this model (the paper's: 256).")
 def import_command(checkpoint: Path, run: Path, method: str | None, image_size: int) -> None:
@@ -686,8 +701,7 @@ def report(runs: tuple[Path, ...], out: Path) -> None:
 @main.command()
 @click.option("--data", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path), help="Shards to train and evaluate on.")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder of the runs and the comparison.")
-@click.option("--methods", default="sie,sie-rotcolor,vicreg,simclr,simclr-augself,equimod,equimod-vicreg,sen,recon-xattn",
-              show_default=True, help="Comma-separated methods.")
+@click.option("--methods", default=",".join(compared_methods()), show_default=True, help="Comma-separated methods.")
 @click.option("--preset", type=click.Choice(["tiny", "sie-paper"]), default="tiny", show_default=True)
 @click.option("--epochs", type=COUNT, help="Training epochs (default: the preset's).")
 @click.option("--probe-epochs", type=COUNT, default=300, show_default=True, help="Epochs of every evaluation probe.")
@@ -714,7 +728,7 @@ def compare(data: Path, out: Path, methods: str, preset: str, epochs: int | None
 @click.option("--scale", type=click.Choice(["ci", "laptop"]), default="laptop", show_default=True,
               help="ci: a few objects and views at 32 px, a few minutes; laptop: 10 classes x 40 objects, 16 views at 48 px.")
 @click.option("--seeds", type=COUNT, default=3, show_default=True, help="Training seeds per method (mean and std are reported).")
-@click.option("--methods", default="sie,sie-rotcolor,vicreg,simclr", show_default=True, help="Comma-separated methods.")
+@click.option("--methods", default=",".join(mini_methods()), show_default=True, help="Comma-separated methods.")
 @click.option("--objects", "objects_root", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="A ShapeNet-layout folder to take a class-balanced subset from, instead of procedural objects.")
 @click.option("--per-class", type=COUNT, help="With --objects: objects per class.")
@@ -730,8 +744,8 @@ def mini(out: Path, scale: str, seeds: int, methods: str, objects_root: Path | N
 
     from iebench.mini import MiniOptions, run_mini
 
-    options = MiniOptions(out, scale, seeds, tuple(m.strip() for m in methods.split(",") if m.strip()), objects_root, per_class,
-                          epochs)
+    options = MiniOptions(out=out, scale=scale, seeds=seeds, methods=tuple(m.strip() for m in methods.split(",") if m.strip()),
+                          objects=objects_root, per_class=per_class, epochs=epochs)
     try:
         path = run_mini(options, "iebench " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
     except ValueError as error:

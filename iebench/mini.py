@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 import iebench
+from iebench.baselines.methods import mini_methods
 from iebench.files import write_atomic, write_json_atomic
 
 
@@ -53,12 +54,12 @@ SCALES = {
     "gpu": MiniScale(classes=13, per_class=100, views=24, resolution=128, samples=16, epochs=200, batch_size=256, image_size=128,
                      probe_epochs=300, probe_draws=4, projector=(1024, 1024, 1024), device="cuda"),
 }
-DEFAULT_METHODS = ("sie", "sie-rotcolor", "vicreg", "simclr")
+DEFAULT_METHODS = mini_methods()
 SUPERVISED = "supervised-rotation"
 REFERENCES = ("random init", "pixels", SUPERVISED)  # rows that are not self-supervised methods
 
 
-@dataclass
+@dataclass(kw_only=True)
 class MiniOptions:
     """What `iebench mini` runs."""
 
@@ -156,7 +157,7 @@ def _render(options: MiniOptions, scale: MiniScale, objects: Path) -> Path:
 
     listed = read_object_list(options.out / "objects.txt") if options.objects else None
     out = options.out / "render"
-    job = RenderJob(tuple(select_objects(objects, listed)), out, get_preset(scale.preset), seed=0, views=scale.views,
+    job = RenderJob(objects=tuple(select_objects(objects, listed)), out=out, preset=get_preset(scale.preset), seed=0, views=scale.views,
                     settings=RenderSettings(resolution=scale.resolution, samples=scale.samples), source_root=objects)
     run(job)
     return out

@@ -40,7 +40,7 @@ class RenderJobError(RuntimeError):
     """A job that must not start (for example, settings that differ from the output's manifest)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RenderJob:
     """Everything one `iebench render` invocation does, validated before any work starts."""
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from iebench.dataset import format as fmt
 from iebench.dataset.pack import PackOptions
-from iebench.dataset.parts import job_suffix, new_part, part_path
+from iebench.dataset.parts import shard_job_suffix, new_part, part_path
 from iebench.dataset.splits import assign_splits, require_split, split_record
 from iebench.render import writer
 from iebench.render.objects import ObjectRef
@@ -21,6 +21,7 @@ from iebench.render.worker import ObjectResult
 
 from iebench.classes import class_name
 from iebench.files import remove_temporary, write_json_atomic
+from iebench.layout import object_dir
 
 # Bytes of a stored 3DIEBench view at 256 px (SPEC 1: 17 GB for 2.6 M views), for sizing shards before rendering.
 BYTES_PER_VIEW_256 = 6_500
@@ -35,16 +36,16 @@ class LooseSink:
     def prepare(self, objects: tuple[ObjectRef, ...]) -> None:
         """Remove temporary files an interrupted run left."""
         for ref in objects:
-            writer.remove_partial_files(writer.object_dir(self.out, ref.synset, ref.model_id))
+            writer.remove_partial_files(object_dir(self.out, ref.synset, ref.model_id))
 
     def missing_views(self, ref: ObjectRef, views: list[int]) -> list[int]:
         """Views of the object whose files are not both in place."""
-        folder = writer.object_dir(self.out, ref.synset, ref.model_id)
+        folder = object_dir(self.out, ref.synset, ref.model_id)
         return [v for v in views if not writer.view_complete(folder, v)]
 
     def accept(self, result: ObjectResult) -> None:
         """Write the object's finished views."""
-        folder = writer.object_dir(self.out, *result.key.split("/"))
+        folder = object_dir(self.out, *result.key.split("/"))
         for view in result.views:
             writer.write_view(folder, view.index, view.jpeg, view.latents)
 
@@ -135,7 +136,7 @@ def shard_plan(all_objects: list[ObjectRef], mine: list[ObjectRef], options: Pac
     require_split([(o.synset, o.model_id) for o in mine], split_of)
     per_view = BYTES_PER_VIEW_256 * (resolution / 256) ** 2 + 200
     per_shard = max(1, int(options.shard_size_mb * 2**20 // (views * per_view)))
-    job = job_suffix(job_index, num_jobs)
+    job = shard_job_suffix(job_index, num_jobs)
     shards = []
     for split_index, split in enumerate(fmt.SPLITS):
         members = sorted(fmt.sample_key(o.synset, o.model_id) for o in mine if split_of.get((o.synset, o.model_id)) == split)

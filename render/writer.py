@@ -1,6 +1,6 @@
 """Writing rendered views: JPEG encoding and the original 3DIEBench layout of loose files.
 
-The layout is `iebench.layout`'s (`object_dir`, `image_path`, `latent_path` are re-exported here).
+The file names are `iebench.layout`'s.
 Each file is written under a temporary name and renamed, the latent last: a view is complete when
 both files exist, and an interrupted write never leaves a file that looks finished.
 """

@@ -18,6 +18,7 @@ output, not the queries), or the decoder could copy view 2 and learn nothing abo
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -64,10 +65,19 @@ def patchify(images: torch.Tensor, grid: int) -> torch.Tensor:
     return images.reshape(n, c, grid, ph, grid, pw).permute(0, 2, 4, 1, 3, 5).reshape(n, grid * grid, c * ph * pw)
 
 
+@dataclass(frozen=True, kw_only=True)
+class ReconstructionSettings:
+    """The reconstruction method's own settings (`extra` in a configuration)."""
+
+    recon_weight: float = 1.0  # weight of the pixel MSE
+    decoder_width: int = 192
+    decoder_blocks: int = 6  # the cross-attention block and blocks - 1 self-attention blocks
+
+
 class Reconstruction(Method):
     """`recon-xattn`: VICReg on the invariant part + weight x pixel MSE of the reconstructed view 2."""
 
-    default_action = "none"
+    Settings = ReconstructionSettings
 
     def __init__(self, config: TrainConfig, action_dim: int) -> None:
         super().__init__(config, action_dim, last_stride=1)
@@ -79,11 +89,11 @@ class Reconstruction(Method):
             raise ValueError(f"recon-xattn at {size} px gives {self.grid * self.grid} tokens; it needs at least "
                              f"{MIN_TOKENS} (an image size of 64 or more)")
         extra = config.extra
-        self.recon_weight = float(extra.get("recon_weight", 1.0))
+        self.recon_weight = extra.recon_weight
         self.inv_projector = projector(self.inv_dim, tuple(2 * d for d in config.projector))
         patch = 3 * (size // self.grid) ** 2
         self.decoder = CrossAttentionDecoder(self.dim - self.inv_dim, self.grid * self.grid, patch,
-                                             int(extra.get("decoder_width", 192)), int(extra.get("decoder_blocks", 6)))
+                                             extra.decoder_width, extra.decoder_blocks)
 
     def tokens_and_representation(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Equivariant tokens (N, T, equi dims) and the representation."""

@@ -11,7 +11,7 @@ pytest.importorskip("bpy", reason="the render extra (bpy) is part of the dev set
 
 @pytest.mark.slow
 def test_ci_scale_end_to_end_and_resumes(tmp_path):
-    options = MiniOptions(tmp_path, scale="ci", seeds=1, methods=("sie", "sie-rotcolor", "vicreg", "simclr"))
+    options = MiniOptions(out=tmp_path, scale="ci", seeds=1, methods=("sie", "sie-rotcolor", "vicreg", "simclr"))
     report = run_mini(options, "iebench mini OUT --scale ci --seeds 1")
     text = report.read_text()
     for name in ("sie", "sie-rotcolor", "vicreg", "simclr", "random init"):
@@ -20,7 +20,7 @@ def test_ci_scale_end_to_end_and_resumes(tmp_path):
     data = json.loads((tmp_path / "report.json").read_text())
     assert data["scale"]["resolution"] == 32 and len(data["reports"]) == 5
     assert (tmp_path / "report.png").is_file() and (tmp_path / "shards" / "_info.json").is_file()
-    again = MiniOptions(tmp_path, scale="ci", seeds=1, methods=("sie", "sie-rotcolor", "vicreg", "simclr"))
+    again = MiniOptions(out=tmp_path, scale="ci", seeds=1, methods=("sie", "sie-rotcolor", "vicreg", "simclr"))
     run_mini(again)
     assert not any(name.startswith("train") for name in again.ran)  # nothing retrained
     assert again.timings == json.loads((tmp_path / "_timings.json").read_text())  # first run's times kept

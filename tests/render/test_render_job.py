@@ -50,8 +50,8 @@ def test_same_views_whatever_the_workers_and_jobs(tiny_render, tmp_path):
     job, _ = tiny_render
     objects = job.objects
     for index in range(2):  # the same objects as two array jobs with one worker each
-        part = RenderJob(tuple(partition(list(objects), index, 2)), tmp_path, job.preset, job.seed, job.views,
-                         TINY_SETTINGS, workers=1, job_index=index, num_jobs=2)
+        part = RenderJob(objects=tuple(partition(list(objects), index, 2)), out=tmp_path, preset=job.preset, seed=job.seed,
+                         views=job.views, settings=TINY_SETTINGS, workers=1, job_index=index, num_jobs=2)
         assert run(part).failures == {}
     assert (tmp_path / "_manifest.job00000-of-00002.json").is_file()
     for ref in objects:
@@ -64,7 +64,7 @@ def test_same_views_whatever_the_workers_and_jobs(tiny_render, tmp_path):
 
 def test_resume_refuses_other_settings(tiny_render):
     job, _ = tiny_render
-    other = RenderJob(job.objects, job.out, job.preset, seed=8, views=job.views, settings=TINY_SETTINGS)
+    other = RenderJob(objects=job.objects, out=job.out, preset=job.preset, seed=8, views=job.views, settings=TINY_SETTINGS)
     with pytest.raises(RenderJobError, match="seed"):
         run(other)
 
