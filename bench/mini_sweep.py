@@ -23,7 +23,7 @@ from iebench.baselines.evaluate import EvalSettings, evaluate
 from iebench.baselines.probes import ProbeSettings
 from iebench.baselines.trainer import train
 
-from iebench.mini import SCALES, verdict
+from iebench.orchestration.mini import SCALES, verdict
 
 BASE = SCALES["laptop"]
 CONFIGS = {

@@ -742,7 +742,7 @@ def mini(out: Path, scale: str, seeds: int, methods: str, objects_root: Path | N
     """
     import shlex
 
-    from iebench.mini import MiniOptions, run_mini
+    from iebench.orchestration.mini import MiniOptions, run_mini
 
     options = MiniOptions(out=out, scale=scale, seeds=seeds, methods=tuple(m.strip() for m in methods.split(",") if m.strip()),
                           objects=objects_root, per_class=per_class, epochs=epochs)

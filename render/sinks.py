@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from iebench.dataset import format as fmt
 from iebench.dataset.pack import PackOptions
-from iebench.dataset.parts import shard_job_suffix, new_part, part_path
+from iebench.dataset.parts import new_part, part_path, shard_job_suffix
 from iebench.dataset.splits import assign_splits, require_split, split_record
 from iebench.render import writer
 from iebench.render.objects import ObjectRef

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from iebench.mini import MiniOptions, claim_line, claims, run_mini, summarise
+from iebench.orchestration.mini import MiniOptions, claim_line, claims, run_mini, summarise
 
 pytest.importorskip("bpy", reason="the render extra (bpy) is part of the dev set-up")
 
