@@ -35,7 +35,7 @@ from iebench.baselines.probes import (
 from iebench.loaders.actions import ActionComputer, ActionError, action_size, check_action
 from iebench.loaders.sources import open_source
 
-from iebench.files import sha256_file, write_atomic, write_json_atomic
+from iebench.files import remove_temporary, sha256_file, write_atomic, write_json_atomic
 from iebench.presets import get_preset
 from iebench.rotations import euler_to_quaternion
 
@@ -280,47 +280,85 @@ def run_tasks(ctx: _Context, latent_names: tuple[str, ...]) -> tuple[dict, dict]
 
 
 def evaluate(run: Path, data: Path, settings: EvalSettings = EvalSettings(), progress: bool = True) -> dict:
-    """Evaluate a run (or an untrained backbone) on a data set; writes eval.json, eval.md and plots into RUN."""
+    """Evaluate a run (or an untrained backbone) on a data set; writes eval.json, eval.md and plots into RUN.
+
+    The steps, in order: sweep what a crashed evaluation left; open the data; load what is evaluated
+    and check the settings against both; extract (or reuse) the features of both splits; run the
+    tasks; write the report.
+    """
     run, data = Path(run), Path(data)
-    if not data.is_dir():
-        raise EvalError(f"--data {data} is not a folder of shards (or of the original layout)")
-    use_cuda = torch.cuda.is_available() if settings.device == "auto" else settings.device == "cuda"
-    device = torch.device("cuda" if use_cuda else "cpu")
-    try:
-        latent_names = open_source(data, "val").latent_names
-    except Exception as error:  # neither shards nor the original layout
-        raise EvalError(f"--data {data}: {error}") from None
+    _start(run, data, settings)
+    device = _device(settings.device)
+    latent_names = _latent_names(data)
     subject = load_subject(run, settings.random_init, latent_names, settings.probe.seed)
     check(settings, latent_names, subject)
     subject.method.to(device)
-    config = subject.config
-    key = evaluation_key(subject.weights, data, settings, config)
-    cache = None if settings.random_init else run / "features"
-    features_key = fingerprint(subject.weights, data_digest(data), config.image_size)
     start = time.perf_counter()
-    train, val = (cached_extract(cache, features_key, split, method=subject.method, root=data, device=device,
-                                 image_size=config.image_size, progress=progress) for split in ("train", "val"))
+    train, val = _features(run, data, subject, device, progress)
     extracted = time.perf_counter()
     backbone_state = {k: v.clone() for k, v in subject.method.backbone.state_dict().items()}
     classes = int(max(train.labels.max(), val.labels.max())) + 1
     results, plots = run_tasks(_Context(subject, data, train, val, settings, device, backbone_state, classes), latent_names)
-    done = time.perf_counter()
-    report = {
-        "run": str(run), "data": str(data), "method": config.method, "random_init": settings.random_init, "key": key,
+    timing = {"features_seconds": extracted - start, "probes_seconds": time.perf_counter() - extracted}
+    report = _report(run, data, settings, subject, train, val, results, timing)
+    _write_report(eval_dir(run, settings), report, plots, classes)
+    return report
+
+
+def _start(run: Path, data: Path, settings: EvalSettings) -> None:
+    """Refuse what cannot be evaluated (no checkpoint, no data folder) and sweep a crashed evaluation's temporary files."""
+    if not settings.random_init and not (run / checkpoint.CHECKPOINT_NAME).is_file():
+        raise EvalError(f"{run} has no {checkpoint.CHECKPOINT_NAME} (train it first, or pass --random-init)")
+    if not data.is_dir():
+        raise EvalError(f"--data {data} is not a folder of shards (or of the original layout)")
+    for folder in (run / "eval", run / "eval-random-init", run / "features"):
+        remove_temporary(folder)
+
+
+def _device(name: str) -> torch.device:
+    """auto: CUDA when there is a GPU, else the CPU."""
+    use_cuda = torch.cuda.is_available() if name == "auto" else name == "cuda"
+    return torch.device("cuda" if use_cuda else "cpu")
+
+
+def _latent_names(data: Path) -> tuple[str, ...]:
+    try:
+        return open_source(data, "val").latent_names
+    except Exception as error:  # neither shards nor the original layout
+        raise EvalError(f"--data {data}: {error}") from None
+
+
+def _features(run: Path, data: Path, subject: Subject, device: torch.device, progress: bool) -> tuple[SplitFeatures, SplitFeatures]:
+    """Both splits' representations of every view: cached in RUN/features for trained weights, computed afresh for the floor."""
+    config = subject.config
+    cache = None if subject.weights.startswith("random-init-") else run / "features"  # an untrained floor is not kept
+    features_key = fingerprint(subject.weights, data_digest(data), config.image_size)
+    return tuple(cached_extract(cache, features_key, split, method=subject.method, root=data, device=device,
+                                image_size=config.image_size, progress=progress) for split in ("train", "val"))
+
+
+def _report(run: Path, data: Path, settings: EvalSettings, subject: Subject, train: SplitFeatures, val: SplitFeatures,
+            results: dict, timing: dict) -> dict:
+    """eval.json's content: what was evaluated on what, how, its key, the results and the time taken."""
+    return {
+        "run": str(run), "data": str(data), "method": subject.config.method, "random_init": settings.random_init,
+        "key": evaluation_key(subject.weights, data, settings, subject.config),
         "weights": subject.weights, "imported": subject.imported or None,
         "settings": {**asdict(settings), "tasks": list(settings.tasks)},
         "objects": {"train": len(train.keys), "val": len(val.keys)}, "views_per_object": int(val.representations.shape[1]),
         "results": results,
-        "timing": {"features_seconds": extracted - start, "probes_seconds": done - extracted},
+        "timing": timing,
     }
-    out_dir = eval_dir(run, settings)
+
+
+def _write_report(out_dir: Path, report: dict, plots: dict, classes: int) -> None:
+    """eval.json, eval.md and the plots."""
+    from iebench.baselines.plots import eval_plots
+
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out_dir / "eval.json", report)
     write_atomic(out_dir / "eval.md", (markdown_table([report]) + "\n" + retrieval_table(report)).encode())
-    from iebench.baselines.plots import eval_plots
-
-    eval_plots(out_dir, plots, results.get("classification", {}).get("all"), classes)
-    return report
+    eval_plots(out_dir, plots, report["results"].get("classification", {}).get("all"), classes)
 
 
 def _cell(results: dict, task: str, *path: str) -> str:

@@ -9,7 +9,6 @@ code; `--debug` (or `IEBENCH_DEBUG=1`) shows the traceback instead.
 from __future__ import annotations
 
 import errno
-import os
 import re
 import signal
 import sys
@@ -192,11 +191,6 @@ def objects_list(root: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- render
-def _env_int(name: str) -> int | None:
-    value = os.environ.get(name)
-    return int(value) if value and value.isdigit() else None
-
-
 @main.command()
 @click.argument("src", type=click.Path(path_type=Path))
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
@@ -259,98 +253,69 @@ def render(src: Path, out: Path, preset: str, variant: Path | None, factors: tup
     """
     import importlib.util
 
-    from iebench.object_lists import ObjectListError, read_object_list
-    from iebench.presets import (
-        PresetError,
-        get_preset,
-        load_variant,
-        parse_factor_flag,
-        with_overrides,
-    )
+    from iebench.dataset.finalize import FinalizeError
+    from iebench.dataset.pack import PackOptions
+    from iebench.object_lists import ObjectListError
+    from iebench.presets import PresetError
     from iebench.render import job as render_job
-    from iebench.render.objects import ObjectSourceError, partition, select_objects
-    from iebench.render.settings import ORIGINAL_RECIPE, RenderSettings
+    from iebench.render.objects import ObjectSourceError
+    from iebench.render.request import RenderRequest, prepare_job, render_and_finalize
 
+    shards = None
+    if output_format == "shards":
+        shards = PackOptions(name=name, val_fraction=val_fraction, split_seed=split_seed, split_files=split_files, shard_seed=shard_seed,
+                             shard_size_mb=shard_size_mb)
+    request = RenderRequest(src=src, out=out, preset=preset, variant=variant, factors=factors, views=views, seed=seed, resolution=resolution,
+                            recipe=recipe, samples=samples, denoiser=denoiser, adaptive=adaptive, prefilter=prefilter,
+                            jpeg_quality=jpeg_quality, legacy_bgr=legacy_bgr, device=device, workers=workers, job_index=job_index,
+                            num_jobs=num_jobs, object_list=object_list, max_faces=max_faces, max_mesh_mb=max_mesh_mb,
+                            latents_from=latents_from, shards=shards)
     try:
-        scene = load_variant(variant, base=preset) if variant else get_preset(preset)
-        scene = with_overrides(scene, dict(parse_factor_flag(f) for f in factors))
-        base = ORIGINAL_RECIPE if recipe == "original" else RenderSettings()
-        changes = {"resolution": resolution, "jpeg_quality": jpeg_quality, "legacy_bgr": legacy_bgr, "device": device}
-        overrides = (("samples", samples), ("denoiser", denoiser), ("adaptive_sampling", adaptive), ("denoiser_prefilter", prefilter))
-        changes |= {k: v for k, v in overrides if v is not None}
-        settings = base.replace(**changes)
-        if views < 1:
-            raise ValueError(f"--views must be at least 1, got {views}")
-        num_jobs = num_jobs or _env_int("SLURM_ARRAY_TASK_COUNT") or 1
-        job_index = job_index if job_index is not None else (_env_int("SLURM_ARRAY_TASK_ID") or 0)
-        listed = read_object_list(object_list) if object_list else None
-        given = None
-        if latents_from is not None:
-            from iebench.render.given_latents import read_given_latents
-
-            if factors or variant:
-                raise PresetError("--latents defines every factor of every view: it cannot be combined with --factor or --variant")
-            given = read_given_latents(latents_from, scene)
-            listed = sorted(set(given.views) & set(listed)) if listed is not None else sorted(given.views)
-            views = max(len(v) for v in given.views.values())
-        everything = select_objects(src, listed)
-        mine = partition(everything, job_index, num_jobs)
-        plan = None
-        if output_format == "shards":
-            from iebench.dataset.pack import PackOptions
-            from iebench.render.procedural import is_procedural
-            from iebench.render.sinks import shard_plan
-
-            options = PackOptions(name=name, val_fraction=val_fraction, split_seed=split_seed, split_files=split_files, shard_seed=shard_seed,
-                                  shard_size_mb=shard_size_mb)
-            plan = shard_plan(everything, mine, options, views=views, resolution=resolution, preset=scene.to_json(),
-                              latent_names=scene.latent_names, job_index=job_index, num_jobs=num_jobs,
-                              source={"kind": "render", "path": str(src), "procedural": is_procedural(src)})
+        job = prepare_job(request)
     except (PresetError, ObjectSourceError, ObjectListError, ValueError) as error:  # GivenLatentsError is a ValueError
         _fail(str(error))
     if importlib.util.find_spec("bpy") is None:
         _fail("bpy (Blender as a Python module) is not installed: pip install 'iebench[render]' on Python 3.11")
-    job = render_job.RenderJob(objects=tuple(mine), out=out, preset=scene, seed=seed, views=views, settings=settings, workers=workers,
-                               job_index=job_index, num_jobs=num_jobs, max_faces=max_faces, max_mesh_mb=max_mesh_mb, source_root=src,
-                               shard_plan=plan, given=given)
-    if not mine:
-        click.echo(f"job {job_index} of {num_jobs} has no objects")
-        return
-    if dry_run:
-        try:
-            render_job.check_resumable(job)
-            forecast = render_job.estimate(job)
-        except render_job.RenderJobError as error:
-            _fail(str(error))
-        click.echo(f"objects:  {len(mine)} (job {job_index} of {num_jobs})\n"
-                   f"images:   {forecast.images_total} ({forecast.images_todo} still to render)\n"
-                   f"disk:     {forecast.disk_bytes / 2**20:.1f} MiB ({forecast.bytes_per_image / 1024:.1f} KiB per view)\n"
-                   f"speed:    {forecast.seconds_per_image:.2f} s per image per worker, {forecast.workers} workers\n"
-                   f"ETA:      {_duration(forecast.eta_seconds)}")
+    if not job.objects:
+        click.echo(f"job {job.job_index} of {job.num_jobs} has no objects")
         return
     try:
-        summary = render_job.run(job)
-    except render_job.RenderJobError as error:
+        if dry_run:
+            render_job.check_resumable(job)
+            _echo_forecast(job, render_job.estimate(job))
+            return
+        summary, info = render_and_finalize(job)
+    except (render_job.RenderJobError, FinalizeError) as error:
         _fail(str(error))
-    click.echo(f"rendered {summary.images_rendered} images ({summary.images_skipped} already there) of "
-               f"{summary.objects} objects in {_duration(summary.seconds)} -> {out}")
-    if plan is not None and num_jobs == 1:
-        from iebench.dataset.finalize import FinalizeError
-        from iebench.dataset.finalize import finalize as finalize_set
+    _echo_render_summary(job, summary, info)
 
-        try:
-            _echo_info(out, finalize_set(out))
-        except FinalizeError as error:
-            _fail(str(error))
-    elif plan is not None:
-        click.echo(f"job {job_index} of {num_jobs} done: once every job is, run `iebench finalize {out}`")
+
+def _echo_forecast(job, forecast) -> None:
+    click.echo(f"objects:  {len(job.objects)} (job {job.job_index} of {job.num_jobs})\n"
+               f"images:   {forecast.images_total} ({forecast.images_todo} still to render)\n"
+               f"disk:     {forecast.disk_bytes / 2**20:.1f} MiB ({forecast.bytes_per_image / 1024:.1f} KiB per view)\n"
+               f"speed:    {forecast.seconds_per_image:.2f} s per image per worker, {forecast.workers} workers\n"
+               f"ETA:      {_duration(forecast.eta_seconds)}")
+
+
+def _echo_render_summary(job, summary, info: dict | None) -> None:
+    """What was rendered, the set (when finalized) or what to do next, warnings, and failures (exit code 1)."""
+    from iebench.render.job import failures_path
+
+    click.echo(f"rendered {summary.images_rendered} images ({summary.images_skipped} already there) of "
+               f"{summary.objects} objects in {_duration(summary.seconds)} -> {job.out}")
+    if info is not None:
+        _echo_info(job.out, info)
+    elif job.shard_plan is not None:
+        click.echo(f"job {job.job_index} of {job.num_jobs} done: once every job is, run `iebench finalize {job.out}`")
+    failures = failures_path(job.out, job.job_index, job.num_jobs)
     if summary.warnings:
-        click.echo(f"{len(summary.warnings)} objects rendered with warnings (see {render_job.failures_path(out, job_index, num_jobs).name})")
+        click.echo(f"{len(summary.warnings)} objects rendered with warnings (see {failures.name})")
     if summary.failures:
         click.echo(f"{len(summary.failures)} objects failed:", err=True)
         for key, reason in sorted(summary.failures.items())[:20]:
             click.echo(f"  {key}: {reason.splitlines()[0]}", err=True)
-        click.echo(f"all reasons: {render_job.failures_path(out, job_index, num_jobs)}", err=True)
+        click.echo(f"all reasons: {failures}", err=True)
         sys.exit(1)
 
 
@@ -533,17 +498,11 @@ def train(method, backbone, data, out, preset, config_file, epochs, batch_size, 
     from iebench.baselines.config import ConfigError, resolve
     from iebench.baselines.trainer import train as train_run
 
-    if out is not None and os.environ.get("RANK", "0") == "0":  # rank 0 alone writes the run folder
-        from iebench.files import remove_temporary
-
-        remove_temporary(out)  # what a crashed run left (a half-written checkpoint.pt.tmp-<pid>)
     flags = {"method": method, "backbone": backbone, "data": str(data) if data else None, "out": str(out) if out else None, "epochs": epochs,
              "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay, "image_size": image_size, "action": action,
              "seed": seed, "workers": workers, "device": device, "amp": amp, "drop_last": drop_last, "online_probe": online_probe}
     try:
         config = resolve(preset, config_file, **flags)
-        if not config.out:
-            raise ConfigError("--out is required (the run folder)")
         result = train_run(config, resume=resume)
     except (ConfigError, CheckpointError) as error:
         _fail(str(error))
@@ -654,16 +613,11 @@ def eval_command(run: Path, data: Path, tasks: str, part: str, epochs: int, lr: 
         retrieval_table,
     )
     from iebench.baselines.probes import ProbeSettings
-    from iebench.files import remove_temporary
 
-    for folder in (run / "eval", run / "eval-random-init", run / "features"):
-        remove_temporary(folder)  # what a crashed evaluation left
     try:
         settings = EvalSettings(tasks=parse_tasks(tasks), rotation_part=part, colour_part=part, bn_mode=bn_mode, random_init=random_init,
                                 device=device, probe=ProbeSettings(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
                                                                   draws_per_object=draws_per_object))
-        if not random_init and not (run / "checkpoint.pt").is_file():
-            raise EvalError(f"{run} has no checkpoint.pt (train it first, or pass --random-init)")
         report = evaluate(run, data, settings)
     except (EvalError, CheckpointError) as error:
         _fail(str(error))
