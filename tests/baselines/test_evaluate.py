@@ -150,18 +150,8 @@ def test_bn_mode_train_runs_the_backbone_as_the_released_scripts(tiny_run, packe
 
 
 def test_data_of_another_schema_is_refused_with_both_named(tiny_run, tiny_render, tmp_path):
-    import shutil
+    from ..conftest import rotations_only_copy
 
-    import numpy as np
-
-    job, _ = tiny_render
-    data = tmp_path / "rotations-only"
-    shutil.copytree(job.out, data)
-    manifest = json.loads((data / "_manifest.json").read_text())
-    manifest["preset"]["factors"] = manifest["preset"]["factors"][:3]
-    manifest["latent_names"] = manifest["latent_names"][:3]
-    (data / "_manifest.json").write_text(json.dumps(manifest))
-    for path in data.glob("*/*/latent_*.npy"):
-        np.save(path, np.load(path)[:3])
+    data = rotations_only_copy(tiny_render[0].out, tmp_path / "rotations-only")
     with pytest.raises(EvalError, match=r"latents \(rot_x, rot_y, rot_z\) are not those the run was trained on \(rot_x, .*spot_hue\)"):
         evaluate(tiny_run, data, QUICK, progress=False)

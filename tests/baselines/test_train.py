@@ -1,7 +1,6 @@
 """Real training steps on CPU over the tiny rendered shards: loss goes down, checkpoints, exact resume."""
 
 import json
-import shutil
 
 import numpy as np
 import pytest
@@ -11,6 +10,8 @@ from iebench.baselines.checkpoint import CheckpointError
 from iebench.baselines.config import ConfigError, TrainConfig, resolve
 from iebench.baselines.methods import METHODS, registered
 from iebench.baselines.trainer import export_backbone, train
+
+from ..conftest import rotations_only_copy
 
 
 def tiny_config(data, out, **changes) -> TrainConfig:
@@ -71,15 +72,7 @@ def test_bad_input_is_refused_before_training(packed, tmp_path):
 
 
 def test_latents_without_what_the_method_needs(tiny_render, tmp_path):
-    job, _ = tiny_render
-    data = tmp_path / "rotations-only"
-    shutil.copytree(job.out, data)
-    manifest = json.loads((data / "_manifest.json").read_text())
-    manifest["preset"]["factors"] = manifest["preset"]["factors"][:3]
-    manifest["latent_names"] = manifest["latent_names"][:3]
-    (data / "_manifest.json").write_text(json.dumps(manifest))
-    for path in data.glob("*/*/latent_*.npy"):
-        np.save(path, np.load(path)[:3])
+    data = rotations_only_copy(tiny_render[0].out, tmp_path / "rotations-only")
     with pytest.raises(ConfigError, match="floor_hue"):
         train(tiny_config(data, tmp_path / "run", method="sie-rotcolor"), progress=False)
 
