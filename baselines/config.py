@@ -104,13 +104,30 @@ class TrainConfig:
 
 PRESETS: dict[str, dict] = {
     # SPEC 3: 256 px, global batch 1024, 2000 epochs, Adam 1e-3, weight decay 1e-6, mixed precision.
-    "sie-paper": {"epochs": 2000, "batch_size": 1024, "image_size": 256, "lr": 1e-3, "weight_decay": 1e-6,
-                  "projector": (1024, 1024, 1024), "amp": True, "backbone": "resnet18-sie", "stem": "imagenet"},
+    "sie-paper": {
+        "epochs": 2000,
+        "batch_size": 1024,
+        "image_size": 256,
+        "lr": 1e-3,
+        "weight_decay": 1e-6,
+        "projector": (1024, 1024, 1024),
+        "amp": True,
+        "backbone": "resnet18-sie",
+        "stem": "imagenet",
+    },
     # A CPU run over the demo shards in a few minutes.
     "tiny": {"epochs": 10, "batch_size": 8, "image_size": 64, "projector": (256, 256, 256), "workers": 2, "amp": False},
     # The reconstruction paper's setting where it differs: ViT-S/16 encoder, 800 epochs.
-    "recon-paper": {"method": "recon-xattn", "backbone": "vit-s16", "epochs": 800, "batch_size": 1024, "image_size": 256,
-                    "lr": 1e-3, "weight_decay": 1e-6, "amp": True},
+    "recon-paper": {
+        "method": "recon-xattn",
+        "backbone": "vit-s16",
+        "epochs": 800,
+        "batch_size": 1024,
+        "image_size": 256,
+        "lr": 1e-3,
+        "weight_decay": 1e-6,
+        "amp": True,
+    },
 }
 
 

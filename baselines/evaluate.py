@@ -127,8 +127,10 @@ def check(settings: EvalSettings, latent_names: tuple[str, ...], subject: Subjec
         if part not in PARTS:
             raise EvalError(f"--part must be one of {', '.join(PARTS)}, got {part!r}")
     if subject is not None and subject.trained_on is not None and tuple(subject.trained_on) != tuple(latent_names):
-        raise EvalError(f"the data's latents ({', '.join(latent_names)}) are not those the run was trained on "
-                        f"({', '.join(subject.trained_on)}): evaluate on data of the same preset")
+        raise EvalError(
+            f"the data's latents ({', '.join(latent_names)}) are not those the run was trained on "
+            f"({', '.join(subject.trained_on)}): evaluate on data of the same preset"
+        )
     try:
         if {"rotation", "mrr", "pre"} & set(settings.tasks):
             check_action("rotation", latent_names)
@@ -154,7 +156,9 @@ def cached_evaluate(run: Path, data: Path, settings: EvalSettings, progress: boo
     if path.is_file():
         cached = json.loads(path.read_text())
         weights_path = Path(run) / checkpoint.CHECKPOINT_NAME
-        weights = f"random-init-{settings.probe.seed}" if settings.random_init else sha256_file(weights_path) if weights_path.is_file() else None
+        weights = (
+            f"random-init-{settings.probe.seed}" if settings.random_init else sha256_file(weights_path) if weights_path.is_file() else None
+        )
         config_path = Path(run) / "config.json"
         if weights and config_path.is_file():
             config = TrainConfig.from_json(json.loads(config_path.read_text()))
@@ -216,13 +220,15 @@ def _predicted_and_embedded(method, features: SplitFeatures, action: str, device
     """(objects, views, e) equivariant embeddings of every view, and those predicted from view 0 by the relative action."""
     reps = features.representations
     n, v, _ = reps.shape
-    embeddings = torch.cat([method.equivariant_embedding(reps[i : i + 256].flatten(0, 1).to(device)).cpu()
-                            for i in range(0, n, 256)]).view(n, v, -1)
+    embeddings = torch.cat([method.equivariant_embedding(reps[i : i + 256].flatten(0, 1).to(device)).cpu() for i in range(0, n, 256)]).view(
+        n, v, -1
+    )
     actions = ActionComputer(action, features.latent_names)(np.repeat(features.latents[:, :1], v, axis=1), features.latents)
     source = embeddings[:, 0:1].expand(n, v, -1).reshape(n * v, -1)
     flat_actions = torch.from_numpy(actions.reshape(n * v, -1))
-    predicted = torch.cat([method.predict(source[i : i + 4096].to(device), flat_actions[i : i + 4096].to(device)).cpu()
-                           for i in range(0, n * v, 4096)]).view(n, v, -1)
+    predicted = torch.cat(
+        [method.predict(source[i : i + 4096].to(device), flat_actions[i : i + 4096].to(device)).cpu() for i in range(0, n * v, 4096)]
+    ).view(n, v, -1)
     return predicted, embeddings
 
 
@@ -241,18 +247,25 @@ def retrieval(method, train: SplitFeatures, val: SplitFeatures, action: str, dev
     ranks = retrieval_ranks(pred_v, emb_v)
     mrr = {"train->train": mrr_and_hits(retrieval_ranks(pred_t, emb_t)), "val->val": mrr_and_hits(ranks)}
     queries, quats_t, quats_v = pred_v.flatten(0, 1), _quaternions(train), _quaternions(val)
-    pre = {"val->val": prediction_error(queries, emb_v.flatten(0, 1), quats_v, quats_v),
-           "val->all": prediction_error(queries, torch.cat([emb_t.flatten(0, 1), emb_v.flatten(0, 1)]), quats_v,
-                                        np.concatenate([quats_t, quats_v]))}
+    pre = {
+        "val->val": prediction_error(queries, emb_v.flatten(0, 1), quats_v, quats_v),
+        "val->all": prediction_error(
+            queries, torch.cat([emb_t.flatten(0, 1), emb_v.flatten(0, 1)]), quats_v, np.concatenate([quats_t, quats_v])
+        ),
+    }
     return mrr, pre, ranks.numpy()
 
 
 def _retrieval_results(ctx: _Context) -> tuple[dict, np.ndarray | None]:
     subject, tasks = ctx.subject, ctx.settings.tasks
     asked = [t for t in ("mrr", "pre") if t in tasks]
-    why = (f"{subject.config.method} has no predictor" if not subject.method.has_predictor
-           else "imported backbone only (no projector or predictor)" if subject.imported and "heads" not in subject.imported["parts"]
-           else None)
+    why = (
+        f"{subject.config.method} has no predictor"
+        if not subject.method.has_predictor
+        else "imported backbone only (no projector or predictor)"
+        if subject.imported and "heads" not in subject.imported["parts"]
+        else None
+    )
     if why:
         return {t: {"not_applicable": why} for t in asked}, None
     mrr, pre, ranks = retrieval(subject.method, ctx.train, ctx.val, subject.config.action_name, ctx.device)
@@ -264,8 +277,10 @@ def run_tasks(ctx: _Context, latent_names: tuple[str, ...]) -> tuple[dict, dict]
     settings, results, plots = ctx.settings, {}, {}
     if "classification" in settings.tasks:
         results["classification"] = _classification(ctx, ctx.classes)
-    targets = {"rotation": (settings.rotation_part, ActionComputer("rotation", latent_names)),
-               "colour": (settings.colour_part, colour_target(latent_names) if "colour" in settings.tasks else None)}
+    targets = {
+        "rotation": (settings.rotation_part, ActionComputer("rotation", latent_names)),
+        "colour": (settings.colour_part, colour_target(latent_names) if "colour" in settings.tasks else None),
+    }
     for task, (part, target) in targets.items():
         if task in settings.tasks:
             out = _regression(ctx, part, target)
@@ -333,19 +348,29 @@ def _features(run: Path, data: Path, subject: Subject, device: torch.device, pro
     config = subject.config
     cache = None if subject.weights.startswith("random-init-") else run / "features"  # an untrained floor is not kept
     features_key = fingerprint(subject.weights, data_digest(data), config.image_size)
-    return tuple(cached_extract(cache, features_key, split, method=subject.method, root=data, device=device,
-                                image_size=config.image_size, progress=progress) for split in ("train", "val"))
+    return tuple(
+        cached_extract(
+            cache, features_key, split, method=subject.method, root=data, device=device, image_size=config.image_size, progress=progress
+        )
+        for split in ("train", "val")
+    )
 
 
-def _report(run: Path, data: Path, settings: EvalSettings, subject: Subject, train: SplitFeatures, val: SplitFeatures,
-            results: dict, timing: dict) -> dict:
+def _report(
+    run: Path, data: Path, settings: EvalSettings, subject: Subject, train: SplitFeatures, val: SplitFeatures, results: dict, timing: dict
+) -> dict:
     """eval.json's content: what was evaluated on what, how, its key, the results and the time taken."""
     return {
-        "run": str(run), "data": str(data), "method": subject.config.method, "random_init": settings.random_init,
+        "run": str(run),
+        "data": str(data),
+        "method": subject.config.method,
+        "random_init": settings.random_init,
         "key": evaluation_key(subject.weights, data, settings, subject.config),
-        "weights": subject.weights, "imported": subject.imported or None,
+        "weights": subject.weights,
+        "imported": subject.imported or None,
         "settings": {**asdict(settings), "tasks": list(settings.tasks)},
-        "objects": {"train": len(train.keys), "val": len(val.keys)}, "views_per_object": int(val.representations.shape[1]),
+        "objects": {"train": len(train.keys), "val": len(val.keys)},
+        "views_per_object": int(val.representations.shape[1]),
         "results": results,
         "timing": timing,
     }
@@ -372,27 +397,46 @@ def _cell(results: dict, task: str, *path: str) -> str:
 
 def markdown_table(reports: list[dict]) -> str:
     """One row per evaluated run: classification top-1 per part, R^2 both ways, MRR, H@1, H@5 and PRE (val->val)."""
-    head = ("| run | method | top-1 inv | top-1 equi | top-1 all | rotation R^2 (SIE) | rotation R^2 (per output) "
-            "| colour R^2 (SIE) | colour R^2 (per output) | MRR (val) | H@1 (val) | H@5 (val) | PRE (val->val) |")
+    head = (
+        "| run | method | top-1 inv | top-1 equi | top-1 all | rotation R^2 (SIE) | rotation R^2 (per output) "
+        "| colour R^2 (SIE) | colour R^2 (per output) | MRR (val) | H@1 (val) | H@5 (val) | PRE (val->val) |"
+    )
     lines = [head, "|" + "|".join(["---"] * (head.count("|") - 1)) + "|"]
     for report in reports:
         r = report["results"]
         classification = r.get("classification", {})
         tops = [f"{100 * classification[p]['top1']:.1f}" if p in classification else "-" for p in PARTS]
         name = Path(report["run"]).name + (" (untrained)" if report["random_init"] else "")
-        lines.append(f"| {name} | {report['method'] if not report['random_init'] else 'random init'} | " + " | ".join(tops) + " | "
-                     + " | ".join([_cell(r, "rotation", "r2_sie"), _cell(r, "rotation", "r2_per_output"), _cell(r, "colour", "r2_sie"),
-                                   _cell(r, "colour", "r2_per_output"), _cell(r, "mrr", "val->val", "mrr"),
-                                   _cell(r, "mrr", "val->val", "h@1"), _cell(r, "mrr", "val->val", "h@5"),
-                                   _cell(r, "pre", "val->val")]) + " |")
+        lines.append(
+            f"| {name} | {report['method'] if not report['random_init'] else 'random init'} | "
+            + " | ".join(tops)
+            + " | "
+            + " | ".join(
+                [
+                    _cell(r, "rotation", "r2_sie"),
+                    _cell(r, "rotation", "r2_per_output"),
+                    _cell(r, "colour", "r2_sie"),
+                    _cell(r, "colour", "r2_per_output"),
+                    _cell(r, "mrr", "val->val", "mrr"),
+                    _cell(r, "mrr", "val->val", "h@1"),
+                    _cell(r, "mrr", "val->val", "h@5"),
+                    _cell(r, "pre", "val->val"),
+                ]
+            )
+            + " |"
+        )
     return "\n".join(lines) + "\n"
 
 
 def retrieval_table(report: dict) -> str:
     """Every retrieval protocol of one report, named as the released scripts name them (empty without any)."""
     r = report["results"]
-    rows = [f"| MRR / H@1 / H@2 / H@5 / H@10 | {mode} | "
-            + " / ".join(_cell(r, "mrr", mode, m) for m in ("mrr", "h@1", "h@2", "h@5", "h@10")) + " |"
-            for mode in ("train->train", "val->val") if isinstance(r.get("mrr", {}).get(mode), dict)]
+    rows = [
+        f"| MRR / H@1 / H@2 / H@5 / H@10 | {mode} | "
+        + " / ".join(_cell(r, "mrr", mode, m) for m in ("mrr", "h@1", "h@2", "h@5", "h@10"))
+        + " |"
+        for mode in ("train->train", "val->val")
+        if isinstance(r.get("mrr", {}).get(mode), dict)
+    ]
     rows += [f"| PRE | {mode} | {_cell(r, 'pre', mode)} |" for mode in ("val->val", "val->all") if mode in r.get("pre", {})]
     return "" if not rows else "\n".join(["| retrieval | source -> gallery | value |", "|---|---|---|", *rows]) + "\n"

@@ -42,8 +42,7 @@ class OnlineProbe(nn.Module):
 
     def forward(self, r1: torch.Tensor, r2: torch.Tensor, labels: torch.Tensor, action: torch.Tensor) -> dict[str, torch.Tensor]:
         logits = self.classifier(r1)
-        terms = {"probe_ce": nn.functional.cross_entropy(logits, labels),
-                 "probe_acc": (logits.argmax(1) == labels).float().mean()}
+        terms = {"probe_ce": nn.functional.cross_entropy(logits, labels), "probe_acc": (logits.argmax(1) == labels).float().mean()}
         if self.regressor is not None:
             terms["probe_mse"] = nn.functional.mse_loss(self.regressor(torch.cat([r1, r2], 1)), action)
         return terms
@@ -164,8 +163,16 @@ def _start_session(config: TrainConfig, run: Path) -> Session:
     if per_rank < 1 or config.batch_size % runtime.world_size:
         raise ConfigError(f"batch size {config.batch_size} does not split over {runtime.world_size} ranks")
     try:
-        loader = make_loader(data, per_rank, train=True, num_workers=config.workers, seed=config.seed,
-                             drop_last=config.drop_last, rank=runtime.rank, world_size=runtime.world_size)
+        loader = make_loader(
+            data,
+            per_rank,
+            train=True,
+            num_workers=config.workers,
+            seed=config.seed,
+            drop_last=config.drop_last,
+            rank=runtime.rank,
+            world_size=runtime.world_size,
+        )
     except ValueError as error:
         raise ConfigError(f"batch size {config.batch_size}: {error}") from None
     model = build_method(config, data.action_dim).to(runtime.device)
@@ -207,9 +214,18 @@ def _write_run_files(session: Session, start_epoch: int, resume: bool) -> None:
     config, run, runtime = session.config, session.run, session.runtime
     run.mkdir(parents=True, exist_ok=True)
     write_json_atomic(run / CONFIG_NAME, config.to_json())
-    write_json_atomic(run / "run.json", {"method": config.method, "iebench": iebench.__version__, "torch": torch.__version__,
-                                         "world_size": runtime.world_size, "device": str(runtime.device),
-                                         "command": sys.argv, "resumed_from_epoch": start_epoch if resume else None})
+    write_json_atomic(
+        run / "run.json",
+        {
+            "method": config.method,
+            "iebench": iebench.__version__,
+            "torch": torch.__version__,
+            "world_size": runtime.world_size,
+            "device": str(runtime.device),
+            "command": sys.argv,
+            "resumed_from_epoch": start_epoch if resume else None,
+        },
+    )
     _trim_metrics(session.metrics, start_epoch - 1)
     session.board = _tensorboard(run)
 
@@ -218,16 +234,30 @@ def _run_epochs(session: Session, start_epoch: int, progress: bool) -> float | N
     """Every epoch from `start_epoch`: its steps, its line in metrics.jsonl and its checkpoint; returns the last epoch's mean loss."""
     config, runtime = session.config, session.runtime
     steps = len(session.loader)
-    bar = tqdm(total=config.epochs * steps, initial=start_epoch * steps, unit="step", desc=config.method,
-               disable=not (progress and runtime.is_main), dynamic_ncols=True)
+    bar = tqdm(
+        total=config.epochs * steps,
+        initial=start_epoch * steps,
+        unit="step",
+        desc=config.method,
+        disable=not (progress and runtime.is_main),
+        dynamic_ncols=True,
+    )
     last_loss = None
     try:
         for epoch in range(start_epoch, config.epochs):
             totals, waited, computed = _run_epoch(session, epoch, bar)
             last_loss = totals["loss"] / steps
             if runtime.is_main:
-                _log(session.metrics, {"kind": "epoch", "epoch": epoch, **{k: v / steps for k, v in totals.items()},
-                                       "data_seconds": waited, "compute_seconds": computed})
+                _log(
+                    session.metrics,
+                    {
+                        "kind": "epoch",
+                        "epoch": epoch,
+                        **{k: v / steps for k, v in totals.items()},
+                        "data_seconds": waited,
+                        "compute_seconds": computed,
+                    },
+                )
                 _save_checkpoint(session, epoch)
             if runtime.world_size > 1:
                 torch.distributed.barrier()
@@ -289,9 +319,15 @@ def _step(session: Session, batch: dict, epoch: int, step: int) -> dict[str, flo
 def _save_checkpoint(session: Session, epoch: int) -> None:
     """The whole training state after `epoch` (main process only), written atomically."""
     holder = {"method": session.model, "probe": session.probe} if session.probe else {"method": session.model}
-    checkpoint.save(session.run / checkpoint.CHECKPOINT_NAME, model={k: _unwrap(v) for k, v in holder.items()},
-                    optimizer=session.optimizer, scaler=session.scaler, epoch=epoch, config=session.config.to_json(),
-                    extra={"action_dim": session.data.action_dim, "latent_names": list(session.data.latent_names)})
+    checkpoint.save(
+        session.run / checkpoint.CHECKPOINT_NAME,
+        model={k: _unwrap(v) for k, v in holder.items()},
+        optimizer=session.optimizer,
+        scaler=session.scaler,
+        epoch=epoch,
+        config=session.config.to_json(),
+        extra={"action_dim": session.data.action_dim, "latent_names": list(session.data.latent_names)},
+    )
 
 
 def _tensorboard(run: Path):
@@ -320,9 +356,11 @@ def export_backbone(run: Path, out: Path) -> Path:
     backbone = build_backbone(config.backbone, config.stem, config.image_size)
     prefix = "backbone."
     try:
-        backbone.load_state_dict({k[len(prefix):]: v for k, v in state["model"]["method"].items() if k.startswith(prefix)})
+        backbone.load_state_dict({k[len(prefix) :]: v for k, v in state["model"]["method"].items() if k.startswith(prefix)})
     except RuntimeError as error:
-        raise checkpoint.CheckpointError(f"{run}: the checkpoint's backbone does not fit {config.backbone} ({str(error).splitlines()[0]})") from None
+        raise checkpoint.CheckpointError(
+            f"{run}: the checkpoint's backbone does not fit {config.backbone} ({str(error).splitlines()[0]})"
+        ) from None
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()

@@ -36,8 +36,10 @@ def main() -> None:
         first = evaluate(run, shards, EvalSettings(device="cpu"), progress=False)
         cached = evaluate(run, shards, EvalSettings(device="cpu"), progress=False)
         shutil.rmtree(run / "features")
-    print(f"\nfull evaluation of a tiny SIE run: {first['objects']['train']} train + {first['objects']['val']} val objects x 8 views, "
-          f"64 px, 300 probe epochs; CPU {platform.machine()}, {available_cores()} cores\n")
+    print(
+        f"\nfull evaluation of a tiny SIE run: {first['objects']['train']} train + {first['objects']['val']} val objects x 8 views, "
+        f"64 px, 300 probe epochs; CPU {platform.machine()}, {available_cores()} cores\n"
+    )
     print("| pass | features (s) | probes (s) | total (s) |")
     print("|---|---|---|---|")
     for name, report in (("first (extracts features)", first), ("again (cached features)", cached)):

@@ -46,8 +46,7 @@ class OriginalStyleDataset(torch.utils.data.Dataset):
     def __init__(self, root: Path, views: int) -> None:
         self.folders = sorted(p for p in Path(root).glob("*/*") if p.is_dir())
         self.views, self.rng = views, np.random.default_rng(0)
-        self.transform = transforms.Compose([transforms.Resize((256, 256)), transforms.ToTensor(),
-                                             transforms.Normalize(SIE_MEAN, SIE_STD)])
+        self.transform = transforms.Compose([transforms.Resize((256, 256)), transforms.ToTensor(), transforms.Normalize(SIE_MEAN, SIE_STD)])
 
     def __len__(self) -> int:
         return len(self.folders)
@@ -111,6 +110,7 @@ def main() -> None:
             def fetch(i):
                 data.set_epoch(i // size)
                 return data[i % size]
+
             return fetch
 
         sample = [indexed.source.read_view(e, v) for e in indexed.objects[:50] for v in (0, 1)]
@@ -127,11 +127,15 @@ def main() -> None:
                     return fetch(i)
                 finally:
                     loader_datasets.decode = decode
+
             return run
 
         streaming = streaming_fetcher()
         fetchers = {
-            "decode floor (2 torchvision decodes from memory)": lambda i: (plain_decode(sample[2 * (i % 50)]), plain_decode(sample[2 * (i % 50) + 1])),
+            "decode floor (2 torchvision decodes from memory)": lambda i: (
+                plain_decode(sample[2 * (i % 50)]),
+                plain_decode(sample[2 * (i % 50) + 1]),
+            ),
             "PairDataset, shards (indexed)": epoch_item(indexed),
             "PairDataset, shards, members unchecked (no crc32)": epoch_item(bare),
             "PairDataset, shards, unchecked and plain decode": with_plain_decode(epoch_item(bare)),
@@ -144,15 +148,19 @@ def main() -> None:
             for name, fetch in fetchers.items():
                 rows[name] = max(rows[name], pairs_per_second(fetch, args.pairs))
     floor, baseline = rows["decode floor (2 torchvision decodes from memory)"], rows["original SIE-style (PIL, file per view, CPU float)"]
-    print(f"\n{args.objects} objects x {args.views} synthetic views ({size / (args.objects * args.views) / 1024:.1f} KiB per view "
-          f"with its latent), 256 px, one process, one thread, {platform.machine()} ({available_cores()} cores), page cache warm\n")
+    print(
+        f"\n{args.objects} objects x {args.views} synthetic views ({size / (args.objects * args.views) / 1024:.1f} KiB per view "
+        f"with its latent), 256 px, one process, one thread, {platform.machine()} ({available_cores()} cores), page cache warm\n"
+    )
     print("| loader | pairs/s | vs original-style | share of decode floor |")
     print("|---|---|---|---|")
     for name, rate in rows.items():
         print(f"| {name} | {rate:,.0f} | {rate / baseline:.1f}x | {100 * rate / floor:.0f} % |")
     checked, bare_rate = rows["PairDataset, shards (indexed)"], rows["PairDataset, shards, unchecked and plain decode"]
-    print(f"\nintegrity checks (crc32 of each member + strict decode): {checked:,.0f} against {bare_rate:,.0f} pairs/s unchecked, "
-          f"ratio {checked / bare_rate:.3f} ({100 * (1 - checked / bare_rate):+.1f} % cost)")
+    print(
+        f"\nintegrity checks (crc32 of each member + strict decode): {checked:,.0f} against {bare_rate:,.0f} pairs/s unchecked, "
+        f"ratio {checked / bare_rate:.3f} ({100 * (1 - checked / bare_rate):+.1f} % cost)"
+    )
 
 
 if __name__ == "__main__":

@@ -38,8 +38,10 @@ def main() -> None:
             seconds = time.perf_counter() - start
             rows.append((workers, seconds))
     views = args.objects * args.views
-    print(f"\n{views} synthetic views ({size / views / 1024:.1f} KiB each with its latent file, {size / 2**20:.1f} MiB), "
-          f"{platform.machine()}, {cores} cores; pack = check + split + write shards + indexes + finalize\n")
+    print(
+        f"\n{views} synthetic views ({size / views / 1024:.1f} KiB each with its latent file, {size / 2**20:.1f} MiB), "
+        f"{platform.machine()}, {cores} cores; pack = check + split + write shards + indexes + finalize\n"
+    )
     print("| workers | seconds | views/s | MB/s | MB/s per core |")
     print("|---|---|---|---|---|")
     for workers, seconds in rows:

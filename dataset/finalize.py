@@ -126,8 +126,9 @@ def finalize(out: Path) -> dict:
             split["objects"] += len(keys)
             split["views"] += len(keys) * first["views_per_object"]
             split["bytes"] += index["bytes"]
-            split["shards"].append({"name": shard["name"], "objects": len(keys), "bytes": index["bytes"],
-                                    "sha256": index["sha256"], "keys": keys})
+            split["shards"].append(
+                {"name": shard["name"], "objects": len(keys), "bytes": index["bytes"], "sha256": index["sha256"], "keys": keys}
+            )
             objects[shard["split"]].update(_read_objects(path, index["samples"]))
     for split in splits.values():
         split["shards"].sort(key=lambda s: s["name"])
@@ -148,7 +149,10 @@ def finalize(out: Path) -> dict:
         "split": first["split"],
         "shard_seed": first["shard_seed"],
         "hf_split_names": fmt.HF_SPLIT_NAMES,
-        "classes": [{"synset": s, "name": class_name(s), "label": label, **counts[s]} for s, label in sorted(first["labels"].items(), key=lambda x: x[1])],
+        "classes": [
+            {"synset": s, "name": class_name(s), "label": label, **counts[s]}
+            for s, label in sorted(first["labels"].items(), key=lambda x: x[1])
+        ],
         "skipped": sorted({k for p in parts for k in p.get("skipped", [])}),
         "splits": splits,
     }
@@ -176,6 +180,7 @@ def load_info(out: Path) -> dict:
     except ValueError as error:
         raise FinalizeError(f"{path} is not valid JSON ({error}): run `iebench finalize {out}` to write it again") from None
     if not isinstance(info, dict) or info.get("format") not in fmt.READABLE_FORMATS:
-        raise FinalizeError(f"{path}: not a shard set's info of format {', '.join(fmt.READABLE_FORMATS)} "
-                            f"(run `iebench finalize {out}` to write it again)")
+        raise FinalizeError(
+            f"{path}: not a shard set's info of format {', '.join(fmt.READABLE_FORMATS)} (run `iebench finalize {out}` to write it again)"
+        )
     return info

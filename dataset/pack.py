@@ -99,8 +99,9 @@ def plan_shards(objects: list[LooseObject], split_of: dict, options: PackOptions
     return shards
 
 
-def load_sample(obj_folder: Path, synset: str, model_id: str, views: int, resolution: int, label: int,
-                latent_names: tuple[str, ...], preset: str) -> fmt.ObjectSample:
+def load_sample(
+    obj_folder: Path, synset: str, model_id: str, views: int, resolution: int, label: int, latent_names: tuple[str, ...], preset: str
+) -> fmt.ObjectSample:
     """Read one object's files, checking every JPEG decodes at the expected size.
 
     PIL decodes here: it keeps pack workers free of torch (about 400 MB each). A JPEG that decodes
@@ -121,8 +122,7 @@ def load_sample(obj_folder: Path, synset: str, model_id: str, views: int, resolu
             raise PackError(f"{synset}/{model_id}: {path.name} is {size[0]}x{size[1]}, expected {resolution}x{resolution}")
         jpegs.append(data)
         latents.append(np.load(latent_path(obj_folder, view), allow_pickle=False).astype(np.float64))
-    return fmt.ObjectSample(synset, model_id, label, class_name(synset), tuple(jpegs), np.stack(latents),
-                            latent_names, preset)
+    return fmt.ObjectSample(synset, model_id, label, class_name(synset), tuple(jpegs), np.stack(latents), latent_names, preset)
 
 
 def _write_planned_shard(out: Path, shard: dict, part: dict, folders: dict[str, tuple[str, str, Path]]) -> str | None:
@@ -135,8 +135,18 @@ def _write_planned_shard(out: Path, shard: dict, part: dict, folders: dict[str, 
         samples = []
         for key in shard["keys"]:
             synset, model_id, folder = folders[key]
-            samples.append(load_sample(folder, synset, model_id, part["views_per_object"], part["resolution"],
-                                       part["labels"][synset], tuple(part["latent_names"]), part["preset"]["name"]))
+            samples.append(
+                load_sample(
+                    folder,
+                    synset,
+                    model_id,
+                    part["views_per_object"],
+                    part["resolution"],
+                    part["labels"][synset],
+                    tuple(part["latent_names"]),
+                    part["preset"]["name"],
+                )
+            )
         fmt.write_shard(out / shard["name"], samples)
         return None
     except OSError:
@@ -179,22 +189,35 @@ def pack(src: Path, out: Path, options: PackOptions = PackOptions()) -> tuple[di
     if problems and not options.skip_bad:
         count = f"{len(problems)} objects" if len(problems) > 1 else "an object"
         more = f" (and {len(problems) - 1} more, listed above)" if len(problems) > 1 else ""
-        raise PackError(f"{count} cannot be packed (nothing was written; fix it, or --skip-bad packs the others): "
-                        f"{problems[0]}{more}", problems if len(problems) > 1 else ())
+        raise PackError(
+            f"{count} cannot be packed (nothing was written; fix it, or --skip-bad packs the others): {problems[0]}{more}",
+            problems if len(problems) > 1 else (),
+        )
     bad = {o.key for o, problem in checked if problem}
     objects = [o for o in objects if o.key not in bad]
     keys = [(o.synset, o.model_id) for o in objects]
     split_of = assign_splits(keys, split_files=options.split_files, val_fraction=options.val_fraction, seed=options.split_seed)
     require_split(keys, split_of)
     manifest = render_manifest(src)
-    part = new_part(name=options.name, views=views, resolution=_resolution(objects, manifest), latent_names=preset.latent_names,
-                    preset=preset.to_json(), render_manifest=manifest,
-                    source={"kind": "loose", "path": str(src.resolve()),
-                            "procedural": bool(manifest and manifest.get("object_source", {}).get("procedural"))},
-                    synsets=[o.synset for o in objects],
-                    split=split_record(split_files=options.split_files, val_fraction=options.val_fraction, seed=options.split_seed),
-                    shard_seed=options.shard_seed, shard_size_mb=options.shard_size_mb, skipped=sorted(bad),
-                    shards=plan_shards(objects, split_of, options))
+    part = new_part(
+        name=options.name,
+        views=views,
+        resolution=_resolution(objects, manifest),
+        latent_names=preset.latent_names,
+        preset=preset.to_json(),
+        render_manifest=manifest,
+        source={
+            "kind": "loose",
+            "path": str(src.resolve()),
+            "procedural": bool(manifest and manifest.get("object_source", {}).get("procedural")),
+        },
+        synsets=[o.synset for o in objects],
+        split=split_record(split_files=options.split_files, val_fraction=options.val_fraction, seed=options.split_seed),
+        shard_seed=options.shard_seed,
+        shard_size_mb=options.shard_size_mb,
+        skipped=sorted(bad),
+        shards=plan_shards(objects, split_of, options),
+    )
     out.mkdir(parents=True, exist_ok=True)
     existing = part_path(out)
     planned = _planned_shards(existing) if existing.is_file() else None
@@ -207,8 +230,10 @@ def pack(src: Path, out: Path, options: PackOptions = PackOptions()) -> tuple[di
     errors: list[str] = []
     failure: OSError | None = None
     workers = max(1, min(options.workers or available_cores(), len(todo) or 1))
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool, \
-            tqdm(total=sum(len(s["keys"]) for s in todo), desc="pack", unit="obj") as progress:
+    with (
+        ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool,
+        tqdm(total=sum(len(s["keys"]) for s in todo), desc="pack", unit="obj") as progress,
+    ):
         futures = {pool.submit(_write_planned_shard, out, s, part, {k: folders[k] for k in s["keys"]}): s for s in todo}
         for future in futures:
             if future.cancelled():
@@ -228,6 +253,9 @@ def pack(src: Path, out: Path, options: PackOptions = PackOptions()) -> tuple[di
     if errors:
         count = f"{len(errors)} shards" if len(errors) > 1 else "a shard"
         more = f" (and {len(errors) - 1} more, listed above)" if len(errors) > 1 else ""
-        raise PackError(f"{count} could not be written: {errors[0]}{more}; fix it and run the same command again (the other "
-                        "shards are complete: it resumes)", errors if len(errors) > 1 else ())
+        raise PackError(
+            f"{count} could not be written: {errors[0]}{more}; fix it and run the same command again (the other "
+            "shards are complete: it resumes)",
+            errors if len(errors) > 1 else (),
+        )
     return finalize(out), sorted(bad)

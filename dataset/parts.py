@@ -27,9 +27,23 @@ def part_path(out: Path, job: str = "") -> Path:
     return Path(out) / f"_part{job}.json"
 
 
-def new_part(*, name: str, views: int, resolution: int, latent_names: tuple[str, ...], preset: dict, render_manifest: dict | None,
-             source: dict, synsets: list[str], split: dict, shard_seed: int, shard_size_mb: float, shards: list[dict],
-             skipped: list[str], plan: dict | None = None) -> dict:
+def new_part(
+    *,
+    name: str,
+    views: int,
+    resolution: int,
+    latent_names: tuple[str, ...],
+    preset: dict,
+    render_manifest: dict | None,
+    source: dict,
+    synsets: list[str],
+    split: dict,
+    shard_seed: int,
+    shard_size_mb: float,
+    shards: list[dict],
+    skipped: list[str],
+    plan: dict | None = None,
+) -> dict:
     """A writer's plan, as `_part*.json` holds it (`plan`: a render job's own record of its share of the objects)."""
     part = {
         "format": fmt.FORMAT,

@@ -41,7 +41,9 @@ def stratified_split(keys: Iterable[tuple[str, str]], val_fraction: float = 0.2,
     return assignment
 
 
-def assign_splits(keys: Iterable[tuple[str, str]], *, split_files: Path | None, val_fraction: float, seed: int) -> dict[tuple[str, str], str]:
+def assign_splits(
+    keys: Iterable[tuple[str, str]], *, split_files: Path | None, val_fraction: float, seed: int
+) -> dict[tuple[str, str], str]:
     """The split of each (synset, model_id): the SIE split files in `split_files` when given, else `stratified_split`.
 
     Split files may leave objects out (`require_split` refuses that where every object must be written).

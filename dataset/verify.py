@@ -84,8 +84,16 @@ def _tar_members(path: Path) -> list[tuple[str, int, int]]:
         return [(m.name, m.offset_data, m.size) for m in tar]
 
 
-def _check_shard(out: Path, split: str, shard: dict, info: dict, preset, owner: dict[str, str],
-                 objects: dict[str, tuple[str, str, np.ndarray] | None], tar_sums: dict[str, str]) -> list[str]:
+def _check_shard(
+    out: Path,
+    split: str,
+    shard: dict,
+    info: dict,
+    preset,
+    owner: dict[str, str],
+    objects: dict[str, tuple[str, str, np.ndarray] | None],
+    tar_sums: dict[str, str],
+) -> list[str]:
     name, path = shard["name"], out / shard["name"]
     objects.update({key: None for key in shard["keys"]})  # until read intact
     if not path.is_file():
@@ -172,8 +180,9 @@ def _check_split_files(out: Path, info: dict, split: str, objects: dict[str, tup
                 views = info["views_per_object"]
                 rows = np.nonzero(np.any(array != want, axis=1))[0]
                 differing = sorted({order[r // views] for r in rows})
-                problems.append(f"{name}: rows of {len(differing)} objects ({', '.join(differing[:5])}) differ from the latents in "
-                                f"their shards ({fix})")
+                problems.append(
+                    f"{name}: rows of {len(differing)} objects ({', '.join(differing[:5])}) differ from the latents in their shards ({fix})"
+                )
             else:
                 differing = [order[i] for i in np.nonzero(array != want)[0]]
                 problems.append(f"{name}: entries of {len(differing)} objects ({', '.join(differing[:5])}) differ from the shards ({fix})")
@@ -231,11 +240,14 @@ def _check_folder(out: Path, info: dict) -> list[str]:
         if path.name in known:
             continue
         if TMP_MARK in path.name:
-            problems.append(f"{path.name}: a temporary file left by an interrupted run: remove it (the next pack, render or "
-                            "finalize into this folder removes it too)")
+            problems.append(
+                f"{path.name}: a temporary file left by an interrupted run: remove it (the next pack, render or "
+                "finalize into this folder removes it too)"
+            )
         elif path.name.endswith(".tar"):
-            problems.append(f"{path.name}: a shard that _info.json does not list: no loader reads it; remove it, or pack its "
-                            "objects into the set")
+            problems.append(
+                f"{path.name}: a shard that _info.json does not list: no loader reads it; remove it, or pack its objects into the set"
+            )
         else:
             problems.append(f"{path.name}: not a file of this shard set (_info.json does not list it): remove it or move it elsewhere")
     return problems

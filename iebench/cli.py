@@ -194,50 +194,115 @@ def objects_list(root: Path) -> None:
 @main.command()
 @click.argument("src", type=click.Path(path_type=Path))
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
-@click.option("--preset", default="3diebench", show_default=True,
-              help="Scene preset: 3diebench, 3diebench-ood, rotation-ood, 3diebench-t, 3diebench-yaw, rotation-only.")
-@click.option("--variant", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="TOML variant file: preset = '...', name = '...', and a [factors] table of values or ranges.")
-@click.option("--factor", "factors", multiple=True, metavar="NAME=VALUE|LO:HI",
-              help="Fix a factor or set its range, e.g. --factor floor_hue=0.3 --factor rot_z=-0.5:0.5 (repeatable).")
+@click.option(
+    "--preset",
+    default="3diebench",
+    show_default=True,
+    help="Scene preset: 3diebench, 3diebench-ood, rotation-ood, 3diebench-t, 3diebench-yaw, rotation-only.",
+)
+@click.option(
+    "--variant",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="TOML variant file: preset = '...', name = '...', and a [factors] table of values or ranges.",
+)
+@click.option(
+    "--factor",
+    "factors",
+    multiple=True,
+    metavar="NAME=VALUE|LO:HI",
+    help="Fix a factor or set its range, e.g. --factor floor_hue=0.3 --factor rot_z=-0.5:0.5 (repeatable).",
+)
 @click.option("--views", type=COUNT, default=50, show_default=True, help="Views per object.")
 @click.option("--seed", type=NONNEG, default=0, show_default=True, help="Seed: a view's factors depend on (seed, object, view) only.")
 @click.option("--resolution", type=COUNT, default=256, show_default=True, help="Image width and height in pixels.")
-@click.option("--recipe", type=click.Choice(["default", "original"]), default="default", show_default=True,
-              help="default: 24 spp, OIDN high, fast prefilter (see the README's benchmark); original: 100 spp adaptive, OIDN high, accurate prefilter.")
+@click.option(
+    "--recipe",
+    type=click.Choice(["default", "original"]),
+    default="default",
+    show_default=True,
+    help="default: 24 spp, OIDN high, fast prefilter (see the README's benchmark); original: 100 spp adaptive, OIDN high, accurate prefilter.",
+)
 @click.option("--samples", type=COUNT, help="Cycles samples per pixel (overrides the recipe).")
 @click.option("--denoiser", type=click.Choice(["off", "fast", "balanced", "high"]), help="OIDN quality (overrides the recipe).")
 @click.option("--adaptive/--no-adaptive", default=None, help="Adaptive sampling, threshold 0.01 (overrides the recipe).")
-@click.option("--prefilter", type=click.Choice(["fast", "accurate"]), help="OIDN prefilter of the albedo and normal passes (overrides the recipe).")
+@click.option(
+    "--prefilter", type=click.Choice(["fast", "accurate"]), help="OIDN prefilter of the albedo and normal passes (overrides the recipe)."
+)
 @click.option("--jpeg-quality", type=QUALITY, default=95, show_default=True, help="JPEG quality (4:2:0 subsampling).")
 @click.option("--legacy-bgr", is_flag=True, help="Swap red and blue as the published 3DIEBench JPEGs do.")
 @click.option("--device", type=click.Choice(["cpu", "gpu", "auto"]), default="cpu", show_default=True, help="Cycles device.")
 @click.option("--workers", type=NONNEG, default=0, show_default=True, help="Blender worker processes; 0: one per core.")
 @click.option("--job-index", type=NONNEG, help="This job's index in a job array [default: $SLURM_ARRAY_TASK_ID or 0].")
 @click.option("--num-jobs", type=COUNT, help="Jobs in the array [default: $SLURM_ARRAY_TASK_COUNT or 1].")
-@click.option("--objects", "object_list", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Render only these objects: an SIE list (.npy of '/<synset>/<model_id>/') or a text file.")
+@click.option(
+    "--objects",
+    "object_list",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Render only these objects: an SIE list (.npy of '/<synset>/<model_id>/') or a text file.",
+)
 @click.option("--max-faces", type=COUNT, default=5_000_000, show_default=True, help="Objects with more faces are reported, not rendered.")
-@click.option("--max-mesh-mb", type=POSITIVE, default=1024.0, show_default=True, help="Mesh files larger than this are reported, not rendered.")
-@click.option("--latents", "latents_from", type=click.Path(exists=True, path_type=Path),
-              help="Render exactly the views these latents give: a release-layout folder, all_latents_<split>.npy "
-                   "(+ <split>_images.npy), or a shard folder. The preset then only chooses the scene kind and schema.")
+@click.option(
+    "--max-mesh-mb", type=POSITIVE, default=1024.0, show_default=True, help="Mesh files larger than this are reported, not rendered."
+)
+@click.option(
+    "--latents",
+    "latents_from",
+    type=click.Path(exists=True, path_type=Path),
+    help="Render exactly the views these latents give: a release-layout folder, all_latents_<split>.npy "
+    "(+ <split>_images.npy), or a shard folder. The preset then only chooses the scene kind and schema.",
+)
 @click.option("--dry-run", is_flag=True, help="Print the image count, disk estimate and ETA (from a short calibration render), then stop.")
-@click.option("--format", "output_format", type=click.Choice(["loose", "shards"]), default="loose", show_default=True,
-              help="loose: the original layout of files; shards: WebDataset shards written while rendering.")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["loose", "shards"]),
+    default="loose",
+    show_default=True,
+    help="loose: the original layout of files; shards: WebDataset shards written while rendering.",
+)
 @click.option("--name", default="3diebench", show_default=True, help="Shards: dataset name (<name>-<split>-000000.tar).")
 @click.option("--val-fraction", type=FRACTION, default=0.2, show_default=True, help="Shards: share of each class's objects in val.")
 @click.option("--split-seed", type=NONNEG, default=0, show_default=True, help="Shards: seed of the stratified split.")
-@click.option("--split-files", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Shards: use the original SIE split files in this folder instead.")
+@click.option(
+    "--split-files",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Shards: use the original SIE split files in this folder instead.",
+)
 @click.option("--shard-seed", type=NONNEG, default=0, show_default=True, help="Shards: seed of the order of objects across shards.")
 @click.option("--shard-size-mb", type=POSITIVE, default=100.0, show_default=True, help="Shards: target shard size.")
-def render(src: Path, out: Path, preset: str, variant: Path | None, factors: tuple[str, ...], views: int, seed: int,
-           resolution: int, recipe: str, samples: int | None, denoiser: str | None, adaptive: bool | None,
-           prefilter: str | None, jpeg_quality: int, legacy_bgr: bool, device: str, workers: int, job_index: int | None,
-           num_jobs: int | None, object_list: Path | None, max_faces: int, max_mesh_mb: float, latents_from: Path | None, dry_run: bool,
-           output_format: str, name: str, val_fraction: float, split_seed: int, split_files: Path | None,
-           shard_seed: int, shard_size_mb: float) -> None:
+def render(
+    src: Path,
+    out: Path,
+    preset: str,
+    variant: Path | None,
+    factors: tuple[str, ...],
+    views: int,
+    seed: int,
+    resolution: int,
+    recipe: str,
+    samples: int | None,
+    denoiser: str | None,
+    adaptive: bool | None,
+    prefilter: str | None,
+    jpeg_quality: int,
+    legacy_bgr: bool,
+    device: str,
+    workers: int,
+    job_index: int | None,
+    num_jobs: int | None,
+    object_list: Path | None,
+    max_faces: int,
+    max_mesh_mb: float,
+    latents_from: Path | None,
+    dry_run: bool,
+    output_format: str,
+    name: str,
+    val_fraction: float,
+    split_seed: int,
+    split_files: Path | None,
+    shard_seed: int,
+    shard_size_mb: float,
+) -> None:
     """Render 3DIEBench views of the meshes under SRC (ShapeNetCore v2 layout) into OUT.
 
     Writes OUT/<synset>/<model_id>/image_<i>.jpg and latent_<i>.npy (the original layout, read
@@ -263,13 +328,40 @@ def render(src: Path, out: Path, preset: str, variant: Path | None, factors: tup
 
     shards = None
     if output_format == "shards":
-        shards = PackOptions(name=name, val_fraction=val_fraction, split_seed=split_seed, split_files=split_files, shard_seed=shard_seed,
-                             shard_size_mb=shard_size_mb)
-    request = RenderRequest(src=src, out=out, preset=preset, variant=variant, factors=factors, views=views, seed=seed, resolution=resolution,
-                            recipe=recipe, samples=samples, denoiser=denoiser, adaptive=adaptive, prefilter=prefilter,
-                            jpeg_quality=jpeg_quality, legacy_bgr=legacy_bgr, device=device, workers=workers, job_index=job_index,
-                            num_jobs=num_jobs, object_list=object_list, max_faces=max_faces, max_mesh_mb=max_mesh_mb,
-                            latents_from=latents_from, shards=shards)
+        shards = PackOptions(
+            name=name,
+            val_fraction=val_fraction,
+            split_seed=split_seed,
+            split_files=split_files,
+            shard_seed=shard_seed,
+            shard_size_mb=shard_size_mb,
+        )
+    request = RenderRequest(
+        src=src,
+        out=out,
+        preset=preset,
+        variant=variant,
+        factors=factors,
+        views=views,
+        seed=seed,
+        resolution=resolution,
+        recipe=recipe,
+        samples=samples,
+        denoiser=denoiser,
+        adaptive=adaptive,
+        prefilter=prefilter,
+        jpeg_quality=jpeg_quality,
+        legacy_bgr=legacy_bgr,
+        device=device,
+        workers=workers,
+        job_index=job_index,
+        num_jobs=num_jobs,
+        object_list=object_list,
+        max_faces=max_faces,
+        max_mesh_mb=max_mesh_mb,
+        latents_from=latents_from,
+        shards=shards,
+    )
     try:
         job = prepare_job(request)
     except (PresetError, ObjectSourceError, ObjectListError, ValueError) as error:  # GivenLatentsError is a ValueError
@@ -291,19 +383,23 @@ def render(src: Path, out: Path, preset: str, variant: Path | None, factors: tup
 
 
 def _echo_forecast(job, forecast) -> None:
-    click.echo(f"objects:  {len(job.objects)} (job {job.job_index} of {job.num_jobs})\n"
-               f"images:   {forecast.images_total} ({forecast.images_todo} still to render)\n"
-               f"disk:     {forecast.disk_bytes / 2**20:.1f} MiB ({forecast.bytes_per_image / 1024:.1f} KiB per view)\n"
-               f"speed:    {forecast.seconds_per_image:.2f} s per image per worker, {forecast.workers} workers\n"
-               f"ETA:      {_duration(forecast.eta_seconds)}")
+    click.echo(
+        f"objects:  {len(job.objects)} (job {job.job_index} of {job.num_jobs})\n"
+        f"images:   {forecast.images_total} ({forecast.images_todo} still to render)\n"
+        f"disk:     {forecast.disk_bytes / 2**20:.1f} MiB ({forecast.bytes_per_image / 1024:.1f} KiB per view)\n"
+        f"speed:    {forecast.seconds_per_image:.2f} s per image per worker, {forecast.workers} workers\n"
+        f"ETA:      {_duration(forecast.eta_seconds)}"
+    )
 
 
 def _echo_render_summary(job, summary, info: dict | None) -> None:
     """What was rendered, the set (when finalized) or what to do next, warnings, and failures (exit code 1)."""
     from iebench.render.job import failures_path
 
-    click.echo(f"rendered {summary.images_rendered} images ({summary.images_skipped} already there) of "
-               f"{summary.objects} objects in {_duration(summary.seconds)} -> {job.out}")
+    click.echo(
+        f"rendered {summary.images_rendered} images ({summary.images_skipped} already there) of "
+        f"{summary.objects} objects in {_duration(summary.seconds)} -> {job.out}"
+    )
     if info is not None:
         _echo_info(job.out, info)
     elif job.shard_plan is not None:
@@ -332,14 +428,27 @@ def _duration(seconds: float) -> str:
 @click.option("--name", default="3diebench", show_default=True, help="Dataset name: shards are <name>-<split>-000000.tar.")
 @click.option("--val-fraction", type=FRACTION, default=0.2, show_default=True, help="Share of each class's objects that go to val.")
 @click.option("--split-seed", type=NONNEG, default=0, show_default=True, help="Seed of the stratified split.")
-@click.option("--split-files", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Use the original SIE split: a folder with train_images.npy and val_images.npy.")
+@click.option(
+    "--split-files",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Use the original SIE split: a folder with train_images.npy and val_images.npy.",
+)
 @click.option("--shard-seed", type=NONNEG, default=0, show_default=True, help="Seed of the order of objects across shards.")
 @click.option("--shard-size-mb", type=POSITIVE, default=100.0, show_default=True, help="Target shard size.")
 @click.option("--workers", type=NONNEG, default=0, show_default=True, help="Processes writing shards; 0: one per core.")
 @click.option("--skip-bad", is_flag=True, help="Pack the good objects and list the bad ones, instead of stopping.")
-def pack(src: Path, out: Path, name: str, val_fraction: float, split_seed: int, split_files: Path | None,
-         shard_seed: int, shard_size_mb: float, workers: int, skip_bad: bool) -> None:
+def pack(
+    src: Path,
+    out: Path,
+    name: str,
+    val_fraction: float,
+    split_seed: int,
+    split_files: Path | None,
+    shard_seed: int,
+    shard_size_mb: float,
+    workers: int,
+    skip_bad: bool,
+) -> None:
     """Pack SRC, in the original 3DIEBench layout (the release or our renders), into shards in OUT.
 
     One WebDataset sample per object (all its views as JPEG bytes, its latents, label, metadata),
@@ -356,8 +465,16 @@ def pack(src: Path, out: Path, name: str, val_fraction: float, split_seed: int, 
     from iebench.dataset.pack import pack as pack_shards
     from iebench.dataset.splits import SplitError
 
-    options = PackOptions(name=name, val_fraction=val_fraction, split_seed=split_seed, split_files=split_files, shard_seed=shard_seed,
-                          shard_size_mb=shard_size_mb, workers=workers, skip_bad=skip_bad)
+    options = PackOptions(
+        name=name,
+        val_fraction=val_fraction,
+        split_seed=split_seed,
+        split_files=split_files,
+        shard_seed=shard_seed,
+        shard_size_mb=shard_size_mb,
+        workers=workers,
+        skip_bad=skip_bad,
+    )
     try:
         info, skipped = pack_shards(src, out, options)
     except (PackError, LooseLayoutError, SplitError, FinalizeError, ValueError) as error:
@@ -401,8 +518,10 @@ def verify(out: Path) -> None:
 
 def _echo_info(out: Path, info: dict) -> None:
     for split, data in info["splits"].items():
-        click.echo(f"{split:>5}: {data['objects']:>7,} objects {data['views']:>9,} views {len(data['shards']):>5} shards "
-                   f"{data['bytes'] / 2**20:>9.1f} MiB")
+        click.echo(
+            f"{split:>5}: {data['objects']:>7,} objects {data['views']:>9,} views {len(data['shards']):>5} shards "
+            f"{data['bytes'] / 2**20:>9.1f} MiB"
+        )
     click.echo(f"-> {out}")
 
 
@@ -416,11 +535,19 @@ def info(out: Path) -> None:
         data = load_info(out)
     except FinalizeError as error:
         _fail(str(error))
-    click.echo(f"{data['name']}: {data['views_per_object']} views per object at {data['resolution']} px, "
-               f"preset {data['preset']['name']}, latents {', '.join(data['latent_names'])}")
+    click.echo(
+        f"{data['name']}: {data['views_per_object']} views per object at {data['resolution']} px, "
+        f"preset {data['preset']['name']}, latents {', '.join(data['latent_names'])}"
+    )
     split = data["split"]
-    click.echo("split: " + (f"stratified, val fraction {split['val_fraction']}, seed {split['seed']}"
-                            if split["method"] == "stratified" else f"SIE files {split['path']}"))
+    click.echo(
+        "split: "
+        + (
+            f"stratified, val fraction {split['val_fraction']}, seed {split['seed']}"
+            if split["method"] == "stratified"
+            else f"SIE files {split['path']}"
+        )
+    )
     settings = (data.get("render_manifest") or {}).get("render_settings")
     if settings:
         click.echo("render: " + ", ".join(f"{k} {v}" for k, v in settings.items()))
@@ -459,18 +586,30 @@ def show(src: Path, out: Path | None, split: str, max_objects: int, max_views: i
 
 # ----------------------------------------------------------------------------------------------- train
 @main.command()
-@click.option("--method", type=click.Choice(list(METHODS)), default=None,
-              help="Method [default: sie]; supervised-rotation is a reference (the backbone trained to regress the relative rotation). "
-              "`iebench methods` lists each with its default action.")
-@click.option("--backbone", type=click.Choice(["resnet18-sie", "resnet18", "vit-s16"]),
-              help="Encoder [default: resnet18-sie]. resnet18-sie: the SIE authors' ResNet-18 (stride on a block's second conv, "
-              "TF-style padding, a shortcut conv in every stage's first block, zero-initialised last BN; their checkpoints load); "
-              "resnet18: torchvision's; vit-s16: ViT-S/16 (the reconstruction paper's).")
+@click.option(
+    "--method",
+    type=click.Choice(list(METHODS)),
+    default=None,
+    help="Method [default: sie]; supervised-rotation is a reference (the backbone trained to regress the relative rotation). "
+    "`iebench methods` lists each with its default action.",
+)
+@click.option(
+    "--backbone",
+    type=click.Choice(["resnet18-sie", "resnet18", "vit-s16"]),
+    help="Encoder [default: resnet18-sie]. resnet18-sie: the SIE authors' ResNet-18 (stride on a block's second conv, "
+    "TF-style padding, a shortcut conv in every stage's first block, zero-initialised last BN; their checkpoints load); "
+    "resnet18: torchvision's; vit-s16: ViT-S/16 (the reconstruction paper's).",
+)
 @click.option("--data", type=click.Path(path_type=Path), help="Shard folder (or the original layout) to train on.")
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), help="Run folder.")
-@click.option("--preset", type=click.Choice(["sie-paper", "recon-paper", "tiny"]),
-              help="sie-paper: SPEC 3 (256 px, batch 1024, 2000 epochs); recon-paper: ViT-S/16, 800 epochs; tiny: a few CPU minutes.")
-@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="TOML file of settings (flags win).")
+@click.option(
+    "--preset",
+    type=click.Choice(["sie-paper", "recon-paper", "tiny"]),
+    help="sie-paper: SPEC 3 (256 px, batch 1024, 2000 epochs); recon-paper: ViT-S/16, 800 epochs; tiny: a few CPU minutes.",
+)
+@click.option(
+    "--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="TOML file of settings (flags win)."
+)
 @click.option("--epochs", type=COUNT)
 @click.option("--batch-size", type=COUNT, help="Global batch size, over all ranks.")
 @click.option("--lr", type=POSITIVE)
@@ -482,10 +621,31 @@ def show(src: Path, out: Path | None, split: str, max_objects: int, max_views: i
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]))
 @click.option("--amp/--no-amp", default=None, help="Mixed precision (CUDA only).")
 @click.option("--drop-last/--keep-last", default=None, help="Drop the last partial batch of each epoch [default: keep].")
-@click.option("--online-probe/--no-online-probe", default=None, help="Train a linear classifier and rotation regressor on detached features.")
+@click.option(
+    "--online-probe/--no-online-probe", default=None, help="Train a linear classifier and rotation regressor on detached features."
+)
 @click.option("--resume", is_flag=True, help="Continue the run in --out exactly where its last checkpoint stopped.")
-def train(method, backbone, data, out, preset, config_file, epochs, batch_size, lr, weight_decay, image_size, action, seed, workers,
-          device, amp, drop_last, online_probe, resume) -> None:
+def train(
+    method,
+    backbone,
+    data,
+    out,
+    preset,
+    config_file,
+    epochs,
+    batch_size,
+    lr,
+    weight_decay,
+    image_size,
+    action,
+    seed,
+    workers,
+    device,
+    amp,
+    drop_last,
+    online_probe,
+    resume,
+) -> None:
     """Train a method on SIE pairs: CPU, one GPU, or many GPUs and nodes under torchrun.
 
     \b
@@ -498,16 +658,33 @@ def train(method, backbone, data, out, preset, config_file, epochs, batch_size, 
     from iebench.baselines.config import ConfigError, resolve
     from iebench.baselines.trainer import train as train_run
 
-    flags = {"method": method, "backbone": backbone, "data": str(data) if data else None, "out": str(out) if out else None, "epochs": epochs,
-             "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay, "image_size": image_size, "action": action,
-             "seed": seed, "workers": workers, "device": device, "amp": amp, "drop_last": drop_last, "online_probe": online_probe}
+    flags = {
+        "method": method,
+        "backbone": backbone,
+        "data": str(data) if data else None,
+        "out": str(out) if out else None,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "lr": lr,
+        "weight_decay": weight_decay,
+        "image_size": image_size,
+        "action": action,
+        "seed": seed,
+        "workers": workers,
+        "device": device,
+        "amp": amp,
+        "drop_last": drop_last,
+        "online_probe": online_probe,
+    }
     try:
         config = resolve(preset, config_file, **flags)
         result = train_run(config, resume=resume)
     except (ConfigError, CheckpointError) as error:
         _fail(str(error))
-    click.echo(f"trained {config.method} for {result.epochs_done} epochs -> {result.run} "
-               f"(last epoch loss {result.last_epoch_loss if result.last_epoch_loss is None else round(result.last_epoch_loss, 4)})")
+    click.echo(
+        f"trained {config.method} for {result.epochs_done} epochs -> {result.run} "
+        f"(last epoch loss {result.last_epoch_loss if result.last_epoch_loss is None else round(result.last_epoch_loss, 4)})"
+    )
 
 
 @main.command("methods")
@@ -545,8 +722,11 @@ def export(run: Path, out: Path) -> None:
 @main.command("import")
 @click.argument("checkpoint", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("run", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--method", type=click.Choice(variants_of("SIE")),
-              help="The authors' model [default: read from the shapes; sie-novar cannot be told from sie by its weights].")
+@click.option(
+    "--method",
+    type=click.Choice(variants_of("SIE")),
+    help="The authors' model [default: read from the shapes; sie-novar cannot be told from sie by its weights].",
+)
 @click.option("--image-size", default=256, show_default=True, help="Size the images are resized to for this model (the paper's: 256).")
 def import_command(checkpoint: Path, run: Path, method: str | None, image_size: int) -> None:
     """Turn a checkpoint of the SIE authors' code into a run folder that `iebench eval` evaluates.
@@ -578,24 +758,55 @@ def import_command(checkpoint: Path, run: Path, method: str | None, image_size: 
 @main.command("eval")
 @click.argument("run", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--data", required=True, type=click.Path(path_type=Path), help="Shard folder (or the original layout) with train and val.")
-@click.option("--tasks", default=",".join(("classification", "rotation", "colour", "mrr", "pre")), show_default=True,
-              help="Comma-separated: classification, rotation, colour, mrr, pre.")
-@click.option("--part", type=click.Choice(["inv", "equi", "all"]), default="all", show_default=True,
-              help="Representation part for the rotation and colour probes (classification reports all three).")
+@click.option(
+    "--tasks",
+    default=",".join(("classification", "rotation", "colour", "mrr", "pre")),
+    show_default=True,
+    help="Comma-separated: classification, rotation, colour, mrr, pre.",
+)
+@click.option(
+    "--part",
+    type=click.Choice(["inv", "equi", "all"]),
+    default="all",
+    show_default=True,
+    help="Representation part for the rotation and colour probes (classification reports all three).",
+)
 @click.option("--epochs", type=COUNT, default=300, show_default=True, help="Probe epochs.")
 @click.option("--lr", type=POSITIVE, default=1e-3, show_default=True, help="Probe learning rate (Adam).")
 @click.option("--batch-size", type=COUNT, default=256, show_default=True, help="Probe batch size.")
-@click.option("--draws-per-object", type=COUNT, default=1, show_default=True,
-              help="Views (classification) or pairs (rotation, colour) drawn per object in each probe epoch (SPEC 4: 1).")
-@click.option("--bn-mode", type=click.Choice(["eval", "train"]), default="eval", show_default=True,
-              help="eval: a frozen backbone with cached features; train: as the released probe scripts, BatchNorm in training mode "
-              "while a probe trains (batch statistics, running statistics updated; the backbone runs every step, not cached), "
-              "then eval mode on those running statistics for validation. Retrieval (mrr, pre) is in eval mode either way.")
+@click.option(
+    "--draws-per-object",
+    type=COUNT,
+    default=1,
+    show_default=True,
+    help="Views (classification) or pairs (rotation, colour) drawn per object in each probe epoch (SPEC 4: 1).",
+)
+@click.option(
+    "--bn-mode",
+    type=click.Choice(["eval", "train"]),
+    default="eval",
+    show_default=True,
+    help="eval: a frozen backbone with cached features; train: as the released probe scripts, BatchNorm in training mode "
+    "while a probe trains (batch statistics, running statistics updated; the backbone runs every step, not cached), "
+    "then eval mode on those running statistics for validation. Retrieval (mrr, pre) is in eval mode either way.",
+)
 @click.option("--seed", type=NONNEG, default=0, show_default=True, help="Seed of every probe's sampling and initialisation.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--random-init", is_flag=True, help="Evaluate an untrained backbone of RUN's configuration (the floor of every table).")
-def eval_command(run: Path, data: Path, tasks: str, part: str, epochs: int, lr: float, batch_size: int, draws_per_object: int,
-                 bn_mode: str, seed: int, device: str, random_init: bool) -> None:
+def eval_command(
+    run: Path,
+    data: Path,
+    tasks: str,
+    part: str,
+    epochs: int,
+    lr: float,
+    batch_size: int,
+    draws_per_object: int,
+    bn_mode: str,
+    seed: int,
+    device: str,
+    random_init: bool,
+) -> None:
     """Evaluate RUN's frozen backbone with the SIE protocols; writes RUN/eval/eval.json, eval.md and plots.
 
     \b
@@ -615,22 +826,36 @@ def eval_command(run: Path, data: Path, tasks: str, part: str, epochs: int, lr: 
     from iebench.baselines.probes import ProbeSettings
 
     try:
-        settings = EvalSettings(tasks=parse_tasks(tasks), rotation_part=part, colour_part=part, bn_mode=bn_mode, random_init=random_init,
-                                device=device, probe=ProbeSettings(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
-                                                                  draws_per_object=draws_per_object))
+        settings = EvalSettings(
+            tasks=parse_tasks(tasks),
+            rotation_part=part,
+            colour_part=part,
+            bn_mode=bn_mode,
+            random_init=random_init,
+            device=device,
+            probe=ProbeSettings(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, draws_per_object=draws_per_object),
+        )
         report = evaluate(run, data, settings)
     except (EvalError, CheckpointError) as error:
         _fail(str(error))
     click.echo(markdown_table([report]))
     click.echo(retrieval_table(report))
-    click.echo(f"features {report['timing']['features_seconds']:.1f} s, probes {report['timing']['probes_seconds']:.1f} s "
-               f"-> {run / ('eval-random-init' if random_init else 'eval')}")
+    click.echo(
+        f"features {report['timing']['features_seconds']:.1f} s, probes {report['timing']['probes_seconds']:.1f} s "
+        f"-> {run / ('eval-random-init' if random_init else 'eval')}"
+    )
 
 
 @main.command()
 @click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=Path("report.md"), show_default=True,
-              help="Markdown table to write (the chart goes beside it as .png).")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("report.md"),
+    show_default=True,
+    help="Markdown table to write (the chart goes beside it as .png).",
+)
 def report(runs: tuple[Path, ...], out: Path) -> None:
     """Put evaluated runs side by side: a table and a bar chart (RUN may be a run folder or an eval.json)."""
     import json
@@ -653,8 +878,12 @@ def report(runs: tuple[Path, ...], out: Path) -> None:
 
 
 @main.command()
-@click.option("--data", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path), help="Shards to train and evaluate on.")
-@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder of the runs and the comparison.")
+@click.option(
+    "--data", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path), help="Shards to train and evaluate on."
+)
+@click.option(
+    "--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder of the runs and the comparison."
+)
 @click.option("--methods", default=",".join(compared_methods()), show_default=True, help="Comma-separated methods.")
 @click.option("--preset", type=click.Choice(["tiny", "sie-paper"]), default="tiny", show_default=True)
 @click.option("--epochs", type=COUNT, help="Training epochs (default: the preset's).")
@@ -679,16 +908,24 @@ def compare(data: Path, out: Path, methods: str, preset: str, epochs: int | None
 
 @main.command()
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--scale", type=click.Choice(["ci", "laptop"]), default="laptop", show_default=True,
-              help="ci: a few objects and views at 32 px, a few minutes; laptop: 10 classes x 40 objects, 16 views at 48 px.")
+@click.option(
+    "--scale",
+    type=click.Choice(["ci", "laptop"]),
+    default="laptop",
+    show_default=True,
+    help="ci: a few objects and views at 32 px, a few minutes; laptop: 10 classes x 40 objects, 16 views at 48 px.",
+)
 @click.option("--seeds", type=COUNT, default=3, show_default=True, help="Training seeds per method (mean and std are reported).")
 @click.option("--methods", default=",".join(mini_methods()), show_default=True, help="Comma-separated methods.")
-@click.option("--objects", "objects_root", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="A ShapeNet-layout folder to take a class-balanced subset from, instead of procedural objects.")
+@click.option(
+    "--objects",
+    "objects_root",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="A ShapeNet-layout folder to take a class-balanced subset from, instead of procedural objects.",
+)
 @click.option("--per-class", type=COUNT, help="With --objects: objects per class.")
 @click.option("--epochs", type=COUNT, help="Training epochs instead of the scale's (an ablation; use a new OUT).")
-def mini(out: Path, scale: str, seeds: int, methods: str, objects_root: Path | None, per_class: int | None,
-         epochs: int | None) -> None:
+def mini(out: Path, scale: str, seeds: int, methods: str, objects_root: Path | None, per_class: int | None, epochs: int | None) -> None:
     """3DIEBench-mini: build objects, render, pack, train every method and seed, evaluate, and report.
 
     Every stage resumes, so a run may be completed over several invocations. The report
@@ -698,8 +935,15 @@ def mini(out: Path, scale: str, seeds: int, methods: str, objects_root: Path | N
 
     from iebench.orchestration.mini import MiniOptions, run_mini
 
-    options = MiniOptions(out=out, scale=scale, seeds=seeds, methods=tuple(m.strip() for m in methods.split(",") if m.strip()),
-                          objects=objects_root, per_class=per_class, epochs=epochs)
+    options = MiniOptions(
+        out=out,
+        scale=scale,
+        seeds=seeds,
+        methods=tuple(m.strip() for m in methods.split(",") if m.strip()),
+        objects=objects_root,
+        per_class=per_class,
+        epochs=epochs,
+    )
     try:
         path = run_mini(options, "iebench " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
     except ValueError as error:

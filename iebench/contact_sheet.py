@@ -13,8 +13,18 @@ from PIL import Image, ImageDraw, ImageFont
 from iebench.files import atomic_path
 
 # Short captions for latent names (the full names are in the manifest and the card).
-_SHORT = {"rot_x": "rx", "rot_y": "ry", "rot_z": "rz", "floor_hue": "fh", "spot_theta": "st", "spot_phi": "sp", "spot_hue": "sh",
-          "trans_x": "tx", "trans_y": "ty", "trans_z": "tz"}
+_SHORT = {
+    "rot_x": "rx",
+    "rot_y": "ry",
+    "rot_z": "rz",
+    "floor_hue": "fh",
+    "spot_theta": "st",
+    "spot_phi": "sp",
+    "spot_hue": "sh",
+    "trans_x": "tx",
+    "trans_y": "ty",
+    "trans_z": "tz",
+}
 
 
 @dataclass(frozen=True)

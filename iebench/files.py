@@ -104,4 +104,3 @@ def remove_temporary(folder: Path, prefixes: tuple[str, ...] | None = None) -> l
         except FileNotFoundError:
             pass
     return removed
-

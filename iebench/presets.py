@@ -164,8 +164,7 @@ PRESETS: dict[str, Preset] = {
         "rotation-ood",
         "Rotations outside the training box: uniform rotations whose canonical XYZ angles leave [-pi/2, pi/2]^3.",
         tuple(
-            Factor(f.name, ((-PI / 2, PI / 2),) if f.name == "rot_y" else ((-PI, PI),)) if f.name in ROTATION_NAMES else f
-            for f in _BASE
+            Factor(f.name, ((-PI / 2, PI / 2),) if f.name == "rot_y" else ((-PI, PI),)) if f.name in ROTATION_NAMES else f for f in _BASE
         ),
         rotation_sampler="outside-box",
         notes="Latents store the canonical angles (rot_y in [-pi/2, pi/2]); three quarters of SO(3) by measure.",
@@ -181,7 +180,7 @@ PRESETS: dict[str, Preset] = {
         "3DIEBench with the rotation about the vertical axis only (rot_x = rot_y = 0, rot_z in [-pi/2, pi/2]).",
         (_factor("rot_x", 0.0), _factor("rot_y", 0.0), *_BASE[2:]),
         notes="The laptop mini's task: one rotation degree of freedom, which a small model learns in minutes on a CPU; "
-              "the relative quaternion's x and y are then always 0.",
+        "the relative quaternion's x and y are then always 0.",
     ),
     "rotation-only": Preset(
         "rotation-only",
@@ -237,9 +236,7 @@ def with_overrides(preset: Preset, overrides: dict[str, object], name: str | Non
     factors = {f.name: f for f in preset.factors}
     for factor_name, value in overrides.items():
         if factor_name not in factors:
-            raise PresetError(
-                f"preset {preset.name!r} has no factor {factor_name!r}; it has {', '.join(preset.latent_names)}"
-            )
+            raise PresetError(f"preset {preset.name!r} has no factor {factor_name!r}; it has {', '.join(preset.latent_names)}")
         if preset.rotation_sampler == "outside-box" and factor_name in ROTATION_NAMES:
             raise PresetError(f"preset {preset.name!r} draws the rotation as a whole; {factor_name!r} cannot be set alone")
         intervals = _as_intervals(factor_name, value)
@@ -301,7 +298,10 @@ def _sample_outside_box(rng: np.random.Generator) -> np.ndarray:
 def preset_from_json(data: dict) -> Preset:
     """Rebuild a preset from its JSON form (as stored in manifests and `_info.json`)."""
     factors = tuple(
-        Factor(f["name"], ((float(f["fixed"]), float(f["fixed"])),) if "fixed" in f else tuple((float(lo), float(hi)) for lo, hi in f["intervals"]))
+        Factor(
+            f["name"],
+            ((float(f["fixed"]), float(f["fixed"])),) if "fixed" in f else tuple((float(lo), float(hi)) for lo, hi in f["intervals"]),
+        )
         for f in data["factors"]
     )
     return Preset(data["name"], data.get("description", ""), factors, data.get("rotation_sampler", "euler-box"), data.get("notes", ""))

@@ -63,10 +63,20 @@ def worker_context(start_method: str | None = None):
     return context
 
 
-def make_loader(dataset: Dataset, batch_size: int, train: bool = True, num_workers: int | None = None, seed: int = 0,
-                drop_last: bool = False, pin_memory: bool | None = None, persistent_workers: bool | None = None,
-                prefetch_factor: int | None = None, rank: int | None = None, world_size: int | None = None,
-                start_method: str | None = None) -> EpochLoader:
+def make_loader(
+    dataset: Dataset,
+    batch_size: int,
+    train: bool = True,
+    num_workers: int | None = None,
+    seed: int = 0,
+    drop_last: bool = False,
+    pin_memory: bool | None = None,
+    persistent_workers: bool | None = None,
+    prefetch_factor: int | None = None,
+    rank: int | None = None,
+    world_size: int | None = None,
+    start_method: str | None = None,
+) -> EpochLoader:
     """A loader over a dataset of this package, on one process or one rank of many.
 
     Map-style datasets get an `EpochBatchSampler`: each epoch shows every object once across all

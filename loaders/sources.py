@@ -93,8 +93,10 @@ class SplitLatents:
                 if not path.is_file():
                     raise SourceError(f"{path}: missing (run `iebench finalize {root}` to write the split files again)")
                 if _sha256_once(path) != recorded:
-                    raise SourceError(f"{path}: does not match the sha256 recorded in _info.json (edited or corrupt): "
-                                      f"run `iebench finalize {root}` to write the split files again from the shards")
+                    raise SourceError(
+                        f"{path}: does not match the sha256 recorded in _info.json (edited or corrupt): "
+                        f"run `iebench finalize {root}` to write the split files again from the shards"
+                    )
         if not (images.is_file() and latents.is_file()):
             return
         try:
@@ -103,8 +105,10 @@ class SplitLatents:
         except (ObjectListError, fmt.ShardFormatError, OSError, ValueError) as error:
             raise SourceError(f"{latents.parent}: split files {images.name}, {latents.name} unreadable ({error})") from None
         if array.dtype != np.float64:
-            raise SourceError(f"{latents}: latents are {array.dtype}, 3DIEBench's are float64: use the original file "
-                              "(rounded latents would give wrong actions)")
+            raise SourceError(
+                f"{latents}: latents are {array.dtype}, 3DIEBench's are float64: use the original file "
+                "(rounded latents would give wrong actions)"
+            )
         if array.ndim != 2 or array.shape[0] != len(keys) * views:
             return  # not the files of this data: fall back to the per-object latents
         self.row = {key: i * views for i, key in enumerate(keys)}
@@ -197,8 +201,10 @@ def _check_shard_size(shard: Path, expected: int) -> None:
     except FileNotFoundError:
         raise SourceError(f"{shard}: missing (listed in _info.json): restore it, or re-pack the set") from None
     if size != expected:
-        raise SourceError(f"{shard}: {size} bytes, _info.json says {expected} (truncated or changed): "
-                          f"run `iebench verify {shard.parent}` to see which objects, then re-pack or restore it")
+        raise SourceError(
+            f"{shard}: {size} bytes, _info.json says {expected} (truncated or changed): "
+            f"run `iebench verify {shard.parent}` to see which objects, then re-pack or restore it"
+        )
 
 
 class LooseSource:
@@ -225,8 +231,11 @@ class LooseSource:
         split_of = assign_splits(keys, split_files=self.root if has_sie else None, val_fraction=val_fraction, seed=split_seed)
         labels = label_map([o.synset for o in found])
         self.objects = sorted(
-            (ObjectEntry(fmt.sample_key(o.synset, o.model_id), labels[o.synset], folder=str(o.folder))
-             for o in found if split_of.get((o.synset, o.model_id)) == split),
+            (
+                ObjectEntry(fmt.sample_key(o.synset, o.model_id), labels[o.synset], folder=str(o.folder))
+                for o in found
+                if split_of.get((o.synset, o.model_id)) == split
+            ),
             key=lambda e: e.key,
         )
         self._latents = SplitLatents(self.root, split, self.views_per_object)
@@ -266,8 +275,10 @@ def open_source(root: Path, split: str, check_sizes: bool = True) -> ShardSource
     if (root / fmt.INFO_NAME).is_file():
         return ShardSource(root, split, check_sizes)
     if root.is_dir() and (any(root.glob("*.tar")) or any(root.glob(PART_GLOB))):
-        raise SourceError(f"{root} holds shards but no {fmt.INFO_NAME}: the set is not finalized. Once every pack or render "
-                          f"job writing to it has finished, run `iebench finalize {root}`")
+        raise SourceError(
+            f"{root} holds shards but no {fmt.INFO_NAME}: the set is not finalized. Once every pack or render "
+            f"job writing to it has finished, run `iebench finalize {root}`"
+        )
     if not root.is_dir():
         raise SourceError(f"{root} does not exist or is not a folder")
     try:

@@ -80,10 +80,21 @@ class StreamingPairs(IterableDataset):
     the process group is initialised (or pass `rank` and `world_size`).
     """
 
-    def __init__(self, root: Path | list[str], split: str = "train", action: str = "rotation", seed: int = 0,
-                 shuffle_buffer: int = 256, num_samples: int | None = None, latent_names: tuple[str, ...] | None = None,
-                 views: int | None = None, canonical: bool = False, on_error: str = "raise",
-                 rank: int | None = None, world_size: int | None = None) -> None:
+    def __init__(
+        self,
+        root: Path | list[str],
+        split: str = "train",
+        action: str = "rotation",
+        seed: int = 0,
+        shuffle_buffer: int = 256,
+        num_samples: int | None = None,
+        latent_names: tuple[str, ...] | None = None,
+        views: int | None = None,
+        canonical: bool = False,
+        on_error: str = "raise",
+        rank: int | None = None,
+        world_size: int | None = None,
+    ) -> None:
         if isinstance(root, (str, Path)) and Path(root).is_dir():
             try:
                 info = load_info(Path(root))
@@ -159,8 +170,10 @@ class StreamingPairs(IterableDataset):
         for field, data in kept.items():
             span = members.get(field)
             if data is not None and span is not None and len(span) > 2 and (len(data) != span[1] or zlib.crc32(data) != span[2]):
-                kept[field] = _Corrupt(f"{url}: object {key}: member {key}.{field} does not match its checksum in the index "
-                                       "(the shard is corrupt or was changed): re-pack it or restore it from a copy")
+                kept[field] = _Corrupt(
+                    f"{url}: object {key}: member {key}.{field} does not match its checksum in the index "
+                    "(the shard is corrupt or was changed): re-pack it or restore it from a copy"
+                )
 
     def _item(self, key: str, url: str, fields: dict[str, bytes | None], first: int, second: int) -> dict:
         if any(v is None for v in fields.values()):
@@ -173,15 +186,22 @@ class StreamingPairs(IterableDataset):
             try:
                 views.append(decode(fields[f"{view:03d}.jpg"]))
             except (ValueError, RuntimeError) as error:
-                raise SourceError(f"{url}: object {key}: member {key}.{view:03d}.jpg: view {view} does not decode cleanly ({error})") from None
+                raise SourceError(
+                    f"{url}: object {key}: member {key}.{view:03d}.jpg: view {view} does not decode cleanly ({error})"
+                ) from None
         view1, view2 = views
         try:
             latents = np.load(io.BytesIO(fields["latents.npy"]), allow_pickle=False)
         except ValueError as error:
             raise SourceError(f"{url}: object {key}: member {key}.latents.npy unreadable ({error})") from None
-        return {"view1": view1, "view2": view2,
-                "action": torch.from_numpy(self.compute_action(latents[first], latents[second])),
-                "label": int(fields["cls"]), "key": key, "views": torch.tensor([first, second])}
+        return {
+            "view1": view1,
+            "view2": view2,
+            "action": torch.from_numpy(self.compute_action(latents[first], latents[second])),
+            "label": int(fields["cls"]),
+            "key": key,
+            "views": torch.tensor([first, second]),
+        }
 
     def __iter__(self) -> Iterator[dict]:
         epoch = int(self._epoch[0])

@@ -118,7 +118,9 @@ def _manifest(job: RenderJob, summary: RenderSummary | None, status: str, render
         "status": status,
         **_fingerprint(job),
         "latent_names": list(job.preset.latent_names),
-        "layout": "WebDataset shards (see _part*.json)" if job.shard_plan else "<synset>/<model_id>/image_<i>.jpg + latent_<i>.npy (float64)",
+        "layout": "WebDataset shards (see _part*.json)"
+        if job.shard_plan
+        else "<synset>/<model_id>/image_<i>.jpg + latent_<i>.npy (float64)",
         "render_settings": job.settings.to_json(),
         "renderer": renderer,
         "object_source": {
@@ -262,8 +264,9 @@ def run(job: RenderJob) -> RenderSummary:
     job.out.mkdir(parents=True, exist_ok=True)
     check_resumable(job)
     # This job's own records only: the other jobs of an array write theirs into the same folder.
-    remove_temporary(job.out, (manifest_path(job.out, job.job_index, job.num_jobs).name,
-                               failures_path(job.out, job.job_index, job.num_jobs).name))
+    remove_temporary(
+        job.out, (manifest_path(job.out, job.job_index, job.num_jobs).name, failures_path(job.out, job.job_index, job.num_jobs).name)
+    )
     sink = make_sink(job)
     renderer = {"engine": "CYCLES", "blender": _blender_version(), "device_requested": job.settings.device}
     write_json_atomic(manifest_path(job.out, job.job_index, job.num_jobs), _manifest(job, None, "running", renderer))

@@ -76,10 +76,18 @@ def scene_of(request: RenderRequest) -> Preset:
 def settings_of(request: RenderRequest) -> RenderSettings:
     """The recipe's render settings with the options that override it."""
     base = ORIGINAL_RECIPE if request.recipe == "original" else RenderSettings()
-    changes = {"resolution": request.resolution, "jpeg_quality": request.jpeg_quality, "legacy_bgr": request.legacy_bgr,
-               "device": request.device}
-    overrides = (("samples", request.samples), ("denoiser", request.denoiser), ("adaptive_sampling", request.adaptive),
-                 ("denoiser_prefilter", request.prefilter))
+    changes = {
+        "resolution": request.resolution,
+        "jpeg_quality": request.jpeg_quality,
+        "legacy_bgr": request.legacy_bgr,
+        "device": request.device,
+    }
+    overrides = (
+        ("samples", request.samples),
+        ("denoiser", request.denoiser),
+        ("adaptive_sampling", request.adaptive),
+        ("denoiser_prefilter", request.prefilter),
+    )
     return base.replace(**changes | {k: v for k, v in overrides if v is not None})
 
 
@@ -108,19 +116,42 @@ def prepare_job(request: RenderRequest) -> RenderJob:
     plan = None
     if request.shards is not None:
         plan = _shard_plan(request, everything, mine, scene, views, job_index, num_jobs)
-    return RenderJob(objects=tuple(mine), out=request.out, preset=scene, seed=request.seed, views=views, settings=settings,
-                     workers=request.workers, job_index=job_index, num_jobs=num_jobs, max_faces=request.max_faces,
-                     max_mesh_mb=request.max_mesh_mb, source_root=request.src, shard_plan=plan, given=given)
+    return RenderJob(
+        objects=tuple(mine),
+        out=request.out,
+        preset=scene,
+        seed=request.seed,
+        views=views,
+        settings=settings,
+        workers=request.workers,
+        job_index=job_index,
+        num_jobs=num_jobs,
+        max_faces=request.max_faces,
+        max_mesh_mb=request.max_mesh_mb,
+        source_root=request.src,
+        shard_plan=plan,
+        given=given,
+    )
 
 
-def _shard_plan(request: RenderRequest, everything: list[ObjectRef], mine: list[ObjectRef], scene: Preset, views: int,
-                job_index: int, num_jobs: int) -> dict:
+def _shard_plan(
+    request: RenderRequest, everything: list[ObjectRef], mine: list[ObjectRef], scene: Preset, views: int, job_index: int, num_jobs: int
+) -> dict:
     from iebench.render.procedural import is_procedural
     from iebench.render.sinks import shard_plan
 
-    return shard_plan(everything, mine, request.shards, views=views, resolution=request.resolution, preset=scene.to_json(),
-                      latent_names=scene.latent_names, job_index=job_index, num_jobs=num_jobs,
-                      source={"kind": "render", "path": str(request.src), "procedural": is_procedural(request.src)})
+    return shard_plan(
+        everything,
+        mine,
+        request.shards,
+        views=views,
+        resolution=request.resolution,
+        preset=scene.to_json(),
+        latent_names=scene.latent_names,
+        job_index=job_index,
+        num_jobs=num_jobs,
+        source={"kind": "render", "path": str(request.src), "procedural": is_procedural(request.src)},
+    )
 
 
 def render_and_finalize(job: RenderJob) -> tuple[RenderSummary, dict | None]:

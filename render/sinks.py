@@ -105,9 +105,18 @@ class ShardSink:
             ref = self.ref_of[result.key]
             synset, model_id = ref.synset, ref.model_id
             views = sorted(result.views, key=lambda v: v.index)
-            samples.append(fmt.ObjectSample(synset, model_id, self.part["labels"][synset], class_name(synset),
-                                            tuple(v.jpeg for v in views), np.stack([v.latents for v in views]),
-                                            tuple(self.part["latent_names"]), self.part["preset"]["name"]))
+            samples.append(
+                fmt.ObjectSample(
+                    synset,
+                    model_id,
+                    self.part["labels"][synset],
+                    class_name(synset),
+                    tuple(v.jpeg for v in views),
+                    np.stack([v.latents for v in views]),
+                    tuple(self.part["latent_names"]),
+                    self.part["preset"]["name"],
+                )
+            )
         dropped = [k for k in shard["keys"] if results[k].error]
         if dropped:  # a failed object is left out of its shard (and listed), so the rest is not lost
             shard["keys"] = [k for k in shard["keys"] if k not in dropped]
@@ -121,8 +130,19 @@ class ShardSink:
         write_json_atomic(part_path(self.out, self.job), self.part)
 
 
-def shard_plan(all_objects: list[ObjectRef], mine: list[ObjectRef], options: PackOptions, *, views: int, resolution: int,
-               preset: dict, latent_names: tuple[str, ...], job_index: int, num_jobs: int, source: dict) -> dict:
+def shard_plan(
+    all_objects: list[ObjectRef],
+    mine: list[ObjectRef],
+    options: PackOptions,
+    *,
+    views: int,
+    resolution: int,
+    preset: dict,
+    latent_names: tuple[str, ...],
+    job_index: int,
+    num_jobs: int,
+    source: dict,
+) -> dict:
     """The `_part*.json` plan of one render job writing shards.
 
     The split and the labels come from all objects (every job of an array computes the same); the
@@ -143,10 +163,27 @@ def shard_plan(all_objects: list[ObjectRef], mine: list[ObjectRef], options: Pac
         order = np.random.default_rng(np.random.SeedSequence([options.shard_seed, split_index, job_index])).permutation(len(members))
         ordered = [members[i] for i in order]
         for index, start in enumerate(range(0, len(ordered), per_shard)):
-            shards.append({"name": fmt.shard_name(options.name, split, index, job), "split": split, "keys": ordered[start : start + per_shard]})
-    return new_part(name=options.name, views=views, resolution=resolution, latent_names=latent_names, preset=preset, render_manifest=None,
-                    source=source, synsets=[o.synset for o in all_objects],
-                    split=split_record(split_files=options.split_files, val_fraction=options.val_fraction, seed=options.split_seed),
-                    shard_seed=options.shard_seed, shard_size_mb=options.shard_size_mb, skipped=[], shards=shards,
-                    plan={"job_index": job_index, "num_jobs": num_jobs, "objects_per_shard": per_shard,
-                          "objects": sorted(fmt.sample_key(o.synset, o.model_id) for o in mine)})
+            shards.append(
+                {"name": fmt.shard_name(options.name, split, index, job), "split": split, "keys": ordered[start : start + per_shard]}
+            )
+    return new_part(
+        name=options.name,
+        views=views,
+        resolution=resolution,
+        latent_names=latent_names,
+        preset=preset,
+        render_manifest=None,
+        source=source,
+        synsets=[o.synset for o in all_objects],
+        split=split_record(split_files=options.split_files, val_fraction=options.val_fraction, seed=options.split_seed),
+        shard_seed=options.shard_seed,
+        shard_size_mb=options.shard_size_mb,
+        skipped=[],
+        shards=shards,
+        plan={
+            "job_index": job_index,
+            "num_jobs": num_jobs,
+            "objects_per_shard": per_shard,
+            "objects": sorted(fmt.sample_key(o.synset, o.model_id) for o in mine),
+        },
+    )

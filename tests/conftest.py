@@ -45,8 +45,16 @@ def procedural_root(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_render(procedural_root, tmp_path_factory) -> tuple[RenderJob, RenderSummary]:
     """A real Blender render of the procedural set: 4 views per object at 32 px, two workers."""
-    job = RenderJob(objects=tuple(scan_root(procedural_root)), out=tmp_path_factory.mktemp("render"), preset=get_preset("3diebench"),
-                    seed=7, views=4, settings=TINY_SETTINGS, workers=2, source_root=procedural_root)
+    job = RenderJob(
+        objects=tuple(scan_root(procedural_root)),
+        out=tmp_path_factory.mktemp("render"),
+        preset=get_preset("3diebench"),
+        seed=7,
+        views=4,
+        settings=TINY_SETTINGS,
+        workers=2,
+        source_root=procedural_root,
+    )
     return job, run(job)
 
 

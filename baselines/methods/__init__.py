@@ -52,8 +52,9 @@ METHODS: dict[str, Registered] = {
     "simclr-augself-rotcolor": Registered(module="simclr", cls="SimCLR", default_action="rotation-color", options={"augself": True}),
     "equimod": Registered(module="equimod", cls="EquiMod", default_action="rotation", options={"loss": "infonce"}, compared=True),
     "equimod-vicreg": Registered(module="equimod", cls="EquiMod", default_action="rotation", options={"loss": "vicreg"}, compared=True),
-    "sen": Registered(module="equimod", cls="EquiMod", default_action="rotation", options={"loss": "infonce", "invariant": False},
-                      compared=True),
+    "sen": Registered(
+        module="equimod", cls="EquiMod", default_action="rotation", options={"loss": "infonce", "invariant": False}, compared=True
+    ),
     "recon-xattn": Registered(module="recon", cls="Reconstruction", default_action="none", compared=True),
     # A reference (the ceiling of the rotation probe), not a self-supervised method.
     "supervised-rotation": Registered(module="supervised", cls="SupervisedAction", default_action="rotation"),

@@ -43,7 +43,9 @@ class CrossAttentionDecoder(nn.Module):
         self.after_attention = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, 4 * width), nn.GELU(), nn.Linear(4 * width, width))
         self.blocks = nn.TransformerEncoder(
             nn.TransformerEncoderLayer(width, heads, 4 * width, dropout=0.0, batch_first=True, norm_first=True, activation="gelu"),
-            num_layers=blocks - 1, enable_nested_tensor=False)
+            num_layers=blocks - 1,
+            enable_nested_tensor=False,
+        )
         self.norm = nn.LayerNorm(width)
         self.to_pixels = nn.Linear(width, patch_pixels)
 
@@ -86,14 +88,17 @@ class Reconstruction(Method):
             raise ValueError("recon-xattn needs --image-size (the decoder's token grid is sized from it)")
         self.grid = size // 16
         if self.grid * self.grid < MIN_TOKENS:
-            raise ValueError(f"recon-xattn at {size} px gives {self.grid * self.grid} tokens; it needs at least "
-                             f"{MIN_TOKENS} (an image size of 64 or more)")
+            raise ValueError(
+                f"recon-xattn at {size} px gives {self.grid * self.grid} tokens; it needs at least "
+                f"{MIN_TOKENS} (an image size of 64 or more)"
+            )
         extra = config.extra
         self.recon_weight = extra.recon_weight
         self.inv_projector = projector(self.inv_dim, tuple(2 * d for d in config.projector))
         patch = 3 * (size // self.grid) ** 2
-        self.decoder = CrossAttentionDecoder(self.dim - self.inv_dim, self.grid * self.grid, patch,
-                                             extra.decoder_width, extra.decoder_blocks)
+        self.decoder = CrossAttentionDecoder(
+            self.dim - self.inv_dim, self.grid * self.grid, patch, extra.decoder_width, extra.decoder_blocks
+        )
 
     def tokens_and_representation(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Equivariant tokens (N, T, equi dims) and the representation."""
@@ -111,8 +116,13 @@ class Reconstruction(Method):
         tokens1, r1 = self.tokens_and_representation(view1)
         tokens2, r2 = self.tokens_and_representation(view2)
         c = self.config
-        terms = vicreg_loss(gather(self.inv_projector(r1[:, : self.inv_dim])), gather(self.inv_projector(r2[:, : self.inv_dim])),
-                            c.sim_coeff, c.std_coeff, c.cov_coeff)
+        terms = vicreg_loss(
+            gather(self.inv_projector(r1[:, : self.inv_dim])),
+            gather(self.inv_projector(r2[:, : self.inv_dim])),
+            c.sim_coeff,
+            c.std_coeff,
+            c.cov_coeff,
+        )
         terms["ssl"] = terms["loss"]
         terms["reconstruction"] = F.mse_loss(self.decoder(tokens1, tokens2), patchify(view2, self.grid))
         terms["loss"] = terms["ssl"] + self.recon_weight * terms["reconstruction"]

@@ -36,8 +36,13 @@ class SimCLR(Method):
         self.temperature = config.extra.temperature
         self.augself = None
         if augself:
-            self.augself = nn.Sequential(nn.Linear(2 * self.dim, 1024), nn.ReLU(inplace=True), nn.Linear(1024, 1024), nn.ReLU(inplace=True),
-                                         nn.Linear(1024, action_dim))
+            self.augself = nn.Sequential(
+                nn.Linear(2 * self.dim, 1024),
+                nn.ReLU(inplace=True),
+                nn.Linear(1024, 1024),
+                nn.ReLU(inplace=True),
+                nn.Linear(1024, action_dim),
+            )
             self.augself_weight = config.extra.augself_weight
 
     def forward(self, view1: torch.Tensor, view2: torch.Tensor, action: torch.Tensor) -> dict[str, torch.Tensor]:

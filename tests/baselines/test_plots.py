@@ -20,8 +20,11 @@ def assert_drawn(path, size: tuple[int, int]) -> None:
 
 def test_loss_curve_draws_steps_epochs_and_terms(tmp_path):
     metrics = tmp_path / "metrics.jsonl"
-    lines = [{"kind": "step", "epoch": e, "step": s, "global_step": 4 * e + s, "loss": 5.0 - e - s / 4, "invariance": 1.0}
-             for e in range(3) for s in range(4)]
+    lines = [
+        {"kind": "step", "epoch": e, "step": s, "global_step": 4 * e + s, "loss": 5.0 - e - s / 4, "invariance": 1.0}
+        for e in range(3)
+        for s in range(4)
+    ]
     lines += [{"kind": "epoch", "epoch": e, "loss": 4.5 - e, "invariance": 1.0 / (e + 1)} for e in range(3)]
     metrics.write_text("".join(json.dumps(line) + "\n" for line in lines))
     path = loss_curve(metrics, tmp_path / "loss.png", title="sie")

@@ -15,8 +15,18 @@ from ..conftest import rotations_only_copy
 
 
 def tiny_config(data, out, **changes) -> TrainConfig:
-    values = dict(method="sie", data=str(data), out=str(out), epochs=2, batch_size=3, image_size=None, workers=0,
-                  projector=(64, 64, 64), lr=1e-3, device="cpu")
+    values = dict(
+        method="sie",
+        data=str(data),
+        out=str(out),
+        epochs=2,
+        batch_size=3,
+        image_size=None,
+        workers=0,
+        projector=(64, 64, 64),
+        lr=1e-3,
+        device="cpu",
+    )
     values.update(changes)
     return TrainConfig(**values)
 

@@ -40,7 +40,16 @@ def test_claims_from_a_summary():
     assert found["(c)"]["verdict"] == "fails" and found["(c)"]["margin"] == pytest.approx(-12.0)
     assert all(c["verdict"] == "inconclusive" for c in claims(summary, seeds=1))
     assert claim_line(found["(b)"]).endswith("**holds** (margin +0.800, spread over seeds 0.000)")
-    reports = [{"random_init": False, "method": "sie", "results": {
-        "classification": {"all": {"top1": 0.5}}, "rotation": {"r2_sie": 0.6, "r2_per_output": 0.4},
-        "colour": {"r2_sie": 0.1}, "mrr": {"val->val": {"mrr": 0.5, "h@1": 0.3}}}}] * 2
+    reports = [
+        {
+            "random_init": False,
+            "method": "sie",
+            "results": {
+                "classification": {"all": {"top1": 0.5}},
+                "rotation": {"r2_sie": 0.6, "r2_per_output": 0.4},
+                "colour": {"r2_sie": 0.1},
+                "mrr": {"val->val": {"mrr": 0.5, "h@1": 0.3}},
+            },
+        }
+    ] * 2
     assert summarise(reports)["sie"]["MRR"] == (0.5, 0.0)

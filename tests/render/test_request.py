@@ -23,8 +23,20 @@ def test_jobs_of_an_array_share_the_objects_out_and_plan_their_own_shards(tmp_pa
     monkeypatch.delenv(ARRAY_INDEX_ENV, raising=False)
     monkeypatch.delenv(ARRAY_COUNT_ENV, raising=False)
     procedural.generate(tmp_path / "objects", 3, 2, 0)
-    jobs = [prepare_job(RenderRequest(src=tmp_path / "objects", out=tmp_path / "out", views=2, resolution=32, job_index=i, num_jobs=2,
-                                      shards=PackOptions(name="tiny"))) for i in range(2)]
+    jobs = [
+        prepare_job(
+            RenderRequest(
+                src=tmp_path / "objects",
+                out=tmp_path / "out",
+                views=2,
+                resolution=32,
+                job_index=i,
+                num_jobs=2,
+                shards=PackOptions(name="tiny"),
+            )
+        )
+        for i in range(2)
+    ]
     keys = [{o.key for o in job.objects} for job in jobs]
     assert not keys[0] & keys[1] and len(keys[0] | keys[1]) == 6
     assert [job.job_index for job in jobs] == [0, 1] and all(job.num_jobs == 2 and job.settings.resolution == 32 for job in jobs)
@@ -39,7 +51,8 @@ def test_jobs_of_an_array_share_the_objects_out_and_plan_their_own_shards(tmp_pa
 def test_given_latents_cannot_be_combined_with_factor_overrides(tmp_path):
     procedural.generate(tmp_path / "objects", 1, 1, 0)
     with pytest.raises(PresetError, match="cannot be combined with --factor"):
-        prepare_job(RenderRequest(src=tmp_path / "objects", out=tmp_path / "out", latents_from=tmp_path / "objects",
-                                  factors=("floor_hue=0.3",)))
+        prepare_job(
+            RenderRequest(src=tmp_path / "objects", out=tmp_path / "out", latents_from=tmp_path / "objects", factors=("floor_hue=0.3",))
+        )
     with pytest.raises(ValueError, match="--views must be at least 1"):
         prepare_job(RenderRequest(src=tmp_path / "objects", out=tmp_path / "out", views=0))
