@@ -43,6 +43,8 @@ demo: setup
 	@echo "evaluation:     $(DEMO)/run/eval (eval.json, eval.md, plots); against the untrained floor: $(DEMO)/report.md/.png"
 
 test: setup
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
 bench: setup

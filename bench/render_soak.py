@@ -208,7 +208,7 @@ def report(samples: list[Sample], args, objects: int, render_seconds: float, pac
         for pid, value in s.workers.items():
             lives.setdefault(pid, []).append((s.seconds, value))
     short = 0
-    for number, (pid, life) in enumerate(sorted(lives.items(), key=lambda item: item[1][0][0])):
+    for number, (_pid, life) in enumerate(sorted(lives.items(), key=lambda item: item[1][0][0])):
         seconds = life[-1][0] - life[0][0]
         estimated = max(1.0, seconds * rate)
         if len(life) < 10 or estimated < 10:

@@ -97,12 +97,13 @@ def spherical_to_cartesian(radius: float, theta: float, phi: float) -> np.ndarra
     )
 
 
-def look_at_matrix(eye: np.ndarray, target: np.ndarray = np.zeros(3)) -> np.ndarray:
+def look_at_matrix(eye: np.ndarray, target: np.ndarray | None = None) -> np.ndarray:
     """Rotation (3, 3) that makes a Blender camera or light at `eye` look at `target` with world +Z up.
 
     Blender cameras and spot lights look along their local -Z with local +Y up, so the matrix's
     columns are the local axes in world coordinates: x = right, y = up, z = -forward.
     """
+    target = np.zeros(3) if target is None else target  # the origin, where the object stands
     forward = np.asarray(target, dtype=np.float64) - np.asarray(eye, dtype=np.float64)
     forward /= np.linalg.norm(forward)
     up_hint = np.array([0.0, 0.0, 1.0])

@@ -12,6 +12,7 @@ import platform
 import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -234,13 +235,13 @@ def _train_and_evaluate(options: MiniOptions, scale: MiniScale, shards: Path, pl
             )
             done = trained_epochs(run)
             if done < config.epochs:
-                _stage(options, plan, f"train {method} seed {seed}", lambda: train(config, resume=done > 0, progress=False))
+                _stage(options, plan, f"train {method} seed {seed}", partial(train, config, resume=done > 0, progress=False))
             reports.append(
                 _stage(
                     options,
                     plan,
                     f"evaluate {method} seed {seed}",
-                    lambda: cached_evaluate(run, shards, EvalSettings(probe=probe), progress=False),
+                    partial(cached_evaluate, run, shards, EvalSettings(probe=probe), progress=False),
                 )
             )
         floor = options.out / "runs" / f"{options.methods[0]}-seed{seed}"
@@ -249,7 +250,7 @@ def _train_and_evaluate(options: MiniOptions, scale: MiniScale, shards: Path, pl
                 options,
                 plan,
                 f"evaluate random init seed {seed}",
-                lambda: cached_evaluate(floor, shards, EvalSettings(random_init=True, probe=probe), progress=False),
+                partial(cached_evaluate, floor, shards, EvalSettings(random_init=True, probe=probe), progress=False),
             )
         )
         reports.append(
@@ -257,7 +258,7 @@ def _train_and_evaluate(options: MiniOptions, scale: MiniScale, shards: Path, pl
                 options,
                 plan,
                 f"evaluate pixels seed {seed}",
-                lambda: pixels_report(shards, options.out / "runs" / f"pixels-seed{seed}", EvalSettings(probe=probe)),
+                partial(pixels_report, shards, options.out / "runs" / f"pixels-seed{seed}", EvalSettings(probe=probe)),
             )
         )
     return reports
