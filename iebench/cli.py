@@ -9,6 +9,7 @@ code; `--debug` (or `IEBENCH_DEBUG=1`) shows the traceback instead.
 from __future__ import annotations
 
 import errno
+import functools
 import re
 import signal
 import sys
@@ -176,12 +177,9 @@ def objects_procedural(out: Path, classes: int, per_class: int, seed: int) -> No
 def objects_list(root: Path) -> None:
     """Count the objects per class of a ShapeNet-layout folder."""
     from iebench.classes import class_name
-    from iebench.render.objects import ObjectSourceError, scan_root
+    from iebench.render.objects import scan_root
 
-    try:
-        found = scan_root(root)
-    except ObjectSourceError as error:
-        _fail(str(error))
+    found = scan_root(root)
     counts: dict[str, int] = {}
     for ref in found:
         counts[ref.synset] = counts.get(ref.synset, 0) + 1
@@ -191,6 +189,36 @@ def objects_list(root: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- render
+SHARD_KEYS = ("name", "val_fraction", "split_seed", "split_files", "shard_seed", "shard_size_mb")
+
+
+def shard_options(note: str = ""):
+    """The options of how a shard set is named, split and cut (`PackOptions`): `pack`'s, and `render --format shards`'s."""
+    options = [
+        click.option("--name", default="3diebench", show_default=True, help=f"{note}Dataset name: shards are <name>-<split>-000000.tar."),
+        click.option("--val-fraction", type=FRACTION, default=0.2, show_default=True, help=f"{note}Share of each class's objects in val."),
+        click.option("--split-seed", type=NONNEG, default=0, show_default=True, help=f"{note}Seed of the stratified split."),
+        click.option(
+            "--split-files",
+            type=click.Path(exists=True, file_okay=False, path_type=Path),
+            help=f"{note}Use the original SIE split instead: a folder with train_images.npy and val_images.npy.",
+        ),
+        click.option("--shard-seed", type=NONNEG, default=0, show_default=True, help=f"{note}Seed of the order of objects across shards."),
+        click.option("--shard-size-mb", type=POSITIVE, default=100.0, show_default=True, help=f"{note}Target shard size."),
+    ]
+
+    def apply(command):
+        @functools.wraps(command)
+        def with_shard_values(**params):  # the six values reach the command as one dict, `shard_values`
+            return command(shard_values={key: params.pop(key) for key in SHARD_KEYS}, **params)
+
+        for option in reversed(options):
+            with_shard_values = option(with_shard_values)
+        return with_shard_values
+
+    return apply
+
+
 @main.command()
 @click.argument("src", type=click.Path(path_type=Path))
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
@@ -260,16 +288,7 @@ def objects_list(root: Path) -> None:
     show_default=True,
     help="loose: the original layout of files; shards: WebDataset shards written while rendering.",
 )
-@click.option("--name", default="3diebench", show_default=True, help="Shards: dataset name (<name>-<split>-000000.tar).")
-@click.option("--val-fraction", type=FRACTION, default=0.2, show_default=True, help="Shards: share of each class's objects in val.")
-@click.option("--split-seed", type=NONNEG, default=0, show_default=True, help="Shards: seed of the stratified split.")
-@click.option(
-    "--split-files",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="Shards: use the original SIE split files in this folder instead.",
-)
-@click.option("--shard-seed", type=NONNEG, default=0, show_default=True, help="Shards: seed of the order of objects across shards.")
-@click.option("--shard-size-mb", type=POSITIVE, default=100.0, show_default=True, help="Shards: target shard size.")
+@shard_options(note="Shards: ")
 def render(
     src: Path,
     out: Path,
@@ -296,12 +315,7 @@ def render(
     latents_from: Path | None,
     dry_run: bool,
     output_format: str,
-    name: str,
-    val_fraction: float,
-    split_seed: int,
-    split_files: Path | None,
-    shard_seed: int,
-    shard_size_mb: float,
+    shard_values: dict,
 ) -> None:
     """Render 3DIEBench views of the meshes under SRC (ShapeNetCore v2 layout) into OUT.
 
@@ -318,7 +332,6 @@ def render(
     """
     import importlib.util
 
-    from iebench.dataset.finalize import FinalizeError
     from iebench.dataset.pack import PackOptions
     from iebench.object_lists import ObjectListError
     from iebench.presets import PresetError
@@ -326,16 +339,7 @@ def render(
     from iebench.render.objects import ObjectSourceError
     from iebench.render.request import RenderRequest, prepare_job, render_and_finalize
 
-    shards = None
-    if output_format == "shards":
-        shards = PackOptions(
-            name=name,
-            val_fraction=val_fraction,
-            split_seed=split_seed,
-            split_files=split_files,
-            shard_seed=shard_seed,
-            shard_size_mb=shard_size_mb,
-        )
+    shards = PackOptions(**shard_values) if output_format == "shards" else None
     request = RenderRequest(
         src=src,
         out=out,
@@ -371,14 +375,11 @@ def render(
     if not job.objects:
         click.echo(f"job {job.job_index} of {job.num_jobs} has no objects")
         return
-    try:
-        if dry_run:
-            render_job.check_resumable(job)
-            _echo_forecast(job, render_job.estimate(job))
-            return
-        summary, info = render_and_finalize(job)
-    except (render_job.RenderJobError, FinalizeError) as error:
-        _fail(str(error))
+    if dry_run:
+        render_job.check_resumable(job)
+        _echo_forecast(job, render_job.estimate(job))
+        return
+    summary, info = render_and_finalize(job)
     _echo_render_summary(job, summary, info)
 
 
@@ -425,27 +426,13 @@ def _duration(seconds: float) -> str:
 @main.command()
 @click.argument("src", type=click.Path(path_type=Path))
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--name", default="3diebench", show_default=True, help="Dataset name: shards are <name>-<split>-000000.tar.")
-@click.option("--val-fraction", type=FRACTION, default=0.2, show_default=True, help="Share of each class's objects that go to val.")
-@click.option("--split-seed", type=NONNEG, default=0, show_default=True, help="Seed of the stratified split.")
-@click.option(
-    "--split-files",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="Use the original SIE split: a folder with train_images.npy and val_images.npy.",
-)
-@click.option("--shard-seed", type=NONNEG, default=0, show_default=True, help="Seed of the order of objects across shards.")
-@click.option("--shard-size-mb", type=POSITIVE, default=100.0, show_default=True, help="Target shard size.")
+@shard_options()
 @click.option("--workers", type=NONNEG, default=0, show_default=True, help="Processes writing shards; 0: one per core.")
 @click.option("--skip-bad", is_flag=True, help="Pack the good objects and list the bad ones, instead of stopping.")
 def pack(
     src: Path,
     out: Path,
-    name: str,
-    val_fraction: float,
-    split_seed: int,
-    split_files: Path | None,
-    shard_seed: int,
-    shard_size_mb: float,
+    shard_values: dict,
     workers: int,
     skip_bad: bool,
 ) -> None:
@@ -465,16 +452,7 @@ def pack(
     from iebench.dataset.pack import pack as pack_shards
     from iebench.dataset.splits import SplitError
 
-    options = PackOptions(
-        name=name,
-        val_fraction=val_fraction,
-        split_seed=split_seed,
-        split_files=split_files,
-        shard_seed=shard_seed,
-        shard_size_mb=shard_size_mb,
-        workers=workers,
-        skip_bad=skip_bad,
-    )
+    options = PackOptions(**shard_values, workers=workers, skip_bad=skip_bad)
     try:
         info, skipped = pack_shards(src, out, options)
     except (PackError, LooseLayoutError, SplitError, FinalizeError, ValueError) as error:
@@ -488,13 +466,9 @@ def pack(
 @click.argument("out", type=click.Path(exists=True, file_okay=False, path_type=Path))
 def finalize(out: Path) -> None:
     """Once every writer is done (all jobs of a render array), write _info.json, checksums, split files and the card."""
-    from iebench.dataset.finalize import FinalizeError
     from iebench.dataset.finalize import finalize as finalize_set
 
-    try:
-        info = finalize_set(out)
-    except FinalizeError as error:
-        _fail(str(error))
+    info = finalize_set(out)
     _echo_info(out, info)
 
 
@@ -502,13 +476,9 @@ def finalize(out: Path) -> None:
 @click.argument("out", type=click.Path(exists=True, file_okay=False, path_type=Path))
 def verify(out: Path) -> None:
     """Check every shard of OUT against _info.json: checksums, counts, JPEGs, latents, splits, indexes."""
-    from iebench.dataset.finalize import FinalizeError
     from iebench.dataset.verify import verify as verify_set
 
-    try:
-        problems = verify_set(out)
-    except FinalizeError as error:
-        _fail(str(error))
+    problems = verify_set(out)
     if problems:
         for problem in problems:
             click.echo(problem, err=True)
@@ -529,12 +499,9 @@ def _echo_info(out: Path, info: dict) -> None:
 @click.argument("out", type=click.Path(exists=True, file_okay=False, path_type=Path))
 def info(out: Path) -> None:
     """Print counts per class and split, sizes and the settings of a shard set."""
-    from iebench.dataset.finalize import FinalizeError, load_info
+    from iebench.dataset.finalize import load_info
 
-    try:
-        data = load_info(out)
-    except FinalizeError as error:
-        _fail(str(error))
+    data = load_info(out)
     click.echo(
         f"{data['name']}: {data['views_per_object']} views per object at {data['resolution']} px, "
         f"preset {data['preset']['name']}, latents {', '.join(data['latent_names'])}"
@@ -654,8 +621,7 @@ def train(
       torchrun --nproc_per_node 8 -m iebench.cli train --preset sie-paper --data 3DIEBench-shards --out runs/sie
       iebench train --out runs/sie --data 3DIEBench-shards --preset sie-paper --resume
     """
-    from iebench.baselines.checkpoint import CheckpointError
-    from iebench.baselines.config import ConfigError, resolve
+    from iebench.baselines.config import resolve
     from iebench.baselines.trainer import train as train_run
 
     flags = {
@@ -676,11 +642,8 @@ def train(
         "drop_last": drop_last,
         "online_probe": online_probe,
     }
-    try:
-        config = resolve(preset, config_file, **flags)
-        result = train_run(config, resume=resume)
-    except (ConfigError, CheckpointError) as error:
-        _fail(str(error))
+    config = resolve(preset, config_file, **flags)
+    result = train_run(config, resume=resume)
     click.echo(
         f"trained {config.method} for {result.epochs_done} epochs -> {result.run} "
         f"(last epoch loss {result.last_epoch_loss if result.last_epoch_loss is None else round(result.last_epoch_loss, 4)})"
@@ -709,13 +672,9 @@ def export(run: Path, out: Path) -> None:
     resnet18:     torchvision's resnet18() loads it after fc = Identity();
     vit-s16:      torchvision's VisionTransformer (ViT-S/16) without head.
     """
-    from iebench.baselines.checkpoint import CheckpointError
     from iebench.baselines.trainer import export_backbone
 
-    try:
-        path = export_backbone(run, out)
-    except CheckpointError as error:
-        _fail(str(error))
+    path = export_backbone(run, out)
     click.echo(f"backbone: {path}")
 
 
@@ -740,15 +699,10 @@ def import_command(checkpoint: Path, run: Path, method: str | None, image_size: 
       iebench eval runs/sie-authors --data 3DIEBench-shards
     """
     from iebench.baselines.authors import import_checkpoint
-    from iebench.baselines.checkpoint import CheckpointError
-    from iebench.baselines.config import ConfigError
 
     if image_size < 16:
         _fail(f"--image-size must be at least 16, got {image_size}")
-    try:
-        done = import_checkpoint(checkpoint, run, method, image_size)
-    except (CheckpointError, ConfigError) as error:
-        _fail(str(error))
+    done = import_checkpoint(checkpoint, run, method, image_size)
     parts = "backbone, projectors and predictor" if "heads" in done["parts"] else "backbone only (classification, rotation, colour)"
     epochs = f", {done['authors_epochs']} epochs" if done["authors_epochs"] is not None else ""
     click.echo(f"imported {done['method']} ({parts}{epochs}) -> {run}; left out {done['dropped_entries']} online-evaluator entries")
@@ -814,9 +768,7 @@ def eval_command(
       iebench eval runs/sie --data 3DIEBench-shards
       iebench eval runs/sie --data 3DIEBench-shards --random-init     # the untrained floor
     """
-    from iebench.baselines.checkpoint import CheckpointError
     from iebench.baselines.evaluate import (
-        EvalError,
         EvalSettings,
         evaluate,
         markdown_table,
@@ -825,19 +777,16 @@ def eval_command(
     )
     from iebench.baselines.probes import ProbeSettings
 
-    try:
-        settings = EvalSettings(
-            tasks=parse_tasks(tasks),
-            rotation_part=part,
-            colour_part=part,
-            bn_mode=bn_mode,
-            random_init=random_init,
-            device=device,
-            probe=ProbeSettings(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, draws_per_object=draws_per_object),
-        )
-        report = evaluate(run, data, settings)
-    except (EvalError, CheckpointError) as error:
-        _fail(str(error))
+    settings = EvalSettings(
+        tasks=parse_tasks(tasks),
+        rotation_part=part,
+        colour_part=part,
+        bn_mode=bn_mode,
+        random_init=random_init,
+        device=device,
+        probe=ProbeSettings(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, draws_per_object=draws_per_object),
+    )
+    report = evaluate(run, data, settings)
     click.echo(markdown_table([report]))
     click.echo(retrieval_table(report))
     click.echo(
@@ -893,15 +842,9 @@ def compare(data: Path, out: Path, methods: str, preset: str, epochs: int | None
 
     Resumable: finished runs and evaluations are reused. The untrained backbone is the floor.
     """
-    from iebench.baselines.checkpoint import CheckpointError
     from iebench.baselines.compare import compare as compare_methods
-    from iebench.baselines.config import ConfigError
-    from iebench.baselines.evaluate import EvalError
 
-    try:
-        result = compare_methods(data, out, [m.strip() for m in methods.split(",") if m.strip()], preset, epochs, probe_epochs)
-    except (ConfigError, CheckpointError, EvalError) as error:
-        _fail(str(error))
+    result = compare_methods(data, out, [m.strip() for m in methods.split(",") if m.strip()], preset, epochs, probe_epochs)
     click.echo(result["table"])
     click.echo(f"-> {out / 'compare.md'}, {out / 'compare.png'}")
 

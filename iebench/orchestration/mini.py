@@ -208,7 +208,6 @@ def _pack(options: MiniOptions, render: Path) -> Path:
 
 def _train_and_evaluate(options: MiniOptions, scale: MiniScale, shards: Path, plan: list[str]) -> list[dict]:
     from iebench.baselines.checkpoint import trained_epochs
-    from iebench.baselines.config import TrainConfig
     from iebench.baselines.evaluate import EvalSettings, cached_evaluate
     from iebench.baselines.probes import ProbeSettings
     from iebench.baselines.references import pixels_report
@@ -219,20 +218,7 @@ def _train_and_evaluate(options: MiniOptions, scale: MiniScale, shards: Path, pl
         probe = ProbeSettings(epochs=scale.probe_epochs, seed=seed, draws_per_object=scale.probe_draws)
         for method in _methods(options, scale, seed):
             run = options.out / "runs" / f"{method}-seed{seed}"
-            config = TrainConfig(
-                method=method,
-                data=str(shards),
-                out=str(run),
-                epochs=scale.epochs,
-                batch_size=scale.batch_size,
-                image_size=scale.image_size,
-                projector=scale.projector,
-                seed=seed,
-                workers=2 if scale.device == "cpu" else None,
-                amp=scale.device == "cuda",
-                device=scale.device,
-                stem="small" if scale.image_size < 64 else "imagenet",
-            )
+            config = train_config(scale, method, seed, shards, run)
             done = trained_epochs(run)
             if done < config.epochs:
                 _stage(options, plan, f"train {method} seed {seed}", partial(train, config, resume=done > 0, progress=False))
@@ -262,6 +248,26 @@ def _train_and_evaluate(options: MiniOptions, scale: MiniScale, shards: Path, pl
             )
         )
     return reports
+
+
+def train_config(scale: MiniScale, method: str, seed: int, shards: Path, run: Path):
+    """The training configuration of one method and seed at a scale (a `TrainConfig`)."""
+    from iebench.baselines.config import TrainConfig
+
+    return TrainConfig(
+        method=method,
+        data=str(shards),
+        out=str(run),
+        epochs=scale.epochs,
+        batch_size=scale.batch_size,
+        image_size=scale.image_size,
+        projector=scale.projector,
+        seed=seed,
+        workers=2 if scale.device == "cpu" else None,
+        amp=scale.device == "cuda",
+        device=scale.device,
+        stem="small" if scale.image_size < 64 else "imagenet",
+    )
 
 
 def _methods(options: MiniOptions, scale: MiniScale, seed: int) -> tuple[str, ...]:
