@@ -115,8 +115,13 @@ def main() -> None:
 
         sample = [indexed.source.read_view(e, v) for e in indexed.objects[:50] for v in (0, 1)]
 
-        def streaming_fetcher():
-            stream = StreamingPairs(shards, "train", shuffle_buffer=64, num_samples=10**9)
+        def streaming_fetcher(urls=None):
+            if urls is None:
+                stream = StreamingPairs(shards, "train", shuffle_buffer=64, num_samples=10**9)
+            else:
+                stream = StreamingPairs(
+                    urls, "train", shuffle_buffer=64, num_samples=10**9, latent_names=indexed.latent_names, views=args.views
+                )
             iterator = iter(stream)
             return lambda i: next(iterator)
 
@@ -131,6 +136,7 @@ def main() -> None:
             return run
 
         streaming = streaming_fetcher()
+        piped = streaming_fetcher([f"pipe:cat {path}" for path in sorted(shards.glob("*.tar"))])
         fetchers = {
             "decode floor (2 torchvision decodes from memory)": lambda i: (
                 plain_decode(sample[2 * (i % 50)]),
@@ -139,7 +145,8 @@ def main() -> None:
             "PairDataset, shards (indexed)": epoch_item(indexed),
             "PairDataset, shards, members unchecked (no crc32)": epoch_item(bare),
             "PairDataset, shards, unchecked and plain decode": with_plain_decode(epoch_item(bare)),
-            "StreamingPairs, shards": streaming,
+            "StreamingPairs, local shards (read at the index's offsets)": streaming,
+            "StreamingPairs, shards through a pipe (tar headers parsed, other members skipped)": piped,
             "PairDataset, original layout": epoch_item(on_disk),
             "original SIE-style (PIL, file per view, CPU float)": lambda i: original[i % n],
         }

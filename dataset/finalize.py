@@ -34,7 +34,22 @@ def split_file_names(split: str) -> tuple[str, str, str]:
     return f"{split}_images.npy", f"{split}_labels.npy", f"all_latents_{split}.npy"
 
 
-SET_FILES = (fmt.INFO_NAME, SUMS_NAME, CARD_NAME, *(name for split in fmt.SPLITS for name in split_file_names(split)))
+def wids_name(split: str) -> str:
+    """The shard list of a split in the format `wids` (indexed WebDataset) reads."""
+    return f"{split}.wids.json"
+
+
+def wids_descriptor(name: str, split: str, shards: list[dict]) -> dict:
+    """wids' dataset descriptor of a split: shard URLs relative to the folder, with their sample counts and sizes."""
+    return {
+        "__kind__": "wids-shard-index-v1",
+        "wids_version": 1,
+        "name": f"{name}-{split}",
+        "shardlist": [{"url": s["name"], "nsamples": s["objects"], "filesize": s["bytes"]} for s in shards],
+    }
+
+
+SET_FILES = (fmt.INFO_NAME, SUMS_NAME, CARD_NAME, *(name for split in fmt.SPLITS for name in (*split_file_names(split), wids_name(split))))
 
 
 class FinalizeError(RuntimeError):
@@ -159,7 +174,13 @@ def finalize(out: Path) -> dict:
     for split in fmt.SPLITS:
         write_sie_files(out, split, objects[split], first["labels"])
     write_atomic(out / CARD_NAME, render_card(info).encode())
+    listed = [split for split in fmt.SPLITS if splits[split]["shards"]]  # wids cannot open an empty list
+    for split in listed:
+        write_atomic(
+            out / wids_name(split), (json.dumps(wids_descriptor(first["name"], split, splits[split]["shards"]), indent=1) + "\n").encode()
+        )
     files = {s["name"]: s["sha256"] for split in fmt.SPLITS for s in splits[split]["shards"]} | index_sums
+    files |= {wids_name(split): sha256_file(out / wids_name(split)) for split in listed}
     files |= {name: sha256_file(out / name) for split in fmt.SPLITS for name in split_file_names(split)}
     files[CARD_NAME] = sha256_file(out / CARD_NAME)
     info["files"] = dict(sorted(files.items()))

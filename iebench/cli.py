@@ -244,11 +244,14 @@ def shard_options(note: str = ""):
 @click.option("--seed", type=NONNEG, default=0, show_default=True, help="Seed: a view's factors depend on (seed, object, view) only.")
 @click.option("--resolution", type=COUNT, default=256, show_default=True, help="Image width and height in pixels.")
 @click.option(
+    "--quality",
     "--recipe",
-    type=click.Choice(["default", "original"]),
+    "recipe",
+    type=click.Choice(["draft", "fast", "default", "original"]),
     default="default",
     show_default=True,
-    help="default: 24 spp, OIDN high, fast prefilter (see the README's benchmark); original: 100 spp adaptive, OIDN high, accurate prefilter.",
+    help="Render recipe along the speed/quality frontier (docs/benchmarks.md): draft 8 spp, fast 16 spp, "
+    "default 24 spp (all OIDN high, fast prefilter); original: the generator's 100 spp adaptive, accurate prefilter.",
 )
 @click.option("--samples", type=COUNT, help="Cycles samples per pixel (overrides the recipe).")
 @click.option("--denoiser", type=click.Choice(["off", "fast", "balanced", "high"]), help="OIDN quality (overrides the recipe).")

@@ -9,7 +9,6 @@ so every rank has the same number of full batches and DDP never hangs.
 from __future__ import annotations
 
 import io
-import tarfile
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,30 +33,127 @@ class _Corrupt:
         self.message = message
 
 
-def iterate_samples(url: str) -> Iterator[tuple[str, dict[str, bytes]]]:
-    """(key, {field: bytes}) for each sample of a tar stream, members grouped by key."""
+BLOCK = 512
+
+
+def _read(stream, size: int) -> bytes:
+    """Exactly `size` bytes, or fewer only at the end of the stream."""
+    chunks, left = [], size
+    while left:
+        chunk = stream.read(left)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def _skip(stream, size: int) -> None:
+    """Pass over `size` bytes: a seek where the stream allows it, else read and drop them."""
+    if size and getattr(stream, "seekable", lambda: False)():
+        stream.seek(size, io.SEEK_CUR)
+        return
+    while size:
+        chunk = stream.read(min(size, 1 << 20))
+        if not chunk:
+            raise EOFError("the stream ends inside a member")
+        size -= len(chunk)
+
+
+def _header(block: bytes) -> tuple[str, int, bytes]:
+    """(name, size, type flag) of a tar header block, its checksum checked (ustar, GNU and pax headers)."""
+    stored = block[148:156].split(b"\0", 1)[0].strip()
+    if not stored or int(stored, 8) != sum(block[:148]) + 8 * 32 + sum(block[156:]):
+        raise EOFError("a tar header fails its checksum")
+    field = block[124:136]
+    size = int.from_bytes(field[1:], "big") if field[0] & 0x80 else int(field.split(b"\0", 1)[0].strip() or b"0", 8)
+    name = block[:100].split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+    prefix = block[345:500].split(b"\0", 1)[0] if block[257:262] == b"ustar" and block[257:263] != b"ustar " else b""
+    if prefix:
+        name = prefix.decode("utf-8", "surrogateescape") + "/" + name
+    return name, size, block[156:157]
+
+
+def _long_name(kind: bytes, data: bytes, current: str | None) -> str | None:
+    """The name a GNU long-name record (L) or a pax header (x) gives the next member (g: global, no name)."""
+    if kind == b"L":
+        return data.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+    if kind == b"x":
+        for line in data.split(b"\n"):
+            if line.split(b" ", 1)[-1].startswith(b"path="):
+                return line.split(b"=", 1)[1].decode("utf-8", "surrogateescape")
+    return current
+
+
+def _members(stream) -> Iterator[tuple[str, int]]:
+    """(name, size) of each regular file of a tar stream; its data comes next, for the caller to read or skip."""
+    long_name = None
+    while True:
+        block = _read(stream, BLOCK)
+        if len(block) < BLOCK:
+            if block:
+                raise EOFError("the stream ends inside a header")
+            return
+        if block == bytes(BLOCK):  # the end-of-archive marker
+            return
+        name, size, kind = _header(block)
+        padded = -(-size // BLOCK) * BLOCK
+        if kind in (b"L", b"x", b"g"):
+            long_name = _long_name(kind, _read(stream, padded)[:size], long_name)
+            continue
+        name, long_name = long_name or name, None
+        if kind in (b"0", b"\0", b"7"):
+            yield name, size
+        else:  # not a regular file
+            _skip(stream, padded)
+
+
+def iterate_samples(url: str, wanted=None) -> Iterator[tuple[str, dict[str, bytes]]]:
+    """(key, {field: bytes}) for each sample of a tar stream, members grouped by key.
+
+    `wanted(key)` gives the fields to keep for a sample (None: keep every field); the bytes of the other
+    members are skipped (seeked over in a local file) rather than read into memory, so keeping 2 views of
+    50 costs little more than reading the 2. Tar headers are read directly (ustar, GNU long names, pax).
+    """
     stream = wds.gopen(url)
-    key = None
+    key, fields, keep = None, {}, None
     try:
-        with tarfile.open(fileobj=stream, mode="r|*") as tar:
-            key, fields = None, {}
-            for member in tar:
-                if not member.isfile():
-                    continue
-                name = member.name.rsplit("/", 1)[-1]
-                member_key, _, field = name.partition(".")
-                if member_key != key and key is not None:
+        for name, size in _members(stream):
+            member_key, _, field = name.rsplit("/", 1)[-1].partition(".")
+            if member_key != key:
+                if key is not None:
                     yield key, fields
-                    fields = {}
-                key = member_key
-                fields[field] = tar.extractfile(member).read()
-            if key is not None:
-                yield key, fields
-    except tarfile.TarError as error:
+                key, fields = member_key, {}
+                keep = None if wanted is None else wanted(key)
+            padded = -(-size // BLOCK) * BLOCK
+            if keep is None or field in keep:
+                data = _read(stream, size)
+                if len(data) < size:
+                    raise EOFError("the stream ends inside a member")
+                fields[field] = data
+                _skip(stream, padded - size)
+            else:
+                _skip(stream, padded)
+        if key is not None:
+            yield key, fields
+    except (EOFError, ValueError, OSError) as error:
         where = f" after object {key}" if key is not None else ""
         raise SourceError(f"{url}: not a readable tar stream{where} ({error}; truncated or corrupt?)") from None
     finally:
         stream.close()
+
+
+def iterate_indexed(path: str, index: dict[str, dict[str, list[int]]], wanted) -> Iterator[tuple[str, dict[str, bytes]]]:
+    """(key, {field: bytes}) for each sample of a local shard, in tar order, reading only the wanted members at their offsets."""
+    with open(path, "rb") as handle:
+        for key, members in index.items():
+            fields = {}
+            for field in sorted(wanted(key)):
+                span = members.get(field)
+                if span is not None:
+                    handle.seek(span[0])
+                    fields[field] = handle.read(span[1])
+            yield key, fields
 
 
 def local_index(url: str) -> dict[str, dict[str, list[int]]] | None:
@@ -74,8 +170,11 @@ def local_index(url: str) -> dict[str, dict[str, list[int]]] | None:
 class StreamingPairs(IterableDataset):
     """Pairs streamed from shards: `root` is a shard folder (its `_info.json` lists the split) or a list of URLs.
 
-    Members of local shards are checked against the crc32 of their offset index (shards at other
-    URLs have no index at hand: only the decoder checks them). With URLs, give `num_samples` (objects
+    A shard at another URL is read as a tar stream whose headers are parsed directly, the members not
+    needed for the pair skipped unread; a local shard with its offset index is read member by member
+    at the index's offsets (in tar order), so only the two views, the latents and the label are read,
+    and each is checked against its crc32 (shards at other URLs have no index at hand: only the decoder
+    checks them). With URLs, give `num_samples` (objects
     per epoch, all ranks together), `latent_names` and `views` (or keep the folder form). Items are the same dicts as `PairDataset`'s. Create it after
     the process group is initialised (or pass `rank` and `world_size`).
     """
@@ -151,9 +250,17 @@ class StreamingPairs(IterableDataset):
             for url in shards:
                 if url not in self._indexes:
                     self._indexes[url] = local_index(url)
-                for key, fields in iterate_samples(url):
+                pairs: dict[str, tuple[int, int]] = {}
+
+                def wanted(key: str, passes: int = passes, pairs: dict = pairs) -> set[str]:
                     # A worker that wraps around its shards draws new pairs on each pass.
-                    first, second = choose_pair(self.seed, epoch + passes * 1_000_003, key, self.views_per_object)
+                    first, second = pairs[key] = choose_pair(self.seed, epoch + passes * 1_000_003, key, self.views_per_object)
+                    return {f"{first:03d}.jpg", f"{second:03d}.jpg", "latents.npy", "cls"}
+
+                index = self._indexes[url]
+                samples = iterate_indexed(url, index, wanted) if index is not None else iterate_samples(url, wanted)
+                for key, fields in samples:
+                    first, second = pairs.pop(key)
                     kept = {f: fields.get(f) for f in (f"{first:03d}.jpg", f"{second:03d}.jpg", "latents.npy", "cls")}
                     self._check_members(url, key, kept)
                     seen += 1

@@ -16,7 +16,7 @@ from pathlib import Path
 from iebench.dataset.pack import PackOptions
 from iebench.render.job import RenderJob, RenderSummary, run
 from iebench.render.objects import ObjectRef, partition, select_objects
-from iebench.render.settings import ORIGINAL_RECIPE, RenderSettings
+from iebench.render.settings import QUALITIES, RenderSettings
 
 from iebench.object_lists import read_object_list
 from iebench.presets import Preset, PresetError, get_preset, load_variant, parse_factor_flag, with_overrides
@@ -37,7 +37,7 @@ class RenderRequest:
     views: int = 50
     seed: int = 0
     resolution: int = 256
-    recipe: str = "default"  # default or original
+    recipe: str = "default"  # a name of QUALITIES: draft, fast, default, original
     samples: int | None = None
     denoiser: str | None = None
     adaptive: bool | None = None
@@ -75,7 +75,7 @@ def scene_of(request: RenderRequest) -> Preset:
 
 def settings_of(request: RenderRequest) -> RenderSettings:
     """The recipe's render settings with the options that override it."""
-    base = ORIGINAL_RECIPE if request.recipe == "original" else RenderSettings()
+    base = QUALITIES[request.recipe]
     changes = {
         "resolution": request.resolution,
         "jpeg_quality": request.jpeg_quality,

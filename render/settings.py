@@ -55,3 +55,12 @@ class RenderSettings:
 
 # The generator of SPEC 1a: Cycles 100 spp, adaptive sampling (threshold 0.01), OIDN high quality, accurate prefilter.
 ORIGINAL_RECIPE = RenderSettings(samples=100, adaptive_sampling=True, denoiser="high", denoiser_prefilter="accurate")
+
+# Named recipes along the measured speed/quality frontier on CPUs (docs/benchmarks.md, bench/render_quality.py):
+# at these sample counts OIDN with the fast prefilter is both quicker and sharper; only samples buy quality.
+QUALITIES = {
+    "draft": RenderSettings(samples=8),  # about 10x the original's speed, about 3 dB lower stored-image PSNR
+    "fast": RenderSettings(samples=16),  # about 6x, about 2 dB lower
+    "default": RenderSettings(),  # 24 spp: about 4x, about 1.1-1.4 dB lower
+    "original": ORIGINAL_RECIPE,
+}

@@ -14,11 +14,11 @@ def test_ci_scale_end_to_end_and_resumes(tmp_path):
     options = MiniOptions(out=tmp_path, scale="ci", seeds=1, methods=("sie", "sie-rotcolor", "vicreg", "simclr"))
     report = run_mini(options, "iebench mini OUT --scale ci --seeds 1")
     text = report.read_text()
-    for name in ("sie", "sie-rotcolor", "vicreg", "simclr", "random init"):
+    for name in ("sie", "sie-rotcolor", "vicreg", "simclr", "random init", "pixels"):
         assert f"| {name} |" in text
     assert text.count("**inconclusive**") == 3  # one seed: no spread to judge a margin by
     data = json.loads((tmp_path / "report.json").read_text())
-    assert data["scale"]["resolution"] == 32 and len(data["reports"]) == 5
+    assert data["scale"]["resolution"] == 32 and len(data["reports"]) == 6  # 4 methods, the untrained floor, the pixels
     assert (tmp_path / "report.png").is_file() and (tmp_path / "shards" / "_info.json").is_file()
     again = MiniOptions(out=tmp_path, scale="ci", seeds=1, methods=("sie", "sie-rotcolor", "vicreg", "simclr"))
     run_mini(again)
