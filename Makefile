@@ -43,13 +43,15 @@ demo: setup
 	@echo "evaluation:     $(DEMO)/run/eval (eval.json, eval.md, plots); against the untrained floor: $(DEMO)/report.md/.png"
 
 test: setup
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
 bench: setup
 	$(BIN)/python bench/render_quality.py
 	$(BIN)/python bench/pack_throughput.py
 	$(BIN)/python bench/loader_throughput.py
-	$(BIN)/python bench/train_throughput.py --methods sie sie-rotcolor vicreg simclr simclr-augself equimod equimod-vicreg sen recon-xattn
+	$(BIN)/python bench/train_throughput.py --methods $$($(BIN)/iebench methods --compared)
 	$(BIN)/python bench/eval_time.py
 	$(BIN)/python bench/render_soak.py
 

@@ -16,14 +16,18 @@ import torch
 from iebench.baselines import checkpoint
 from iebench.baselines.checkpoint import CheckpointError
 from iebench.baselines.config import TrainConfig
-from iebench.baselines.methods import build_method
+from iebench.baselines.methods import build_method, variants_of
 
 from iebench.files import write_atomic, write_json_atomic
 
 # The authors' module names -> ours (the parts of the model a run keeps; their online evaluator is left out).
-RENAMES = {"backbone.": "backbone.", "projector_inv.": "inv_projector.", "projector_equi.": "equi_projector.",
-           "predictor.hypernet.net.": "predictor.hyper."}
-SIE_METHODS = ("sie", "sie-rotcolor", "sie-novar", "sie-onlyequi")
+RENAMES = {
+    "backbone.": "backbone.",
+    "projector_inv.": "inv_projector.",
+    "projector_equi.": "equi_projector.",
+    "predictor.hypernet.net.": "predictor.hyper.",
+}
+SIE_METHODS = variants_of("SIE")
 
 
 @dataclass(frozen=True)
@@ -45,8 +49,10 @@ def read(path: Path) -> AuthorsCheckpoint:
         model, epoch = {f"backbone.{k}": v for k, v in state.items()}, None
     else:
         keys = ", ".join(sorted(map(str, state))[:6]) if isinstance(state, dict) else type(state).__name__
-        raise CheckpointError(f"{path} is not a checkpoint of the SIE authors' code: expected model.pth ({{epoch, model, optimizer}}) "
-                              f"or final_weights.pth (a ResNet state dict), found {keys}")
+        raise CheckpointError(
+            f"{path} is not a checkpoint of the SIE authors' code: expected model.pth ({{epoch, model, optimizer}}) "
+            f"or final_weights.pth (a ResNet state dict), found {keys}"
+        )
     ours, dropped = {}, 0
     for key, value in model.items():
         key = key.removeprefix("module.")
@@ -54,7 +60,7 @@ def read(path: Path) -> AuthorsCheckpoint:
         if prefix is None:
             dropped += 1
             continue
-        ours[RENAMES[prefix] + key[len(prefix):]] = value
+        ours[RENAMES[prefix] + key[len(prefix) :]] = value
     if not any(k.startswith("backbone.") for k in ours):
         raise CheckpointError(f"{path} holds no backbone (no 'backbone.*' keys): not a checkpoint of the SIE authors' code")
     heads = any(k.startswith("predictor.") for k in ours) and any(k.startswith("equi_projector.") for k in ours)
@@ -63,8 +69,11 @@ def read(path: Path) -> AuthorsCheckpoint:
 
 def _linear_shapes(state: dict[str, torch.Tensor], prefix: str) -> list[tuple[int, int]]:
     """(out, in) of each Linear under `prefix`, in order (BatchNorm weights are 1-D and left out)."""
-    layers = sorted((int(k[len(prefix):].split(".")[0]), v.shape) for k, v in state.items()
-                    if k.startswith(prefix) and k.endswith(".weight") and v.dim() == 2)
+    layers = sorted(
+        (int(k[len(prefix) :].split(".")[0]), v.shape)
+        for k, v in state.items()
+        if k.startswith(prefix) and k.endswith(".weight") and v.dim() == 2
+    )
     return [tuple(shape) for _, shape in layers]
 
 
@@ -83,13 +92,21 @@ def infer_config(found: AuthorsCheckpoint, method: str | None, image_size: int |
     chosen = method or detected
     compatible = {"sie": ("sie", "sie-novar"), "sie-rotcolor": ("sie-rotcolor",), "sie-onlyequi": ("sie-onlyequi",)}[detected]
     if chosen not in compatible:
-        raise CheckpointError(f"--method {chosen} does not match the checkpoint: its shapes are those of {' or '.join(compatible)} "
-                              f"({'no invariant projector, ' if only_equi else ''}{action_dim}-d action)")
+        raise CheckpointError(
+            f"--method {chosen} does not match the checkpoint: its shapes are those of {' or '.join(compatible)} "
+            f"({'no invariant projector, ' if only_equi else ''}{action_dim}-d action)"
+        )
     widths = tuple(out for out, _ in equi)
     projector = tuple(w // 2 for w in widths) if only_equi else widths
     inv_dim = 0 if only_equi else 512 - equi[0][1]
-    return TrainConfig(method=chosen, backbone="resnet18-sie", image_size=image_size, projector=projector,
-                       inv_dim=None if inv_dim == 256 else inv_dim, predictor_depth=len(hyper)).validate()
+    return TrainConfig(
+        method=chosen,
+        backbone="resnet18-sie",
+        image_size=image_size,
+        projector=projector,
+        inv_dim=None if inv_dim == 256 else inv_dim,
+        predictor_depth=len(hyper),
+    ).validate()
 
 
 def import_checkpoint(source: Path, run: Path, method: str | None = None, image_size: int | None = 256) -> dict:
@@ -105,7 +122,9 @@ def import_checkpoint(source: Path, run: Path, method: str | None = None, image_
     if method is not None and method not in SIE_METHODS:
         raise CheckpointError(f"--method must be one of {', '.join(SIE_METHODS)} (the authors' SIE models), got {method!r}")
     config = infer_config(found, method, image_size)
-    action_dim = found.state["predictor.hyper.0.weight"].shape[1] if "heads" in found.parts else (6 if config.method == "sie-rotcolor" else 4)
+    action_dim = (
+        found.state["predictor.hyper.0.weight"].shape[1] if "heads" in found.parts else (6 if config.method == "sie-rotcolor" else 4)
+    )
     torch.manual_seed(config.seed)
     model = build_method(config, action_dim)
     wanted = model.state_dict()
@@ -114,13 +133,20 @@ def import_checkpoint(source: Path, run: Path, method: str | None = None, image_
     unexpected = sorted(k for k in keep if k not in wanted)
     wrong = sorted(k for k in keep if k in wanted and keep[k].shape != wanted[k].shape)
     if missing or unexpected or wrong:
-        details = "; ".join(f"{label}: {', '.join(keys[:4])}{' ...' if len(keys) > 4 else ''}"
-                            for label, keys in (("missing", missing), ("unexpected", unexpected), ("other shape", wrong)) if keys)
+        details = "; ".join(
+            f"{label}: {', '.join(keys[:4])}{' ...' if len(keys) > 4 else ''}"
+            for label, keys in (("missing", missing), ("unexpected", unexpected), ("other shape", wrong))
+            if keys
+        )
         raise CheckpointError(f"{source} does not fit {config.method} with the authors' ResNet-18 ({details})")
     model.load_state_dict(keep, strict=False)
     config.out, imported = str(run), {"source": str(source.resolve()), "parts": list(found.parts), "authors_epochs": found.epoch}
-    state = {"model": {"method": model.state_dict()}, "epoch": (found.epoch or 0) - 1, "config": config.to_json(),
-             "extra": {"action_dim": int(action_dim), "imported": imported}}
+    state = {
+        "model": {"method": model.state_dict()},
+        "epoch": (found.epoch or 0) - 1,
+        "config": config.to_json(),
+        "extra": {"action_dim": int(action_dim), "imported": imported},
+    }
     run.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
     torch.save(state, buffer)

@@ -32,7 +32,9 @@ class SIEBasicBlock(nn.Module):
         self.bn1 = nn.BatchNorm2d(planes)
         self.conv2 = nn.Conv2d(planes, planes, 3, stride=stride, padding=0 if stride == 2 else 1, bias=False)
         self.bn2 = nn.BatchNorm2d(planes)
-        self.downsample = nn.Sequential(nn.Conv2d(in_channels, planes, 1, stride=stride, bias=False), nn.BatchNorm2d(planes)) if shortcut else None
+        self.downsample = (
+            nn.Sequential(nn.Conv2d(in_channels, planes, 1, stride=stride, bias=False), nn.BatchNorm2d(planes)) if shortcut else None
+        )
 
     def set_stride(self, stride: int) -> None:
         """Change the block's stride in place (the weights keep their shapes)."""
@@ -66,7 +68,9 @@ class SIEResNet18(nn.Module):
         self.bn1 = nn.BatchNorm2d(64)
         channels = 64
         for index, (planes, stride) in enumerate(((64, 1), (128, 2), (256, 2), (512, 2)), start=1):
-            setattr(self, f"layer{index}", nn.Sequential(SIEBasicBlock(channels, planes, stride, shortcut=True), SIEBasicBlock(planes, planes)))
+            setattr(
+                self, f"layer{index}", nn.Sequential(SIEBasicBlock(channels, planes, stride, shortcut=True), SIEBasicBlock(planes, planes))
+            )
             channels = planes
         for module in self.modules():
             if isinstance(module, nn.Conv2d):

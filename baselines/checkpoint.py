@@ -39,8 +39,16 @@ def set_rng_state(state: dict) -> None:
     random.setstate((3, tuple(int(x) for x in state["python"].tolist()), None))
 
 
-def save(path: Path, *, model: dict[str, torch.nn.Module], optimizer: torch.optim.Optimizer, scaler, epoch: int,
-         config: dict, extra: dict | None = None) -> None:
+def save(
+    path: Path,
+    *,
+    model: dict[str, torch.nn.Module],
+    optimizer: torch.optim.Optimizer,
+    scaler,
+    epoch: int,
+    config: dict,
+    extra: dict | None = None,
+) -> None:
     """Write the training state after `epoch` atomically (`model` maps names to modules)."""
     state = {
         "model": {name: module.state_dict() for name, module in model.items()},
@@ -77,8 +85,12 @@ TRAINING_STATE = ("optimizer", "scaler", "rng")
 def load(path: Path, for_training: bool = False) -> dict:
     """An iebench checkpoint, checked: the keys every use needs (and the training state when resuming)."""
     state = load_file(path, "an iebench checkpoint")
-    if not isinstance(state, dict) or any(k not in state for k in REQUIRED) or not isinstance(state.get("model"), dict) \
-            or "method" not in state["model"]:
+    if (
+        not isinstance(state, dict)
+        or any(k not in state for k in REQUIRED)
+        or not isinstance(state.get("model"), dict)
+        or "method" not in state["model"]
+    ):
         hint = ""
         if isinstance(state, dict) and ("conv1.weight" in state or "model" in state and "config" not in state):
             hint = ": it looks like a backbone state dict or an SIE authors' checkpoint; `iebench import` reads those"

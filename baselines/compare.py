@@ -13,12 +13,21 @@ from iebench.baselines.trainer import train
 
 from iebench.files import write_atomic, write_json_atomic
 
-TINY_NOTE = ("At the `tiny` scale (a few CPU minutes of training on a few dozen procedural objects) these numbers are a "
-             "smoke signal that every method trains and evaluates end to end, not the paper's results.")
+TINY_NOTE = (
+    "At the `tiny` scale (a few CPU minutes of training on a few dozen procedural objects) these numbers are a "
+    "smoke signal that every method trains and evaluates end to end, not the paper's results."
+)
 
 
-def compare(data: Path, out: Path, methods: list[str], preset: str = "tiny", epochs: int | None = None,
-            probe_epochs: int = 300, progress: bool = True) -> dict:
+def compare(
+    data: Path,
+    out: Path,
+    methods: list[str],
+    preset: str = "tiny",
+    epochs: int | None = None,
+    probe_epochs: int = 300,
+    progress: bool = True,
+) -> dict:
     """Train (or resume) each method, evaluate it and the untrained floor; write compare.md/.png/.json into OUT."""
     out = Path(out)
     reports = []

@@ -6,15 +6,16 @@ import dataclasses
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from iebench.baselines.backbones import BACKBONES, WIDTHS
+from iebench.baselines.errors import ConfigError
+from iebench.baselines.methods import METHODS, method_settings, registered
+
+__all__ = ["PRESETS", "ConfigError", "TrainConfig", "resolve"]
 
 
-class ConfigError(ValueError):
-    """A configuration that cannot train; the message names the field."""
-
-
-@dataclass
+@dataclass(kw_only=True)
 class TrainConfig:
     """Everything a training run depends on (the run folder keeps it as config.json)."""
 
@@ -42,7 +43,18 @@ class TrainConfig:
     cov_coeff: float = 1.0
     drop_last: bool = False
     online_probe: bool = False
-    extra: dict = field(default_factory=dict)  # method-specific settings (see each method's file)
+    # The method's own settings: its `Settings` dataclass (see its file), given as a table (`[extra]` in TOML,
+    # "extra" in config.json) and checked against the method when the configuration is built.
+    extra: Any = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.method in METHODS:  # an unknown method is reported by `validate`
+            self.extra = method_settings(self.method, self.extra)
+
+    @property
+    def action_name(self) -> str:
+        """The action this run trains with: the configured one, else its method's default."""
+        return self.action or registered(self.method).default_action
 
     def to_json(self) -> dict:
         """Plain JSON (tuples as lists)."""
@@ -68,6 +80,7 @@ class TrainConfig:
 
     def validate(self) -> TrainConfig:
         """Check ranges once, before any work."""
+        registered(self.method)
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -91,13 +104,30 @@ class TrainConfig:
 
 PRESETS: dict[str, dict] = {
     # SPEC 3: 256 px, global batch 1024, 2000 epochs, Adam 1e-3, weight decay 1e-6, mixed precision.
-    "sie-paper": {"epochs": 2000, "batch_size": 1024, "image_size": 256, "lr": 1e-3, "weight_decay": 1e-6,
-                  "projector": (1024, 1024, 1024), "amp": True, "backbone": "resnet18-sie", "stem": "imagenet"},
+    "sie-paper": {
+        "epochs": 2000,
+        "batch_size": 1024,
+        "image_size": 256,
+        "lr": 1e-3,
+        "weight_decay": 1e-6,
+        "projector": (1024, 1024, 1024),
+        "amp": True,
+        "backbone": "resnet18-sie",
+        "stem": "imagenet",
+    },
     # A CPU run over the demo shards in a few minutes.
     "tiny": {"epochs": 10, "batch_size": 8, "image_size": 64, "projector": (256, 256, 256), "workers": 2, "amp": False},
     # The reconstruction paper's setting where it differs: ViT-S/16 encoder, 800 epochs.
-    "recon-paper": {"method": "recon-xattn", "backbone": "vit-s16", "epochs": 800, "batch_size": 1024, "image_size": 256,
-                    "lr": 1e-3, "weight_decay": 1e-6, "amp": True},
+    "recon-paper": {
+        "method": "recon-xattn",
+        "backbone": "vit-s16",
+        "epochs": 800,
+        "batch_size": 1024,
+        "image_size": 256,
+        "lr": 1e-3,
+        "weight_decay": 1e-6,
+        "amp": True,
+    },
 }
 
 

@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from iebench.baselines import checkpoint
 from iebench.baselines.config import TrainConfig
-from iebench.baselines.features import SplitFeatures, cached_extract, data_digest, extract, file_digest, fingerprint
-from iebench.baselines.methods import build_method, default_action
+from iebench.baselines.features import SplitFeatures, cached_extract, data_digest, extract, fingerprint
+from iebench.baselines.methods import build_method
 from iebench.baselines.metrics import mrr_and_hits, prediction_error, retrieval_ranks
 from iebench.baselines.probes import (
     CachedViews,
@@ -35,7 +35,7 @@ from iebench.baselines.probes import (
 from iebench.loaders.actions import ActionComputer, ActionError, action_size, check_action
 from iebench.loaders.sources import open_source
 
-from iebench.files import write_atomic, write_json_atomic
+from iebench.files import remove_temporary, sha256_file, write_atomic, write_json_atomic
 from iebench.presets import get_preset
 from iebench.rotations import euler_to_quaternion
 
@@ -86,7 +86,7 @@ def parse_tasks(text: str) -> tuple[str, ...]:
 
 
 def _action_dim(config: TrainConfig, latent_names: tuple[str, ...]) -> int:
-    return action_size(config.action or default_action(config.method), latent_names)
+    return action_size(config.action_name, latent_names)
 
 
 def load_subject(run: Path, random_init: bool, latent_names: tuple[str, ...], seed: int = 0) -> Subject:
@@ -107,7 +107,7 @@ def load_subject(run: Path, random_init: bool, latent_names: tuple[str, ...], se
         raise EvalError(f"{path} does not fit method {config.method!r}: {str(error).splitlines()[0]}") from None
     imported = extra.get("imported", {})
     trained_on = extra.get("latent_names") or (get_preset("3diebench").latent_names if imported else None)
-    return Subject(method.eval(), config, file_digest(path), tuple(trained_on) if trained_on else None, imported)
+    return Subject(method.eval(), config, sha256_file(path), tuple(trained_on) if trained_on else None, imported)
 
 
 def _part(dim: int, inv_dim: int, part: str) -> slice:
@@ -127,8 +127,10 @@ def check(settings: EvalSettings, latent_names: tuple[str, ...], subject: Subjec
         if part not in PARTS:
             raise EvalError(f"--part must be one of {', '.join(PARTS)}, got {part!r}")
     if subject is not None and subject.trained_on is not None and tuple(subject.trained_on) != tuple(latent_names):
-        raise EvalError(f"the data's latents ({', '.join(latent_names)}) are not those the run was trained on "
-                        f"({', '.join(subject.trained_on)}): evaluate on data of the same preset")
+        raise EvalError(
+            f"the data's latents ({', '.join(latent_names)}) are not those the run was trained on "
+            f"({', '.join(subject.trained_on)}): evaluate on data of the same preset"
+        )
     try:
         if {"rotation", "mrr", "pre"} & set(settings.tasks):
             check_action("rotation", latent_names)
@@ -154,7 +156,9 @@ def cached_evaluate(run: Path, data: Path, settings: EvalSettings, progress: boo
     if path.is_file():
         cached = json.loads(path.read_text())
         weights_path = Path(run) / checkpoint.CHECKPOINT_NAME
-        weights = f"random-init-{settings.probe.seed}" if settings.random_init else file_digest(weights_path) if weights_path.is_file() else None
+        weights = (
+            f"random-init-{settings.probe.seed}" if settings.random_init else sha256_file(weights_path) if weights_path.is_file() else None
+        )
         config_path = Path(run) / "config.json"
         if weights and config_path.is_file():
             config = TrainConfig.from_json(json.loads(config_path.read_text()))
@@ -216,13 +220,15 @@ def _predicted_and_embedded(method, features: SplitFeatures, action: str, device
     """(objects, views, e) equivariant embeddings of every view, and those predicted from view 0 by the relative action."""
     reps = features.representations
     n, v, _ = reps.shape
-    embeddings = torch.cat([method.equivariant_embedding(reps[i : i + 256].flatten(0, 1).to(device)).cpu()
-                            for i in range(0, n, 256)]).view(n, v, -1)
+    embeddings = torch.cat([method.equivariant_embedding(reps[i : i + 256].flatten(0, 1).to(device)).cpu() for i in range(0, n, 256)]).view(
+        n, v, -1
+    )
     actions = ActionComputer(action, features.latent_names)(np.repeat(features.latents[:, :1], v, axis=1), features.latents)
     source = embeddings[:, 0:1].expand(n, v, -1).reshape(n * v, -1)
     flat_actions = torch.from_numpy(actions.reshape(n * v, -1))
-    predicted = torch.cat([method.predict(source[i : i + 4096].to(device), flat_actions[i : i + 4096].to(device)).cpu()
-                           for i in range(0, n * v, 4096)]).view(n, v, -1)
+    predicted = torch.cat(
+        [method.predict(source[i : i + 4096].to(device), flat_actions[i : i + 4096].to(device)).cpu() for i in range(0, n * v, 4096)]
+    ).view(n, v, -1)
     return predicted, embeddings
 
 
@@ -241,21 +247,28 @@ def retrieval(method, train: SplitFeatures, val: SplitFeatures, action: str, dev
     ranks = retrieval_ranks(pred_v, emb_v)
     mrr = {"train->train": mrr_and_hits(retrieval_ranks(pred_t, emb_t)), "val->val": mrr_and_hits(ranks)}
     queries, quats_t, quats_v = pred_v.flatten(0, 1), _quaternions(train), _quaternions(val)
-    pre = {"val->val": prediction_error(queries, emb_v.flatten(0, 1), quats_v, quats_v),
-           "val->all": prediction_error(queries, torch.cat([emb_t.flatten(0, 1), emb_v.flatten(0, 1)]), quats_v,
-                                        np.concatenate([quats_t, quats_v]))}
+    pre = {
+        "val->val": prediction_error(queries, emb_v.flatten(0, 1), quats_v, quats_v),
+        "val->all": prediction_error(
+            queries, torch.cat([emb_t.flatten(0, 1), emb_v.flatten(0, 1)]), quats_v, np.concatenate([quats_t, quats_v])
+        ),
+    }
     return mrr, pre, ranks.numpy()
 
 
 def _retrieval_results(ctx: _Context) -> tuple[dict, np.ndarray | None]:
     subject, tasks = ctx.subject, ctx.settings.tasks
     asked = [t for t in ("mrr", "pre") if t in tasks]
-    why = (f"{subject.config.method} has no predictor" if not subject.method.has_predictor
-           else "imported backbone only (no projector or predictor)" if subject.imported and "heads" not in subject.imported["parts"]
-           else None)
+    why = (
+        f"{subject.config.method} has no predictor"
+        if not subject.method.has_predictor
+        else "imported backbone only (no projector or predictor)"
+        if subject.imported and "heads" not in subject.imported["parts"]
+        else None
+    )
     if why:
         return {t: {"not_applicable": why} for t in asked}, None
-    mrr, pre, ranks = retrieval(subject.method, ctx.train, ctx.val, subject.config.action or default_action(subject.config.method), ctx.device)
+    mrr, pre, ranks = retrieval(subject.method, ctx.train, ctx.val, subject.config.action_name, ctx.device)
     return {t: {"mrr": mrr, "pre": pre}[t] for t in asked}, ranks
 
 
@@ -264,8 +277,10 @@ def run_tasks(ctx: _Context, latent_names: tuple[str, ...]) -> tuple[dict, dict]
     settings, results, plots = ctx.settings, {}, {}
     if "classification" in settings.tasks:
         results["classification"] = _classification(ctx, ctx.classes)
-    targets = {"rotation": (settings.rotation_part, ActionComputer("rotation", latent_names)),
-               "colour": (settings.colour_part, colour_target(latent_names) if "colour" in settings.tasks else None)}
+    targets = {
+        "rotation": (settings.rotation_part, ActionComputer("rotation", latent_names)),
+        "colour": (settings.colour_part, colour_target(latent_names) if "colour" in settings.tasks else None),
+    }
     for task, (part, target) in targets.items():
         if task in settings.tasks:
             out = _regression(ctx, part, target)
@@ -280,47 +295,95 @@ def run_tasks(ctx: _Context, latent_names: tuple[str, ...]) -> tuple[dict, dict]
 
 
 def evaluate(run: Path, data: Path, settings: EvalSettings = EvalSettings(), progress: bool = True) -> dict:
-    """Evaluate a run (or an untrained backbone) on a data set; writes eval.json, eval.md and plots into RUN."""
+    """Evaluate a run (or an untrained backbone) on a data set; writes eval.json, eval.md and plots into RUN.
+
+    The steps, in order: sweep what a crashed evaluation left; open the data; load what is evaluated
+    and check the settings against both; extract (or reuse) the features of both splits; run the
+    tasks; write the report.
+    """
     run, data = Path(run), Path(data)
-    if not data.is_dir():
-        raise EvalError(f"--data {data} is not a folder of shards (or of the original layout)")
-    use_cuda = torch.cuda.is_available() if settings.device == "auto" else settings.device == "cuda"
-    device = torch.device("cuda" if use_cuda else "cpu")
-    try:
-        latent_names = open_source(data, "val").latent_names
-    except Exception as error:  # neither shards nor the original layout
-        raise EvalError(f"--data {data}: {error}") from None
+    _start(run, data, settings)
+    device = _device(settings.device)
+    latent_names = _latent_names(data)
     subject = load_subject(run, settings.random_init, latent_names, settings.probe.seed)
     check(settings, latent_names, subject)
     subject.method.to(device)
-    config = subject.config
-    key = evaluation_key(subject.weights, data, settings, config)
-    cache = None if settings.random_init else run / "features"
-    features_key = fingerprint(subject.weights, data_digest(data), config.image_size)
     start = time.perf_counter()
-    train, val = (cached_extract(cache, features_key, split, method=subject.method, root=data, device=device,
-                                 image_size=config.image_size, progress=progress) for split in ("train", "val"))
+    train, val = _features(run, data, subject, device, progress)
     extracted = time.perf_counter()
     backbone_state = {k: v.clone() for k, v in subject.method.backbone.state_dict().items()}
     classes = int(max(train.labels.max(), val.labels.max())) + 1
     results, plots = run_tasks(_Context(subject, data, train, val, settings, device, backbone_state, classes), latent_names)
-    done = time.perf_counter()
-    report = {
-        "run": str(run), "data": str(data), "method": config.method, "random_init": settings.random_init, "key": key,
-        "weights": subject.weights, "imported": subject.imported or None,
+    timing = {"features_seconds": extracted - start, "probes_seconds": time.perf_counter() - extracted}
+    report = _report(run, data, settings, subject, train, val, results, timing)
+    _write_report(eval_dir(run, settings), report, plots, classes)
+    return report
+
+
+def _start(run: Path, data: Path, settings: EvalSettings) -> None:
+    """Refuse what cannot be evaluated (no checkpoint, no data folder) and sweep a crashed evaluation's temporary files."""
+    if not settings.random_init and not (run / checkpoint.CHECKPOINT_NAME).is_file():
+        raise EvalError(f"{run} has no {checkpoint.CHECKPOINT_NAME} (train it first, or pass --random-init)")
+    if not data.is_dir():
+        raise EvalError(f"--data {data} is not a folder of shards (or of the original layout)")
+    for folder in (run / "eval", run / "eval-random-init", run / "features"):
+        remove_temporary(folder)
+
+
+def _device(name: str) -> torch.device:
+    """auto: CUDA when there is a GPU, else the CPU."""
+    use_cuda = torch.cuda.is_available() if name == "auto" else name == "cuda"
+    return torch.device("cuda" if use_cuda else "cpu")
+
+
+def _latent_names(data: Path) -> tuple[str, ...]:
+    try:
+        return open_source(data, "val").latent_names
+    except Exception as error:  # neither shards nor the original layout
+        raise EvalError(f"--data {data}: {error}") from None
+
+
+def _features(run: Path, data: Path, subject: Subject, device: torch.device, progress: bool) -> tuple[SplitFeatures, SplitFeatures]:
+    """Both splits' representations of every view: cached in RUN/features for trained weights, computed afresh for the floor."""
+    config = subject.config
+    cache = None if subject.weights.startswith("random-init-") else run / "features"  # an untrained floor is not kept
+    features_key = fingerprint(subject.weights, data_digest(data), config.image_size)
+    return tuple(
+        cached_extract(
+            cache, features_key, split, method=subject.method, root=data, device=device, image_size=config.image_size, progress=progress
+        )
+        for split in ("train", "val")
+    )
+
+
+def _report(
+    run: Path, data: Path, settings: EvalSettings, subject: Subject, train: SplitFeatures, val: SplitFeatures, results: dict, timing: dict
+) -> dict:
+    """eval.json's content: what was evaluated on what, how, its key, the results and the time taken."""
+    return {
+        "run": str(run),
+        "data": str(data),
+        "method": subject.config.method,
+        "random_init": settings.random_init,
+        "key": evaluation_key(subject.weights, data, settings, subject.config),
+        "weights": subject.weights,
+        "imported": subject.imported or None,
         "settings": {**asdict(settings), "tasks": list(settings.tasks)},
-        "objects": {"train": len(train.keys), "val": len(val.keys)}, "views_per_object": int(val.representations.shape[1]),
+        "objects": {"train": len(train.keys), "val": len(val.keys)},
+        "views_per_object": int(val.representations.shape[1]),
         "results": results,
-        "timing": {"features_seconds": extracted - start, "probes_seconds": done - extracted},
+        "timing": timing,
     }
-    out_dir = eval_dir(run, settings)
+
+
+def _write_report(out_dir: Path, report: dict, plots: dict, classes: int) -> None:
+    """eval.json, eval.md and the plots."""
+    from iebench.baselines.plots import eval_plots
+
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out_dir / "eval.json", report)
     write_atomic(out_dir / "eval.md", (markdown_table([report]) + "\n" + retrieval_table(report)).encode())
-    from iebench.baselines.plots import eval_plots
-
-    eval_plots(out_dir, plots, results.get("classification", {}).get("all"), classes)
-    return report
+    eval_plots(out_dir, plots, report["results"].get("classification", {}).get("all"), classes)
 
 
 def _cell(results: dict, task: str, *path: str) -> str:
@@ -334,27 +397,46 @@ def _cell(results: dict, task: str, *path: str) -> str:
 
 def markdown_table(reports: list[dict]) -> str:
     """One row per evaluated run: classification top-1 per part, R^2 both ways, MRR, H@1, H@5 and PRE (val->val)."""
-    head = ("| run | method | top-1 inv | top-1 equi | top-1 all | rotation R^2 (SIE) | rotation R^2 (per output) "
-            "| colour R^2 (SIE) | colour R^2 (per output) | MRR (val) | H@1 (val) | H@5 (val) | PRE (val->val) |")
+    head = (
+        "| run | method | top-1 inv | top-1 equi | top-1 all | rotation R^2 (SIE) | rotation R^2 (per output) "
+        "| colour R^2 (SIE) | colour R^2 (per output) | MRR (val) | H@1 (val) | H@5 (val) | PRE (val->val) |"
+    )
     lines = [head, "|" + "|".join(["---"] * (head.count("|") - 1)) + "|"]
     for report in reports:
         r = report["results"]
         classification = r.get("classification", {})
         tops = [f"{100 * classification[p]['top1']:.1f}" if p in classification else "-" for p in PARTS]
         name = Path(report["run"]).name + (" (untrained)" if report["random_init"] else "")
-        lines.append(f"| {name} | {report['method'] if not report['random_init'] else 'random init'} | " + " | ".join(tops) + " | "
-                     + " | ".join([_cell(r, "rotation", "r2_sie"), _cell(r, "rotation", "r2_per_output"), _cell(r, "colour", "r2_sie"),
-                                   _cell(r, "colour", "r2_per_output"), _cell(r, "mrr", "val->val", "mrr"),
-                                   _cell(r, "mrr", "val->val", "h@1"), _cell(r, "mrr", "val->val", "h@5"),
-                                   _cell(r, "pre", "val->val")]) + " |")
+        lines.append(
+            f"| {name} | {report['method'] if not report['random_init'] else 'random init'} | "
+            + " | ".join(tops)
+            + " | "
+            + " | ".join(
+                [
+                    _cell(r, "rotation", "r2_sie"),
+                    _cell(r, "rotation", "r2_per_output"),
+                    _cell(r, "colour", "r2_sie"),
+                    _cell(r, "colour", "r2_per_output"),
+                    _cell(r, "mrr", "val->val", "mrr"),
+                    _cell(r, "mrr", "val->val", "h@1"),
+                    _cell(r, "mrr", "val->val", "h@5"),
+                    _cell(r, "pre", "val->val"),
+                ]
+            )
+            + " |"
+        )
     return "\n".join(lines) + "\n"
 
 
 def retrieval_table(report: dict) -> str:
     """Every retrieval protocol of one report, named as the released scripts name them (empty without any)."""
     r = report["results"]
-    rows = [f"| MRR / H@1 / H@2 / H@5 / H@10 | {mode} | "
-            + " / ".join(_cell(r, "mrr", mode, m) for m in ("mrr", "h@1", "h@2", "h@5", "h@10")) + " |"
-            for mode in ("train->train", "val->val") if isinstance(r.get("mrr", {}).get(mode), dict)]
+    rows = [
+        f"| MRR / H@1 / H@2 / H@5 / H@10 | {mode} | "
+        + " / ".join(_cell(r, "mrr", mode, m) for m in ("mrr", "h@1", "h@2", "h@5", "h@10"))
+        + " |"
+        for mode in ("train->train", "val->val")
+        if isinstance(r.get("mrr", {}).get(mode), dict)
+    ]
     rows += [f"| PRE | {mode} | {_cell(r, 'pre', mode)} |" for mode in ("val->val", "val->all") if mode in r.get("pre", {})]
     return "" if not rows else "\n".join(["| retrieval | source -> gallery | value |", "|---|---|---|", *rows]) + "\n"

@@ -14,7 +14,7 @@ from iebench.loaders import Normalize, ObjectViews
 from iebench.loaders.loader import collate_skipping_none, worker_context
 from tqdm import tqdm
 
-from iebench.files import write_atomic
+from iebench.files import sha256_file, write_atomic
 
 
 @dataclass
@@ -29,14 +29,18 @@ class SplitFeatures:
 
     def to_state(self) -> dict:
         """Tensors and lists only (loads with weights_only=True)."""
-        return {"keys": self.keys, "labels": torch.from_numpy(self.labels), "latents": torch.from_numpy(self.latents),
-                "representations": self.representations, "latent_names": list(self.latent_names)}
+        return {
+            "keys": self.keys,
+            "labels": torch.from_numpy(self.labels),
+            "latents": torch.from_numpy(self.latents),
+            "representations": self.representations,
+            "latent_names": list(self.latent_names),
+        }
 
     @classmethod
     def from_state(cls, state: dict) -> SplitFeatures:
         """Back from `to_state`."""
-        return cls(state["keys"], state["labels"].numpy(), state["latents"].numpy(), state["representations"],
-                   tuple(state["latent_names"]))
+        return cls(state["keys"], state["labels"].numpy(), state["latents"].numpy(), state["representations"], tuple(state["latent_names"]))
 
 
 def cache_name(split: str, fingerprint: str) -> str:
@@ -49,30 +53,41 @@ def fingerprint(*parts: object) -> str:
     return hashlib.sha256("/".join(map(repr, parts)).encode()).hexdigest()[:16]
 
 
-def file_digest(path: Path) -> str:
-    """sha256 of a file's bytes (the weights a result came from, whatever the file's time stamp)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def data_digest(root: Path) -> str:
     """What identifies a data set: its resolved path and the bytes of its description and split files."""
     root = Path(root).resolve()
-    names = ("_info.json", "SHA256SUMS", "_manifest.json", "train_images.npy", "val_images.npy",
-             "all_latents_train.npy", "all_latents_val.npy")
-    return fingerprint(str(root), *(file_digest(root / n) if (root / n).is_file() else None for n in names))
+    names = (
+        "_info.json",
+        "SHA256SUMS",
+        "_manifest.json",
+        "train_images.npy",
+        "val_images.npy",
+        "all_latents_train.npy",
+        "all_latents_val.npy",
+    )
+    return fingerprint(str(root), *(sha256_file(root / n) if (root / n).is_file() else None for n in names))
 
 
 @torch.no_grad()
-def extract(method: Method, root: Path, split: str, device: torch.device, image_size: int | None, batch_objects: int = 16,
-            workers: int = 0, progress: bool = True) -> SplitFeatures:
+def extract(
+    method: Method,
+    root: Path,
+    split: str,
+    device: torch.device,
+    image_size: int | None,
+    batch_objects: int = 16,
+    workers: int = 0,
+    progress: bool = True,
+) -> SplitFeatures:
     """Run the backbone, BatchNorm in eval mode (a frozen backbone), over every view of every object of a split."""
     data = ObjectViews(root, split)
-    loader = torch.utils.data.DataLoader(data, batch_size=batch_objects, num_workers=workers, collate_fn=collate_skipping_none,
-                                         multiprocessing_context=worker_context() if workers else None)
+    loader = torch.utils.data.DataLoader(
+        data,
+        batch_size=batch_objects,
+        num_workers=workers,
+        collate_fn=collate_skipping_none,
+        multiprocessing_context=worker_context() if workers else None,
+    )
     normalize = Normalize(size=image_size).to(device)
     method.eval()
     keys, labels, latents, reps = [], [], [], []

@@ -30,9 +30,18 @@ def covariance_term(z: torch.Tensor) -> torch.Tensor:
     return off_diagonal.pow(2).sum() / d
 
 
-def sie_loss(inv1: torch.Tensor | None, inv2: torch.Tensor | None, equi1: torch.Tensor, equi2: torch.Tensor,
-             pred: torch.Tensor, sim_coeff: float = 10.0, equi_coeff: float = 4.5, std_coeff: float = 10.0,
-             cov_coeff: float = 1.0, pred_std: bool = True) -> dict[str, torch.Tensor]:
+def sie_loss(
+    inv1: torch.Tensor | None,
+    inv2: torch.Tensor | None,
+    equi1: torch.Tensor,
+    equi2: torch.Tensor,
+    pred: torch.Tensor,
+    sim_coeff: float = 10.0,
+    equi_coeff: float = 4.5,
+    std_coeff: float = 10.0,
+    cov_coeff: float = 1.0,
+    pred_std: bool = True,
+) -> dict[str, torch.Tensor]:
     """SIE's loss (SPEC 3) on (gathered) embeddings; returns every term and `loss`, their weighted sum.
 
     x = [inv1, equi1], y = [inv2, equi2]:
@@ -50,16 +59,24 @@ def sie_loss(inv1: torch.Tensor | None, inv2: torch.Tensor | None, equi1: torch.
         "pred_variance": variance_term(pred) if pred_std else x.new_zeros(()),
         "covariance": covariance_term(x) + covariance_term(y),
     }
-    terms["loss"] = (sim_coeff * terms["invariance"] + equi_coeff * terms["equivariance"]
-                     + std_coeff * (terms["variance"] + terms["pred_variance"]) + cov_coeff * terms["covariance"])
+    terms["loss"] = (
+        sim_coeff * terms["invariance"]
+        + equi_coeff * terms["equivariance"]
+        + std_coeff * (terms["variance"] + terms["pred_variance"])
+        + cov_coeff * terms["covariance"]
+    )
     return terms
 
 
-def vicreg_loss(x: torch.Tensor, y: torch.Tensor, sim_coeff: float = 10.0, std_coeff: float = 10.0,
-                cov_coeff: float = 1.0) -> dict[str, torch.Tensor]:
+def vicreg_loss(
+    x: torch.Tensor, y: torch.Tensor, sim_coeff: float = 10.0, std_coeff: float = 10.0, cov_coeff: float = 1.0
+) -> dict[str, torch.Tensor]:
     """VICReg: sim * MSE(x, y) + std * (std(x) + std(y)) + cov * (cov(x) + cov(y)), SIE's std and cov definitions."""
-    terms = {"invariance": F.mse_loss(x, y), "variance": variance_term(x) + variance_term(y),
-             "covariance": covariance_term(x) + covariance_term(y)}
+    terms = {
+        "invariance": F.mse_loss(x, y),
+        "variance": variance_term(x) + variance_term(y),
+        "covariance": covariance_term(x) + covariance_term(y),
+    }
     terms["loss"] = sim_coeff * terms["invariance"] + std_coeff * terms["variance"] + cov_coeff * terms["covariance"]
     return terms
 

@@ -68,8 +68,9 @@ def mrr_and_hits(ranks: torch.Tensor, ks: tuple[int, ...] = (1, 2, 5, 10)) -> di
     return out
 
 
-def prediction_error(predicted: torch.Tensor, gallery: torch.Tensor, target_quats: np.ndarray, gallery_quats: np.ndarray,
-                     chunk: int = 4096) -> float:
+def prediction_error(
+    predicted: torch.Tensor, gallery: torch.Tensor, target_quats: np.ndarray, gallery_quats: np.ndarray, chunk: int = 4096
+) -> float:
     """PRE: mean(1 - <q_target, q_retrieved>^2), q_retrieved the rotation of the nearest gallery embedding.
 
     `predicted` (N, d) and `gallery` (M, d) are L2-normalised here; the quaternions are absolute

@@ -60,7 +60,12 @@ def eval_plots(out_dir: Path, data: dict, classification: dict | None, classes: 
     if classification:
         figure, ax = plt.subplots(figsize=(max(5, 0.35 * classes), 3.2))
         ax.bar(range(classes), [0 if a is None or a != a else a for a in classification["per_class"]])
-        ax.set(xlabel="label", ylabel="top-1", ylim=(0, 1), title=f"per-class accuracy (whole representation), top-1 {classification['top1']:.2f}")
+        ax.set(
+            xlabel="label",
+            ylabel="top-1",
+            ylim=(0, 1),
+            title=f"per-class accuracy (whole representation), top-1 {classification['top1']:.2f}",
+        )
         ax.set_xticks(range(classes))
         figure.tight_layout()
         written.append(_save(figure, Path(out_dir) / "per_class_accuracy.png"))
@@ -71,11 +76,13 @@ def report_chart(reports: list[dict], out: Path) -> Path:
     """Bars per run: top-1 (whole representation), rotation R^2 both ways, colour R^2, MRR."""
     import numpy as np
 
-    metrics = [("top-1 all", lambda r: r.get("classification", {}).get("all", {}).get("top1")),
-               ("rotation R^2 SIE", lambda r: r.get("rotation", {}).get("r2_sie")),
-               ("rotation R^2 per output", lambda r: r.get("rotation", {}).get("r2_per_output")),
-               ("colour R^2 SIE", lambda r: r.get("colour", {}).get("r2_sie")),
-               ("MRR (val)", lambda r: r.get("mrr", {}).get("val->val", {}).get("mrr"))]
+    metrics = [
+        ("top-1 all", lambda r: r.get("classification", {}).get("all", {}).get("top1")),
+        ("rotation R^2 SIE", lambda r: r.get("rotation", {}).get("r2_sie")),
+        ("rotation R^2 per output", lambda r: r.get("rotation", {}).get("r2_per_output")),
+        ("colour R^2 SIE", lambda r: r.get("colour", {}).get("r2_sie")),
+        ("MRR (val)", lambda r: r.get("mrr", {}).get("val->val", {}).get("mrr")),
+    ]
     figure, ax = plt.subplots(figsize=(2 + 1.6 * len(metrics), 3.8))
     width = 0.8 / max(1, len(reports))
     for i, report in enumerate(reports):
@@ -100,8 +107,13 @@ def summary_chart(summary: dict[str, dict[str, tuple[float, float]]], out: Path,
     for ax, metric in zip(np.atleast_1d(axes), metrics):
         means = [summary[n][metric][0] for n in names]
         stds = [summary[n][metric][1] for n in names]
-        ax.bar(range(len(names)), np.nan_to_num(means), yerr=np.nan_to_num(stds), capsize=3,
-               color=[colours[i % len(colours)] for i in range(len(names))])
+        ax.bar(
+            range(len(names)),
+            np.nan_to_num(means),
+            yerr=np.nan_to_num(stds),
+            capsize=3,
+            color=[colours[i % len(colours)] for i in range(len(names))],
+        )
         ax.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=7)
         ax.set_title(metric, fontsize=8)
         ax.tick_params(axis="y", labelsize=7)

@@ -29,7 +29,7 @@ from torch import nn
 ViewSource = Callable[[np.ndarray, np.ndarray], torch.Tensor]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ProbeSettings:
     """How every probe trains (SPEC 4's values as defaults)."""
 
@@ -64,8 +64,9 @@ class LiveViews:
     normalised by its own statistics and BatchNorm's running statistics follow the probe's training data.
     """
 
-    def __init__(self, backbone: nn.Module, root: Path, split: str, image_size: int | None, device: torch.device,
-                 part: slice = slice(None)) -> None:
+    def __init__(
+        self, backbone: nn.Module, root: Path, split: str, image_size: int | None, device: torch.device, part: slice = slice(None)
+    ) -> None:
         from iebench.loaders import Normalize, ViewDataset
 
         self.backbone, self.part, self.device = backbone, part, device
@@ -86,8 +87,13 @@ def regression_head(in_dim: int, out_dim: int, hidden: int = 1024) -> nn.Sequent
     return nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, out_dim))
 
 
-def _fit(make_head: Callable[[], nn.Module], batches: Callable[[int], Iterator[tuple[torch.Tensor, torch.Tensor]]], loss_fn,
-         settings: ProbeSettings, device: torch.device) -> nn.Module:
+def _fit(
+    make_head: Callable[[], nn.Module],
+    batches: Callable[[int], Iterator[tuple[torch.Tensor, torch.Tensor]]],
+    loss_fn,
+    settings: ProbeSettings,
+    device: torch.device,
+) -> nn.Module:
     """Build the head under the probe's seed and train it with Adam; `batches(epoch)` gives that epoch's (inputs, targets)."""
     torch.manual_seed(settings.seed)
     head = make_head().to(device)
@@ -135,13 +141,17 @@ def fit_classifier(train: ViewSource, labels: np.ndarray, classes: int, settings
 
 
 @torch.no_grad()
-def classification_scores(head: nn.Module, val: ViewSource, labels: np.ndarray, classes: int, settings: ProbeSettings,
-                          device: torch.device) -> dict:
+def classification_scores(
+    head: nn.Module, val: ViewSource, labels: np.ndarray, classes: int, settings: ProbeSettings, device: torch.device
+) -> dict:
     """Top-1, top-5 and per-class accuracy on one seeded random view per object."""
     chosen = _views(np.random.default_rng([settings.seed, 10**6, 2]), val.objects, val.views)
     logits = head(val(np.arange(val.objects), chosen).to(device)).cpu().numpy()
-    return {"top1": top_k_accuracy(logits, labels, 1), "top5": top_k_accuracy(logits, labels, min(5, classes)),
-            "per_class": per_class_accuracy(logits.argmax(1), labels, classes).tolist()}
+    return {
+        "top1": top_k_accuracy(logits, labels, 1),
+        "top5": top_k_accuracy(logits, labels, min(5, classes)),
+        "per_class": per_class_accuracy(logits.argmax(1), labels, classes).tolist(),
+    }
 
 
 def _pair_inputs(source: ViewSource, objects: np.ndarray, first: np.ndarray, second: np.ndarray) -> torch.Tensor:
@@ -165,8 +175,9 @@ def fit_regressor(train: ViewSource, latents: np.ndarray, target, settings: Prob
 
 
 @torch.no_grad()
-def regression_scores(head: nn.Module, source: ViewSource, latents: np.ndarray, target, settings: ProbeSettings,
-                      device: torch.device, stream: int = 4) -> dict:
+def regression_scores(
+    head: nn.Module, source: ViewSource, latents: np.ndarray, target, settings: ProbeSettings, device: torch.device, stream: int = 4
+) -> dict:
     """R^2 both ways on `val_pairs_per_object` seeded pairs per object, with the targets and predictions."""
     rng = np.random.default_rng([settings.seed, 10**6, stream])
     everything, xs, ys = np.arange(source.objects), [], []

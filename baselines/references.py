@@ -43,17 +43,29 @@ def pixels_report(data: Path, out_dir: Path, settings: EvalSettings) -> dict:
     names = train.latent_names
     classes = int(max(train.labels.max(), val.labels.max())) + 1
     head = fit_classifier(CachedViews(train.representations), train.labels, classes, probe, device)
-    results: dict = {"classification": {"all": classification_scores(head, CachedViews(val.representations), val.labels, classes, probe,
-                                                                     device)}}
+    results: dict = {
+        "classification": {"all": classification_scores(head, CachedViews(val.representations), val.labels, classes, probe, device)}
+    }
     for task, target in (("rotation", ActionComputer("rotation", names)), ("colour", colour_target(names))):
         head = fit_regressor(CachedViews(train.representations), train.latents, target, probe, device)
         out = regression_scores(head, CachedViews(val.representations), val.latents, target, probe, device)
         fit = regression_scores(head, CachedViews(train.representations), train.latents, target, probe, device, stream=6)
-        results[task] = {"part": "all", "r2_sie": out["r2_sie"], "r2_per_output": out["r2_per_output"],
-                         "train_fit": {"r2_sie": fit["r2_sie"], "r2_per_output": fit["r2_per_output"]}}
+        results[task] = {
+            "part": "all",
+            "r2_sie": out["r2_sie"],
+            "r2_per_output": out["r2_per_output"],
+            "train_fit": {"r2_sie": fit["r2_sie"], "r2_per_output": fit["r2_per_output"]},
+        }
     results["mrr"] = {"not_applicable": "pixels have no predictor"}
-    report = {"run": str(out_dir), "data": str(data), "method": "pixels", "random_init": False, "key": key,
-              "settings": {**settings.key_fields()}, "results": results}
+    report = {
+        "run": str(out_dir),
+        "data": str(data),
+        "method": "pixels",
+        "random_init": False,
+        "key": key,
+        "settings": {**settings.key_fields()},
+        "results": results,
+    }
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     write_json_atomic(path, report)
     return report

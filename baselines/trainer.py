@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -17,15 +18,15 @@ from pathlib import Path
 import torch
 from iebench.baselines import checkpoint
 from iebench.baselines.config import ConfigError, TrainConfig
-from iebench.baselines.distributed import setup
-from iebench.baselines.methods import build_method, default_action
+from iebench.baselines.distributed import Runtime, setup
+from iebench.baselines.methods import build_method
 from iebench.loaders import Normalize, PairDataset, make_loader
 from iebench.loaders.actions import ActionError
 from torch import nn
 from tqdm import tqdm
 
 import iebench
-from iebench.files import write_atomic, write_json_atomic
+from iebench.files import remove_temporary, write_atomic, write_json_atomic
 
 METRICS_NAME = "metrics.jsonl"
 CONFIG_NAME = "config.json"
@@ -41,8 +42,7 @@ class OnlineProbe(nn.Module):
 
     def forward(self, r1: torch.Tensor, r2: torch.Tensor, labels: torch.Tensor, action: torch.Tensor) -> dict[str, torch.Tensor]:
         logits = self.classifier(r1)
-        terms = {"probe_ce": nn.functional.cross_entropy(logits, labels),
-                 "probe_acc": (logits.argmax(1) == labels).float().mean()}
+        terms = {"probe_ce": nn.functional.cross_entropy(logits, labels), "probe_acc": (logits.argmax(1) == labels).float().mean()}
         if self.regressor is not None:
             terms["probe_mse"] = nn.functional.mse_loss(self.regressor(torch.cat([r1, r2], 1)), action)
         return terms
@@ -61,7 +61,7 @@ def prepare_data(config: TrainConfig) -> PairDataset:
     """The training pairs, with clear errors for missing shards or latents the method cannot use."""
     if not config.data or not Path(config.data).is_dir():
         raise ConfigError(f"--data {config.data!r} is not a folder of shards (or of the original layout)")
-    action = config.action or default_action(config.method)
+    action = config.action_name
     try:
         return PairDataset(config.data, "train", action=action, seed=config.seed)
     except ActionError as error:
@@ -104,14 +104,58 @@ def _last_epoch_loss(metrics: Path) -> float | None:
     return epochs[-1]["loss"] if epochs else None
 
 
+@dataclass
+class Session:
+    """What the epochs work on: the process, the data, the model and its optimisation, and where the run is written."""
+
+    config: TrainConfig
+    runtime: Runtime
+    data: PairDataset
+    loader: object  # the EpochLoader
+    model: nn.Module  # the method, wrapped in DDP over several processes
+    probe: OnlineProbe | None
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    normalize: Normalize
+    use_amp: bool
+    run: Path
+    board: object | None = None  # a TensorBoard writer on the main process, when tensorboard is installed
+
+    @property
+    def metrics(self) -> Path:
+        """The run's metrics.jsonl."""
+        return self.run / METRICS_NAME
+
+
 def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> TrainResult:
-    """Train `config.method` on `config.data` into `config.out`."""
+    """Train `config.method` on `config.data` into `config.out`.
+
+    The steps, in order: check the configuration and what a resumed run continues from; join the
+    process group; open the data; build the model and its optimiser; restore the checkpoint; write
+    the run files; run the epochs (each step logged, a checkpoint after each epoch); draw the loss curve.
+    """
     config.validate()
+    if not config.out:
+        raise ConfigError("--out is required (the run folder)")
     run = Path(config.out)
-    path = run / checkpoint.CHECKPOINT_NAME
-    state = _resume_state(config, path, resume)
+    if os.environ.get("RANK", "0") == "0":  # rank 0 alone writes the run folder
+        remove_temporary(run)  # what a crashed run left (a half-written checkpoint.pt.tmp-<pid>)
+    state = _resume_state(config, run / checkpoint.CHECKPOINT_NAME, resume)
     if state is not None and state["epoch"] + 1 == config.epochs:
         return TrainResult(run, config.epochs, _last_epoch_loss(run / METRICS_NAME))  # already done: nothing to write
+    session = _start_session(config, run)
+    start_epoch = _restore(session, state) if state is not None else 0
+    _write_run_files(session, start_epoch, resume)
+    last_loss = _run_epochs(session, start_epoch, progress)
+    if session.runtime.is_main and session.metrics.is_file():
+        from iebench.baselines.plots import loss_curve
+
+        loss_curve(session.metrics, run / "loss.png", title=f"{config.method} on {Path(config.data).name}")
+    return TrainResult(run, config.epochs, last_loss)
+
+
+def _start_session(config: TrainConfig, run: Path) -> Session:
+    """Join the process group, open the data and its loader, build the model, the online probe and the optimiser (in this order: it fixes the draws)."""
     runtime = setup(config.device)
     torch.manual_seed(config.seed)
     data = prepare_data(config)
@@ -119,8 +163,16 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> T
     if per_rank < 1 or config.batch_size % runtime.world_size:
         raise ConfigError(f"batch size {config.batch_size} does not split over {runtime.world_size} ranks")
     try:
-        loader = make_loader(data, per_rank, train=True, num_workers=config.workers, seed=config.seed,
-                             drop_last=config.drop_last, rank=runtime.rank, world_size=runtime.world_size)
+        loader = make_loader(
+            data,
+            per_rank,
+            train=True,
+            num_workers=config.workers,
+            seed=config.seed,
+            drop_last=config.drop_last,
+            rank=runtime.rank,
+            world_size=runtime.world_size,
+        )
     except ValueError as error:
         raise ConfigError(f"batch size {config.batch_size}: {error}") from None
     model = build_method(config, data.action_dim).to(runtime.device)
@@ -137,88 +189,145 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> T
     use_amp = config.amp and runtime.device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     normalize = Normalize(size=config.image_size).to(runtime.device)
-    start_epoch = 0
-    holder = {"method": model, "probe": probe} if probe else {"method": model}
-    if state is not None:
-        try:
-            _unwrap(model).load_state_dict(state["model"]["method"])
-            if probe:
-                probe.load_state_dict(state["model"]["probe"])
-            optimizer.load_state_dict(state["optimizer"])
-        except (RuntimeError, KeyError, ValueError) as error:
-            raise checkpoint.CheckpointError(f"{path} does not fit {config.method}: {str(error).splitlines()[0]}") from None
-        scaler.load_state_dict(state["scaler"])
-        checkpoint.set_rng_state(state["rng"])
-        start_epoch = state["epoch"] + 1
-    metrics = run / METRICS_NAME
-    board = None
-    if runtime.is_main:
-        run.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(run / CONFIG_NAME, config.to_json())
-        write_json_atomic(run / "run.json", {"method": config.method, "iebench": iebench.__version__, "torch": torch.__version__,
-                                             "world_size": runtime.world_size, "device": str(runtime.device),
-                                             "command": sys.argv, "resumed_from_epoch": start_epoch if resume else None})
-        _trim_metrics(metrics, start_epoch - 1)
-        board = _tensorboard(run)
-    steps = len(loader)
-    bar = tqdm(total=config.epochs * steps, initial=start_epoch * steps, unit="step", desc=config.method,
-               disable=not (progress and runtime.is_main), dynamic_ncols=True)
+    return Session(config, runtime, data, loader, model, probe, optimizer, scaler, normalize, use_amp, run)
+
+
+def _restore(session: Session, state: dict) -> int:
+    """Load a checkpoint's model, probe, optimiser, scaler and random states; returns the epoch to start from."""
+    try:
+        _unwrap(session.model).load_state_dict(state["model"]["method"])
+        if session.probe:
+            session.probe.load_state_dict(state["model"]["probe"])
+        session.optimizer.load_state_dict(state["optimizer"])
+    except (RuntimeError, KeyError, ValueError) as error:
+        path = session.run / checkpoint.CHECKPOINT_NAME
+        raise checkpoint.CheckpointError(f"{path} does not fit {session.config.method}: {str(error).splitlines()[0]}") from None
+    session.scaler.load_state_dict(state["scaler"])
+    checkpoint.set_rng_state(state["rng"])
+    return state["epoch"] + 1
+
+
+def _write_run_files(session: Session, start_epoch: int, resume: bool) -> None:
+    """On the main process: config.json, run.json, the metrics trimmed to the checkpoint, and the TensorBoard writer."""
+    if not session.runtime.is_main:
+        return
+    config, run, runtime = session.config, session.run, session.runtime
+    run.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(run / CONFIG_NAME, config.to_json())
+    write_json_atomic(
+        run / "run.json",
+        {
+            "method": config.method,
+            "iebench": iebench.__version__,
+            "torch": torch.__version__,
+            "world_size": runtime.world_size,
+            "device": str(runtime.device),
+            "command": sys.argv,
+            "resumed_from_epoch": start_epoch if resume else None,
+        },
+    )
+    _trim_metrics(session.metrics, start_epoch - 1)
+    session.board = _tensorboard(run)
+
+
+def _run_epochs(session: Session, start_epoch: int, progress: bool) -> float | None:
+    """Every epoch from `start_epoch`: its steps, its line in metrics.jsonl and its checkpoint; returns the last epoch's mean loss."""
+    config, runtime = session.config, session.runtime
+    steps = len(session.loader)
+    bar = tqdm(
+        total=config.epochs * steps,
+        initial=start_epoch * steps,
+        unit="step",
+        desc=config.method,
+        disable=not (progress and runtime.is_main),
+        dynamic_ncols=True,
+    )
     last_loss = None
     try:
         for epoch in range(start_epoch, config.epochs):
-            loader.set_epoch(epoch)
-            model.train()
-            totals: dict[str, float] = {}
-            waited = computed = 0.0
-            tick = time.perf_counter()
-            for step, batch in enumerate(loader):
-                fetched = time.perf_counter()
-                x1 = normalize(batch["view1"].to(runtime.device, non_blocking=True))
-                x2 = normalize(batch["view2"].to(runtime.device, non_blocking=True))
-                action = batch["action"].to(runtime.device, non_blocking=True)
-                with torch.autocast(runtime.device.type, enabled=use_amp):
-                    terms = model(x1, x2, action)
-                    if probe:
-                        labels = batch["label"].to(runtime.device)
-                        terms |= probe(terms["representation1"].float(), terms["representation2"].float(), labels, action)
-                loss = terms["loss"] + sum(terms[k] for k in ("probe_ce", "probe_mse") if k in terms)
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(f"epoch {epoch} step {step}: the loss is {loss.item()}")
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-                record = {k: float(v.detach()) for k, v in terms.items() if v.dim() == 0}
-                for key, value in record.items():
-                    totals[key] = totals.get(key, 0.0) + value
-                done = time.perf_counter()
-                waited, computed = waited + fetched - tick, computed + done - fetched
-                tick = done
-                if runtime.is_main:
-                    _log(metrics, {"kind": "step", "epoch": epoch, "step": step, "global_step": epoch * steps + step, **record})
-                    if board is not None:
-                        for key, value in record.items():
-                            board.add_scalar(f"train/{key}", value, epoch * steps + step)
-                bar.update(1)
-                bar.set_postfix(loss=f"{record['loss']:.3f}", epoch=epoch)
+            totals, waited, computed = _run_epoch(session, epoch, bar)
             last_loss = totals["loss"] / steps
             if runtime.is_main:
-                _log(metrics, {"kind": "epoch", "epoch": epoch, **{k: v / steps for k, v in totals.items()},
-                               "data_seconds": waited, "compute_seconds": computed})
-                checkpoint.save(path, model={k: _unwrap(v) for k, v in holder.items()}, optimizer=optimizer,
-                                scaler=scaler, epoch=epoch, config=config.to_json(), extra={"action_dim": data.action_dim, "latent_names": list(data.latent_names)})
+                _log(
+                    session.metrics,
+                    {
+                        "kind": "epoch",
+                        "epoch": epoch,
+                        **{k: v / steps for k, v in totals.items()},
+                        "data_seconds": waited,
+                        "compute_seconds": computed,
+                    },
+                )
+                _save_checkpoint(session, epoch)
             if runtime.world_size > 1:
                 torch.distributed.barrier()
     finally:
         bar.close()
-        loader.close()
-        if board is not None:
-            board.close()
-    if runtime.is_main and metrics.is_file():
-        from iebench.baselines.plots import loss_curve
+        session.loader.close()
+        if session.board is not None:
+            session.board.close()
+    return last_loss
 
-        loss_curve(metrics, run / "loss.png", title=f"{config.method} on {Path(config.data).name}")
-    return TrainResult(run, config.epochs, last_loss)
+
+def _run_epoch(session: Session, epoch: int, bar: tqdm) -> tuple[dict[str, float], float, float]:
+    """One epoch of steps: the summed loss terms, the seconds spent waiting for data and computing."""
+    steps = len(session.loader)
+    session.loader.set_epoch(epoch)
+    session.model.train()
+    totals: dict[str, float] = {}
+    waited = computed = 0.0
+    tick = time.perf_counter()
+    for step, batch in enumerate(session.loader):
+        fetched = time.perf_counter()
+        record = _step(session, batch, epoch, step)
+        for key, value in record.items():
+            totals[key] = totals.get(key, 0.0) + value
+        done = time.perf_counter()
+        waited, computed = waited + fetched - tick, computed + done - fetched
+        tick = done
+        if session.runtime.is_main:
+            _log(session.metrics, {"kind": "step", "epoch": epoch, "step": step, "global_step": epoch * steps + step, **record})
+            if session.board is not None:
+                for key, value in record.items():
+                    session.board.add_scalar(f"train/{key}", value, epoch * steps + step)
+        bar.update(1)
+        bar.set_postfix(loss=f"{record['loss']:.3f}", epoch=epoch)
+    return totals, waited, computed
+
+
+def _step(session: Session, batch: dict, epoch: int, step: int) -> dict[str, float]:
+    """One optimisation step on a batch of pairs (and the online probe's); returns its scalar terms."""
+    device = session.runtime.device
+    x1 = session.normalize(batch["view1"].to(device, non_blocking=True))
+    x2 = session.normalize(batch["view2"].to(device, non_blocking=True))
+    action = batch["action"].to(device, non_blocking=True)
+    with torch.autocast(device.type, enabled=session.use_amp):
+        terms = session.model(x1, x2, action)
+        if session.probe:
+            labels = batch["label"].to(device)
+            terms |= session.probe(terms["representation1"].float(), terms["representation2"].float(), labels, action)
+    loss = terms["loss"] + sum(terms[k] for k in ("probe_ce", "probe_mse") if k in terms)
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"epoch {epoch} step {step}: the loss is {loss.item()}")
+    session.optimizer.zero_grad(set_to_none=True)
+    session.scaler.scale(loss).backward()
+    session.scaler.step(session.optimizer)
+    session.scaler.update()
+    return {k: float(v.detach()) for k, v in terms.items() if v.dim() == 0}
+
+
+def _save_checkpoint(session: Session, epoch: int) -> None:
+    """The whole training state after `epoch` (main process only), written atomically."""
+    holder = {"method": session.model, "probe": session.probe} if session.probe else {"method": session.model}
+    checkpoint.save(
+        session.run / checkpoint.CHECKPOINT_NAME,
+        model={k: _unwrap(v) for k, v in holder.items()},
+        optimizer=session.optimizer,
+        scaler=session.scaler,
+        epoch=epoch,
+        config=session.config.to_json(),
+        extra={"action_dim": session.data.action_dim, "latent_names": list(session.data.latent_names)},
+    )
 
 
 def _tensorboard(run: Path):
@@ -247,9 +356,11 @@ def export_backbone(run: Path, out: Path) -> Path:
     backbone = build_backbone(config.backbone, config.stem, config.image_size)
     prefix = "backbone."
     try:
-        backbone.load_state_dict({k[len(prefix):]: v for k, v in state["model"]["method"].items() if k.startswith(prefix)})
+        backbone.load_state_dict({k[len(prefix) :]: v for k, v in state["model"]["method"].items() if k.startswith(prefix)})
     except RuntimeError as error:
-        raise checkpoint.CheckpointError(f"{run}: the checkpoint's backbone does not fit {config.backbone} ({str(error).splitlines()[0]})") from None
+        raise checkpoint.CheckpointError(
+            f"{run}: the checkpoint's backbone does not fit {config.backbone} ({str(error).splitlines()[0]})"
+        ) from None
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()

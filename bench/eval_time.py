@@ -9,7 +9,6 @@ preset for one epoch, then runs `iebench eval` twice: once computing the feature
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 import shutil
 import tempfile
@@ -20,6 +19,8 @@ from iebench.baselines.evaluate import EvalSettings, evaluate
 from iebench.baselines.trainer import train
 from iebench.dataset.pack import PackOptions, pack
 from synthetic import write_loose  # bench/synthetic.py (scripts run from bench/)
+
+from iebench.cores import available_cores
 
 
 def main() -> None:
@@ -35,8 +36,10 @@ def main() -> None:
         first = evaluate(run, shards, EvalSettings(device="cpu"), progress=False)
         cached = evaluate(run, shards, EvalSettings(device="cpu"), progress=False)
         shutil.rmtree(run / "features")
-    print(f"\nfull evaluation of a tiny SIE run: {first['objects']['train']} train + {first['objects']['val']} val objects x 8 views, "
-          f"64 px, 300 probe epochs; CPU {platform.machine()}, {os.cpu_count()} cores\n")
+    print(
+        f"\nfull evaluation of a tiny SIE run: {first['objects']['train']} train + {first['objects']['val']} val objects x 8 views, "
+        f"64 px, 300 probe epochs; CPU {platform.machine()}, {available_cores()} cores\n"
+    )
     print("| pass | features (s) | probes (s) | total (s) |")
     print("|---|---|---|---|")
     for name, report in (("first (extracts features)", first), ("again (cached features)", cached)):

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
-import os
 import platform
 import subprocess
 import sys
@@ -28,13 +27,16 @@ from pathlib import Path
 import torch
 from iebench.baselines.config import resolve
 from iebench.baselines.evaluate import EvalSettings, evaluate
+from iebench.baselines.methods import compared_methods
 from iebench.baselines.probes import ProbeSettings
 from iebench.baselines.trainer import train
 from iebench.dataset.pack import PackOptions, pack
 from iebench.loaders.decode import decode, decode_batch_on_gpu
 from synthetic import synthetic_view, write_loose  # bench/synthetic.py (scripts run from bench/)
 
-ALL_METHODS = ["sie", "sie-rotcolor", "vicreg", "simclr", "simclr-augself", "equimod", "sen", "recon-xattn"]
+from iebench.cores import available_cores
+
+ALL_METHODS = list(compared_methods())
 
 
 def check_nvjpeg(count: int = 1024) -> list[str]:
@@ -49,26 +51,35 @@ def check_nvjpeg(count: int = 1024) -> list[str]:
     decode_batch_on_gpu(datas[:64])  # warm-up: nvJPEG's handles
     torch.cuda.synchronize()
     start = time.perf_counter()
-    gpu = torch.cat([decode_batch_on_gpu(datas[i:i + 256]) for i in range(0, count, 256)])
+    gpu = torch.cat([decode_batch_on_gpu(datas[i : i + 256]) for i in range(0, count, 256)])
     torch.cuda.synchronize()
     gpu_rate = count / (time.perf_counter() - start)
     diff = (gpu.cpu().int() - cpu.int()).abs()
-    return ["## nvJPEG against the CPU decoder (synthetic 256 px JPEG q95)", "",
-            "| decoder | images/s | mean abs diff | max abs diff |", "|---|---|---|---|",
-            f"| libjpeg-turbo, 1 CPU thread | {cpu_rate:.0f} | | |",
-            f"| nvJPEG, batches of 256 | {gpu_rate:.0f} | {diff.float().mean():.3f} | {diff.max()} |", ""]
+    return [
+        "## nvJPEG against the CPU decoder (synthetic 256 px JPEG q95)",
+        "",
+        "| decoder | images/s | mean abs diff | max abs diff |",
+        "|---|---|---|---|",
+        f"| libjpeg-turbo, 1 CPU thread | {cpu_rate:.0f} | | |",
+        f"| nvJPEG, batches of 256 | {gpu_rate:.0f} | {diff.float().mean():.3f} | {diff.max()} |",
+        "",
+    ]
 
 
 def train_methods(shards: Path, root: Path, methods: list[str], epochs: int, batch_size: int, workers: int) -> tuple[list[str], Path]:
     """Each method for a few epochs with AMP; the first epoch is left out of the rates."""
-    lines = ["## Training at 256 px with mixed precision (first epoch left out)", "",
-             "| method | backbone | batch | steps/s | images/s | waiting for data | peak GPU memory | last loss | run wall time |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "## Training at 256 px with mixed precision (first epoch left out)",
+        "",
+        "| method | backbone | batch | steps/s | images/s | waiting for data | peak GPU memory | last loss | run wall time |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for method in methods:
         run = root / f"run-{method}"
         preset = "recon-paper" if method == "recon-xattn" else "sie-paper"
-        config = resolve(preset, method=method, data=str(shards), out=str(run), epochs=epochs, batch_size=batch_size,
-                         workers=workers, device="cuda")
+        config = resolve(
+            preset, method=method, data=str(shards), out=str(run), epochs=epochs, batch_size=batch_size, workers=workers, device="cuda"
+        )
         torch.cuda.reset_peak_memory_stats()
         start = time.perf_counter()
         result = train(config, progress=False)
@@ -80,23 +91,49 @@ def train_methods(shards: Path, root: Path, methods: list[str], epochs: int, bat
         waited = sum(r["data_seconds"] for r in timed)
         loss = result.last_epoch_loss
         ok = loss is not None and loss == loss and abs(loss) != float("inf")
-        lines.append(f"| {method} | {config.backbone} | {batch_size} | {steps / seconds:.2f} | {steps * batch_size * 2 / seconds:.0f} | "
-                     f"{100 * waited / seconds:.0f} % | {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB | "
-                     f"{loss:.4f}{'' if ok else ' NOT FINITE'} | {wall:.0f} s |")
+        lines.append(
+            f"| {method} | {config.backbone} | {batch_size} | {steps / seconds:.2f} | {steps * batch_size * 2 / seconds:.0f} | "
+            f"{100 * waited / seconds:.0f} % | {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB | "
+            f"{loss:.4f}{'' if ok else ' NOT FINITE'} | {wall:.0f} s |"
+        )
     sie = root / "run-sie"
-    config = resolve("sie-paper", method="sie", data=str(shards), out=str(sie), epochs=epochs + 1, batch_size=batch_size,
-                     workers=workers, device="cuda")
+    config = resolve(
+        "sie-paper", method="sie", data=str(shards), out=str(sie), epochs=epochs + 1, batch_size=batch_size, workers=workers, device="cuda"
+    )
     resumed = train(config, resume=True, progress=False)
-    lines += ["", f"SIE resumed from its checkpoint on the GPU: {resumed.epochs_done} epochs done, "
-              f"last loss {resumed.last_epoch_loss:.4f}.", ""]
+    lines += [
+        "",
+        f"SIE resumed from its checkpoint on the GPU: {resumed.epochs_done} epochs done, last loss {resumed.last_epoch_loss:.4f}.",
+        "",
+    ]
     return lines, sie
 
 
 def check_torchrun(shards: Path, root: Path) -> list[str]:
     """`iebench train` under torchrun: the NCCL process group and DDP on one GPU."""
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "1", "-m", "iebench.cli", "train",
-               "--preset", "sie-paper", "--data", str(shards), "--out", str(root / "run-torchrun"), "--epochs", "1",
-               "--batch-size", "256", "--device", "cuda"]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "1",
+        "-m",
+        "iebench.cli",
+        "train",
+        "--preset",
+        "sie-paper",
+        "--data",
+        str(shards),
+        "--out",
+        str(root / "run-torchrun"),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "256",
+        "--device",
+        "cuda",
+    ]
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True)
     seconds = time.perf_counter() - start
@@ -116,11 +153,15 @@ def check_eval(run: Path, shards: Path) -> list[str]:
     again = evaluate(run, shards, settings, progress=False)
     same = json.dumps(again["results"], sort_keys=True) == json.dumps(report["results"], sort_keys=True)
     results = report["results"]
-    return ["## `iebench eval` on the GPU (20 probe epochs)", "",
-            f"{seconds:.0f} s; top-1 {100 * results['classification']['all']['top1']:.1f} %, rotation R^2 (SIE) "
-            f"{results['rotation']['r2_sie']:.3f}, colour R^2 (SIE) {results['colour']['r2_sie']:.3f}, MRR (val->val) "
-            f"{results['mrr'].get('val->val', {}).get('mrr', 'n/a')}. Run again with the features recomputed: "
-            f"{'identical numbers' if same else 'DIFFERENT numbers: rotation R^2 (SIE) ' + str(again['results']['rotation']['r2_sie'])}.", ""]
+    return [
+        "## `iebench eval` on the GPU (20 probe epochs)",
+        "",
+        f"{seconds:.0f} s; top-1 {100 * results['classification']['all']['top1']:.1f} %, rotation R^2 (SIE) "
+        f"{results['rotation']['r2_sie']:.3f}, colour R^2 (SIE) {results['colour']['r2_sie']:.3f}, MRR (val->val) "
+        f"{results['mrr'].get('val->val', {}).get('mrr', 'n/a')}. Run again with the features recomputed: "
+        f"{'identical numbers' if same else 'DIFFERENT numbers: rotation R^2 (SIE) ' + str(again['results']['rotation']['r2_sie'])}.",
+        "",
+    ]
 
 
 def main() -> None:
@@ -129,15 +170,18 @@ def main() -> None:
     parser.add_argument("--views", type=int, default=4)
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--workers", type=int, default=min(12, os.cpu_count() or 1))
+    parser.add_argument("--workers", type=int, default=min(12, available_cores()))
     parser.add_argument("--methods", nargs="+", default=ALL_METHODS)
     parser.add_argument("--no-torchrun", action="store_true", help="leave out the torchrun check")
     parser.add_argument("--out", type=Path, help="also write the report here")
     args = parser.parse_args()
     if not torch.cuda.is_available():
         sys.exit("gpu_check: no CUDA device")
-    lines = [f"# GPU check: {torch.cuda.get_device_name()}, torch {torch.__version__}, Python {platform.python_version()}, "
-             f"{os.cpu_count()} CPU cores", ""]
+    lines = [
+        f"# GPU check: {torch.cuda.get_device_name()}, torch {torch.__version__}, Python {platform.python_version()}, "
+        f"{available_cores()} CPU cores",
+        "",
+    ]
     lines += check_nvjpeg()
     print("\n".join(lines), flush=True)
     with tempfile.TemporaryDirectory() as tmp:

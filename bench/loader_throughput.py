@@ -19,7 +19,6 @@ Uses synthetic JPEGs of realistic size (about 6.5 KB at 256 px); the files are i
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 import tempfile
 import time
@@ -37,6 +36,9 @@ from synthetic import write_loose  # bench/synthetic.py (scripts run from bench/
 from torchvision import transforms
 from torchvision.io import ImageReadMode, decode_jpeg
 
+from iebench.cores import available_cores
+from iebench.layout import image_path, latent_path
+
 
 class OriginalStyleDataset(torch.utils.data.Dataset):
     """A pair loader as the released SIE code writes it: PIL, a file per view and per latent, float on the CPU."""
@@ -44,8 +46,7 @@ class OriginalStyleDataset(torch.utils.data.Dataset):
     def __init__(self, root: Path, views: int) -> None:
         self.folders = sorted(p for p in Path(root).glob("*/*") if p.is_dir())
         self.views, self.rng = views, np.random.default_rng(0)
-        self.transform = transforms.Compose([transforms.Resize((256, 256)), transforms.ToTensor(),
-                                             transforms.Normalize(SIE_MEAN, SIE_STD)])
+        self.transform = transforms.Compose([transforms.Resize((256, 256)), transforms.ToTensor(), transforms.Normalize(SIE_MEAN, SIE_STD)])
 
     def __len__(self) -> int:
         return len(self.folders)
@@ -57,8 +58,8 @@ class OriginalStyleDataset(torch.utils.data.Dataset):
     def __getitem__(self, index: int):
         folder = self.folders[index]
         first, second = self.rng.choice(self.views, 2, replace=False)
-        image1, image2 = self._image(folder / f"image_{first}.jpg"), self._image(folder / f"image_{second}.jpg")
-        latent1, latent2 = np.load(folder / f"latent_{first}.npy"), np.load(folder / f"latent_{second}.npy")
+        image1, image2 = self._image(image_path(folder, first)), self._image(image_path(folder, second))
+        latent1, latent2 = np.load(latent_path(folder, first)), np.load(latent_path(folder, second))
         relative = Rotation.from_euler("xyz", latent1[:3]).inv() * Rotation.from_euler("xyz", latent2[:3])
         return self.transform(image1), self.transform(image2), torch.FloatTensor(relative.as_quat()), 0
 
@@ -109,6 +110,7 @@ def main() -> None:
             def fetch(i):
                 data.set_epoch(i // size)
                 return data[i % size]
+
             return fetch
 
         sample = [indexed.source.read_view(e, v) for e in indexed.objects[:50] for v in (0, 1)]
@@ -117,8 +119,9 @@ def main() -> None:
             if urls is None:
                 stream = StreamingPairs(shards, "train", shuffle_buffer=64, num_samples=10**9)
             else:
-                stream = StreamingPairs(urls, "train", shuffle_buffer=64, num_samples=10**9, latent_names=indexed.latent_names,
-                                        views=args.views)
+                stream = StreamingPairs(
+                    urls, "train", shuffle_buffer=64, num_samples=10**9, latent_names=indexed.latent_names, views=args.views
+                )
             iterator = iter(stream)
             return lambda i: next(iterator)
 
@@ -129,12 +132,16 @@ def main() -> None:
                     return fetch(i)
                 finally:
                     loader_datasets.decode = decode
+
             return run
 
         streaming = streaming_fetcher()
         piped = streaming_fetcher([f"pipe:cat {path}" for path in sorted(shards.glob("*.tar"))])
         fetchers = {
-            "decode floor (2 torchvision decodes from memory)": lambda i: (plain_decode(sample[2 * (i % 50)]), plain_decode(sample[2 * (i % 50) + 1])),
+            "decode floor (2 torchvision decodes from memory)": lambda i: (
+                plain_decode(sample[2 * (i % 50)]),
+                plain_decode(sample[2 * (i % 50) + 1]),
+            ),
             "PairDataset, shards (indexed)": epoch_item(indexed),
             "PairDataset, shards, members unchecked (no crc32)": epoch_item(bare),
             "PairDataset, shards, unchecked and plain decode": with_plain_decode(epoch_item(bare)),
@@ -148,15 +155,19 @@ def main() -> None:
             for name, fetch in fetchers.items():
                 rows[name] = max(rows[name], pairs_per_second(fetch, args.pairs))
     floor, baseline = rows["decode floor (2 torchvision decodes from memory)"], rows["original SIE-style (PIL, file per view, CPU float)"]
-    print(f"\n{args.objects} objects x {args.views} synthetic views ({size / (args.objects * args.views) / 1024:.1f} KiB per view "
-          f"with its latent), 256 px, one process, one thread, {platform.machine()} ({os.cpu_count()} cores), page cache warm\n")
+    print(
+        f"\n{args.objects} objects x {args.views} synthetic views ({size / (args.objects * args.views) / 1024:.1f} KiB per view "
+        f"with its latent), 256 px, one process, one thread, {platform.machine()} ({available_cores()} cores), page cache warm\n"
+    )
     print("| loader | pairs/s | vs original-style | share of decode floor |")
     print("|---|---|---|---|")
     for name, rate in rows.items():
         print(f"| {name} | {rate:,.0f} | {rate / baseline:.1f}x | {100 * rate / floor:.0f} % |")
     checked, bare_rate = rows["PairDataset, shards (indexed)"], rows["PairDataset, shards, unchecked and plain decode"]
-    print(f"\nintegrity checks (crc32 of each member + strict decode): {checked:,.0f} against {bare_rate:,.0f} pairs/s unchecked, "
-          f"ratio {checked / bare_rate:.3f} ({100 * (1 - checked / bare_rate):+.1f} % cost)")
+    print(
+        f"\nintegrity checks (crc32 of each member + strict decode): {checked:,.0f} against {bare_rate:,.0f} pairs/s unchecked, "
+        f"ratio {checked / bare_rate:.3f} ({100 * (1 - checked / bare_rate):+.1f} % cost)"
+    )
 
 
 if __name__ == "__main__":

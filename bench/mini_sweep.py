@@ -18,12 +18,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from iebench.baselines.config import TrainConfig
 from iebench.baselines.evaluate import EvalSettings, evaluate
 from iebench.baselines.probes import ProbeSettings
 from iebench.baselines.trainer import train
 
-from iebench.mini import SCALES, verdict
+from iebench.orchestration.mini import SCALES, train_config, verdict
 
 BASE = SCALES["laptop"]
 CONFIGS = {
@@ -45,12 +44,12 @@ def run_config(name: str, shards: Path, root: Path, seeds: int, methods: tuple[s
             if method == "supervised-rotation" and seed > 0:
                 continue
             run = root / name / f"{method}-seed{seed}"
-            config = TrainConfig(method=method, data=str(shards), out=str(run), epochs=scale.epochs, batch_size=scale.batch_size,
-                                 image_size=scale.image_size, projector=scale.projector, seed=seed, amp=False, device=device,
-                                 workers=2 if device == "cpu" else 8)
+            config = train_config(replace(scale, device=device), method, seed, shards, run)  # trained as the mini trains
             train(config, progress=False)
             probe = ProbeSettings(epochs=scale.probe_epochs, seed=seed, draws_per_object=scale.probe_draws)
-            results = evaluate(run, shards, EvalSettings(tasks=("rotation", "colour"), device=device, probe=probe), progress=False)["results"]
+            results = evaluate(run, shards, EvalSettings(tasks=("rotation", "colour"), device=device, probe=probe), progress=False)[
+                "results"
+            ]
             out["rotation"].setdefault(method, []).append(results["rotation"]["r2_per_output"])
             out["fit"].setdefault(method, []).append(results["rotation"]["train_fit"]["r2_per_output"])
             out["colour"].setdefault(method, []).append(results["colour"]["r2_sie"])
@@ -81,10 +80,13 @@ def main() -> None:
     parser.add_argument("--budget-min", type=float, default=float("inf"), help="start no configuration after this many minutes")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    lines = [f"Shards {args.shards}, {args.seeds} seeds, device {args.device}"
-             f" ({torch.cuda.get_device_name() if args.device == 'cuda' else 'CPU'}), torch {torch.__version__}", "",
-             "| configuration | minutes | rotation R^2 per output, mean ± std over seeds | SIE margin | spread | verdict |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        f"Shards {args.shards}, {args.seeds} seeds, device {args.device}"
+        f" ({torch.cuda.get_device_name() if args.device == 'cuda' else 'CPU'}), torch {torch.__version__}",
+        "",
+        "| configuration | minutes | rotation R^2 per output, mean ± std over seeds | SIE margin | spread | verdict |",
+        "|---|---|---|---|---|---|",
+    ]
     begun, raw = time.perf_counter(), {}
     for name in args.configs.split(","):
         if (time.perf_counter() - begun) / 60 > args.budget_min:

@@ -10,7 +10,6 @@ refuse corrupt files), reads every latent file and hashes every shard.
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 import tempfile
 import time
@@ -19,13 +18,15 @@ from pathlib import Path
 from iebench.dataset.pack import PackOptions, pack
 from synthetic import write_loose  # bench/synthetic.py (scripts run from bench/)
 
+from iebench.cores import available_cores
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--objects", type=int, default=100)
     parser.add_argument("--views", type=int, default=50)
     args = parser.parse_args()
-    cores = os.cpu_count() or 1
+    cores = available_cores()
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "loose"
         size = write_loose(src, args.objects, args.views)
@@ -37,8 +38,10 @@ def main() -> None:
             seconds = time.perf_counter() - start
             rows.append((workers, seconds))
     views = args.objects * args.views
-    print(f"\n{views} synthetic views ({size / views / 1024:.1f} KiB each with its latent file, {size / 2**20:.1f} MiB), "
-          f"{platform.machine()}, {cores} cores; pack = check + split + write shards + indexes + finalize\n")
+    print(
+        f"\n{views} synthetic views ({size / views / 1024:.1f} KiB each with its latent file, {size / 2**20:.1f} MiB), "
+        f"{platform.machine()}, {cores} cores; pack = check + split + write shards + indexes + finalize\n"
+    )
     print("| workers | seconds | views/s | MB/s | MB/s per core |")
     print("|---|---|---|---|---|")
     for workers, seconds in rows:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
 import platform
 import tempfile
 import time
@@ -27,9 +26,11 @@ from iebench.render.settings import ORIGINAL_RECIPE, RenderSettings
 from iebench.render.writer import encode_jpeg
 from PIL import Image
 
+from iebench.cores import available_cores
 from iebench.presets import get_preset, sample_view_latents
 
 THIRD_PARTY = Path(__file__).resolve().parent.parent / "tests" / "data" / "thirdparty"
+
 
 def label(settings: RenderSettings) -> str:
     """A row name that says what the settings are."""
@@ -40,14 +41,17 @@ def label(settings: RenderSettings) -> str:
 CANDIDATES = {
     f"original recipe: {label(ORIGINAL_RECIPE)}": ORIGINAL_RECIPE,
     f"**default**: {label(RenderSettings())}": RenderSettings(),
-    **{label(s): s for s in (
-        RenderSettings(samples=32, denoiser="high", denoiser_prefilter="accurate"),
-        RenderSettings(samples=16, denoiser="high", denoiser_prefilter="accurate"),
-        RenderSettings(samples=16, denoiser="balanced", denoiser_prefilter="accurate"),
-        RenderSettings(samples=32, denoiser="balanced", denoiser_prefilter="fast"),
-        RenderSettings(samples=16, denoiser="high", denoiser_prefilter="fast"),
-        RenderSettings(samples=8, denoiser="balanced", denoiser_prefilter="fast"),
-    )},
+    **{
+        label(s): s
+        for s in (
+            RenderSettings(samples=32, denoiser="high", denoiser_prefilter="accurate"),
+            RenderSettings(samples=16, denoiser="high", denoiser_prefilter="accurate"),
+            RenderSettings(samples=16, denoiser="balanced", denoiser_prefilter="accurate"),
+            RenderSettings(samples=32, denoiser="balanced", denoiser_prefilter="fast"),
+            RenderSettings(samples=16, denoiser="high", denoiser_prefilter="fast"),
+            RenderSettings(samples=8, denoiser="balanced", denoiser_prefilter="fast"),
+        )
+    },
 }
 
 
@@ -88,7 +92,7 @@ def main() -> None:
     parser.add_argument("--reference-cache", type=Path, help="keep the reference renders in this .npy file (slow to make)")
     parser.add_argument("--only-reference", action="store_true", help="render (and cache) the reference, then stop")
     args = parser.parse_args()
-    threads = os.cpu_count() or 1
+    threads = available_cores()
 
     with tempfile.TemporaryDirectory() as tmp:
         procedural.generate(Path(tmp), classes=13, per_class=1, seed=0)
@@ -108,18 +112,28 @@ def main() -> None:
         for name, settings in CANDIDATES.items():
             images, seconds = render_all(settings.replace(resolution=args.resolution), objects, args.views, threads)
             quality = [psnr(stored(image), ref) for image, ref in zip(images, reference)]
-            rows.append({"setting": name, "s_per_image": float(np.mean(seconds)), "psnr_db": float(np.mean(quality)),
-                         "psnr_min_db": float(np.min(quality))})
+            rows.append(
+                {
+                    "setting": name,
+                    "s_per_image": float(np.mean(seconds)),
+                    "psnr_db": float(np.mean(quality)),
+                    "psnr_min_db": float(np.min(quality)),
+                }
+            )
 
     base = rows[0]["s_per_image"]
-    print(f"\nbpy {bpy_version()}, Cycles CPU, {threads} threads ({platform.processor() or platform.machine()}), "
-          f"{args.resolution}x{args.resolution}, {len(objects)} objects x {args.views} views, "
-          f"reference {args.reference_samples} spp without denoiser; PSNR of stored JPEG q95 images\n")
+    print(
+        f"\nbpy {bpy_version()}, Cycles CPU, {threads} threads ({platform.processor() or platform.machine()}), "
+        f"{args.resolution}x{args.resolution}, {len(objects)} objects x {args.views} views, "
+        f"reference {args.reference_samples} spp without denoiser; PSNR of stored JPEG q95 images\n"
+    )
     print("| setting | s/image | images/s | speed-up | PSNR (dB) | min PSNR (dB) | loss vs original (dB) |")
     print("|---|---|---|---|---|---|---|")
     for row in rows:
-        print(f"| {row['setting']} | {row['s_per_image']:.2f} | {1 / row['s_per_image']:.2f} | {base / row['s_per_image']:.1f}x "
-              f"| {row['psnr_db']:.1f} | {row['psnr_min_db']:.1f} | {rows[0]['psnr_db'] - row['psnr_db']:+.1f} |")
+        print(
+            f"| {row['setting']} | {row['s_per_image']:.2f} | {1 / row['s_per_image']:.2f} | {base / row['s_per_image']:.1f}x "
+            f"| {row['psnr_db']:.1f} | {row['psnr_min_db']:.1f} | {rows[0]['psnr_db'] - row['psnr_db']:+.1f} |"
+        )
     if args.out:
         args.out.write_text(json.dumps({"rows": rows, "threads": threads, "bpy": bpy_version(), **vars(args)}, default=str, indent=1))
 

@@ -31,6 +31,8 @@ from iebench.render.job import RenderJob, run
 from iebench.render.objects import scan_root
 from iebench.render.settings import RenderSettings
 
+from iebench.cores import available_cores
+from iebench.layout import latent_name
 from iebench.presets import get_preset
 
 
@@ -111,8 +113,9 @@ class Sampler(threading.Thread):
                     value = rss_mib(pid)
                     if value is not None:
                         workers[pid] = value
-            self.samples.append(Sample(time.perf_counter() - self.start_time, self.phase, self.progress(self.phase), rss_mib(me) or 0.0,
-                                       workers))
+            self.samples.append(
+                Sample(time.perf_counter() - self.start_time, self.phase, self.progress(self.phase), rss_mib(me) or 0.0, workers)
+            )
             self.stopped.wait(self.interval)
 
 
@@ -134,12 +137,21 @@ def main() -> None:
         procedural.generate(objects_root, classes=classes, per_class=math.ceil(args.objects / classes), seed=0)
         refs = tuple(scan_root(objects_root)[: args.objects])
         settings = RenderSettings(resolution=args.resolution, samples=args.samples, denoiser="off")
-        job = RenderJob(refs, render_out, get_preset("3diebench"), seed=0, views=args.views, settings=settings, workers=args.workers,
-                        recycle_every=args.recycle_every, source_root=objects_root)
+        job = RenderJob(
+            objects=refs,
+            out=render_out,
+            preset=get_preset("3diebench"),
+            seed=0,
+            views=args.views,
+            settings=settings,
+            workers=args.workers,
+            recycle_every=args.recycle_every,
+            source_root=objects_root,
+        )
 
         def progress(phase: str) -> int:
             if phase == "render":
-                return sum(1 for _ in render_out.glob(f"*/*/latent_{args.views - 1}.npy")) if render_out.exists() else 0
+                return sum(1 for _ in render_out.glob(f"*/*/{latent_name(args.views - 1)}")) if render_out.exists() else 0
             return sum(1 for _ in shards.glob("*.tar")) if shards.exists() else 0
 
         sampler = Sampler(args.interval, progress)
@@ -162,11 +174,13 @@ def main() -> None:
 def report(samples: list[Sample], args, objects: int, render_seconds: float, pack_seconds: float, info: dict) -> None:
     render = [s for s in samples if s.phase == "render"]
     packing = [s for s in samples if s.phase == "pack"]
-    print(f"\n{objects} procedural objects x {args.views} views at {args.resolution} px, {args.samples} spp, no denoiser; "
-          f"{args.workers} Blender workers recycled every {args.recycle_every} objects; RSS sampled every {args.interval} s; "
-          f"{platform.machine()}, {os.cpu_count()} cores. Render {render_seconds:.0f} s, pack {pack_seconds:.0f} s "
-          f"({sum(info['splits'][s]['objects'] for s in info['splits'])} objects in "
-          f"{sum(len(info['splits'][s]['shards']) for s in info['splits'])} shards).\n")
+    print(
+        f"\n{objects} procedural objects x {args.views} views at {args.resolution} px, {args.samples} spp, no denoiser; "
+        f"{args.workers} Blender workers recycled every {args.recycle_every} objects; RSS sampled every {args.interval} s; "
+        f"{platform.machine()}, {available_cores()} cores. Render {render_seconds:.0f} s, pack {pack_seconds:.0f} s "
+        f"({sum(info['splits'][s]['objects'] for s in info['splits'])} objects in "
+        f"{sum(len(info['splits'][s]['shards']) for s in info['splits'])} shards).\n"
+    )
     print("| phase | objects done | workers alive (distinct so far) | largest worker RSS (MiB) | main process RSS (MiB) |")
     print("|---|---|---|---|---|")
     seen: set[int] = set()
@@ -184,7 +198,9 @@ def report(samples: list[Sample], args, objects: int, render_seconds: float, pac
         largest = max((max(s.workers.values()) for s in packing if s.workers), default=0.0)
         alive = max(len(s.workers) for s in packing)
         print(f"| pack | all | {alive} | {largest:.0f} | {max(s.main for s in packing):.0f} |")
-    print("\n| render worker | lived (s) | objects (est.) | RSS a tenth into its life (MiB) | RSS at its end (MiB) | growth per object (MiB) |")
+    print(
+        "\n| render worker | lived (s) | objects (est.) | RSS a tenth into its life (MiB) | RSS at its end (MiB) | growth per object (MiB) |"
+    )
     print("|---|---|---|---|---|---|")
     rate = objects / max(render_seconds, 1e-9) / max(args.workers, 1)  # objects per second per worker
     lives: dict[int, list[tuple[float, float]]] = {}
@@ -192,7 +208,7 @@ def report(samples: list[Sample], args, objects: int, render_seconds: float, pac
         for pid, value in s.workers.items():
             lives.setdefault(pid, []).append((s.seconds, value))
     short = 0
-    for number, (pid, life) in enumerate(sorted(lives.items(), key=lambda item: item[1][0][0])):
+    for number, (_pid, life) in enumerate(sorted(lives.items(), key=lambda item: item[1][0][0])):
         seconds = life[-1][0] - life[0][0]
         estimated = max(1.0, seconds * rate)
         if len(life) < 10 or estimated < 10:

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from iebench.layout import image_path, latent_path
 from iebench.presets import get_preset, sample_view_latents
 
 
@@ -34,7 +35,7 @@ def write_loose(root: Path, objects: int, views: int, size: int = 256) -> int:
         folder.mkdir(parents=True)
         for view in range(views):
             jpeg = synthetic_view(rng, size)
-            (folder / f"image_{view}.jpg").write_bytes(jpeg)
-            np.save(folder / f"latent_{view}.npy", sample_view_latents(preset, 0, synset, model_id, view))
-            total += len(jpeg) + (folder / f"latent_{view}.npy").stat().st_size
+            image_path(folder, view).write_bytes(jpeg)
+            np.save(latent_path(folder, view), sample_view_latents(preset, 0, synset, model_id, view))
+            total += len(jpeg) + latent_path(folder, view).stat().st_size
     return total

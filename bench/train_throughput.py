@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import tempfile
 from pathlib import Path
@@ -20,6 +19,8 @@ from iebench.baselines.config import resolve
 from iebench.baselines.trainer import train
 from iebench.dataset.pack import PackOptions, pack
 from synthetic import write_loose  # bench/synthetic.py (scripts run from bench/)
+
+from iebench.cores import available_cores
 
 
 def main() -> None:
@@ -36,18 +37,23 @@ def main() -> None:
         runs = [("sie", w) for w in args.workers] + [(m, args.workers[-1]) for m in args.methods if m != "sie"]
         for method, workers in runs:
             run = Path(tmp) / f"run-{method}-{workers}"
-            config = resolve("tiny", method=method, data=str(Path(tmp) / "shards"), out=str(run), epochs=args.epochs,
-                             workers=workers, device="cpu")
+            config = resolve(
+                "tiny", method=method, data=str(Path(tmp) / "shards"), out=str(run), epochs=args.epochs, workers=workers, device="cpu"
+            )
             train(config, progress=False)
             epochs = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines() if '"kind": "epoch"' in l][1:]
             steps = sum(1 for l in (run / "metrics.jsonl").read_text().splitlines() if '"kind": "step"' in l) // args.epochs
             waited = sum(e["data_seconds"] for e in epochs)
             computed = sum(e["compute_seconds"] for e in epochs)
             seconds = waited + computed
-            rows.append((method, workers, steps * len(epochs) / seconds, steps * len(epochs) * config.batch_size * 2 / seconds, waited / seconds))
-    print(f"\npreset tiny (batch 8, 64 px, projector 256-256-256), synthetic 128 px shards of {args.objects} objects; "
-          f"CPU {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads); "
-          f"first epoch left out (warm-up)\n")
+            rows.append(
+                (method, workers, steps * len(epochs) / seconds, steps * len(epochs) * config.batch_size * 2 / seconds, waited / seconds)
+            )
+    print(
+        f"\npreset tiny (batch 8, 64 px, projector 256-256-256), synthetic 128 px shards of {args.objects} objects; "
+        f"CPU {platform.machine()}, {available_cores()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads); "
+        f"first epoch left out (warm-up)\n"
+    )
     print("| method | loader workers | steps/s | images/s | time waiting for data |")
     print("|---|---|---|---|---|")
     for method, workers, steps_per_s, images_per_s, wait in rows:

@@ -61,15 +61,28 @@ def render_card(info: dict) -> str:
     header = [
         "---",
         f"license: {'cc0-1.0' if procedural else 'other'}",
-        *([] if procedural else ["license_name: shapenet-terms-of-use",
-                                 "license_link: https://shapenet.org/terms"]),
+        *([] if procedural else ["license_name: shapenet-terms-of-use", "license_link: https://shapenet.org/terms"]),
         f"pretty_name: {name}",
-        "task_categories:", "- image-classification", "- image-feature-extraction",
-        "tags:", "- self-supervised-learning", "- equivariance", "- 3d", "- webdataset", "- 3diebench",
-        "size_categories:", f"- {_size_category(total_views)}",
-        "configs:", "- config_name: default", "  data_files:",
-        *[line for s in SPLITS if info["splits"][s]["shards"]
-          for line in (f"  - split: {HF_SPLIT_NAMES[s]}", f"    path: \"{name}-{s}-*.tar\"")],
+        "task_categories:",
+        "- image-classification",
+        "- image-feature-extraction",
+        "tags:",
+        "- self-supervised-learning",
+        "- equivariance",
+        "- 3d",
+        "- webdataset",
+        "- 3diebench",
+        "size_categories:",
+        f"- {_size_category(total_views)}",
+        "configs:",
+        "- config_name: default",
+        "  data_files:",
+        *[
+            line
+            for s in SPLITS
+            if info["splits"][s]["shards"]
+            for line in (f"  - split: {HF_SPLIT_NAMES[s]}", f'    path: "{name}-{s}-*.tar"')
+        ],
         "---",
     ]
     settings = (info.get("render_manifest") or {}).get("render_settings")
@@ -80,10 +93,13 @@ def render_card(info: dict) -> str:
         f"3D rotation, floor colour and spot light, {info['resolution']}x{info['resolution']} JPEG. "
         f"Written by {info['generator']}.",
         "",
-        ("**Objects**: procedurally generated everyday objects (free to use; no ShapeNet data). Each class carries the "
-         "ShapeNet synset id of the same everyday class." if procedural else
-         "**Objects**: ShapeNetCore v2 models; the images are subject to ShapeNet's terms of use "
-         "(non-commercial research and education)."),
+        (
+            "**Objects**: procedurally generated everyday objects (free to use; no ShapeNet data). Each class carries the "
+            "ShapeNet synset id of the same everyday class."
+            if procedural
+            else "**Objects**: ShapeNetCore v2 models; the images are subject to ShapeNet's terms of use "
+            "(non-commercial research and education)."
+        ),
         "",
         "## Format",
         "",
@@ -108,7 +124,8 @@ def render_card(info: dict) -> str:
         "|---|---|---|---|",
         *[f"| {i} | `{f['name']}` | {_range(f)} | {_MEANING.get(f['name'], '')} |" for i, f in enumerate(info["preset"]["factors"])],
         "",
-        f"Preset `{info['preset']['name']}`: {info['preset']['description']}" + (f" {info['preset']['notes']}" if info["preset"].get("notes") else ""),
+        f"Preset `{info['preset']['name']}`: {info['preset']['description']}"
+        + (f" {info['preset']['notes']}" if info["preset"].get("notes") else ""),
         "",
         "Relative rotation between two views: R1^-1 R2 with R = from_euler('xyz', angles), as a quaternion (x, y, z, w).",
         "",
@@ -117,14 +134,18 @@ def render_card(info: dict) -> str:
     ]
     split = info["split"]
     if split["method"] == "stratified":
-        lines.append(f"Split by object, stratified per class: validation fraction {split['val_fraction']}, seed {split['seed']}. "
-                     f"Objects are spread over shards in a seeded random order (seed {info['shard_seed']}).")
+        lines.append(
+            f"Split by object, stratified per class: validation fraction {split['val_fraction']}, seed {split['seed']}. "
+            f"Objects are spread over shards in a seeded random order (seed {info['shard_seed']})."
+        )
     else:
         lines.append(f"Split by object as in the original SIE split files ({split['path']}).")
     lines += ["", "| split | objects | views | shards | size |", "|---|---|---|---|---|"]
     for s in SPLITS:
         data = info["splits"][s]
-        lines.append(f"| {HF_SPLIT_NAMES[s]} | {data['objects']:,} | {data['views']:,} | {len(data['shards'])} | {data['bytes'] / 2**20:.1f} MiB |")
+        lines.append(
+            f"| {HF_SPLIT_NAMES[s]} | {data['objects']:,} | {data['views']:,} | {len(data['shards'])} | {data['bytes'] / 2**20:.1f} MiB |"
+        )
     lines += ["", "| label | synset | class | train | validation |", "|---|---|---|---|---|"]
     lines += [f"| {c['label']} | {c['synset']} | {c['name']} | {c['train']} | {c['val']} |" for c in info["classes"]]
     lines += ["", "## Generation", ""]

@@ -17,10 +17,11 @@ from pathlib import Path
 import numpy as np
 from iebench.dataset import format as fmt
 from iebench.dataset.card import render_card
+from iebench.dataset.parts import PART_GLOB
 
 import iebench
 from iebench.classes import class_name
-from iebench.files import remove_temporary, write_atomic
+from iebench.files import remove_temporary, sha256_file, write_atomic
 from iebench.object_lists import sie_entry
 
 _SAME_IN_EVERY_PART = ("name", "views_per_object", "resolution", "latent_names", "preset", "labels", "split", "shard_seed")
@@ -40,8 +41,12 @@ def wids_name(split: str) -> str:
 
 def wids_descriptor(name: str, split: str, shards: list[dict]) -> dict:
     """wids' dataset descriptor of a split: shard URLs relative to the folder, with their sample counts and sizes."""
-    return {"__kind__": "wids-shard-index-v1", "wids_version": 1, "name": f"{name}-{split}",
-            "shardlist": [{"url": s["name"], "nsamples": s["objects"], "filesize": s["bytes"]} for s in shards]}
+    return {
+        "__kind__": "wids-shard-index-v1",
+        "wids_version": 1,
+        "name": f"{name}-{split}",
+        "shardlist": [{"url": s["name"], "nsamples": s["objects"], "filesize": s["bytes"]} for s in shards],
+    }
 
 
 SET_FILES = (fmt.INFO_NAME, SUMS_NAME, CARD_NAME, *(name for split in fmt.SPLITS for name in (*split_file_names(split), wids_name(split))))
@@ -53,9 +58,9 @@ class FinalizeError(RuntimeError):
 
 def load_parts(out: Path) -> list[dict]:
     """Every writer's plan in OUT, checked to describe one dataset."""
-    paths = sorted(Path(out).glob("_part*.json"))
+    paths = sorted(Path(out).glob(PART_GLOB))
     if not paths:
-        raise FinalizeError(f"{out} has no _part*.json: nothing was packed or rendered to shards there")
+        raise FinalizeError(f"{out} has no {PART_GLOB}: nothing was packed or rendered to shards there")
     parts = []
     for path in paths:
         try:
@@ -124,7 +129,7 @@ def finalize(out: Path) -> dict:
             if not fmt.shard_complete(path):
                 raise FinalizeError(f"shard {shard['name']} is not written yet: finish (re-run) the job that plans it")
             index = fmt.read_index(path)
-            index_sums[fmt.index_path(path).name] = fmt.sha256_file(fmt.index_path(path))
+            index_sums[fmt.index_path(path).name] = sha256_file(fmt.index_path(path))
             keys = [e["key"] for e in index["samples"]]
             if keys != shard["keys"]:
                 raise FinalizeError(f"shard {shard['name']} does not hold the objects its plan lists")
@@ -136,8 +141,9 @@ def finalize(out: Path) -> dict:
             split["objects"] += len(keys)
             split["views"] += len(keys) * first["views_per_object"]
             split["bytes"] += index["bytes"]
-            split["shards"].append({"name": shard["name"], "objects": len(keys), "bytes": index["bytes"],
-                                    "sha256": index["sha256"], "keys": keys})
+            split["shards"].append(
+                {"name": shard["name"], "objects": len(keys), "bytes": index["bytes"], "sha256": index["sha256"], "keys": keys}
+            )
             objects[shard["split"]].update(_read_objects(path, index["samples"]))
     for split in splits.values():
         split["shards"].sort(key=lambda s: s["name"])
@@ -158,7 +164,10 @@ def finalize(out: Path) -> dict:
         "split": first["split"],
         "shard_seed": first["shard_seed"],
         "hf_split_names": fmt.HF_SPLIT_NAMES,
-        "classes": [{"synset": s, "name": class_name(s), "label": label, **counts[s]} for s, label in sorted(first["labels"].items(), key=lambda x: x[1])],
+        "classes": [
+            {"synset": s, "name": class_name(s), "label": label, **counts[s]}
+            for s, label in sorted(first["labels"].items(), key=lambda x: x[1])
+        ],
         "skipped": sorted({k for p in parts for k in p.get("skipped", [])}),
         "splits": splits,
     }
@@ -167,11 +176,13 @@ def finalize(out: Path) -> dict:
     write_atomic(out / CARD_NAME, render_card(info).encode())
     listed = [split for split in fmt.SPLITS if splits[split]["shards"]]  # wids cannot open an empty list
     for split in listed:
-        write_atomic(out / wids_name(split), (json.dumps(wids_descriptor(first["name"], split, splits[split]["shards"]), indent=1) + "\n").encode())
+        write_atomic(
+            out / wids_name(split), (json.dumps(wids_descriptor(first["name"], split, splits[split]["shards"]), indent=1) + "\n").encode()
+        )
     files = {s["name"]: s["sha256"] for split in fmt.SPLITS for s in splits[split]["shards"]} | index_sums
-    files |= {wids_name(split): fmt.sha256_file(out / wids_name(split)) for split in listed}
-    files |= {name: fmt.sha256_file(out / name) for split in fmt.SPLITS for name in split_file_names(split)}
-    files[CARD_NAME] = fmt.sha256_file(out / CARD_NAME)
+    files |= {wids_name(split): sha256_file(out / wids_name(split)) for split in listed}
+    files |= {name: sha256_file(out / name) for split in fmt.SPLITS for name in split_file_names(split)}
+    files[CARD_NAME] = sha256_file(out / CARD_NAME)
     info["files"] = dict(sorted(files.items()))
     info_bytes = (json.dumps(info, indent=1) + "\n").encode()
     write_atomic(out / fmt.INFO_NAME, info_bytes)
@@ -190,6 +201,7 @@ def load_info(out: Path) -> dict:
     except ValueError as error:
         raise FinalizeError(f"{path} is not valid JSON ({error}): run `iebench finalize {out}` to write it again") from None
     if not isinstance(info, dict) or info.get("format") not in fmt.READABLE_FORMATS:
-        raise FinalizeError(f"{path}: not a shard set's info of format {', '.join(fmt.READABLE_FORMATS)} "
-                            f"(run `iebench finalize {out}` to write it again)")
+        raise FinalizeError(
+            f"{path}: not a shard set's info of format {', '.join(fmt.READABLE_FORMATS)} (run `iebench finalize {out}` to write it again)"
+        )
     return info

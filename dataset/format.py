@@ -13,10 +13,8 @@ sha256. (Format 1 had no crc32 and no ids in the index; its shards are still rea
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
-import os
 import tarfile
 import zlib
 from dataclasses import dataclass
@@ -24,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from iebench.files import naming, temporary_path, write_atomic
+from iebench.files import atomic_path, sha256_file, write_atomic
 
 FORMAT = "iebench-shards/2"
 READABLE_FORMATS = ("iebench-shards/1", FORMAT)
@@ -48,7 +46,8 @@ def sample_key(synset: str, model_id: str) -> str:
         if not value or "." in value or "/" in value or "\\" in value or not value.isprintable():
             raise ShardFormatError(
                 f"{kind} {value!r} of object {synset}/{model_id} cannot be stored in a shard: WebDataset keys end at the "
-                "first '.' and may not hold '/' or control characters; rename the folder")
+                "first '.' and may not hold '/' or control characters; rename the folder"
+            )
     return f"{synset}_{model_id}"
 
 
@@ -59,8 +58,9 @@ def check_unique_keys(ids: list[tuple[str, str]]) -> None:
         key = sample_key(synset, model_id)
         other = seen.setdefault(key, (synset, model_id))
         if other != (synset, model_id):
-            raise ShardFormatError(f"objects {other[0]}/{other[1]} and {synset}/{model_id} would both have the sample key {key}: "
-                                   "rename one of the folders")
+            raise ShardFormatError(
+                f"objects {other[0]}/{other[1]} and {synset}/{model_id} would both have the sample key {key}: rename one of the folders"
+            )
 
 
 def check_dataset_name(name: str) -> str:
@@ -112,8 +112,11 @@ class ObjectSample:
         buffer = io.BytesIO()
         np.save(buffer, np.ascontiguousarray(self.latents, dtype=np.float64), allow_pickle=False)
         fields = [(view_field(v), jpeg) for v, jpeg in enumerate(self.jpegs)]
-        fields += [("cls", str(self.label).encode()), ("json", json.dumps(meta, sort_keys=True).encode()),
-                   ("latents.npy", buffer.getvalue())]
+        fields += [
+            ("cls", str(self.label).encode()),
+            ("json", json.dumps(meta, sort_keys=True).encode()),
+            ("latents.npy", buffer.getvalue()),
+        ]
         return sorted(fields)
 
 
@@ -125,15 +128,6 @@ def _tarinfo(name: str, size: int) -> tarfile.TarInfo:
     return info
 
 
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def write_shard(path: Path, samples: list[ObjectSample]) -> dict:
     """Write a shard and its index atomically (temporary names, index renamed first, tar last); returns the index.
 
@@ -141,9 +135,8 @@ def write_shard(path: Path, samples: list[ObjectSample]) -> dict:
     the temporary tar is removed; an OSError names the shard.
     """
     path = Path(path)
-    tmp_tar = temporary_path(path)
     entries = []
-    try:
+    with atomic_path(path) as tmp_tar:
         with tarfile.open(tmp_tar, "w", format=tarfile.GNU_FORMAT) as tar:
             for sample in samples:
                 members = {}
@@ -152,18 +145,11 @@ def write_shard(path: Path, samples: list[ObjectSample]) -> dict:
                     # The data ends at the padded end of the archive so far (long names add headers before it).
                     padded = -(-len(data) // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
                     members[field] = [tar.offset - padded, len(data), zlib.crc32(data)]
-                entries.append({"key": sample.key, "synset": sample.synset, "model_id": sample.model_id, "label": sample.label,
-                                "members": members})
-        index = {"format": FORMAT, "shard": path.name, "bytes": tmp_tar.stat().st_size, "sha256": sha256_file(tmp_tar),
-                 "samples": entries}
+                entries.append(
+                    {"key": sample.key, "synset": sample.synset, "model_id": sample.model_id, "label": sample.label, "members": members}
+                )
+        index = {"format": FORMAT, "shard": path.name, "bytes": tmp_tar.stat().st_size, "sha256": sha256_file(tmp_tar), "samples": entries}
         write_atomic(index_path(path), (json.dumps(index, separators=(",", ":")) + "\n").encode())
-        os.replace(tmp_tar, path)
-    except OSError as error:
-        tmp_tar.unlink(missing_ok=True)
-        raise naming(error, path) from None
-    except BaseException:
-        tmp_tar.unlink(missing_ok=True)
-        raise
     return index
 
 
@@ -214,9 +200,13 @@ def read_member(shard: Path, key: str, field: str, span: list[int], handle=None)
         handle.seek(offset)
         data = handle.read(size)
     if len(data) != size:
-        raise MemberError(f"{shard}: object {key}: member {key}.{field} is cut short ({len(data)} of {size} bytes; "
-                          "the shard is truncated): re-pack it or restore it from a copy")
+        raise MemberError(
+            f"{shard}: object {key}: member {key}.{field} is cut short ({len(data)} of {size} bytes; "
+            "the shard is truncated): re-pack it or restore it from a copy"
+        )
     if len(span) > 2 and zlib.crc32(data) != span[2]:
-        raise MemberError(f"{shard}: object {key}: member {key}.{field} does not match its checksum in the index "
-                          "(the shard is corrupt or was changed): re-pack it or restore it from a copy")
+        raise MemberError(
+            f"{shard}: object {key}: member {key}.{field} does not match its checksum in the index "
+            "(the shard is corrupt or was changed): re-pack it or restore it from a copy"
+        )
     return data

@@ -1,12 +1,11 @@
 """Reading the original 3DIEBench layout of loose files (the published release, or our renders).
 
-`<root>/<synset>/<model_id>/image_<i>.jpg` + `latent_<i>.npy`, views i = 0..n-1.
+Its file names are `iebench.layout`'s: `<root>/<synset>/<model_id>/image_<i>.jpg` + `latent_<i>.npy`.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from PIL import Image
 
 from iebench.classes import class_name
 from iebench.contact_sheet import SheetRow, contact_sheet
+from iebench.layout import image_path, image_view, latent_path
 from iebench.object_lists import object_folders
 from iebench.presets import (
     LATENT_NAMES,
@@ -23,8 +23,6 @@ from iebench.presets import (
     get_preset,
     preset_from_json,
 )
-
-_VIEW = re.compile(r"^image_(\d+)\.jpg$")
 
 
 class LooseLayoutError(ValueError):
@@ -53,7 +51,7 @@ def list_objects(root: Path) -> list[LooseObject]:
         raise LooseLayoutError(f"{root} does not exist or is not a folder")
     found = []
     for synset, model_id, folder in object_folders(root):
-        views = sorted(int(m.group(1)) for m in (_VIEW.match(f.name) for f in folder.iterdir()) if m)
+        views = sorted(v for v in (image_view(f.name) for f in folder.iterdir()) if v is not None)
         if views:
             found.append(LooseObject(synset, model_id, folder, tuple(views)))
     if not found:
@@ -87,7 +85,7 @@ def schema(root: Path, k: int) -> Preset:
 
 def read_latents(obj: LooseObject, view: int) -> np.ndarray:
     """The latent vector of one view (float64), with a clear error naming the file."""
-    path = obj.folder / f"latent_{view}.npy"
+    path = latent_path(obj.folder, view)
     try:
         latents = np.load(path, allow_pickle=False)
     except ValueError as error:
@@ -112,6 +110,6 @@ def loose_contact_sheet(root: Path, max_objects: int = 12, max_views: int = 8, t
                 chosen.append(members.pop(0))
     rows = []
     for obj in chosen:
-        views = [(Image.open(obj.folder / f"image_{v}.jpg"), read_latents(obj, v)) for v in obj.views[:max_views]]
+        views = [(Image.open(image_path(obj.folder, v)), read_latents(obj, v)) for v in obj.views[:max_views]]
         rows.append(SheetRow(f"{class_name(obj.synset)}\n{obj.synset}\n{obj.model_id[:10]}", views))
     return contact_sheet(rows, schema(root, len(rows[0].views[0][1])).latent_names, tile)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -26,13 +25,15 @@ from iebench.dataset.loose import (
     render_manifest,
     schema,
 )
-from iebench.dataset.splits import read_sie_split, stratified_split
+from iebench.dataset.parts import new_part, part_path
+from iebench.dataset.splits import assign_splits, require_split, split_record
 from PIL import Image
 from tqdm import tqdm
 
-import iebench
-from iebench.classes import class_name, label_map
+from iebench.classes import class_name
+from iebench.cores import available_cores
 from iebench.files import remove_temporary, write_json_atomic
+from iebench.layout import image_name, image_path, latent_name, latent_path
 
 
 class PackError(RuntimeError):
@@ -46,7 +47,7 @@ class PackError(RuntimeError):
         self.details = list(details)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PackOptions:
     """How to pack: the dataset name, split, order and shard size."""
 
@@ -60,25 +61,20 @@ class PackOptions:
     skip_bad: bool = False
 
 
-def part_path(out: Path, job: str = "") -> Path:
-    """The plan of one writer (a pack run, or one render job): `_part.json` / `_part<job>.json`."""
-    return Path(out) / f"_part{job}.json"
-
-
 def check_object(obj: LooseObject, views: int, k: int) -> str | None:
     """Why an object cannot be packed (missing views, missing or malformed latents), or None."""
     if obj.views != tuple(range(views)):
         missing = sorted(set(range(views)) - set(obj.views))
-        return f"{obj.key}: views {missing[:10]} missing (expected image_0..image_{views - 1})"
+        return f"{obj.key}: views {missing[:10]} missing (expected {image_name(0)}..{image_name(views - 1)})"
     for view in range(views):
-        if not (obj.folder / f"latent_{view}.npy").is_file():
-            return f"{obj.key}: latent_{view}.npy missing"
+        if not latent_path(obj.folder, view).is_file():
+            return f"{obj.key}: {latent_name(view)} missing"
         try:
             latents = read_latents(obj, view)
         except LooseLayoutError as error:
             return str(error)
         if latents.shape != (k,):
-            return f"{obj.key}: latent_{view}.npy has {latents.shape[0]} values, expected {k}"
+            return f"{obj.key}: {latent_name(view)} has {latents.shape[0]} values, expected {k}"
     return None
 
 
@@ -103,8 +99,9 @@ def plan_shards(objects: list[LooseObject], split_of: dict, options: PackOptions
     return shards
 
 
-def load_sample(obj_folder: Path, synset: str, model_id: str, views: int, resolution: int, label: int,
-                latent_names: tuple[str, ...], preset: str) -> fmt.ObjectSample:
+def load_sample(
+    obj_folder: Path, synset: str, model_id: str, views: int, resolution: int, label: int, latent_names: tuple[str, ...], preset: str
+) -> fmt.ObjectSample:
     """Read one object's files, checking every JPEG decodes at the expected size.
 
     PIL decodes here: it keeps pack workers free of torch (about 400 MB each). A JPEG that decodes
@@ -113,7 +110,7 @@ def load_sample(obj_folder: Path, synset: str, model_id: str, views: int, resolu
     """
     jpegs, latents = [], []
     for view in range(views):
-        path = obj_folder / f"image_{view}.jpg"
+        path = image_path(obj_folder, view)
         data = path.read_bytes()
         try:
             with Image.open(io.BytesIO(data)) as image:
@@ -124,9 +121,8 @@ def load_sample(obj_folder: Path, synset: str, model_id: str, views: int, resolu
         if size != (resolution, resolution):
             raise PackError(f"{synset}/{model_id}: {path.name} is {size[0]}x{size[1]}, expected {resolution}x{resolution}")
         jpegs.append(data)
-        latents.append(np.load(obj_folder / f"latent_{view}.npy", allow_pickle=False).astype(np.float64))
-    return fmt.ObjectSample(synset, model_id, label, class_name(synset), tuple(jpegs), np.stack(latents),
-                            latent_names, preset)
+        latents.append(np.load(latent_path(obj_folder, view), allow_pickle=False).astype(np.float64))
+    return fmt.ObjectSample(synset, model_id, label, class_name(synset), tuple(jpegs), np.stack(latents), latent_names, preset)
 
 
 def _write_planned_shard(out: Path, shard: dict, part: dict, folders: dict[str, tuple[str, str, Path]]) -> str | None:
@@ -139,8 +135,18 @@ def _write_planned_shard(out: Path, shard: dict, part: dict, folders: dict[str, 
         samples = []
         for key in shard["keys"]:
             synset, model_id, folder = folders[key]
-            samples.append(load_sample(folder, synset, model_id, part["views_per_object"], part["resolution"],
-                                       part["labels"][synset], tuple(part["latent_names"]), part["preset"]["name"]))
+            samples.append(
+                load_sample(
+                    folder,
+                    synset,
+                    model_id,
+                    part["views_per_object"],
+                    part["resolution"],
+                    part["labels"][synset],
+                    tuple(part["latent_names"]),
+                    part["preset"]["name"],
+                )
+            )
         fmt.write_shard(out / shard["name"], samples)
         return None
     except OSError:
@@ -160,7 +166,7 @@ def _planned_shards(path: Path) -> list | None:
 def _resolution(objects: list[LooseObject], manifest: dict | None) -> int:
     if manifest is not None:
         return int(manifest["render_settings"]["resolution"])
-    with Image.open(objects[0].folder / "image_0.jpg") as image:
+    with Image.open(image_path(objects[0].folder, 0)) as image:
         return image.size[0]
 
 
@@ -183,36 +189,35 @@ def pack(src: Path, out: Path, options: PackOptions = PackOptions()) -> tuple[di
     if problems and not options.skip_bad:
         count = f"{len(problems)} objects" if len(problems) > 1 else "an object"
         more = f" (and {len(problems) - 1} more, listed above)" if len(problems) > 1 else ""
-        raise PackError(f"{count} cannot be packed (nothing was written; fix it, or --skip-bad packs the others): "
-                        f"{problems[0]}{more}", problems if len(problems) > 1 else ())
+        raise PackError(
+            f"{count} cannot be packed (nothing was written; fix it, or --skip-bad packs the others): {problems[0]}{more}",
+            problems if len(problems) > 1 else (),
+        )
     bad = {o.key for o, problem in checked if problem}
     objects = [o for o in objects if o.key not in bad]
-    split_of = read_sie_split(options.split_files) if options.split_files else stratified_split(
-        ((o.synset, o.model_id) for o in objects), options.val_fraction, options.split_seed)
-    unlisted = [o.key for o in objects if (o.synset, o.model_id) not in split_of]
-    if unlisted:
-        raise PackError(f"{len(unlisted)} objects are in no split file, e.g. {unlisted[0]}")
-    objects = [o for o in objects if (o.synset, o.model_id) in split_of]
+    keys = [(o.synset, o.model_id) for o in objects]
+    split_of = assign_splits(keys, split_files=options.split_files, val_fraction=options.val_fraction, seed=options.split_seed)
+    require_split(keys, split_of)
     manifest = render_manifest(src)
-    part = {
-        "format": fmt.FORMAT,
-        "generator": f"iebench {iebench.__version__}",
-        "name": options.name,
-        "views_per_object": views,
-        "resolution": _resolution(objects, manifest),
-        "latent_names": list(preset.latent_names),
-        "preset": preset.to_json(),
-        "render_manifest": manifest,
-        "source": {"kind": "loose", "path": str(src.resolve()),
-                   "procedural": bool(manifest and manifest.get("object_source", {}).get("procedural"))},
-        "labels": label_map([o.synset for o in objects]),
-        "split": {"method": "sie-files", "path": str(options.split_files)} if options.split_files else
-                 {"method": "stratified", "val_fraction": options.val_fraction, "seed": options.split_seed},
-        "shard_seed": options.shard_seed,
-        "shard_size_mb": options.shard_size_mb,
-        "skipped": sorted(bad),
-        "shards": plan_shards(objects, split_of, options),
-    }
+    part = new_part(
+        name=options.name,
+        views=views,
+        resolution=_resolution(objects, manifest),
+        latent_names=preset.latent_names,
+        preset=preset.to_json(),
+        render_manifest=manifest,
+        source={
+            "kind": "loose",
+            "path": str(src.resolve()),
+            "procedural": bool(manifest and manifest.get("object_source", {}).get("procedural")),
+        },
+        synsets=[o.synset for o in objects],
+        split=split_record(split_files=options.split_files, val_fraction=options.val_fraction, seed=options.split_seed),
+        shard_seed=options.shard_seed,
+        shard_size_mb=options.shard_size_mb,
+        skipped=sorted(bad),
+        shards=plan_shards(objects, split_of, options),
+    )
     out.mkdir(parents=True, exist_ok=True)
     existing = part_path(out)
     planned = _planned_shards(existing) if existing.is_file() else None
@@ -224,9 +229,11 @@ def pack(src: Path, out: Path, options: PackOptions = PackOptions()) -> tuple[di
     folders = {fmt.sample_key(o.synset, o.model_id): (o.synset, o.model_id, o.folder) for o in objects}
     errors: list[str] = []
     failure: OSError | None = None
-    workers = max(1, min(options.workers or os.cpu_count() or 1, len(todo) or 1))
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool, \
-            tqdm(total=sum(len(s["keys"]) for s in todo), desc="pack", unit="obj") as progress:
+    workers = max(1, min(options.workers or available_cores(), len(todo) or 1))
+    with (
+        ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool,
+        tqdm(total=sum(len(s["keys"]) for s in todo), desc="pack", unit="obj") as progress,
+    ):
         futures = {pool.submit(_write_planned_shard, out, s, part, {k: folders[k] for k in s["keys"]}): s for s in todo}
         for future in futures:
             if future.cancelled():
@@ -246,6 +253,9 @@ def pack(src: Path, out: Path, options: PackOptions = PackOptions()) -> tuple[di
     if errors:
         count = f"{len(errors)} shards" if len(errors) > 1 else "a shard"
         more = f" (and {len(errors) - 1} more, listed above)" if len(errors) > 1 else ""
-        raise PackError(f"{count} could not be written: {errors[0]}{more}; fix it and run the same command again (the other "
-                        "shards are complete: it resumes)", errors if len(errors) > 1 else ())
+        raise PackError(
+            f"{count} could not be written: {errors[0]}{more}; fix it and run the same command again (the other "
+            "shards are complete: it resumes)",
+            errors if len(errors) > 1 else (),
+        )
     return finalize(out), sorted(bad)

@@ -11,29 +11,43 @@ from __future__ import annotations
 import io
 import json
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import numpy as np
 from iebench.dataset import format as fmt
 from iebench.dataset.finalize import CARD_NAME, SET_FILES, SUMS_NAME, load_info, sie_arrays, split_file_names
+from iebench.dataset.parts import PART_GLOB
 from tqdm import tqdm
 
-from iebench.files import TMP_MARK
+from iebench.files import TMP_MARK, sha256_file
 from iebench.jpeg import CorruptJPEGError, jpeg_size
 from iebench.presets import preset_from_json
 
 # What else a shard folder may hold: the writers' plans and render records, and `iebench show`'s default sheet.
-WRITER_RECORDS = ("_part*.json", "_manifest*.json", "_failures*.jsonl", "contact_sheet.png")
+WRITER_RECORDS = (PART_GLOB, "_manifest*.json", "_failures*.jsonl", "contact_sheet.png")
 
 
 def _check_sample(key: str, present: set[str], fields: dict[str, bytes], info: dict, preset, ids: tuple[str, str]) -> Iterator[str]:
     """Problems of one sample: `present` are its members in the index, `fields` those read intact, `ids` its index's."""
-    views, resolution, k = info["views_per_object"], info["resolution"], len(info["latent_names"])
+    views = info["views_per_object"]
     expected = {fmt.view_field(v) for v in range(views)} | {"cls", "json", "latents.npy"}
     if present != expected:
         missing, extra = sorted(expected - present), sorted(present - expected)
         yield f"object {key}: members differ from the format (missing {missing[:5]}, unexpected {extra[:5]})"
+    yield from _check_views(key, fields, views, info["resolution"])
+    if "latents.npy" in fields:
+        yield from _check_latents(key, fields["latents.npy"], views, len(info["latent_names"]), preset)
+    synset = ids[0]
+    if "json" in fields:
+        synset = yield from _check_metadata(key, fields["json"], ids, views)
+    label = next((c["label"] for c in info["classes"] if c["synset"] == synset), None)
+    if "cls" in fields and fields["cls"].decode(errors="replace") != str(label):
+        yield f"object {key}: member {key}.cls is {fields['cls']!r}, expected label {label} of class {synset}"
+
+
+def _check_views(key: str, fields: dict[str, bytes], views: int, resolution: int) -> Iterator[str]:
+    """Every view read intact decodes cleanly at the set's resolution."""
     for view in range(views):
         data = fields.get(fmt.view_field(view))
         if data is None:
@@ -45,36 +59,38 @@ def _check_sample(key: str, present: set[str], fields: dict[str, bytes], info: d
             continue
         if size != (resolution, resolution):
             yield f"object {key}: member {key}.{fmt.view_field(view)}: view {view} is a {size[0]}x{size[1]} JPEG, expected a {resolution}x{resolution} JPEG"
-    if "latents.npy" in fields:
-        try:
-            latents = np.load(io.BytesIO(fields["latents.npy"]), allow_pickle=False)
-        except ValueError as error:
-            yield f"object {key}: member {key}.latents.npy is not a numpy array ({error})"
-        else:
-            if latents.shape != (views, k) or latents.dtype != np.float64:
-                yield f"object {key}: member {key}.latents.npy holds {latents.dtype} {latents.shape}, expected float64 ({views}, {k})"
-            else:
-                outside = np.nonzero(~preset.contains(latents))[0]
-                if len(outside):
-                    yield f"object {key}: views {outside[:5].tolist()} have latents outside preset {preset.name!r}'s ranges"
-    synset = ids[0]
-    if "json" in fields:
-        try:
-            meta = json.loads(fields["json"])
-            meta_ids = (meta["synset"], meta["model_id"])
-        except (ValueError, KeyError, TypeError) as error:
-            yield f"object {key}: member {key}.json is not the sample's metadata ({error})"
-        else:
-            synset = meta_ids[0]
-            if meta_ids != ids:
-                yield f"object {key}: member {key}.json names {meta_ids[0]}/{meta_ids[1]}, the index {ids[0]}/{ids[1]}"
-            elif fmt.sample_key(*meta_ids) != key:
-                yield f"object {key}: member {key}.json names {meta_ids[0]}/{meta_ids[1]}, whose key is {fmt.sample_key(*meta_ids)}"
-            if meta.get("views") != views:
-                yield f"object {key}: member {key}.json says {meta.get('views')} views, the set {views}"
-    label = next((c["label"] for c in info["classes"] if c["synset"] == synset), None)
-    if "cls" in fields and fields["cls"].decode(errors="replace") != str(label):
-        yield f"object {key}: member {key}.cls is {fields['cls']!r}, expected label {label} of class {synset}"
+
+
+def _check_latents(key: str, data: bytes, views: int, k: int, preset) -> Iterator[str]:
+    """The latents are a float64 (views, k) array inside the preset's ranges."""
+    try:
+        latents = np.load(io.BytesIO(data), allow_pickle=False)
+    except ValueError as error:
+        yield f"object {key}: member {key}.latents.npy is not a numpy array ({error})"
+        return
+    if latents.shape != (views, k) or latents.dtype != np.float64:
+        yield f"object {key}: member {key}.latents.npy holds {latents.dtype} {latents.shape}, expected float64 ({views}, {k})"
+        return
+    outside = np.nonzero(~preset.contains(latents))[0]
+    if len(outside):
+        yield f"object {key}: views {outside[:5].tolist()} have latents outside preset {preset.name!r}'s ranges"
+
+
+def _check_metadata(key: str, data: bytes, ids: tuple[str, str], views: int) -> Generator[str, None, str]:
+    """The metadata names the index's object and the set's view count; returns the synset it names (the index's if unreadable)."""
+    try:
+        meta = json.loads(data)
+        meta_ids = (meta["synset"], meta["model_id"])
+    except (ValueError, KeyError, TypeError) as error:
+        yield f"object {key}: member {key}.json is not the sample's metadata ({error})"
+        return ids[0]
+    if meta_ids != ids:
+        yield f"object {key}: member {key}.json names {meta_ids[0]}/{meta_ids[1]}, the index {ids[0]}/{ids[1]}"
+    elif fmt.sample_key(*meta_ids) != key:
+        yield f"object {key}: member {key}.json names {meta_ids[0]}/{meta_ids[1]}, whose key is {fmt.sample_key(*meta_ids)}"
+    if meta.get("views") != views:
+        yield f"object {key}: member {key}.json says {meta.get('views')} views, the set {views}"
+    return meta_ids[0]
 
 
 def _tar_members(path: Path) -> list[tuple[str, int, int]]:
@@ -83,8 +99,16 @@ def _tar_members(path: Path) -> list[tuple[str, int, int]]:
         return [(m.name, m.offset_data, m.size) for m in tar]
 
 
-def _check_shard(out: Path, split: str, shard: dict, info: dict, preset, owner: dict[str, str],
-                 objects: dict[str, tuple[str, str, np.ndarray] | None], tar_sums: dict[str, str]) -> list[str]:
+def _check_shard(
+    out: Path,
+    split: str,
+    shard: dict,
+    info: dict,
+    preset,
+    owner: dict[str, str],
+    objects: dict[str, tuple[str, str, np.ndarray] | None],
+    tar_sums: dict[str, str],
+) -> list[str]:
     name, path = shard["name"], out / shard["name"]
     objects.update({key: None for key in shard["keys"]})  # until read intact
     if not path.is_file():
@@ -92,7 +116,7 @@ def _check_shard(out: Path, split: str, shard: dict, info: dict, preset, owner: 
     problems = []
     if path.stat().st_size != shard["bytes"]:
         problems.append(f"{name}: {path.stat().st_size} bytes, _info.json says {shard['bytes']} (truncated or changed)")
-    tar_sums[name] = fmt.sha256_file(path)
+    tar_sums[name] = sha256_file(path)
     if tar_sums[name] != shard["sha256"]:
         problems.append(f"{name}: sha256 differs from _info.json (changed or corrupt; the members at fault follow)")
     try:
@@ -105,40 +129,58 @@ def _check_shard(out: Path, split: str, shard: dict, info: dict, preset, owner: 
     indexed: dict[str, tuple[int, int]] = {}
     with open(path, "rb") as handle:
         for entry in index["samples"]:
-            key, fields, intact = entry["key"], {}, True
-            for field, span in entry["members"].items():
-                indexed[f"{key}.{field}"] = (span[0], span[1])
-                try:
-                    fields[field] = fmt.read_member(path, key, field, span, handle)
-                except fmt.MemberError as error:
-                    problems.append(f"{name}: {str(error).replace(f'{path}: ', '', 1)}")
-                    intact = False
-            try:
-                ids = fmt.entry_ids(path, entry, handle)
-            except (fmt.ShardFormatError, ValueError, KeyError) as error:
-                problems.append(f"{name}: object {key}: no synset and model id in its index entry or metadata ({error})")
-                ids = ("?", "?")
+            key = entry["key"]
+            found, ids, fields, intact = _read_entry(path, entry, handle, indexed)
+            problems.extend(f"{name}: {p}" for p in found)
             if key in owner:
                 problems.append(f"{name}: object {key} is in {owner[key]} and again in {name} ({split})")
             owner[key] = f"{name} ({split})"
             problems.extend(f"{name}: {p}" for p in _check_sample(key, set(entry["members"]), fields, info, preset, ids))
-            latents = None
-            if intact and "latents.npy" in fields:
-                try:
-                    latents = np.load(io.BytesIO(fields["latents.npy"]), allow_pickle=False)
-                except ValueError:
-                    latents = None
+            latents = _intact_latents(fields) if intact else None
             objects[key] = (ids[0], ids[1], latents) if latents is not None else None
+    return problems + _check_tar_against_index(name, path, indexed)
+
+
+def _read_entry(path: Path, entry: dict, handle, indexed: dict[str, tuple[int, int]]) -> tuple[list[str], tuple[str, str], dict, bool]:
+    """Read one indexed sample's members and ids: (problems, ids, the members read intact, whether all were)."""
+    key, fields, intact, problems = entry["key"], {}, True, []
+    for field, span in entry["members"].items():
+        indexed[f"{key}.{field}"] = (span[0], span[1])
+        try:
+            fields[field] = fmt.read_member(path, key, field, span, handle)
+        except fmt.MemberError as error:
+            problems.append(str(error).replace(f"{path}: ", "", 1))
+            intact = False
+    try:
+        ids = fmt.entry_ids(path, entry, handle)
+    except (fmt.ShardFormatError, ValueError, KeyError) as error:
+        problems.append(f"object {key}: no synset and model id in its index entry or metadata ({error})")
+        ids = ("?", "?")
+    return problems, ids, fields, intact
+
+
+def _intact_latents(fields: dict[str, bytes]) -> np.ndarray | None:
+    """The sample's latents array, or None when it has none that loads."""
+    if "latents.npy" not in fields:
+        return None
+    try:
+        return np.load(io.BytesIO(fields["latents.npy"]), allow_pickle=False)
+    except ValueError:
+        return None
+
+
+def _check_tar_against_index(name: str, path: Path, indexed: dict[str, tuple[int, int]]) -> list[str]:
+    """The tar's own members are those its index lists, at the offsets it records."""
     try:
         members = _tar_members(path)
     except (tarfile.TarError, OSError) as error:
-        problems.append(f"{name}: not a readable tar ({error})")
-    else:
-        if {m[0] for m in members} != set(indexed):
-            problems.append(f"{name}: the tar holds {len(members)} members, its index {len(indexed)}")
-        for member, offset, size in members:
-            if member in indexed and indexed[member] != (offset, size):
-                problems.append(f"{name}: index entry {member} does not point at its member")
+        return [f"{name}: not a readable tar ({error})"]
+    problems = []
+    if {m[0] for m in members} != set(indexed):
+        problems.append(f"{name}: the tar holds {len(members)} members, its index {len(indexed)}")
+    for member, offset, size in members:
+        if member in indexed and indexed[member] != (offset, size):
+            problems.append(f"{name}: index entry {member} does not point at its member")
     return problems
 
 
@@ -171,12 +213,30 @@ def _check_split_files(out: Path, info: dict, split: str, objects: dict[str, tup
                 views = info["views_per_object"]
                 rows = np.nonzero(np.any(array != want, axis=1))[0]
                 differing = sorted({order[r // views] for r in rows})
-                problems.append(f"{name}: rows of {len(differing)} objects ({', '.join(differing[:5])}) differ from the latents in "
-                                f"their shards ({fix})")
+                problems.append(
+                    f"{name}: rows of {len(differing)} objects ({', '.join(differing[:5])}) differ from the latents in their shards ({fix})"
+                )
             else:
                 differing = [order[i] for i in np.nonzero(array != want)[0]]
                 problems.append(f"{name}: entries of {len(differing)} objects ({', '.join(differing[:5])}) differ from the shards ({fix})")
     return problems
+
+
+def _digest_problems(actual: str | None, expected: str, missing: str, differs: str) -> list[str]:
+    """`missing` when there is no file to hash, `differs` when its hash is not the expected one, else nothing."""
+    if actual is None:
+        return [missing]
+    return [differs] if actual != expected else []
+
+
+def _read_sums(path: Path) -> dict[str, str]:
+    """name -> sha256 of a SHA256SUMS file (`<digest>  <name>` lines; a `*` before the name marks binary mode)."""
+    listed = {}
+    for line in path.read_text(errors="replace").splitlines():
+        digest, _, name = line.partition("  ")
+        if name:
+            listed[name.lstrip("*")] = digest
+    return listed
 
 
 def _check_checksums(out: Path, info: dict, tar_sums: dict[str, str]) -> list[str]:
@@ -187,32 +247,26 @@ def _check_checksums(out: Path, info: dict, tar_sums: dict[str, str]) -> list[st
 
     def sha(name: str) -> str | None:
         if name not in computed and (out / name).is_file():
-            computed[name] = fmt.sha256_file(out / name)
+            computed[name] = sha256_file(out / name)
         return computed.get(name)
 
     recorded = info.get("files", {})
     for name, digest in recorded.items():
-        if name.endswith(".tar"):
-            continue  # checked with its shard
-        actual = sha(name)
-        if actual is None:
-            problems.append(f"{name}: missing")
-        elif actual != digest:
-            problems.append(f"{name}: sha256 differs from _info.json (changed or corrupt; {fix})")
+        if not name.endswith(".tar"):  # a tar is checked with its shard
+            problems += _digest_problems(
+                sha(name), digest, f"{name}: missing", f"{name}: sha256 differs from _info.json (changed or corrupt; {fix})"
+            )
     sums = out / SUMS_NAME
     if not sums.is_file():
         return problems + [f"{SUMS_NAME}: missing ({fix})"]
-    listed = {}
-    for line in sums.read_text(errors="replace").splitlines():
-        digest, _, name = line.partition("  ")
-        if name:
-            listed[name.lstrip("*")] = digest
+    listed = _read_sums(sums)
     for name, digest in listed.items():
-        actual = sha(name)
-        if actual is None:
-            problems.append(f"{SUMS_NAME}: lists {name}, which is missing")
-        elif actual != digest:
-            problems.append(f"{SUMS_NAME}: {name} does not match its line (changed or corrupt; {fix})")
+        problems += _digest_problems(
+            sha(name),
+            digest,
+            f"{SUMS_NAME}: lists {name}, which is missing",
+            f"{SUMS_NAME}: {name} does not match its line (changed or corrupt; {fix})",
+        )
     if recorded:
         unlisted = sorted((set(recorded) | {fmt.INFO_NAME}) - set(listed))
         if unlisted:
@@ -230,11 +284,14 @@ def _check_folder(out: Path, info: dict) -> list[str]:
         if path.name in known:
             continue
         if TMP_MARK in path.name:
-            problems.append(f"{path.name}: a temporary file left by an interrupted run: remove it (the next pack, render or "
-                            "finalize into this folder removes it too)")
+            problems.append(
+                f"{path.name}: a temporary file left by an interrupted run: remove it (the next pack, render or "
+                "finalize into this folder removes it too)"
+            )
         elif path.name.endswith(".tar"):
-            problems.append(f"{path.name}: a shard that _info.json does not list: no loader reads it; remove it, or pack its "
-                            "objects into the set")
+            problems.append(
+                f"{path.name}: a shard that _info.json does not list: no loader reads it; remove it, or pack its objects into the set"
+            )
         else:
             problems.append(f"{path.name}: not a file of this shard set (_info.json does not list it): remove it or move it elsewhere")
     return problems

@@ -9,7 +9,7 @@ code; `--debug` (or `IEBENCH_DEBUG=1`) shows the traceback instead.
 from __future__ import annotations
 
 import errno
-import os
+import functools
 import re
 import signal
 import sys
@@ -18,6 +18,7 @@ from pathlib import Path
 import click
 
 import iebench
+from iebench.baselines.methods import METHODS, compared_methods, mini_methods, variants_of
 
 DEBUG_ENV = "IEBENCH_DEBUG"
 EXIT_INTERRUPTED = 130
@@ -176,12 +177,9 @@ def objects_procedural(out: Path, classes: int, per_class: int, seed: int) -> No
 def objects_list(root: Path) -> None:
     """Count the objects per class of a ShapeNet-layout folder."""
     from iebench.classes import class_name
-    from iebench.render.objects import ObjectSourceError, scan_root
+    from iebench.render.objects import scan_root
 
-    try:
-        found = scan_root(root)
-    except ObjectSourceError as error:
-        _fail(str(error))
+    found = scan_root(root)
     counts: dict[str, int] = {}
     for ref in found:
         counts[ref.synset] = counts.get(ref.synset, 0) + 1
@@ -191,59 +189,137 @@ def objects_list(root: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- render
-def _env_int(name: str) -> int | None:
-    value = os.environ.get(name)
-    return int(value) if value and value.isdigit() else None
+SHARD_KEYS = ("name", "val_fraction", "split_seed", "split_files", "shard_seed", "shard_size_mb")
+
+
+def shard_options(note: str = ""):
+    """The options of how a shard set is named, split and cut (`PackOptions`): `pack`'s, and `render --format shards`'s."""
+    options = [
+        click.option("--name", default="3diebench", show_default=True, help=f"{note}Dataset name: shards are <name>-<split>-000000.tar."),
+        click.option("--val-fraction", type=FRACTION, default=0.2, show_default=True, help=f"{note}Share of each class's objects in val."),
+        click.option("--split-seed", type=NONNEG, default=0, show_default=True, help=f"{note}Seed of the stratified split."),
+        click.option(
+            "--split-files",
+            type=click.Path(exists=True, file_okay=False, path_type=Path),
+            help=f"{note}Use the original SIE split instead: a folder with train_images.npy and val_images.npy.",
+        ),
+        click.option("--shard-seed", type=NONNEG, default=0, show_default=True, help=f"{note}Seed of the order of objects across shards."),
+        click.option("--shard-size-mb", type=POSITIVE, default=100.0, show_default=True, help=f"{note}Target shard size."),
+    ]
+
+    def apply(command):
+        @functools.wraps(command)
+        def with_shard_values(**params):  # the six values reach the command as one dict, `shard_values`
+            return command(shard_values={key: params.pop(key) for key in SHARD_KEYS}, **params)
+
+        for option in reversed(options):
+            with_shard_values = option(with_shard_values)
+        return with_shard_values
+
+    return apply
 
 
 @main.command()
 @click.argument("src", type=click.Path(path_type=Path))
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
-@click.option("--preset", default="3diebench", show_default=True,
-              help="Scene preset: 3diebench, 3diebench-ood, rotation-ood, 3diebench-t, 3diebench-yaw, rotation-only.")
-@click.option("--variant", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="TOML variant file: preset = '...', name = '...', and a [factors] table of values or ranges.")
-@click.option("--factor", "factors", multiple=True, metavar="NAME=VALUE|LO:HI",
-              help="Fix a factor or set its range, e.g. --factor floor_hue=0.3 --factor rot_z=-0.5:0.5 (repeatable).")
+@click.option(
+    "--preset",
+    default="3diebench",
+    show_default=True,
+    help="Scene preset: 3diebench, 3diebench-ood, rotation-ood, 3diebench-t, 3diebench-yaw, rotation-only.",
+)
+@click.option(
+    "--variant",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="TOML variant file: preset = '...', name = '...', and a [factors] table of values or ranges.",
+)
+@click.option(
+    "--factor",
+    "factors",
+    multiple=True,
+    metavar="NAME=VALUE|LO:HI",
+    help="Fix a factor or set its range, e.g. --factor floor_hue=0.3 --factor rot_z=-0.5:0.5 (repeatable).",
+)
 @click.option("--views", type=COUNT, default=50, show_default=True, help="Views per object.")
 @click.option("--seed", type=NONNEG, default=0, show_default=True, help="Seed: a view's factors depend on (seed, object, view) only.")
 @click.option("--resolution", type=COUNT, default=256, show_default=True, help="Image width and height in pixels.")
-@click.option("--quality", "--recipe", "recipe", type=click.Choice(["draft", "fast", "default", "original"]), default="default",
-              show_default=True, help="Render recipe along the speed/quality frontier (docs/benchmarks.md): draft 8 spp, fast 16 spp, "
-              "default 24 spp (all OIDN high, fast prefilter); original: the generator's 100 spp adaptive, accurate prefilter.")
+@click.option(
+    "--quality",
+    "--recipe",
+    "recipe",
+    type=click.Choice(["draft", "fast", "default", "original"]),
+    default="default",
+    show_default=True,
+    help="Render recipe along the speed/quality frontier (docs/benchmarks.md): draft 8 spp, fast 16 spp, "
+    "default 24 spp (all OIDN high, fast prefilter); original: the generator's 100 spp adaptive, accurate prefilter.",
+)
 @click.option("--samples", type=COUNT, help="Cycles samples per pixel (overrides the recipe).")
 @click.option("--denoiser", type=click.Choice(["off", "fast", "balanced", "high"]), help="OIDN quality (overrides the recipe).")
 @click.option("--adaptive/--no-adaptive", default=None, help="Adaptive sampling, threshold 0.01 (overrides the recipe).")
-@click.option("--prefilter", type=click.Choice(["fast", "accurate"]), help="OIDN prefilter of the albedo and normal passes (overrides the recipe).")
+@click.option(
+    "--prefilter", type=click.Choice(["fast", "accurate"]), help="OIDN prefilter of the albedo and normal passes (overrides the recipe)."
+)
 @click.option("--jpeg-quality", type=QUALITY, default=95, show_default=True, help="JPEG quality (4:2:0 subsampling).")
 @click.option("--legacy-bgr", is_flag=True, help="Swap red and blue as the published 3DIEBench JPEGs do.")
 @click.option("--device", type=click.Choice(["cpu", "gpu", "auto"]), default="cpu", show_default=True, help="Cycles device.")
 @click.option("--workers", type=NONNEG, default=0, show_default=True, help="Blender worker processes; 0: one per core.")
 @click.option("--job-index", type=NONNEG, help="This job's index in a job array [default: $SLURM_ARRAY_TASK_ID or 0].")
 @click.option("--num-jobs", type=COUNT, help="Jobs in the array [default: $SLURM_ARRAY_TASK_COUNT or 1].")
-@click.option("--objects", "object_list", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Render only these objects: an SIE list (.npy of '/<synset>/<model_id>/') or a text file.")
+@click.option(
+    "--objects",
+    "object_list",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Render only these objects: an SIE list (.npy of '/<synset>/<model_id>/') or a text file.",
+)
 @click.option("--max-faces", type=COUNT, default=5_000_000, show_default=True, help="Objects with more faces are reported, not rendered.")
-@click.option("--max-mesh-mb", type=POSITIVE, default=1024.0, show_default=True, help="Mesh files larger than this are reported, not rendered.")
-@click.option("--latents", "latents_from", type=click.Path(exists=True, path_type=Path),
-              help="Render exactly the views these latents give: a release-layout folder, all_latents_<split>.npy "
-                   "(+ <split>_images.npy), or a shard folder. The preset then only chooses the scene kind and schema.")
+@click.option(
+    "--max-mesh-mb", type=POSITIVE, default=1024.0, show_default=True, help="Mesh files larger than this are reported, not rendered."
+)
+@click.option(
+    "--latents",
+    "latents_from",
+    type=click.Path(exists=True, path_type=Path),
+    help="Render exactly the views these latents give: a release-layout folder, all_latents_<split>.npy "
+    "(+ <split>_images.npy), or a shard folder. The preset then only chooses the scene kind and schema.",
+)
 @click.option("--dry-run", is_flag=True, help="Print the image count, disk estimate and ETA (from a short calibration render), then stop.")
-@click.option("--format", "output_format", type=click.Choice(["loose", "shards"]), default="loose", show_default=True,
-              help="loose: the original layout of files; shards: WebDataset shards written while rendering.")
-@click.option("--name", default="3diebench", show_default=True, help="Shards: dataset name (<name>-<split>-000000.tar).")
-@click.option("--val-fraction", type=FRACTION, default=0.2, show_default=True, help="Shards: share of each class's objects in val.")
-@click.option("--split-seed", type=NONNEG, default=0, show_default=True, help="Shards: seed of the stratified split.")
-@click.option("--split-files", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Shards: use the original SIE split files in this folder instead.")
-@click.option("--shard-seed", type=NONNEG, default=0, show_default=True, help="Shards: seed of the order of objects across shards.")
-@click.option("--shard-size-mb", type=POSITIVE, default=100.0, show_default=True, help="Shards: target shard size.")
-def render(src: Path, out: Path, preset: str, variant: Path | None, factors: tuple[str, ...], views: int, seed: int,
-           resolution: int, recipe: str, samples: int | None, denoiser: str | None, adaptive: bool | None,
-           prefilter: str | None, jpeg_quality: int, legacy_bgr: bool, device: str, workers: int, job_index: int | None,
-           num_jobs: int | None, object_list: Path | None, max_faces: int, max_mesh_mb: float, latents_from: Path | None, dry_run: bool,
-           output_format: str, name: str, val_fraction: float, split_seed: int, split_files: Path | None,
-           shard_seed: int, shard_size_mb: float) -> None:
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["loose", "shards"]),
+    default="loose",
+    show_default=True,
+    help="loose: the original layout of files; shards: WebDataset shards written while rendering.",
+)
+@shard_options(note="Shards: ")
+def render(
+    src: Path,
+    out: Path,
+    preset: str,
+    variant: Path | None,
+    factors: tuple[str, ...],
+    views: int,
+    seed: int,
+    resolution: int,
+    recipe: str,
+    samples: int | None,
+    denoiser: str | None,
+    adaptive: bool | None,
+    prefilter: str | None,
+    jpeg_quality: int,
+    legacy_bgr: bool,
+    device: str,
+    workers: int,
+    job_index: int | None,
+    num_jobs: int | None,
+    object_list: Path | None,
+    max_faces: int,
+    max_mesh_mb: float,
+    latents_from: Path | None,
+    dry_run: bool,
+    output_format: str,
+    shard_values: dict,
+) -> None:
     """Render 3DIEBench views of the meshes under SRC (ShapeNetCore v2 layout) into OUT.
 
     Writes OUT/<synset>/<model_id>/image_<i>.jpg and latent_<i>.npy (the original layout, read
@@ -259,96 +335,87 @@ def render(src: Path, out: Path, preset: str, variant: Path | None, factors: tup
     """
     import importlib.util
 
-    from iebench.object_lists import ObjectListError, read_object_list
-    from iebench.presets import (
-        PresetError,
-        get_preset,
-        load_variant,
-        parse_factor_flag,
-        with_overrides,
-    )
+    from iebench.dataset.pack import PackOptions
+    from iebench.object_lists import ObjectListError
+    from iebench.presets import PresetError
     from iebench.render import job as render_job
-    from iebench.render.objects import ObjectSourceError, partition, select_objects
-    from iebench.render.settings import QUALITIES
+    from iebench.render.objects import ObjectSourceError
+    from iebench.render.request import RenderRequest, prepare_job, render_and_finalize
 
+    shards = PackOptions(**shard_values) if output_format == "shards" else None
+    request = RenderRequest(
+        src=src,
+        out=out,
+        preset=preset,
+        variant=variant,
+        factors=factors,
+        views=views,
+        seed=seed,
+        resolution=resolution,
+        recipe=recipe,
+        samples=samples,
+        denoiser=denoiser,
+        adaptive=adaptive,
+        prefilter=prefilter,
+        jpeg_quality=jpeg_quality,
+        legacy_bgr=legacy_bgr,
+        device=device,
+        workers=workers,
+        job_index=job_index,
+        num_jobs=num_jobs,
+        object_list=object_list,
+        max_faces=max_faces,
+        max_mesh_mb=max_mesh_mb,
+        latents_from=latents_from,
+        shards=shards,
+    )
     try:
-        scene = load_variant(variant, base=preset) if variant else get_preset(preset)
-        scene = with_overrides(scene, dict(parse_factor_flag(f) for f in factors))
-        base = QUALITIES[recipe]
-        changes = {"resolution": resolution, "jpeg_quality": jpeg_quality, "legacy_bgr": legacy_bgr, "device": device}
-        overrides = (("samples", samples), ("denoiser", denoiser), ("adaptive_sampling", adaptive), ("denoiser_prefilter", prefilter))
-        changes |= {k: v for k, v in overrides if v is not None}
-        settings = base.replace(**changes)
-        if views < 1:
-            raise ValueError(f"--views must be at least 1, got {views}")
-        num_jobs = num_jobs or _env_int("SLURM_ARRAY_TASK_COUNT") or 1
-        job_index = job_index if job_index is not None else (_env_int("SLURM_ARRAY_TASK_ID") or 0)
-        listed = read_object_list(object_list) if object_list else None
-        given = None
-        if latents_from is not None:
-            from iebench.render.given_latents import read_given_latents
-
-            if factors or variant:
-                raise PresetError("--latents defines every factor of every view: it cannot be combined with --factor or --variant")
-            given = read_given_latents(latents_from, scene)
-            listed = sorted(set(given.views) & set(listed)) if listed is not None else sorted(given.views)
-            views = max(len(v) for v in given.views.values())
-        everything = select_objects(src, listed)
-        mine = partition(everything, job_index, num_jobs)
-        plan = None
-        if output_format == "shards":
-            from iebench.dataset.pack import PackOptions
-            from iebench.render.procedural import is_procedural
-            from iebench.render.sinks import shard_plan
-
-            options = PackOptions(name, val_fraction, split_seed, split_files, shard_seed, shard_size_mb)
-            plan = shard_plan(everything, mine, options, views=views, resolution=resolution, preset=scene.to_json(),
-                              latent_names=scene.latent_names, job_index=job_index, num_jobs=num_jobs,
-                              source={"kind": "render", "path": str(src), "procedural": is_procedural(src)})
+        job = prepare_job(request)
     except (PresetError, ObjectSourceError, ObjectListError, ValueError) as error:  # GivenLatentsError is a ValueError
         _fail(str(error))
     if importlib.util.find_spec("bpy") is None:
         _fail("bpy (Blender as a Python module) is not installed: pip install 'iebench[render]' on Python 3.11")
-    job = render_job.RenderJob(tuple(mine), out, scene, seed, views, settings, workers, job_index, num_jobs,
-                               max_faces, max_mesh_mb, source_root=src, shard_plan=plan, given=given)
-    if not mine:
-        click.echo(f"job {job_index} of {num_jobs} has no objects")
+    if not job.objects:
+        click.echo(f"job {job.job_index} of {job.num_jobs} has no objects")
         return
     if dry_run:
-        try:
-            render_job.check_resumable(job)
-            forecast = render_job.estimate(job)
-        except render_job.RenderJobError as error:
-            _fail(str(error))
-        click.echo(f"objects:  {len(mine)} (job {job_index} of {num_jobs})\n"
-                   f"images:   {forecast.images_total} ({forecast.images_todo} still to render)\n"
-                   f"disk:     {forecast.disk_bytes / 2**20:.1f} MiB ({forecast.bytes_per_image / 1024:.1f} KiB per view)\n"
-                   f"speed:    {forecast.seconds_per_image:.2f} s per image per worker, {forecast.workers} workers\n"
-                   f"ETA:      {_duration(forecast.eta_seconds)}")
+        render_job.check_resumable(job)
+        _echo_forecast(job, render_job.estimate(job))
         return
-    try:
-        summary = render_job.run(job)
-    except render_job.RenderJobError as error:
-        _fail(str(error))
-    click.echo(f"rendered {summary.images_rendered} images ({summary.images_skipped} already there) of "
-               f"{summary.objects} objects in {_duration(summary.seconds)} -> {out}")
-    if plan is not None and num_jobs == 1:
-        from iebench.dataset.finalize import FinalizeError
-        from iebench.dataset.finalize import finalize as finalize_set
+    summary, info = render_and_finalize(job)
+    _echo_render_summary(job, summary, info)
 
-        try:
-            _echo_info(out, finalize_set(out))
-        except FinalizeError as error:
-            _fail(str(error))
-    elif plan is not None:
-        click.echo(f"job {job_index} of {num_jobs} done: once every job is, run `iebench finalize {out}`")
+
+def _echo_forecast(job, forecast) -> None:
+    click.echo(
+        f"objects:  {len(job.objects)} (job {job.job_index} of {job.num_jobs})\n"
+        f"images:   {forecast.images_total} ({forecast.images_todo} still to render)\n"
+        f"disk:     {forecast.disk_bytes / 2**20:.1f} MiB ({forecast.bytes_per_image / 1024:.1f} KiB per view)\n"
+        f"speed:    {forecast.seconds_per_image:.2f} s per image per worker, {forecast.workers} workers\n"
+        f"ETA:      {_duration(forecast.eta_seconds)}"
+    )
+
+
+def _echo_render_summary(job, summary, info: dict | None) -> None:
+    """What was rendered, the set (when finalized) or what to do next, warnings, and failures (exit code 1)."""
+    from iebench.render.job import failures_path
+
+    click.echo(
+        f"rendered {summary.images_rendered} images ({summary.images_skipped} already there) of "
+        f"{summary.objects} objects in {_duration(summary.seconds)} -> {job.out}"
+    )
+    if info is not None:
+        _echo_info(job.out, info)
+    elif job.shard_plan is not None:
+        click.echo(f"job {job.job_index} of {job.num_jobs} done: once every job is, run `iebench finalize {job.out}`")
+    failures = failures_path(job.out, job.job_index, job.num_jobs)
     if summary.warnings:
-        click.echo(f"{len(summary.warnings)} objects rendered with warnings (see {render_job.failures_path(out, job_index, num_jobs).name})")
+        click.echo(f"{len(summary.warnings)} objects rendered with warnings (see {failures.name})")
     if summary.failures:
         click.echo(f"{len(summary.failures)} objects failed:", err=True)
         for key, reason in sorted(summary.failures.items())[:20]:
             click.echo(f"  {key}: {reason.splitlines()[0]}", err=True)
-        click.echo(f"all reasons: {render_job.failures_path(out, job_index, num_jobs)}", err=True)
+        click.echo(f"all reasons: {failures}", err=True)
         sys.exit(1)
 
 
@@ -362,17 +429,16 @@ def _duration(seconds: float) -> str:
 @main.command()
 @click.argument("src", type=click.Path(path_type=Path))
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--name", default="3diebench", show_default=True, help="Dataset name: shards are <name>-<split>-000000.tar.")
-@click.option("--val-fraction", type=FRACTION, default=0.2, show_default=True, help="Share of each class's objects that go to val.")
-@click.option("--split-seed", type=NONNEG, default=0, show_default=True, help="Seed of the stratified split.")
-@click.option("--split-files", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Use the original SIE split: a folder with train_images.npy and val_images.npy.")
-@click.option("--shard-seed", type=NONNEG, default=0, show_default=True, help="Seed of the order of objects across shards.")
-@click.option("--shard-size-mb", type=POSITIVE, default=100.0, show_default=True, help="Target shard size.")
+@shard_options()
 @click.option("--workers", type=NONNEG, default=0, show_default=True, help="Processes writing shards; 0: one per core.")
 @click.option("--skip-bad", is_flag=True, help="Pack the good objects and list the bad ones, instead of stopping.")
-def pack(src: Path, out: Path, name: str, val_fraction: float, split_seed: int, split_files: Path | None,
-         shard_seed: int, shard_size_mb: float, workers: int, skip_bad: bool) -> None:
+def pack(
+    src: Path,
+    out: Path,
+    shard_values: dict,
+    workers: int,
+    skip_bad: bool,
+) -> None:
     """Pack SRC, in the original 3DIEBench layout (the release or our renders), into shards in OUT.
 
     One WebDataset sample per object (all its views as JPEG bytes, its latents, label, metadata),
@@ -389,7 +455,7 @@ def pack(src: Path, out: Path, name: str, val_fraction: float, split_seed: int, 
     from iebench.dataset.pack import pack as pack_shards
     from iebench.dataset.splits import SplitError
 
-    options = PackOptions(name, val_fraction, split_seed, split_files, shard_seed, shard_size_mb, workers, skip_bad)
+    options = PackOptions(**shard_values, workers=workers, skip_bad=skip_bad)
     try:
         info, skipped = pack_shards(src, out, options)
     except (PackError, LooseLayoutError, SplitError, FinalizeError, ValueError) as error:
@@ -403,13 +469,9 @@ def pack(src: Path, out: Path, name: str, val_fraction: float, split_seed: int, 
 @click.argument("out", type=click.Path(exists=True, file_okay=False, path_type=Path))
 def finalize(out: Path) -> None:
     """Once every writer is done (all jobs of a render array), write _info.json, checksums, split files and the card."""
-    from iebench.dataset.finalize import FinalizeError
     from iebench.dataset.finalize import finalize as finalize_set
 
-    try:
-        info = finalize_set(out)
-    except FinalizeError as error:
-        _fail(str(error))
+    info = finalize_set(out)
     _echo_info(out, info)
 
 
@@ -417,13 +479,9 @@ def finalize(out: Path) -> None:
 @click.argument("out", type=click.Path(exists=True, file_okay=False, path_type=Path))
 def verify(out: Path) -> None:
     """Check every shard of OUT against _info.json: checksums, counts, JPEGs, latents, splits, indexes."""
-    from iebench.dataset.finalize import FinalizeError
     from iebench.dataset.verify import verify as verify_set
 
-    try:
-        problems = verify_set(out)
-    except FinalizeError as error:
-        _fail(str(error))
+    problems = verify_set(out)
     if problems:
         for problem in problems:
             click.echo(problem, err=True)
@@ -433,8 +491,10 @@ def verify(out: Path) -> None:
 
 def _echo_info(out: Path, info: dict) -> None:
     for split, data in info["splits"].items():
-        click.echo(f"{split:>5}: {data['objects']:>7,} objects {data['views']:>9,} views {len(data['shards']):>5} shards "
-                   f"{data['bytes'] / 2**20:>9.1f} MiB")
+        click.echo(
+            f"{split:>5}: {data['objects']:>7,} objects {data['views']:>9,} views {len(data['shards']):>5} shards "
+            f"{data['bytes'] / 2**20:>9.1f} MiB"
+        )
     click.echo(f"-> {out}")
 
 
@@ -442,17 +502,22 @@ def _echo_info(out: Path, info: dict) -> None:
 @click.argument("out", type=click.Path(exists=True, file_okay=False, path_type=Path))
 def info(out: Path) -> None:
     """Print counts per class and split, sizes and the settings of a shard set."""
-    from iebench.dataset.finalize import FinalizeError, load_info
+    from iebench.dataset.finalize import load_info
 
-    try:
-        data = load_info(out)
-    except FinalizeError as error:
-        _fail(str(error))
-    click.echo(f"{data['name']}: {data['views_per_object']} views per object at {data['resolution']} px, "
-               f"preset {data['preset']['name']}, latents {', '.join(data['latent_names'])}")
+    data = load_info(out)
+    click.echo(
+        f"{data['name']}: {data['views_per_object']} views per object at {data['resolution']} px, "
+        f"preset {data['preset']['name']}, latents {', '.join(data['latent_names'])}"
+    )
     split = data["split"]
-    click.echo("split: " + (f"stratified, val fraction {split['val_fraction']}, seed {split['seed']}"
-                            if split["method"] == "stratified" else f"SIE files {split['path']}"))
+    click.echo(
+        "split: "
+        + (
+            f"stratified, val fraction {split['val_fraction']}, seed {split['seed']}"
+            if split["method"] == "stratified"
+            else f"SIE files {split['path']}"
+        )
+    )
     settings = (data.get("render_manifest") or {}).get("render_settings")
     if settings:
         click.echo("render: " + ", ".join(f"{k} {v}" for k, v in settings.items()))
@@ -491,18 +556,30 @@ def show(src: Path, out: Path | None, split: str, max_objects: int, max_views: i
 
 # ----------------------------------------------------------------------------------------------- train
 @main.command()
-@click.option("--method", default=None, help="Method: sie, sie-rotcolor, sie-novar, sie-onlyequi, vicreg, simclr, simclr-augself, "
-              "simclr-augself-rotcolor, equimod, equimod-vicreg, sen, recon-xattn, supervised-rotation (a reference: the "
-              "backbone trained to regress the relative rotation) [default: sie].")
-@click.option("--backbone", type=click.Choice(["resnet18-sie", "resnet18", "vit-s16"]),
-              help="Encoder [default: resnet18-sie]. resnet18-sie: the SIE authors' ResNet-18 (stride on a block's second conv, "
-              "TF-style padding, a shortcut conv in every stage's first block, zero-initialised last BN; their checkpoints load); "
-              "resnet18: torchvision's; vit-s16: ViT-S/16 (the reconstruction paper's).")
+@click.option(
+    "--method",
+    type=click.Choice(list(METHODS)),
+    default=None,
+    help="Method [default: sie]; supervised-rotation is a reference (the backbone trained to regress the relative rotation). "
+    "`iebench methods` lists each with its default action.",
+)
+@click.option(
+    "--backbone",
+    type=click.Choice(["resnet18-sie", "resnet18", "vit-s16"]),
+    help="Encoder [default: resnet18-sie]. resnet18-sie: the SIE authors' ResNet-18 (stride on a block's second conv, "
+    "TF-style padding, a shortcut conv in every stage's first block, zero-initialised last BN; their checkpoints load); "
+    "resnet18: torchvision's; vit-s16: ViT-S/16 (the reconstruction paper's).",
+)
 @click.option("--data", type=click.Path(path_type=Path), help="Shard folder (or the original layout) to train on.")
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), help="Run folder.")
-@click.option("--preset", type=click.Choice(["sie-paper", "recon-paper", "tiny"]),
-              help="sie-paper: SPEC 3 (256 px, batch 1024, 2000 epochs); recon-paper: ViT-S/16, 800 epochs; tiny: a few CPU minutes.")
-@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="TOML file of settings (flags win).")
+@click.option(
+    "--preset",
+    type=click.Choice(["sie-paper", "recon-paper", "tiny"]),
+    help="sie-paper: SPEC 3 (256 px, batch 1024, 2000 epochs); recon-paper: ViT-S/16, 800 epochs; tiny: a few CPU minutes.",
+)
+@click.option(
+    "--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="TOML file of settings (flags win)."
+)
 @click.option("--epochs", type=COUNT)
 @click.option("--batch-size", type=COUNT, help="Global batch size, over all ranks.")
 @click.option("--lr", type=POSITIVE)
@@ -514,10 +591,31 @@ def show(src: Path, out: Path | None, split: str, max_objects: int, max_views: i
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]))
 @click.option("--amp/--no-amp", default=None, help="Mixed precision (CUDA only).")
 @click.option("--drop-last/--keep-last", default=None, help="Drop the last partial batch of each epoch [default: keep].")
-@click.option("--online-probe/--no-online-probe", default=None, help="Train a linear classifier and rotation regressor on detached features.")
+@click.option(
+    "--online-probe/--no-online-probe", default=None, help="Train a linear classifier and rotation regressor on detached features."
+)
 @click.option("--resume", is_flag=True, help="Continue the run in --out exactly where its last checkpoint stopped.")
-def train(method, backbone, data, out, preset, config_file, epochs, batch_size, lr, weight_decay, image_size, action, seed, workers,
-          device, amp, drop_last, online_probe, resume) -> None:
+def train(
+    method,
+    backbone,
+    data,
+    out,
+    preset,
+    config_file,
+    epochs,
+    batch_size,
+    lr,
+    weight_decay,
+    image_size,
+    action,
+    seed,
+    workers,
+    device,
+    amp,
+    drop_last,
+    online_probe,
+    resume,
+) -> None:
     """Train a method on SIE pairs: CPU, one GPU, or many GPUs and nodes under torchrun.
 
     \b
@@ -526,26 +624,44 @@ def train(method, backbone, data, out, preset, config_file, epochs, batch_size, 
       torchrun --nproc_per_node 8 -m iebench.cli train --preset sie-paper --data 3DIEBench-shards --out runs/sie
       iebench train --out runs/sie --data 3DIEBench-shards --preset sie-paper --resume
     """
-    from iebench.baselines.checkpoint import CheckpointError
-    from iebench.baselines.config import ConfigError, resolve
+    from iebench.baselines.config import resolve
     from iebench.baselines.trainer import train as train_run
 
-    if out is not None and os.environ.get("RANK", "0") == "0":  # rank 0 alone writes the run folder
-        from iebench.files import remove_temporary
+    flags = {
+        "method": method,
+        "backbone": backbone,
+        "data": str(data) if data else None,
+        "out": str(out) if out else None,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "lr": lr,
+        "weight_decay": weight_decay,
+        "image_size": image_size,
+        "action": action,
+        "seed": seed,
+        "workers": workers,
+        "device": device,
+        "amp": amp,
+        "drop_last": drop_last,
+        "online_probe": online_probe,
+    }
+    config = resolve(preset, config_file, **flags)
+    result = train_run(config, resume=resume)
+    click.echo(
+        f"trained {config.method} for {result.epochs_done} epochs -> {result.run} "
+        f"(last epoch loss {result.last_epoch_loss if result.last_epoch_loss is None else round(result.last_epoch_loss, 4)})"
+    )
 
-        remove_temporary(out)  # what a crashed run left (a half-written checkpoint.pt.tmp-<pid>)
-    flags = {"method": method, "backbone": backbone, "data": str(data) if data else None, "out": str(out) if out else None, "epochs": epochs,
-             "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay, "image_size": image_size, "action": action,
-             "seed": seed, "workers": workers, "device": device, "amp": amp, "drop_last": drop_last, "online_probe": online_probe}
-    try:
-        config = resolve(preset, config_file, **flags)
-        if not config.out:
-            raise ConfigError("--out is required (the run folder)")
-        result = train_run(config, resume=resume)
-    except (ConfigError, CheckpointError) as error:
-        _fail(str(error))
-    click.echo(f"trained {config.method} for {result.epochs_done} epochs -> {result.run} "
-               f"(last epoch loss {result.last_epoch_loss if result.last_epoch_loss is None else round(result.last_epoch_loss, 4)})")
+
+@main.command("methods")
+@click.option("--compared", is_flag=True, help="Only the names `iebench compare` and `make bench` run by default, on one line.")
+def methods_command(compared: bool) -> None:
+    """List the registered methods and the action each trains with unless --action says otherwise."""
+    if compared:
+        click.echo(" ".join(compared_methods()))
+        return
+    for name, entry in METHODS.items():
+        click.echo(f"{name:<24} {entry.default_action}")
 
 
 @main.command()
@@ -559,21 +675,20 @@ def export(run: Path, out: Path) -> None:
     resnet18:     torchvision's resnet18() loads it after fc = Identity();
     vit-s16:      torchvision's VisionTransformer (ViT-S/16) without head.
     """
-    from iebench.baselines.checkpoint import CheckpointError
     from iebench.baselines.trainer import export_backbone
 
-    try:
-        path = export_backbone(run, out)
-    except CheckpointError as error:
-        _fail(str(error))
+    path = export_backbone(run, out)
     click.echo(f"backbone: {path}")
 
 
 @main.command("import")
 @click.argument("checkpoint", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("run", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--method", type=click.Choice(["sie", "sie-rotcolor", "sie-novar", "sie-onlyequi"]),
-              help="The authors' model [default: read from the shapes; sie-novar cannot be told from sie by its weights].")
+@click.option(
+    "--method",
+    type=click.Choice(variants_of("SIE")),
+    help="The authors' model [default: read from the shapes; sie-novar cannot be told from sie by its weights].",
+)
 @click.option("--image-size", default=256, show_default=True, help="Size the images are resized to for this model (the paper's: 256).")
 def import_command(checkpoint: Path, run: Path, method: str | None, image_size: int) -> None:
     """Turn a checkpoint of the SIE authors' code into a run folder that `iebench eval` evaluates.
@@ -587,15 +702,10 @@ def import_command(checkpoint: Path, run: Path, method: str | None, image_size: 
       iebench eval runs/sie-authors --data 3DIEBench-shards
     """
     from iebench.baselines.authors import import_checkpoint
-    from iebench.baselines.checkpoint import CheckpointError
-    from iebench.baselines.config import ConfigError
 
     if image_size < 16:
         _fail(f"--image-size must be at least 16, got {image_size}")
-    try:
-        done = import_checkpoint(checkpoint, run, method, image_size)
-    except (CheckpointError, ConfigError) as error:
-        _fail(str(error))
+    done = import_checkpoint(checkpoint, run, method, image_size)
     parts = "backbone, projectors and predictor" if "heads" in done["parts"] else "backbone only (classification, rotation, colour)"
     epochs = f", {done['authors_epochs']} epochs" if done["authors_epochs"] is not None else ""
     click.echo(f"imported {done['method']} ({parts}{epochs}) -> {run}; left out {done['dropped_entries']} online-evaluator entries")
@@ -605,24 +715,55 @@ def import_command(checkpoint: Path, run: Path, method: str | None, image_size: 
 @main.command("eval")
 @click.argument("run", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--data", required=True, type=click.Path(path_type=Path), help="Shard folder (or the original layout) with train and val.")
-@click.option("--tasks", default=",".join(("classification", "rotation", "colour", "mrr", "pre")), show_default=True,
-              help="Comma-separated: classification, rotation, colour, mrr, pre.")
-@click.option("--part", type=click.Choice(["inv", "equi", "all"]), default="all", show_default=True,
-              help="Representation part for the rotation and colour probes (classification reports all three).")
+@click.option(
+    "--tasks",
+    default=",".join(("classification", "rotation", "colour", "mrr", "pre")),
+    show_default=True,
+    help="Comma-separated: classification, rotation, colour, mrr, pre.",
+)
+@click.option(
+    "--part",
+    type=click.Choice(["inv", "equi", "all"]),
+    default="all",
+    show_default=True,
+    help="Representation part for the rotation and colour probes (classification reports all three).",
+)
 @click.option("--epochs", type=COUNT, default=300, show_default=True, help="Probe epochs.")
 @click.option("--lr", type=POSITIVE, default=1e-3, show_default=True, help="Probe learning rate (Adam).")
 @click.option("--batch-size", type=COUNT, default=256, show_default=True, help="Probe batch size.")
-@click.option("--draws-per-object", type=COUNT, default=1, show_default=True,
-              help="Views (classification) or pairs (rotation, colour) drawn per object in each probe epoch (SPEC 4: 1).")
-@click.option("--bn-mode", type=click.Choice(["eval", "train"]), default="eval", show_default=True,
-              help="eval: a frozen backbone with cached features; train: as the released probe scripts, BatchNorm in training mode "
-              "while a probe trains (batch statistics, running statistics updated; the backbone runs every step, not cached), "
-              "then eval mode on those running statistics for validation. Retrieval (mrr, pre) is in eval mode either way.")
+@click.option(
+    "--draws-per-object",
+    type=COUNT,
+    default=1,
+    show_default=True,
+    help="Views (classification) or pairs (rotation, colour) drawn per object in each probe epoch (SPEC 4: 1).",
+)
+@click.option(
+    "--bn-mode",
+    type=click.Choice(["eval", "train"]),
+    default="eval",
+    show_default=True,
+    help="eval: a frozen backbone with cached features; train: as the released probe scripts, BatchNorm in training mode "
+    "while a probe trains (batch statistics, running statistics updated; the backbone runs every step, not cached), "
+    "then eval mode on those running statistics for validation. Retrieval (mrr, pre) is in eval mode either way.",
+)
 @click.option("--seed", type=NONNEG, default=0, show_default=True, help="Seed of every probe's sampling and initialisation.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--random-init", is_flag=True, help="Evaluate an untrained backbone of RUN's configuration (the floor of every table).")
-def eval_command(run: Path, data: Path, tasks: str, part: str, epochs: int, lr: float, batch_size: int, draws_per_object: int,
-                 bn_mode: str, seed: int, device: str, random_init: bool) -> None:
+def eval_command(
+    run: Path,
+    data: Path,
+    tasks: str,
+    part: str,
+    epochs: int,
+    lr: float,
+    batch_size: int,
+    draws_per_object: int,
+    bn_mode: str,
+    seed: int,
+    device: str,
+    random_init: bool,
+) -> None:
     """Evaluate RUN's frozen backbone with the SIE protocols; writes RUN/eval/eval.json, eval.md and plots.
 
     \b
@@ -630,9 +771,7 @@ def eval_command(run: Path, data: Path, tasks: str, part: str, epochs: int, lr: 
       iebench eval runs/sie --data 3DIEBench-shards
       iebench eval runs/sie --data 3DIEBench-shards --random-init     # the untrained floor
     """
-    from iebench.baselines.checkpoint import CheckpointError
     from iebench.baselines.evaluate import (
-        EvalError,
         EvalSettings,
         evaluate,
         markdown_table,
@@ -640,29 +779,35 @@ def eval_command(run: Path, data: Path, tasks: str, part: str, epochs: int, lr: 
         retrieval_table,
     )
     from iebench.baselines.probes import ProbeSettings
-    from iebench.files import remove_temporary
 
-    for folder in (run / "eval", run / "eval-random-init", run / "features"):
-        remove_temporary(folder)  # what a crashed evaluation left
-    try:
-        settings = EvalSettings(tasks=parse_tasks(tasks), rotation_part=part, colour_part=part, bn_mode=bn_mode, random_init=random_init,
-                                device=device, probe=ProbeSettings(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
-                                                                  draws_per_object=draws_per_object))
-        if not random_init and not (run / "checkpoint.pt").is_file():
-            raise EvalError(f"{run} has no checkpoint.pt (train it first, or pass --random-init)")
-        report = evaluate(run, data, settings)
-    except (EvalError, CheckpointError) as error:
-        _fail(str(error))
+    settings = EvalSettings(
+        tasks=parse_tasks(tasks),
+        rotation_part=part,
+        colour_part=part,
+        bn_mode=bn_mode,
+        random_init=random_init,
+        device=device,
+        probe=ProbeSettings(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, draws_per_object=draws_per_object),
+    )
+    report = evaluate(run, data, settings)
     click.echo(markdown_table([report]))
     click.echo(retrieval_table(report))
-    click.echo(f"features {report['timing']['features_seconds']:.1f} s, probes {report['timing']['probes_seconds']:.1f} s "
-               f"-> {run / ('eval-random-init' if random_init else 'eval')}")
+    click.echo(
+        f"features {report['timing']['features_seconds']:.1f} s, probes {report['timing']['probes_seconds']:.1f} s "
+        f"-> {run / ('eval-random-init' if random_init else 'eval')}"
+    )
 
 
 @main.command()
 @click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=Path("report.md"), show_default=True,
-              help="Markdown table to write (the chart goes beside it as .png).")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("report.md"),
+    show_default=True,
+    help="Markdown table to write (the chart goes beside it as .png).",
+)
 def report(runs: tuple[Path, ...], out: Path) -> None:
     """Put evaluated runs side by side: a table and a bar chart (RUN may be a run folder or an eval.json)."""
     import json
@@ -685,10 +830,13 @@ def report(runs: tuple[Path, ...], out: Path) -> None:
 
 
 @main.command()
-@click.option("--data", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path), help="Shards to train and evaluate on.")
-@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder of the runs and the comparison.")
-@click.option("--methods", default="sie,sie-rotcolor,vicreg,simclr,simclr-augself,equimod,equimod-vicreg,sen,recon-xattn",
-              show_default=True, help="Comma-separated methods.")
+@click.option(
+    "--data", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path), help="Shards to train and evaluate on."
+)
+@click.option(
+    "--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder of the runs and the comparison."
+)
+@click.option("--methods", default=",".join(compared_methods()), show_default=True, help="Comma-separated methods.")
 @click.option("--preset", type=click.Choice(["tiny", "sie-paper"]), default="tiny", show_default=True)
 @click.option("--epochs", type=COUNT, help="Training epochs (default: the preset's).")
 @click.option("--probe-epochs", type=COUNT, default=300, show_default=True, help="Epochs of every evaluation probe.")
@@ -697,31 +845,33 @@ def compare(data: Path, out: Path, methods: str, preset: str, epochs: int | None
 
     Resumable: finished runs and evaluations are reused. The untrained backbone is the floor.
     """
-    from iebench.baselines.checkpoint import CheckpointError
     from iebench.baselines.compare import compare as compare_methods
-    from iebench.baselines.config import ConfigError
-    from iebench.baselines.evaluate import EvalError
 
-    try:
-        result = compare_methods(data, out, [m.strip() for m in methods.split(",") if m.strip()], preset, epochs, probe_epochs)
-    except (ConfigError, CheckpointError, EvalError) as error:
-        _fail(str(error))
+    result = compare_methods(data, out, [m.strip() for m in methods.split(",") if m.strip()], preset, epochs, probe_epochs)
     click.echo(result["table"])
     click.echo(f"-> {out / 'compare.md'}, {out / 'compare.png'}")
 
 
 @main.command()
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--scale", type=click.Choice(["ci", "laptop"]), default="laptop", show_default=True,
-              help="ci: a few objects and views at 32 px, a few minutes; laptop: 10 classes x 40 objects, 16 views at 48 px.")
+@click.option(
+    "--scale",
+    type=click.Choice(["ci", "laptop"]),
+    default="laptop",
+    show_default=True,
+    help="ci: a few objects and views at 32 px, a few minutes; laptop: 10 classes x 40 objects, 16 views at 48 px.",
+)
 @click.option("--seeds", type=COUNT, default=3, show_default=True, help="Training seeds per method (mean and std are reported).")
-@click.option("--methods", default="sie,sie-rotcolor,vicreg,simclr", show_default=True, help="Comma-separated methods.")
-@click.option("--objects", "objects_root", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="A ShapeNet-layout folder to take a class-balanced subset from, instead of procedural objects.")
+@click.option("--methods", default=",".join(mini_methods()), show_default=True, help="Comma-separated methods.")
+@click.option(
+    "--objects",
+    "objects_root",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="A ShapeNet-layout folder to take a class-balanced subset from, instead of procedural objects.",
+)
 @click.option("--per-class", type=COUNT, help="With --objects: objects per class.")
 @click.option("--epochs", type=COUNT, help="Training epochs instead of the scale's (an ablation; use a new OUT).")
-def mini(out: Path, scale: str, seeds: int, methods: str, objects_root: Path | None, per_class: int | None,
-         epochs: int | None) -> None:
+def mini(out: Path, scale: str, seeds: int, methods: str, objects_root: Path | None, per_class: int | None, epochs: int | None) -> None:
     """3DIEBench-mini: build objects, render, pack, train every method and seed, evaluate, and report.
 
     Every stage resumes, so a run may be completed over several invocations. The report
@@ -729,10 +879,17 @@ def mini(out: Path, scale: str, seeds: int, methods: str, objects_root: Path | N
     """
     import shlex
 
-    from iebench.mini import MiniOptions, run_mini
+    from iebench.orchestration.mini import MiniOptions, run_mini
 
-    options = MiniOptions(out, scale, seeds, tuple(m.strip() for m in methods.split(",") if m.strip()), objects_root, per_class,
-                          epochs)
+    options = MiniOptions(
+        out=out,
+        scale=scale,
+        seeds=seeds,
+        methods=tuple(m.strip() for m in methods.split(",") if m.strip()),
+        objects=objects_root,
+        per_class=per_class,
+        epochs=epochs,
+    )
     try:
         path = run_mini(options, "iebench " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
     except ValueError as error:

@@ -10,9 +10,21 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from iebench.files import atomic_path
+
 # Short captions for latent names (the full names are in the manifest and the card).
-_SHORT = {"rot_x": "rx", "rot_y": "ry", "rot_z": "rz", "floor_hue": "fh", "spot_theta": "st", "spot_phi": "sp", "spot_hue": "sh",
-          "trans_x": "tx", "trans_y": "ty", "trans_z": "tz"}
+_SHORT = {
+    "rot_x": "rx",
+    "rot_y": "ry",
+    "rot_z": "rz",
+    "floor_hue": "fh",
+    "spot_theta": "st",
+    "spot_phi": "sp",
+    "spot_hue": "sh",
+    "trans_x": "tx",
+    "trans_y": "ty",
+    "trans_z": "tz",
+}
 
 
 @dataclass(frozen=True)
@@ -51,10 +63,9 @@ def contact_sheet(rows: Sequence[SheetRow], latent_names: Sequence[str], tile: i
 
 
 def save_png(image: Image.Image, path: Path) -> Path:
-    """Save a picture as PNG via a temporary name."""
+    """Save a picture as PNG, atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.png")
-    image.save(tmp, format="PNG")
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        image.save(tmp, format="PNG")
     return path

@@ -8,8 +8,11 @@ killed outright cannot, so each command sweeps the temporary files of its own ou
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 TMP_MARK = ".tmp-"
@@ -28,16 +31,16 @@ def naming(error: OSError, path: Path) -> OSError:
     return type(error)(error.errno, error.strerror or os.strerror(error.errno or 0), str(path))
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write bytes under a temporary name in the same folder, then rename into place.
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """The temporary path to write `path` under; renamed into place when the block ends without error.
 
     On any failure the temporary file is removed; an OSError names `path`.
     """
     path = Path(path)
     tmp = temporary_path(path)
     try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
+        yield tmp
         os.replace(tmp, path)
     except OSError as error:
         tmp.unlink(missing_ok=True)
@@ -45,6 +48,21 @@ def write_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write bytes under a temporary name in the same folder, then rename into place (see `atomic_path`)."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        handle.write(data)
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file's bytes, read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def write_json_atomic(path: Path, data: object) -> None:
@@ -86,4 +104,3 @@ def remove_temporary(folder: Path, prefixes: tuple[str, ...] | None = None) -> l
         except FileNotFoundError:
             pass
     return removed
-

@@ -8,7 +8,6 @@ TOML file; everything is validated here, once, before any work starts.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
 import tomllib
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from iebench.rotations import EULER_ORDER
+from iebench.seeds import name_words
 
 PI = math.pi
 ROTATION_NAMES = ("rot_x", "rot_y", "rot_z")
@@ -164,8 +164,7 @@ PRESETS: dict[str, Preset] = {
         "rotation-ood",
         "Rotations outside the training box: uniform rotations whose canonical XYZ angles leave [-pi/2, pi/2]^3.",
         tuple(
-            Factor(f.name, ((-PI / 2, PI / 2),) if f.name == "rot_y" else ((-PI, PI),)) if f.name in ROTATION_NAMES else f
-            for f in _BASE
+            Factor(f.name, ((-PI / 2, PI / 2),) if f.name == "rot_y" else ((-PI, PI),)) if f.name in ROTATION_NAMES else f for f in _BASE
         ),
         rotation_sampler="outside-box",
         notes="Latents store the canonical angles (rot_y in [-pi/2, pi/2]); three quarters of SO(3) by measure.",
@@ -181,7 +180,7 @@ PRESETS: dict[str, Preset] = {
         "3DIEBench with the rotation about the vertical axis only (rot_x = rot_y = 0, rot_z in [-pi/2, pi/2]).",
         (_factor("rot_x", 0.0), _factor("rot_y", 0.0), *_BASE[2:]),
         notes="The laptop mini's task: one rotation degree of freedom, which a small model learns in minutes on a CPU; "
-              "the relative quaternion's x and y are then always 0.",
+        "the relative quaternion's x and y are then always 0.",
     ),
     "rotation-only": Preset(
         "rotation-only",
@@ -237,9 +236,7 @@ def with_overrides(preset: Preset, overrides: dict[str, object], name: str | Non
     factors = {f.name: f for f in preset.factors}
     for factor_name, value in overrides.items():
         if factor_name not in factors:
-            raise PresetError(
-                f"preset {preset.name!r} has no factor {factor_name!r}; it has {', '.join(preset.latent_names)}"
-            )
+            raise PresetError(f"preset {preset.name!r} has no factor {factor_name!r}; it has {', '.join(preset.latent_names)}")
         if preset.rotation_sampler == "outside-box" and factor_name in ROTATION_NAMES:
             raise PresetError(f"preset {preset.name!r} draws the rotation as a whole; {factor_name!r} cannot be set alone")
         intervals = _as_intervals(factor_name, value)
@@ -276,15 +273,9 @@ def load_variant(path: Path, base: str | None = None) -> Preset:
     return with_overrides(preset, data.get("factors", {}), name=data.get("name", Path(path).stem))
 
 
-def _name_words(text: str) -> list[int]:
-    """Stable 32-bit words from a string (Python's hash() changes between processes)."""
-    digest = hashlib.sha256(text.encode()).digest()
-    return [int.from_bytes(digest[i : i + 4], "little") for i in range(0, 16, 4)]
-
-
 def view_rng(seed: int, synset: str, model_id: str, view: int) -> np.random.Generator:
     """The generator of one view's factors: a function of (seed, synset, model id, view) alone."""
-    return np.random.default_rng(np.random.SeedSequence([seed, *_name_words(f"{synset}/{model_id}"), view]))
+    return np.random.default_rng(np.random.SeedSequence([seed, *name_words(f"{synset}/{model_id}"), view]))
 
 
 def sample_view_latents(preset: Preset, seed: int, synset: str, model_id: str, view: int) -> np.ndarray:
@@ -307,7 +298,10 @@ def _sample_outside_box(rng: np.random.Generator) -> np.ndarray:
 def preset_from_json(data: dict) -> Preset:
     """Rebuild a preset from its JSON form (as stored in manifests and `_info.json`)."""
     factors = tuple(
-        Factor(f["name"], ((float(f["fixed"]), float(f["fixed"])),) if "fixed" in f else tuple((float(lo), float(hi)) for lo, hi in f["intervals"]))
+        Factor(
+            f["name"],
+            ((float(f["fixed"]), float(f["fixed"])),) if "fixed" in f else tuple((float(lo), float(hi)) for lo, hi in f["intervals"]),
+        )
         for f in data["factors"]
     )
     return Preset(data["name"], data.get("description", ""), factors, data.get("rotation_sampler", "euler-box"), data.get("notes", ""))

@@ -25,10 +25,15 @@ def quaternion_multiply(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     """Hamilton product p q of (..., 4) quaternions in (x, y, z, w) order (the rotation q, then p)."""
     px, py, pz, pw = np.moveaxis(p, -1, 0)
     qx, qy, qz, qw = np.moveaxis(q, -1, 0)
-    return np.stack([pw * qx + px * qw + py * qz - pz * qy,
-                     pw * qy - px * qz + py * qw + pz * qx,
-                     pw * qz + px * qy - py * qx + pz * qw,
-                     pw * qw - px * qx - py * qy - pz * qz], axis=-1)
+    return np.stack(
+        [
+            pw * qx + px * qw + py * qz - pz * qy,
+            pw * qy - px * qz + py * qw + pz * qx,
+            pw * qz + px * qy - py * qx + pz * qw,
+            pw * qw - px * qx - py * qy - pz * qz,
+        ],
+        axis=-1,
+    )
 
 
 def euler_to_quaternion(angles: np.ndarray) -> np.ndarray:
@@ -45,8 +50,12 @@ def euler_to_quaternion(angles: np.ndarray) -> np.ndarray:
 def _multiply_scalar(p: tuple, q: tuple) -> tuple:
     px, py, pz, pw = p
     qx, qy, qz, qw = q
-    return (pw * qx + px * qw + py * qz - pz * qy, pw * qy - px * qz + py * qw + pz * qx,
-            pw * qz + px * qy - py * qx + pz * qw, pw * qw - px * qx - py * qy - pz * qz)
+    return (
+        pw * qx + px * qw + py * qz - pz * qy,
+        pw * qy - px * qz + py * qw + pz * qx,
+        pw * qz + px * qy - py * qx + pz * qw,
+        pw * qw - px * qx - py * qy - pz * qz,
+    )
 
 
 def _euler_scalar(angles: list[float]) -> tuple:
@@ -88,12 +97,13 @@ def spherical_to_cartesian(radius: float, theta: float, phi: float) -> np.ndarra
     )
 
 
-def look_at_matrix(eye: np.ndarray, target: np.ndarray = np.zeros(3)) -> np.ndarray:
+def look_at_matrix(eye: np.ndarray, target: np.ndarray | None = None) -> np.ndarray:
     """Rotation (3, 3) that makes a Blender camera or light at `eye` look at `target` with world +Z up.
 
     Blender cameras and spot lights look along their local -Z with local +Y up, so the matrix's
     columns are the local axes in world coordinates: x = right, y = up, z = -forward.
     """
+    target = np.zeros(3) if target is None else target  # the origin, where the object stands
     forward = np.asarray(target, dtype=np.float64) - np.asarray(eye, dtype=np.float64)
     forward /= np.linalg.norm(forward)
     up_hint = np.array([0.0, 0.0, 1.0])

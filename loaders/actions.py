@@ -32,9 +32,13 @@ def check_action(name: str, latent_names: tuple[str, ...]) -> str:
     """The action name, validated against the latent schema."""
     if name not in ACTIONS:
         raise ActionError(f"unknown action {name!r}; actions are {', '.join(ACTIONS)}")
-    needed = {"rotation": ("rot_x", "rot_y", "rot_z"), "euler": ("rot_x", "rot_y", "rot_z"),
-              "rotation-color": ("rot_x", "rot_y", "rot_z", "floor_hue", "spot_hue"), "all": ("rot_x", "rot_y", "rot_z"),
-              "none": ()}[name]
+    needed = {
+        "rotation": ("rot_x", "rot_y", "rot_z"),
+        "euler": ("rot_x", "rot_y", "rot_z"),
+        "rotation-color": ("rot_x", "rot_y", "rot_z", "floor_hue", "spot_hue"),
+        "all": ("rot_x", "rot_y", "rot_z"),
+        "none": (),
+    }[name]
     missing = [n for n in needed if n not in latent_names]
     if missing:
         raise ActionError(f"action {name!r} needs latents {', '.join(missing)}, which this data set does not have")
@@ -68,7 +72,8 @@ class ActionComputer:
         return quat.astype(np.float32)
 
 
-def compute_action(name: str, latents1: np.ndarray, latents2: np.ndarray, latent_names: tuple[str, ...],
-                   canonical: bool = False) -> np.ndarray:
+def compute_action(
+    name: str, latents1: np.ndarray, latents2: np.ndarray, latent_names: tuple[str, ...], canonical: bool = False
+) -> np.ndarray:
     """The action (float32) taking view 1 to view 2; latents are (k,) or (n, k) in `latent_names` order."""
     return ActionComputer(name, latent_names, canonical)(latents1, latents2)

@@ -18,6 +18,8 @@ from iebench.loaders.sampling import choose_pair, choose_view
 from iebench.loaders.sources import ObjectEntry, SourceError, open_source
 from torch.utils.data import Dataset
 
+from iebench.layout import image_name
+
 log = logging.getLogger(__name__)
 
 
@@ -42,9 +44,10 @@ class _SourceDataset(Dataset):
         try:
             return decode(data)
         except (RuntimeError, CorruptJPEGError) as error:
-            member = f"member {entry.key}.{fmt.view_field(view)}" if entry.shard else f"image_{view}.jpg"
-            raise SourceError(f"{entry.shard or entry.folder}: object {entry.key}: {member}: view {view} does not decode "
-                              f"cleanly ({error})") from None
+            member = f"member {entry.key}.{fmt.view_field(view)}" if entry.shard else image_name(view)
+            raise SourceError(
+                f"{entry.shard or entry.folder}: object {entry.key}: {member}: view {view} does not decode cleanly ({error})"
+            ) from None
 
     def _guard(self, index: int, load):
         try:
@@ -66,8 +69,16 @@ class PairDataset(_SourceDataset):
     `decode_images=False` the views are the JPEG bytes, for `decode_batch_on_gpu` on the device.
     """
 
-    def __init__(self, root: Path, split: str = "train", action: str = "rotation", seed: int = 0,
-                 canonical: bool = False, on_error: str = "raise", decode_images: bool = True) -> None:
+    def __init__(
+        self,
+        root: Path,
+        split: str = "train",
+        action: str = "rotation",
+        seed: int = 0,
+        canonical: bool = False,
+        on_error: str = "raise",
+        decode_images: bool = True,
+    ) -> None:
         super().__init__(root, split, on_error)
         self.decode_images = decode_images
         self.action, self.seed, self.canonical = action, seed, canonical
@@ -132,8 +143,13 @@ class ViewDataset(_SourceDataset):
 
         def load() -> dict:
             latents = self.source.latent_rows(entry, [view])[0]
-            return {"image": self._decode(entry, view), "latents": torch.from_numpy(latents),
-                    "label": entry.label, "key": entry.key, "view": view}
+            return {
+                "image": self._decode(entry, view),
+                "latents": torch.from_numpy(latents),
+                "label": entry.label,
+                "key": entry.key,
+                "view": view,
+            }
 
         return self._guard(index, load)
 
@@ -152,7 +168,6 @@ class ObjectViews(_SourceDataset):
 
         def load() -> dict:
             images = torch.stack([self._decode(entry, v) for v in range(self.views_per_object)])
-            return {"images": images, "latents": torch.from_numpy(self.source.read_latents(entry)), "label": entry.label,
-                    "key": entry.key}
+            return {"images": images, "latents": torch.from_numpy(self.source.read_latents(entry)), "label": entry.label, "key": entry.key}
 
         return self._guard(index, load)

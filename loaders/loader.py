@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import multiprocessing
-import os
 
 import torch
 from iebench.loaders.sampling import EpochBatchSampler
 from torch.utils.data import DataLoader, Dataset, IterableDataset, default_collate
+
+from iebench.cores import available_cores
 
 
 def collate_skipping_none(batch: list) -> dict:
@@ -33,7 +34,8 @@ class EpochLoader(DataLoader):
         self._iterator = None
 
 
-def _rank_and_world() -> tuple[int, int]:
+def rank_and_world() -> tuple[int, int]:
+    """This process's rank and the world size of the initialised process group ((0, 1) without one)."""
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         return torch.distributed.get_rank(), torch.distributed.get_world_size()
     return 0, 1
@@ -61,10 +63,20 @@ def worker_context(start_method: str | None = None):
     return context
 
 
-def make_loader(dataset: Dataset, batch_size: int, train: bool = True, num_workers: int | None = None, seed: int = 0,
-                drop_last: bool = False, pin_memory: bool | None = None, persistent_workers: bool | None = None,
-                prefetch_factor: int | None = None, rank: int | None = None, world_size: int | None = None,
-                start_method: str | None = None) -> EpochLoader:
+def make_loader(
+    dataset: Dataset,
+    batch_size: int,
+    train: bool = True,
+    num_workers: int | None = None,
+    seed: int = 0,
+    drop_last: bool = False,
+    pin_memory: bool | None = None,
+    persistent_workers: bool | None = None,
+    prefetch_factor: int | None = None,
+    rank: int | None = None,
+    world_size: int | None = None,
+    start_method: str | None = None,
+) -> EpochLoader:
     """A loader over a dataset of this package, on one process or one rank of many.
 
     Map-style datasets get an `EpochBatchSampler`: each epoch shows every object once across all
@@ -75,8 +87,8 @@ def make_loader(dataset: Dataset, batch_size: int, train: bool = True, num_worke
     unless `start_method` is given.
     """
     if rank is None or world_size is None:
-        rank, world_size = _rank_and_world()
-    workers = min(8, os.cpu_count() or 1) if num_workers is None else num_workers
+        rank, world_size = rank_and_world()
+    workers = min(8, available_cores()) if num_workers is None else num_workers
     options = {
         "num_workers": workers,
         "pin_memory": torch.cuda.is_available() if pin_memory is None else pin_memory,

@@ -11,15 +11,12 @@ from collections.abc import Iterator
 
 import numpy as np
 
-
-def _key_words(key: str) -> list[int]:
-    digest = hashlib.sha256(key.encode()).digest()
-    return [int.from_bytes(digest[i : i + 4], "little") for i in range(0, 16, 4)]
+from iebench.seeds import name_words
 
 
 def object_rng(seed: int, epoch: int, key: str, stream: int = 0) -> np.random.Generator:
     """The generator for one object in one epoch (`stream` separates independent uses)."""
-    return np.random.default_rng(np.random.SeedSequence([seed, epoch, stream, *_key_words(key)]))
+    return np.random.default_rng(np.random.SeedSequence([seed, epoch, stream, *name_words(key)]))
 
 
 def choose_pair(seed: int, epoch: int, key: str, views: int) -> tuple[int, int]:
@@ -51,8 +48,9 @@ class EpochBatchSampler:
     merged into the one before it. The last partial batch is kept unless `drop_last`.
     """
 
-    def __init__(self, size: int, batch_size: int, rank: int = 0, world_size: int = 1, seed: int = 0,
-                 shuffle: bool = True, drop_last: bool = False) -> None:
+    def __init__(
+        self, size: int, batch_size: int, rank: int = 0, world_size: int = 1, seed: int = 0, shuffle: bool = True, drop_last: bool = False
+    ) -> None:
         if batch_size < 1 or world_size < 1 or not 0 <= rank < world_size:
             raise ValueError(f"bad batch sampler arguments: batch_size={batch_size}, rank={rank}, world_size={world_size}")
         if size < batch_size * world_size:
@@ -65,8 +63,11 @@ class EpochBatchSampler:
         self.epoch = epoch
 
     def _global_batches(self) -> list[np.ndarray]:
-        order = (np.random.default_rng(np.random.SeedSequence([self.seed, self.epoch, 7])).permutation(self.size)
-                 if self.shuffle else np.arange(self.size))
+        order = (
+            np.random.default_rng(np.random.SeedSequence([self.seed, self.epoch, 7])).permutation(self.size)
+            if self.shuffle
+            else np.arange(self.size)
+        )
         step = self.batch_size * self.world_size
         batches = [order[i : i + step] for i in range(0, self.size, step)]
         if len(batches[-1]) < step:

@@ -15,9 +15,12 @@ import numpy as np
 from iebench.dataset import format as fmt
 from iebench.dataset.finalize import FinalizeError, load_info
 from iebench.dataset.loose import LooseLayoutError, list_objects, schema
-from iebench.dataset.splits import SIE_SPLIT_FILES, SplitError, read_sie_split, stratified_split
+from iebench.dataset.parts import PART_GLOB
+from iebench.dataset.splits import SIE_SPLIT_FILES, SplitError, assign_splits
 
 from iebench.classes import label_map
+from iebench.files import sha256_file
+from iebench.layout import image_path, latent_path
 from iebench.object_lists import ObjectListError, read_object_list
 
 
@@ -65,7 +68,7 @@ def _sha256_once(path: Path) -> str:
     stat = path.stat()
     key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
     if key not in _CHECKED:
-        _CHECKED[key] = fmt.sha256_file(path)
+        _CHECKED[key] = sha256_file(path)
     return _CHECKED[key]
 
 
@@ -90,8 +93,10 @@ class SplitLatents:
                 if not path.is_file():
                     raise SourceError(f"{path}: missing (run `iebench finalize {root}` to write the split files again)")
                 if _sha256_once(path) != recorded:
-                    raise SourceError(f"{path}: does not match the sha256 recorded in _info.json (edited or corrupt): "
-                                      f"run `iebench finalize {root}` to write the split files again from the shards")
+                    raise SourceError(
+                        f"{path}: does not match the sha256 recorded in _info.json (edited or corrupt): "
+                        f"run `iebench finalize {root}` to write the split files again from the shards"
+                    )
         if not (images.is_file() and latents.is_file()):
             return
         try:
@@ -100,8 +105,10 @@ class SplitLatents:
         except (ObjectListError, fmt.ShardFormatError, OSError, ValueError) as error:
             raise SourceError(f"{latents.parent}: split files {images.name}, {latents.name} unreadable ({error})") from None
         if array.dtype != np.float64:
-            raise SourceError(f"{latents}: latents are {array.dtype}, 3DIEBench's are float64: use the original file "
-                              "(rounded latents would give wrong actions)")
+            raise SourceError(
+                f"{latents}: latents are {array.dtype}, 3DIEBench's are float64: use the original file "
+                "(rounded latents would give wrong actions)"
+            )
         if array.ndim != 2 or array.shape[0] != len(keys) * views:
             return  # not the files of this data: fall back to the per-object latents
         self.row = {key: i * views for i, key in enumerate(keys)}
@@ -194,8 +201,10 @@ def _check_shard_size(shard: Path, expected: int) -> None:
     except FileNotFoundError:
         raise SourceError(f"{shard}: missing (listed in _info.json): restore it, or re-pack the set") from None
     if size != expected:
-        raise SourceError(f"{shard}: {size} bytes, _info.json says {expected} (truncated or changed): "
-                          f"run `iebench verify {shard.parent}` to see which objects, then re-pack or restore it")
+        raise SourceError(
+            f"{shard}: {size} bytes, _info.json says {expected} (truncated or changed): "
+            f"run `iebench verify {shard.parent}` to see which objects, then re-pack or restore it"
+        )
 
 
 class LooseSource:
@@ -211,19 +220,22 @@ class LooseSource:
             raise SourceError(f"unknown split {split!r}; splits are {', '.join(fmt.SPLITS)}")
         found = list_objects(self.root)
         self.views_per_object = max(len(o.views) for o in found)
-        first = np.load(found[0].folder / f"latent_{found[0].views[0]}.npy")
+        first = np.load(latent_path(found[0].folder, found[0].views[0]))
         self.latent_names = schema(self.root, first.shape[0]).latent_names
-        with open(found[0].folder / "image_0.jpg", "rb") as handle:
+        with open(image_path(found[0].folder, 0), "rb") as handle:
             from PIL import Image
 
             self.resolution = Image.open(handle).size[0]
         keys = [(o.synset, o.model_id) for o in found]
         has_sie = all((self.root / name).is_file() for name in SIE_SPLIT_FILES.values())
-        split_of = read_sie_split(self.root) if has_sie else stratified_split(keys, val_fraction, split_seed)
+        split_of = assign_splits(keys, split_files=self.root if has_sie else None, val_fraction=val_fraction, seed=split_seed)
         labels = label_map([o.synset for o in found])
         self.objects = sorted(
-            (ObjectEntry(fmt.sample_key(o.synset, o.model_id), labels[o.synset], folder=str(o.folder))
-             for o in found if split_of.get((o.synset, o.model_id)) == split),
+            (
+                ObjectEntry(fmt.sample_key(o.synset, o.model_id), labels[o.synset], folder=str(o.folder))
+                for o in found
+                if split_of.get((o.synset, o.model_id)) == split
+            ),
             key=lambda e: e.key,
         )
         self._latents = SplitLatents(self.root, split, self.views_per_object)
@@ -234,13 +246,13 @@ class LooseSource:
         if rows is not None:
             return rows
         try:
-            return np.stack([np.load(Path(entry.folder) / f"latent_{v}.npy") for v in views]).astype(np.float64)
+            return np.stack([np.load(latent_path(entry.folder, v)) for v in views]).astype(np.float64)
         except (OSError, ValueError) as error:
             raise SourceError(f"object {entry.key} in {entry.folder}: latents unreadable ({error})") from None
 
     def read_view(self, entry: ObjectEntry, view: int) -> bytes:
         """The JPEG bytes of one view."""
-        path = Path(entry.folder) / f"image_{view}.jpg"
+        path = image_path(entry.folder, view)
         try:
             return path.read_bytes()
         except OSError as error:
@@ -249,7 +261,7 @@ class LooseSource:
     def read_latents(self, entry: ObjectEntry) -> np.ndarray:
         """The object's (views, k) latents."""
         try:
-            return np.stack([np.load(Path(entry.folder) / f"latent_{v}.npy") for v in range(self.views_per_object)])
+            return np.stack([np.load(latent_path(entry.folder, v)) for v in range(self.views_per_object)])
         except (OSError, ValueError) as error:
             raise SourceError(f"object {entry.key} in {entry.folder}: latents unreadable ({error})") from None
 
@@ -262,9 +274,11 @@ def open_source(root: Path, split: str, check_sizes: bool = True) -> ShardSource
     root = Path(root)
     if (root / fmt.INFO_NAME).is_file():
         return ShardSource(root, split, check_sizes)
-    if root.is_dir() and (any(root.glob("*.tar")) or any(root.glob("_part*.json"))):
-        raise SourceError(f"{root} holds shards but no {fmt.INFO_NAME}: the set is not finalized. Once every pack or render "
-                          f"job writing to it has finished, run `iebench finalize {root}`")
+    if root.is_dir() and (any(root.glob("*.tar")) or any(root.glob(PART_GLOB))):
+        raise SourceError(
+            f"{root} holds shards but no {fmt.INFO_NAME}: the set is not finalized. Once every pack or render "
+            f"job writing to it has finished, run `iebench finalize {root}`"
+        )
     if not root.is_dir():
         raise SourceError(f"{root} does not exist or is not a folder")
     try:

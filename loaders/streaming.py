@@ -20,6 +20,7 @@ from iebench.dataset import format as fmt
 from iebench.dataset.finalize import FinalizeError, load_info
 from iebench.loaders.actions import ActionComputer
 from iebench.loaders.decode import decode
+from iebench.loaders.loader import rank_and_world
 from iebench.loaders.sampling import choose_pair
 from iebench.loaders.sources import SourceError
 from torch.utils.data import IterableDataset, get_worker_info
@@ -30,12 +31,6 @@ class _Corrupt:
 
     def __init__(self, message: str) -> None:
         self.message = message
-
-
-def _rank_and_world() -> tuple[int, int]:
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank(), torch.distributed.get_world_size()
-    return 0, 1
 
 
 BLOCK = 512
@@ -79,6 +74,40 @@ def _header(block: bytes) -> tuple[str, int, bytes]:
     return name, size, block[156:157]
 
 
+def _long_name(kind: bytes, data: bytes, current: str | None) -> str | None:
+    """The name a GNU long-name record (L) or a pax header (x) gives the next member (g: global, no name)."""
+    if kind == b"L":
+        return data.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+    if kind == b"x":
+        for line in data.split(b"\n"):
+            if line.split(b" ", 1)[-1].startswith(b"path="):
+                return line.split(b"=", 1)[1].decode("utf-8", "surrogateescape")
+    return current
+
+
+def _members(stream) -> Iterator[tuple[str, int]]:
+    """(name, size) of each regular file of a tar stream; its data comes next, for the caller to read or skip."""
+    long_name = None
+    while True:
+        block = _read(stream, BLOCK)
+        if len(block) < BLOCK:
+            if block:
+                raise EOFError("the stream ends inside a header")
+            return
+        if block == bytes(BLOCK):  # the end-of-archive marker
+            return
+        name, size, kind = _header(block)
+        padded = -(-size // BLOCK) * BLOCK
+        if kind in (b"L", b"x", b"g"):
+            long_name = _long_name(kind, _read(stream, padded)[:size], long_name)
+            continue
+        name, long_name = long_name or name, None
+        if kind in (b"0", b"\0", b"7"):
+            yield name, size
+        else:  # not a regular file
+            _skip(stream, padded)
+
+
 def iterate_samples(url: str, wanted=None) -> Iterator[tuple[str, dict[str, bytes]]]:
     """(key, {field: bytes}) for each sample of a tar stream, members grouped by key.
 
@@ -87,36 +116,16 @@ def iterate_samples(url: str, wanted=None) -> Iterator[tuple[str, dict[str, byte
     50 costs little more than reading the 2. Tar headers are read directly (ustar, GNU long names, pax).
     """
     stream = wds.gopen(url)
-    key, fields, keep, long_name = None, {}, None, None
+    key, fields, keep = None, {}, None
     try:
-        while True:
-            block = _read(stream, BLOCK)
-            if len(block) < BLOCK:
-                if block:
-                    raise EOFError("the stream ends inside a header")
-                break
-            if block == bytes(BLOCK):  # the end-of-archive marker
-                break
-            name, size, kind = _header(block)
-            padded = -(-size // BLOCK) * BLOCK
-            if kind in (b"L", b"x", b"g"):  # a GNU long name, or pax attributes for the next member
-                data = _read(stream, padded)[:size]
-                if kind == b"L":
-                    long_name = data.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
-                elif kind == b"x":
-                    long_name = next((line.split(b"=", 1)[1].decode("utf-8", "surrogateescape") for line in data.split(b"\n")
-                                      if line.split(b" ", 1)[-1].startswith(b"path=")), long_name)
-                continue
-            name, long_name = long_name or name, None
-            if kind not in (b"0", b"\0", b"7"):  # not a regular file
-                _skip(stream, padded)
-                continue
+        for name, size in _members(stream):
             member_key, _, field = name.rsplit("/", 1)[-1].partition(".")
             if member_key != key:
                 if key is not None:
                     yield key, fields
                 key, fields = member_key, {}
                 keep = None if wanted is None else wanted(key)
+            padded = -(-size // BLOCK) * BLOCK
             if keep is None or field in keep:
                 data = _read(stream, size)
                 if len(data) < size:
@@ -170,10 +179,21 @@ class StreamingPairs(IterableDataset):
     the process group is initialised (or pass `rank` and `world_size`).
     """
 
-    def __init__(self, root: Path | list[str], split: str = "train", action: str = "rotation", seed: int = 0,
-                 shuffle_buffer: int = 256, num_samples: int | None = None, latent_names: tuple[str, ...] | None = None,
-                 views: int | None = None, canonical: bool = False, on_error: str = "raise",
-                 rank: int | None = None, world_size: int | None = None) -> None:
+    def __init__(
+        self,
+        root: Path | list[str],
+        split: str = "train",
+        action: str = "rotation",
+        seed: int = 0,
+        shuffle_buffer: int = 256,
+        num_samples: int | None = None,
+        latent_names: tuple[str, ...] | None = None,
+        views: int | None = None,
+        canonical: bool = False,
+        on_error: str = "raise",
+        rank: int | None = None,
+        world_size: int | None = None,
+    ) -> None:
         if isinstance(root, (str, Path)) and Path(root).is_dir():
             try:
                 info = load_info(Path(root))
@@ -196,7 +216,7 @@ class StreamingPairs(IterableDataset):
         self._epoch = torch.zeros(1, dtype=torch.int64).share_memory_()
         self._indexes: dict[str, dict | None] = {}  # url -> {key: members} of a local index, loaded on first use
         # Taken now, in the rank's own process: DataLoader workers have no process group of their own.
-        default_rank, default_world = _rank_and_world()
+        default_rank, default_world = rank_and_world()
         self.rank = default_rank if rank is None else rank
         self.world_size = default_world if world_size is None else world_size
 
@@ -257,8 +277,10 @@ class StreamingPairs(IterableDataset):
         for field, data in kept.items():
             span = members.get(field)
             if data is not None and span is not None and len(span) > 2 and (len(data) != span[1] or zlib.crc32(data) != span[2]):
-                kept[field] = _Corrupt(f"{url}: object {key}: member {key}.{field} does not match its checksum in the index "
-                                       "(the shard is corrupt or was changed): re-pack it or restore it from a copy")
+                kept[field] = _Corrupt(
+                    f"{url}: object {key}: member {key}.{field} does not match its checksum in the index "
+                    "(the shard is corrupt or was changed): re-pack it or restore it from a copy"
+                )
 
     def _item(self, key: str, url: str, fields: dict[str, bytes | None], first: int, second: int) -> dict:
         if any(v is None for v in fields.values()):
@@ -271,15 +293,22 @@ class StreamingPairs(IterableDataset):
             try:
                 views.append(decode(fields[f"{view:03d}.jpg"]))
             except (ValueError, RuntimeError) as error:
-                raise SourceError(f"{url}: object {key}: member {key}.{view:03d}.jpg: view {view} does not decode cleanly ({error})") from None
+                raise SourceError(
+                    f"{url}: object {key}: member {key}.{view:03d}.jpg: view {view} does not decode cleanly ({error})"
+                ) from None
         view1, view2 = views
         try:
             latents = np.load(io.BytesIO(fields["latents.npy"]), allow_pickle=False)
         except ValueError as error:
             raise SourceError(f"{url}: object {key}: member {key}.latents.npy unreadable ({error})") from None
-        return {"view1": view1, "view2": view2,
-                "action": torch.from_numpy(self.compute_action(latents[first], latents[second])),
-                "label": int(fields["cls"]), "key": key, "views": torch.tensor([first, second])}
+        return {
+            "view1": view1,
+            "view2": view2,
+            "action": torch.from_numpy(self.compute_action(latents[first], latents[second])),
+            "label": int(fields["cls"]),
+            "key": key,
+            "views": torch.tensor([first, second]),
+        }
 
     def __iter__(self) -> Iterator[dict]:
         epoch = int(self._epoch[0])

@@ -7,7 +7,6 @@ settings differ from the manifest already in the output folder is refused rather
 from __future__ import annotations
 
 import json
-import os
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -32,6 +31,7 @@ from iebench.render.worker import (
 from tqdm import tqdm
 
 import iebench
+from iebench.cores import available_cores
 from iebench.files import remove_temporary, write_atomic, write_json_atomic
 from iebench.presets import Preset, sample_view_latents
 
@@ -40,7 +40,7 @@ class RenderJobError(RuntimeError):
     """A job that must not start (for example, settings that differ from the output's manifest)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RenderJob:
     """Everything one `iebench render` invocation does, validated before any work starts."""
 
@@ -63,12 +63,12 @@ class RenderJob:
 
     def worker_count(self) -> int:
         """Worker processes to start: the flag, or one per core, never more than objects."""
-        count = self.workers or os.cpu_count() or 1
+        count = self.workers or available_cores()
         return max(1, min(count, len(self.objects) or 1))
 
     def threads_per_worker(self) -> int:
         """Cycles threads per worker, so that workers together use every core once."""
-        return self.threads or max(1, (os.cpu_count() or 1) // self.worker_count())
+        return self.threads or max(1, available_cores() // self.worker_count())
 
 
 @dataclass
@@ -118,7 +118,9 @@ def _manifest(job: RenderJob, summary: RenderSummary | None, status: str, render
         "status": status,
         **_fingerprint(job),
         "latent_names": list(job.preset.latent_names),
-        "layout": "WebDataset shards (see _part*.json)" if job.shard_plan else "<synset>/<model_id>/image_<i>.jpg + latent_<i>.npy (float64)",
+        "layout": "WebDataset shards (see _part*.json)"
+        if job.shard_plan
+        else "<synset>/<model_id>/image_<i>.jpg + latent_<i>.npy (float64)",
         "render_settings": job.settings.to_json(),
         "renderer": renderer,
         "object_source": {
@@ -262,8 +264,9 @@ def run(job: RenderJob) -> RenderSummary:
     job.out.mkdir(parents=True, exist_ok=True)
     check_resumable(job)
     # This job's own records only: the other jobs of an array write theirs into the same folder.
-    remove_temporary(job.out, (manifest_path(job.out, job.job_index, job.num_jobs).name,
-                               failures_path(job.out, job.job_index, job.num_jobs).name))
+    remove_temporary(
+        job.out, (manifest_path(job.out, job.job_index, job.num_jobs).name, failures_path(job.out, job.job_index, job.num_jobs).name)
+    )
     sink = make_sink(job)
     renderer = {"engine": "CYCLES", "blender": _blender_version(), "device_requested": job.settings.device}
     write_json_atomic(manifest_path(job.out, job.job_index, job.num_jobs), _manifest(job, None, "running", renderer))

@@ -301,7 +301,9 @@ def obj_text(parts: list[Part], mtl_name: str) -> tuple[str, str]:
     mtl = ["# iebench procedural materials\n"]
     offset = 1
     for index, (mesh, colour) in enumerate(parts):
-        mtl.append(f"newmtl part{index}\nKd {colour[0]:.6f} {colour[1]:.6f} {colour[2]:.6f}\nKa 0 0 0\nKs 0.1 0.1 0.1\nNs 20\nd 1\nillum 2\n\n")
+        mtl.append(
+            f"newmtl part{index}\nKd {colour[0]:.6f} {colour[1]:.6f} {colour[2]:.6f}\nKa 0 0 0\nKs 0.1 0.1 0.1\nNs 20\nd 1\nillum 2\n\n"
+        )
         obj.append(f"g part{index}\nusemtl part{index}\n")
         obj.extend(f"v {x:.6f} {y:.6f} {z:.6f}\n" for x, y, z in mesh.vertices)
         obj.extend(f"f {a + offset} {b + offset} {c + offset}\n" for a, b, c in mesh.faces)
@@ -332,8 +334,16 @@ def generate(root: Path, classes: int, per_class: int, seed: int = 0) -> list[Pr
             model_id = model_id_for(seed, synset, index)
             path = write_object(root, synset, model_id, BUILDERS[synset](rng))
             objects.append(ProceduralObject(synset, model_id, path))
-    write_json_atomic(Path(root) / MARKER, {"generator": "iebench procedural", "seed": seed, "classes": classes,
-                                            "per_class": per_class, "license": "free to use (generated objects)"})
+    write_json_atomic(
+        Path(root) / MARKER,
+        {
+            "generator": "iebench procedural",
+            "seed": seed,
+            "classes": classes,
+            "per_class": per_class,
+            "license": "free to use (generated objects)",
+        },
+    )
     return objects
 
 

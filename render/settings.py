@@ -10,7 +10,7 @@ DEVICES = ("cpu", "gpu", "auto")
 PREFILTERS = ("accurate", "fast")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RenderSettings:
     """How each view is rendered and stored. Defaults: see `bench/render_quality.py` for the trade-off."""
 

@@ -12,15 +12,16 @@ from pathlib import Path
 
 import numpy as np
 from iebench.dataset import format as fmt
-from iebench.dataset.pack import PackOptions, part_path
-from iebench.dataset.splits import read_sie_split, stratified_split
+from iebench.dataset.pack import PackOptions
+from iebench.dataset.parts import new_part, part_path, shard_job_suffix
+from iebench.dataset.splits import assign_splits, require_split, split_record
 from iebench.render import writer
 from iebench.render.objects import ObjectRef
 from iebench.render.worker import ObjectResult
 
-import iebench
-from iebench.classes import class_name, label_map
+from iebench.classes import class_name
 from iebench.files import remove_temporary, write_json_atomic
+from iebench.layout import object_dir
 
 # Bytes of a stored 3DIEBench view at 256 px (SPEC 1: 17 GB for 2.6 M views), for sizing shards before rendering.
 BYTES_PER_VIEW_256 = 6_500
@@ -35,16 +36,16 @@ class LooseSink:
     def prepare(self, objects: tuple[ObjectRef, ...]) -> None:
         """Remove temporary files an interrupted run left."""
         for ref in objects:
-            writer.remove_partial_files(writer.object_dir(self.out, ref.synset, ref.model_id))
+            writer.remove_partial_files(object_dir(self.out, ref.synset, ref.model_id))
 
     def missing_views(self, ref: ObjectRef, views: list[int]) -> list[int]:
         """Views of the object whose files are not both in place."""
-        folder = writer.object_dir(self.out, ref.synset, ref.model_id)
+        folder = object_dir(self.out, ref.synset, ref.model_id)
         return [v for v in views if not writer.view_complete(folder, v)]
 
     def accept(self, result: ObjectResult) -> None:
         """Write the object's finished views."""
-        folder = writer.object_dir(self.out, *result.key.split("/"))
+        folder = object_dir(self.out, *result.key.split("/"))
         for view in result.views:
             writer.write_view(folder, view.index, view.jpeg, view.latents)
 
@@ -104,9 +105,18 @@ class ShardSink:
             ref = self.ref_of[result.key]
             synset, model_id = ref.synset, ref.model_id
             views = sorted(result.views, key=lambda v: v.index)
-            samples.append(fmt.ObjectSample(synset, model_id, self.part["labels"][synset], class_name(synset),
-                                            tuple(v.jpeg for v in views), np.stack([v.latents for v in views]),
-                                            tuple(self.part["latent_names"]), self.part["preset"]["name"]))
+            samples.append(
+                fmt.ObjectSample(
+                    synset,
+                    model_id,
+                    self.part["labels"][synset],
+                    class_name(synset),
+                    tuple(v.jpeg for v in views),
+                    np.stack([v.latents for v in views]),
+                    tuple(self.part["latent_names"]),
+                    self.part["preset"]["name"],
+                )
+            )
         dropped = [k for k in shard["keys"] if results[k].error]
         if dropped:  # a failed object is left out of its shard (and listed), so the rest is not lost
             shard["keys"] = [k for k in shard["keys"] if k not in dropped]
@@ -120,8 +130,19 @@ class ShardSink:
         write_json_atomic(part_path(self.out, self.job), self.part)
 
 
-def shard_plan(all_objects: list[ObjectRef], mine: list[ObjectRef], options: PackOptions, *, views: int, resolution: int,
-               preset: dict, latent_names: tuple[str, ...], job_index: int, num_jobs: int, source: dict) -> dict:
+def shard_plan(
+    all_objects: list[ObjectRef],
+    mine: list[ObjectRef],
+    options: PackOptions,
+    *,
+    views: int,
+    resolution: int,
+    preset: dict,
+    latent_names: tuple[str, ...],
+    job_index: int,
+    num_jobs: int,
+    source: dict,
+) -> dict:
     """The `_part*.json` plan of one render job writing shards.
 
     The split and the labels come from all objects (every job of an array computes the same); the
@@ -131,38 +152,38 @@ def shard_plan(all_objects: list[ObjectRef], mine: list[ObjectRef], options: Pac
     keys = [(o.synset, o.model_id) for o in all_objects]
     fmt.check_dataset_name(options.name)
     fmt.check_unique_keys(keys)  # before anything renders: a key that cannot be stored is refused now
-    split_of = read_sie_split(options.split_files) if options.split_files else stratified_split(keys, options.val_fraction, options.split_seed)
+    split_of = assign_splits(keys, split_files=options.split_files, val_fraction=options.val_fraction, seed=options.split_seed)
+    require_split([(o.synset, o.model_id) for o in mine], split_of)
     per_view = BYTES_PER_VIEW_256 * (resolution / 256) ** 2 + 200
     per_shard = max(1, int(options.shard_size_mb * 2**20 // (views * per_view)))
-    job = "" if num_jobs == 1 else f"-job{job_index:05d}"
+    job = shard_job_suffix(job_index, num_jobs)
     shards = []
     for split_index, split in enumerate(fmt.SPLITS):
         members = sorted(fmt.sample_key(o.synset, o.model_id) for o in mine if split_of.get((o.synset, o.model_id)) == split)
         order = np.random.default_rng(np.random.SeedSequence([options.shard_seed, split_index, job_index])).permutation(len(members))
         ordered = [members[i] for i in order]
         for index, start in enumerate(range(0, len(ordered), per_shard)):
-            shards.append({"name": fmt.shard_name(options.name, split, index, job), "split": split, "keys": ordered[start : start + per_shard]})
-    unsplit = [f"{s}/{m}" for s, m in ((o.synset, o.model_id) for o in mine) if (s, m) not in split_of]
-    if unsplit:
-        raise ValueError(f"{len(unsplit)} objects are in no split file, e.g. {unsplit[0]}")
-    split = ({"method": "sie-files", "path": str(options.split_files)} if options.split_files else
-             {"method": "stratified", "val_fraction": options.val_fraction, "seed": options.split_seed})
-    return {
-        "format": fmt.FORMAT,
-        "generator": f"iebench {iebench.__version__}",
-        "name": options.name,
-        "views_per_object": views,
-        "resolution": resolution,
-        "latent_names": list(latent_names),
-        "preset": preset,
-        "render_manifest": None,
-        "source": source,
-        "labels": label_map([o.synset for o in all_objects]),
-        "split": split,
-        "shard_seed": options.shard_seed,
-        "shard_size_mb": options.shard_size_mb,
-        "plan": {"job_index": job_index, "num_jobs": num_jobs, "objects_per_shard": per_shard,
-                 "objects": sorted(fmt.sample_key(o.synset, o.model_id) for o in mine)},
-        "skipped": [],
-        "shards": shards,
-    }
+            shards.append(
+                {"name": fmt.shard_name(options.name, split, index, job), "split": split, "keys": ordered[start : start + per_shard]}
+            )
+    return new_part(
+        name=options.name,
+        views=views,
+        resolution=resolution,
+        latent_names=latent_names,
+        preset=preset,
+        render_manifest=None,
+        source=source,
+        synsets=[o.synset for o in all_objects],
+        split=split_record(split_files=options.split_files, val_fraction=options.val_fraction, seed=options.split_seed),
+        shard_seed=options.shard_seed,
+        shard_size_mb=options.shard_size_mb,
+        skipped=[],
+        shards=shards,
+        plan={
+            "job_index": job_index,
+            "num_jobs": num_jobs,
+            "objects_per_shard": per_shard,
+            "objects": sorted(fmt.sample_key(o.synset, o.model_id) for o in mine),
+        },
+    )

@@ -1,7 +1,6 @@
 """Writing rendered views: JPEG encoding and the original 3DIEBench layout of loose files.
 
-Layout (as published, so the original SIE code reads it unchanged):
-`<out>/<synset>/<model_id>/image_<i>.jpg` and `latent_<i>.npy` (float64, the preset's latent order).
+The file names are `iebench.layout`'s.
 Each file is written under a temporary name and renamed, the latent last: a view is complete when
 both files exist, and an interrupted write never leaves a file that looks finished.
 """
@@ -15,6 +14,7 @@ import numpy as np
 from PIL import Image
 
 from iebench.files import TMP_MARK, write_atomic
+from iebench.layout import image_path, latent_path
 
 
 def encode_jpeg(rgb: np.ndarray, quality: int = 95, legacy_bgr: bool = False) -> bytes:
@@ -31,21 +31,6 @@ def npy_bytes(array: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     np.save(buffer, array, allow_pickle=False)
     return buffer.getvalue()
-
-
-def object_dir(out: Path, synset: str, model_id: str) -> Path:
-    """The folder of one object in the original layout."""
-    return Path(out) / synset / model_id
-
-
-def image_path(folder: Path, view: int) -> Path:
-    """Path of a view's image."""
-    return folder / f"image_{view}.jpg"
-
-
-def latent_path(folder: Path, view: int) -> Path:
-    """Path of a view's latent vector."""
-    return folder / f"latent_{view}.npy"
 
 
 def write_view(folder: Path, view: int, jpeg: bytes, latents: np.ndarray) -> None:

@@ -10,10 +10,28 @@ from iebench.render.job import RenderJob, RenderSummary, run
 from iebench.render.objects import scan_root
 from iebench.render.settings import RenderSettings
 
+from iebench.layout import LATENT_GLOB
 from iebench.presets import get_preset
 
 THIRD_PARTY = Path(__file__).parent / "data" / "thirdparty"
 TINY_SETTINGS = RenderSettings(resolution=32, samples=4, denoiser="fast")
+
+
+def rotations_only_copy(render_out: Path, dest: Path) -> Path:
+    """A copy of a loose render whose latents and manifest keep only the three rotation angles."""
+    import json
+    import shutil
+
+    import numpy as np
+
+    shutil.copytree(render_out, dest)
+    manifest = json.loads((dest / "_manifest.json").read_text())
+    manifest["preset"]["factors"] = manifest["preset"]["factors"][:3]
+    manifest["latent_names"] = manifest["latent_names"][:3]
+    (dest / "_manifest.json").write_text(json.dumps(manifest))
+    for path in dest.glob(f"*/*/{LATENT_GLOB}"):
+        np.save(path, np.load(path)[:3])
+    return dest
 
 
 @pytest.fixture(scope="session")
@@ -27,8 +45,16 @@ def procedural_root(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_render(procedural_root, tmp_path_factory) -> tuple[RenderJob, RenderSummary]:
     """A real Blender render of the procedural set: 4 views per object at 32 px, two workers."""
-    job = RenderJob(tuple(scan_root(procedural_root)), tmp_path_factory.mktemp("render"), get_preset("3diebench"),
-                    seed=7, views=4, settings=TINY_SETTINGS, workers=2, source_root=procedural_root)
+    job = RenderJob(
+        objects=tuple(scan_root(procedural_root)),
+        out=tmp_path_factory.mktemp("render"),
+        preset=get_preset("3diebench"),
+        seed=7,
+        views=4,
+        settings=TINY_SETTINGS,
+        workers=2,
+        source_root=procedural_root,
+    )
     return job, run(job)
 
 

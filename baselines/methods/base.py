@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
-from iebench.baselines.config import TrainConfig
 from iebench.baselines.backbones import build_backbone
+from iebench.baselines.config import TrainConfig
 from torch import nn
+
+
+@dataclass(frozen=True, kw_only=True)
+class NoSettings:
+    """The settings of a method that has none of its own (`extra` must be empty)."""
 
 
 class Method(nn.Module):
     """A self-supervised method: `forward(view1, view2, action)` returns its loss terms, `loss` among them.
 
-    Subclasses set `default_action` ("none" if they need no transformation parameters) and
-    `has_predictor`; those with a predictor implement `equivariant_embedding` and `predict` for the
-    retrieval protocols (MRR, H@k, PRE).
+    Subclasses set `has_predictor`; those with a predictor implement `equivariant_embedding` and
+    `predict` for the retrieval protocols (MRR, H@k, PRE). A method with settings of its own sets
+    `Settings` to a dataclass of them; `config.extra` is an instance of it (checked when the
+    configuration loads). The action a method trains with is the registry's (`methods/__init__.py`).
     """
 
-    default_action = "rotation"
+    Settings: type = NoSettings
     has_predictor = False
 
     def __init__(self, config: TrainConfig, action_dim: int, last_stride: int = 2) -> None:

@@ -8,6 +8,8 @@ SEN-like: only the predicted loss (InfoNCE between prediction and target), no in
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from iebench.baselines.config import TrainConfig
 from iebench.baselines.distributed import gather
@@ -16,15 +18,23 @@ from iebench.baselines.methods.base import Method
 from iebench.baselines.models import HyperPredictor, projector
 
 
+@dataclass(frozen=True, kw_only=True)
+class EquiModSettings:
+    """EquiMod's own settings (`extra` in a configuration)."""
+
+    temperature: float = 0.1  # InfoNCE's (loss="infonce")
+
+
 class EquiMod(Method):
     """`loss="infonce"` (EquiMod, SimCLR-based) or `"vicreg"`; `invariant=False` gives the SEN-like variant."""
 
+    Settings = EquiModSettings
     has_predictor = True
 
     def __init__(self, config: TrainConfig, action_dim: int, loss: str = "infonce", invariant: bool = True) -> None:
         super().__init__(config, action_dim)
         dims = tuple(2 * d for d in config.projector)
-        self.loss_kind, self.temperature = loss, float(config.extra.get("temperature", 0.1))
+        self.loss_kind, self.temperature = loss, config.extra.temperature
         self.inv_projector = projector(self.dim, dims) if invariant else None
         self.equi_projector = projector(self.dim, dims)
         self.predictor = HyperPredictor(action_dim, dims[-1], config.predictor_depth)

@@ -18,6 +18,7 @@ output, not the queries), or the decoder could copy view 2 and learn nothing abo
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -42,7 +43,9 @@ class CrossAttentionDecoder(nn.Module):
         self.after_attention = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, 4 * width), nn.GELU(), nn.Linear(4 * width, width))
         self.blocks = nn.TransformerEncoder(
             nn.TransformerEncoderLayer(width, heads, 4 * width, dropout=0.0, batch_first=True, norm_first=True, activation="gelu"),
-            num_layers=blocks - 1, enable_nested_tensor=False)
+            num_layers=blocks - 1,
+            enable_nested_tensor=False,
+        )
         self.norm = nn.LayerNorm(width)
         self.to_pixels = nn.Linear(width, patch_pixels)
 
@@ -64,10 +67,19 @@ def patchify(images: torch.Tensor, grid: int) -> torch.Tensor:
     return images.reshape(n, c, grid, ph, grid, pw).permute(0, 2, 4, 1, 3, 5).reshape(n, grid * grid, c * ph * pw)
 
 
+@dataclass(frozen=True, kw_only=True)
+class ReconstructionSettings:
+    """The reconstruction method's own settings (`extra` in a configuration)."""
+
+    recon_weight: float = 1.0  # weight of the pixel MSE
+    decoder_width: int = 192
+    decoder_blocks: int = 6  # the cross-attention block and blocks - 1 self-attention blocks
+
+
 class Reconstruction(Method):
     """`recon-xattn`: VICReg on the invariant part + weight x pixel MSE of the reconstructed view 2."""
 
-    default_action = "none"
+    Settings = ReconstructionSettings
 
     def __init__(self, config: TrainConfig, action_dim: int) -> None:
         super().__init__(config, action_dim, last_stride=1)
@@ -76,14 +88,17 @@ class Reconstruction(Method):
             raise ValueError("recon-xattn needs --image-size (the decoder's token grid is sized from it)")
         self.grid = size // 16
         if self.grid * self.grid < MIN_TOKENS:
-            raise ValueError(f"recon-xattn at {size} px gives {self.grid * self.grid} tokens; it needs at least "
-                             f"{MIN_TOKENS} (an image size of 64 or more)")
+            raise ValueError(
+                f"recon-xattn at {size} px gives {self.grid * self.grid} tokens; it needs at least "
+                f"{MIN_TOKENS} (an image size of 64 or more)"
+            )
         extra = config.extra
-        self.recon_weight = float(extra.get("recon_weight", 1.0))
+        self.recon_weight = extra.recon_weight
         self.inv_projector = projector(self.inv_dim, tuple(2 * d for d in config.projector))
         patch = 3 * (size // self.grid) ** 2
-        self.decoder = CrossAttentionDecoder(self.dim - self.inv_dim, self.grid * self.grid, patch,
-                                             int(extra.get("decoder_width", 192)), int(extra.get("decoder_blocks", 6)))
+        self.decoder = CrossAttentionDecoder(
+            self.dim - self.inv_dim, self.grid * self.grid, patch, extra.decoder_width, extra.decoder_blocks
+        )
 
     def tokens_and_representation(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Equivariant tokens (N, T, equi dims) and the representation."""
@@ -101,8 +116,13 @@ class Reconstruction(Method):
         tokens1, r1 = self.tokens_and_representation(view1)
         tokens2, r2 = self.tokens_and_representation(view2)
         c = self.config
-        terms = vicreg_loss(gather(self.inv_projector(r1[:, : self.inv_dim])), gather(self.inv_projector(r2[:, : self.inv_dim])),
-                            c.sim_coeff, c.std_coeff, c.cov_coeff)
+        terms = vicreg_loss(
+            gather(self.inv_projector(r1[:, : self.inv_dim])),
+            gather(self.inv_projector(r2[:, : self.inv_dim])),
+            c.sim_coeff,
+            c.std_coeff,
+            c.cov_coeff,
+        )
         terms["ssl"] = terms["loss"]
         terms["reconstruction"] = F.mse_loss(self.decoder(tokens1, tokens2), patchify(view2, self.grid))
         terms["loss"] = terms["ssl"] + self.recon_weight * terms["reconstruction"]

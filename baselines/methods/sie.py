@@ -51,8 +51,18 @@ class SIE(Method):
             inv1, inv2 = gather(self.inv_projector(i1)), gather(self.inv_projector(i2))
         c = self.config
         equi_coeff = c.sim_coeff if self.only_equivariant else c.equi_factor * c.sim_coeff
-        terms = sie_loss(inv1, inv2, gather(equi1), gather(equi2), gather(pred), c.sim_coeff, equi_coeff,
-                         c.std_coeff, c.cov_coeff, pred_std=self.variant != "sie-novar")
+        terms = sie_loss(
+            inv1,
+            inv2,
+            gather(equi1),
+            gather(equi2),
+            gather(pred),
+            c.sim_coeff,
+            equi_coeff,
+            c.std_coeff,
+            c.cov_coeff,
+            pred_std=self.variant != "sie-novar",
+        )
         terms["representation1"] = r1.detach()
         terms["representation2"] = r2.detach()
         return terms

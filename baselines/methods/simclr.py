@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from iebench.baselines.config import TrainConfig
 from iebench.baselines.distributed import gather
@@ -11,24 +13,37 @@ from iebench.baselines.models import projector
 from torch import nn
 
 
+@dataclass(frozen=True, kw_only=True)
+class SimCLRSettings:
+    """SimCLR's own settings (`extra` in a configuration)."""
+
+    temperature: float = 0.1
+    augself_weight: float = 1.0  # the AugSelf regression's weight (the augself variants only)
+
+
 class SimCLR(Method):
     """InfoNCE over the gathered batch (2N - 2 negatives per anchor), cosine similarity, temperature 0.1.
 
     With `augself=True`, an MLP (2 x 512 -> 1024 -> 1024 -> action) on the two concatenated
-    representations regresses the action with MSE, weight `extra["augself_weight"]` (default 1).
+    representations regresses the action with MSE, weight `extra.augself_weight` (default 1).
     """
 
-    default_action = "none"
+    Settings = SimCLRSettings
 
     def __init__(self, config: TrainConfig, action_dim: int, augself: bool = False) -> None:
         super().__init__(config, action_dim)
         self.projector = projector(self.dim, tuple(2 * d for d in config.projector))
-        self.temperature = float(config.extra.get("temperature", 0.1))
+        self.temperature = config.extra.temperature
         self.augself = None
         if augself:
-            self.augself = nn.Sequential(nn.Linear(2 * self.dim, 1024), nn.ReLU(inplace=True), nn.Linear(1024, 1024), nn.ReLU(inplace=True),
-                                         nn.Linear(1024, action_dim))
-            self.augself_weight = float(config.extra.get("augself_weight", 1.0))
+            self.augself = nn.Sequential(
+                nn.Linear(2 * self.dim, 1024),
+                nn.ReLU(inplace=True),
+                nn.Linear(1024, 1024),
+                nn.ReLU(inplace=True),
+                nn.Linear(1024, action_dim),
+            )
+            self.augself_weight = config.extra.augself_weight
 
     def forward(self, view1: torch.Tensor, view2: torch.Tensor, action: torch.Tensor) -> dict[str, torch.Tensor]:
         """InfoNCE (+ the AugSelf regression)."""

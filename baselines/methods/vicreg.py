@@ -13,8 +13,6 @@ from iebench.baselines.models import projector
 class VICReg(Method):
     """VICReg with the paper's 2048-2048-2048 expander (twice each SIE part's width) and 10 / 10 / 1."""
 
-    default_action = "none"
-
     def __init__(self, config: TrainConfig, action_dim: int) -> None:
         super().__init__(config, action_dim)
         self.expander = projector(self.dim, tuple(2 * d for d in config.projector))

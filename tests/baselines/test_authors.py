@@ -22,7 +22,7 @@ def authors_model_pth(path, method="sie", action_dim=4, epochs=7, width=64):
     state = {}
     for key, value in model.state_dict().items():
         prefix = next((p for p in THEIR_NAMES if key.startswith(p)), "")
-        state["module." + (THEIR_NAMES[prefix] + key[len(prefix):] if prefix else key)] = value
+        state["module." + (THEIR_NAMES[prefix] + key[len(prefix) :] if prefix else key)] = value
     state["module.evaluator.classifier_repr.weight"] = torch.zeros(55, 512)
     state["module.evaluator.classifier_repr.bias"] = torch.zeros(55)
     optimizer = torch.optim.Adam(model.parameters())
@@ -61,8 +61,9 @@ def test_a_bare_backbone_imports_for_classification_and_r2_only(packed, tmp_path
     results = json.loads((tmp_path / "run" / "eval" / "eval.json").read_text())["results"]
     assert "top1" in results["classification"]["all"] and "r2_sie" in results["rotation"]
     assert results["mrr"] == {"not_applicable": "imported backbone only (no projector or predictor)"}
-    result = CliRunner().invoke(main, ["train", "--data", str(out), "--out", str(tmp_path / "run"), "--resume", "--epochs", "2",
-                                       "--image-size", "32"])
+    result = CliRunner().invoke(
+        main, ["train", "--data", str(out), "--out", str(tmp_path / "run"), "--resume", "--epochs", "2", "--image-size", "32"]
+    )
     assert result.exit_code == 1 and "cannot be resumed: it was imported from" in result.output
 
 

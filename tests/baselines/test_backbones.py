@@ -3,7 +3,7 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from iebench.baselines import BACKBONES, build_backbone
+from iebench.baselines.backbones import BACKBONES, build_backbone
 
 
 def spec_keys() -> list[str]:

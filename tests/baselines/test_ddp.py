@@ -15,7 +15,11 @@ CONFIG = TrainConfig(projector=(32, 32, 32), image_size=None)
 
 def batch():
     generator = torch.Generator().manual_seed(1)
-    return torch.randn(8, 3, 32, 32, generator=generator), torch.randn(8, 3, 32, 32, generator=generator), torch.randn(8, 4, generator=generator)
+    return (
+        torch.randn(8, 3, 32, 32, generator=generator),
+        torch.randn(8, 3, 32, 32, generator=generator),
+        torch.randn(8, 4, generator=generator),
+    )
 
 
 def model():
@@ -89,9 +93,32 @@ def test_torchrun_two_ranks_train_on_uneven_batches(thirteen_objects, tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", str(port), "-m", "iebench.cli",
-               "train", "--data", str(thirteen_objects), "--out", str(tmp_path / "run"), "--config", str(tmp_path / "tiny.toml"),
-               "--epochs", "2", "--batch-size", "4", "--device", "cpu", "--workers", "0"]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node",
+        "2",
+        "--master-port",
+        str(port),
+        "-m",
+        "iebench.cli",
+        "train",
+        "--data",
+        str(thirteen_objects),
+        "--out",
+        str(tmp_path / "run"),
+        "--config",
+        str(tmp_path / "tiny.toml"),
+        "--epochs",
+        "2",
+        "--batch-size",
+        "4",
+        "--device",
+        "cpu",
+        "--workers",
+        "0",
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr[-3000:]
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]

@@ -46,8 +46,9 @@ def test_eval_writes_every_metric_and_reuses_cached_features(tiny_run, packed):
 
 def test_random_init_floor_and_report(tiny_run, packed, tmp_path):
     out, _ = packed
-    result = CliRunner().invoke(main, ["eval", str(tiny_run), "--data", str(out), "--random-init", "--epochs", "3",
-                                       "--tasks", "classification,rotation"])
+    result = CliRunner().invoke(
+        main, ["eval", str(tiny_run), "--data", str(out), "--random-init", "--epochs", "3", "--tasks", "classification,rotation"]
+    )
     assert result.exit_code == 0, result.output
     assert (tiny_run / "eval-random-init" / "eval.json").is_file()
     evaluate(tiny_run, out, QUICK, progress=False)
@@ -97,8 +98,25 @@ def test_the_same_evaluation_gives_the_same_numbers_in_one_process_and_in_two(ti
     settings = EvalSettings(tasks=("classification", "rotation", "mrr"), probe=ProbeSettings(epochs=3, batch_size=64, seed=2))
     first = evaluate(run, out, settings, progress=False)["results"]
     assert evaluate(run, out, settings, progress=False)["results"] == first
-    command = [sys.executable, "-m", "iebench.cli", "eval", str(run), "--data", str(out), "--tasks", "classification,rotation,mrr",
-               "--epochs", "3", "--batch-size", "64", "--seed", "2", "--device", "cpu"]
+    command = [
+        sys.executable,
+        "-m",
+        "iebench.cli",
+        "eval",
+        str(run),
+        "--data",
+        str(out),
+        "--tasks",
+        "classification,rotation,mrr",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "64",
+        "--seed",
+        "2",
+        "--device",
+        "cpu",
+    ]
     subprocess.run(command, check=True, capture_output=True)
     assert json.loads((run / "eval" / "eval.json").read_text())["results"] == json.loads(json.dumps(first))
 
@@ -116,15 +134,21 @@ def test_a_cached_evaluation_is_reused_only_for_the_same_settings(tiny_run, pack
     stamp = (run / "eval" / "eval.json").stat().st_mtime_ns
     assert cached_evaluate(run, out, settings, progress=False) == first
     assert (run / "eval" / "eval.json").stat().st_mtime_ns == stamp
-    for changed in (EvalSettings(tasks=("rotation",), probe=ProbeSettings(epochs=3, batch_size=64)),
-                    EvalSettings(tasks=("rotation",), rotation_part="equi", probe=ProbeSettings(epochs=2, batch_size=64)),
-                    EvalSettings(tasks=("rotation", "colour"), probe=ProbeSettings(epochs=2, batch_size=64))):
+    for changed in (
+        EvalSettings(tasks=("rotation",), probe=ProbeSettings(epochs=3, batch_size=64)),
+        EvalSettings(tasks=("rotation",), rotation_part="equi", probe=ProbeSettings(epochs=2, batch_size=64)),
+        EvalSettings(tasks=("rotation", "colour"), probe=ProbeSettings(epochs=2, batch_size=64)),
+    ):
         again = cached_evaluate(run, out, changed, progress=False)
         assert again["key"] != first["key"] and again["settings"]["tasks"] == list(changed.tasks)
     (run / "checkpoint.pt").write_bytes((run / "checkpoint.pt").read_bytes())  # same weights, new time stamp: still reused
     last = json.loads((run / "eval" / "eval.json").read_text())
-    assert cached_evaluate(run, out, EvalSettings(tasks=("rotation", "colour"), probe=ProbeSettings(epochs=2, batch_size=64)),
-                           progress=False)["key"] == last["key"]
+    assert (
+        cached_evaluate(run, out, EvalSettings(tasks=("rotation", "colour"), probe=ProbeSettings(epochs=2, batch_size=64)), progress=False)[
+            "key"
+        ]
+        == last["key"]
+    )
 
 
 def test_bn_mode_train_runs_the_backbone_as_the_released_scripts(tiny_run, packed):
@@ -136,8 +160,9 @@ def test_bn_mode_train_runs_the_backbone_as_the_released_scripts(tiny_run, packe
     state = torch.load(tiny_run / "checkpoint.pt", weights_only=True)["model"]["method"]
     settings = EvalSettings(tasks=("classification", "rotation"), bn_mode="train", probe=ProbeSettings(epochs=2, batch_size=4))
     live = evaluate(tiny_run, out, settings, progress=False)["results"]
-    frozen = evaluate(tiny_run, out, EvalSettings(tasks=("classification", "rotation"), probe=ProbeSettings(epochs=2, batch_size=4)),
-                      progress=False)["results"]
+    frozen = evaluate(
+        tiny_run, out, EvalSettings(tasks=("classification", "rotation"), probe=ProbeSettings(epochs=2, batch_size=4)), progress=False
+    )["results"]
     assert live["rotation"]["r2_sie"] != frozen["rotation"]["r2_sie"] and "train_fit" not in live["rotation"]
     assert torch.load(tiny_run / "checkpoint.pt", weights_only=True)["model"]["method"].keys() == state.keys()
     from iebench.baselines.evaluate import load_subject
@@ -150,18 +175,8 @@ def test_bn_mode_train_runs_the_backbone_as_the_released_scripts(tiny_run, packe
 
 
 def test_data_of_another_schema_is_refused_with_both_named(tiny_run, tiny_render, tmp_path):
-    import shutil
+    from ..conftest import rotations_only_copy
 
-    import numpy as np
-
-    job, _ = tiny_render
-    data = tmp_path / "rotations-only"
-    shutil.copytree(job.out, data)
-    manifest = json.loads((data / "_manifest.json").read_text())
-    manifest["preset"]["factors"] = manifest["preset"]["factors"][:3]
-    manifest["latent_names"] = manifest["latent_names"][:3]
-    (data / "_manifest.json").write_text(json.dumps(manifest))
-    for path in data.glob("*/*/latent_*.npy"):
-        np.save(path, np.load(path)[:3])
+    data = rotations_only_copy(tiny_render[0].out, tmp_path / "rotations-only")
     with pytest.raises(EvalError, match=r"latents \(rot_x, rot_y, rot_z\) are not those the run was trained on \(rot_x, .*spot_hue\)"):
         evaluate(tiny_run, data, QUICK, progress=False)

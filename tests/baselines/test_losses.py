@@ -43,8 +43,13 @@ def embeddings():
 def test_sie_loss_matches_the_written_out_formula(embeddings):
     inv1, inv2, equi1, equi2, pred = embeddings
     x, y = np.concatenate([inv1, equi1], 1), np.concatenate([inv2, equi2], 1)
-    expected = (10 * mse(inv1, inv2) + 4.5 * mse(pred, equi2) + 10 * (spec_std(x) + spec_std(y))
-                + 10 * spec_std(pred) + 1 * (spec_cov(x) + spec_cov(y)))
+    expected = (
+        10 * mse(inv1, inv2)
+        + 4.5 * mse(pred, equi2)
+        + 10 * (spec_std(x) + spec_std(y))
+        + 10 * spec_std(pred)
+        + 1 * (spec_cov(x) + spec_cov(y))
+    )
     terms = sie_loss(*(torch.tensor(e) for e in embeddings))
     assert terms["loss"].item() == pytest.approx(expected, rel=1e-10)
     assert terms["invariance"].item() == pytest.approx(mse(inv1, inv2))

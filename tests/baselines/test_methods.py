@@ -5,7 +5,7 @@ import pytest
 import torch
 from iebench.baselines.config import ConfigError, TrainConfig
 from iebench.baselines.losses import info_nce, vicreg_loss
-from iebench.baselines.methods import METHODS, build_method, default_action
+from iebench.baselines.methods import METHODS, build_method, default_action, registered
 from iebench.baselines.methods.recon import CrossAttentionDecoder
 
 from .test_losses import mse, spec_cov, spec_std
@@ -31,8 +31,11 @@ def test_vicreg_matches_the_written_out_formula():
     assert vicreg_loss(torch.tensor(x), torch.tensor(y))["loss"].item() == pytest.approx(expected, rel=1e-10)
 
 
+SMALL_DECODER = {"decoder_blocks": 2, "decoder_width": 48}
+
+
 def config_for(method: str, **changes) -> TrainConfig:
-    values = dict(method=method, projector=(32, 32, 32), image_size=64, extra={"decoder_blocks": 2, "decoder_width": 48})
+    values = dict(method=method, projector=(32, 32, 32), image_size=64, extra=SMALL_DECODER if method == "recon-xattn" else {})
     values.update(changes)
     return TrainConfig(**values)
 
@@ -84,4 +87,53 @@ def test_actions_are_required_where_a_method_needs_them():
         build_method(config_for("sie"), 0)
     with pytest.raises(ConfigError, match="at least 16"):
         build_method(config_for("recon-xattn", image_size=32), 0)
-    assert build_method(config_for("recon-xattn"), 0) is not None  # learns without actions
+    recon = build_method(config_for("recon-xattn"), 0)  # learns without actions: a zero-width action is enough
+    terms = recon(torch.randn(2, 3, 64, 64), torch.randn(2, 3, 64, 64), torch.zeros(2, 0))
+    assert torch.isfinite(terms["loss"]) and terms["reconstruction"] > 0
+    assert not registered("recon-xattn").needs_action and registered("sie").needs_action
+
+
+def test_method_settings_are_typed_and_checked_when_the_configuration_loads():
+    assert TrainConfig(method="simclr", extra={"temperature": 0.2}).extra.temperature == 0.2
+    assert TrainConfig(method="simclr").extra.temperature == 0.1  # the default
+    recon = build_method(config_for("recon-xattn", extra={"decoder_blocks": 3, "decoder_width": 24, "recon_weight": 2}), 0)
+    assert recon.recon_weight == 2.0 and isinstance(recon.recon_weight, float)
+    assert len(recon.decoder.blocks.layers) == 2 and recon.decoder.width == 24
+    with pytest.raises(ConfigError, match="method 'simclr' has no setting 'temprature'"):
+        TrainConfig(method="simclr", extra={"temprature": 0.2})
+    with pytest.raises(ConfigError, match="method 'sie' has no setting 'decoder_blocks'.*none"):
+        TrainConfig(method="sie", extra={"decoder_blocks": 2})
+    with pytest.raises(ConfigError, match="setting 'decoder_blocks' must be int, got 2.5"):
+        TrainConfig(method="recon-xattn", extra={"decoder_blocks": 2.5})
+    with pytest.raises(ConfigError, match="setting 'temperature' must be float, got True"):
+        TrainConfig(method="equimod", extra={"temperature": True})
+
+
+def test_settings_survive_config_json_and_an_extra_table_in_toml(tmp_path):
+    from iebench.baselines.config import resolve
+
+    config = TrainConfig(method="simclr-augself", extra={"augself_weight": 0.5})
+    again = TrainConfig.from_json(config.to_json())
+    assert again.extra == config.extra and again.to_json()["extra"] == {"temperature": 0.1, "augself_weight": 0.5}
+    assert TrainConfig.from_json({"method": "sie", "extra": {}}).fingerprint() == TrainConfig(method="sie").fingerprint()
+    toml = tmp_path / "run.toml"
+    toml.write_text('method = "recon-xattn"\nimage_size = 64\n[extra]\ndecoder_blocks = 2\n')
+    assert resolve(config_file=toml).extra.decoder_blocks == 2
+    toml.write_text('method = "recon-xattn"\n[extra]\ndecoder_blokcs = 2\n')
+    with pytest.raises(ConfigError, match="'recon-xattn' has no setting 'decoder_blokcs'"):
+        resolve(config_file=toml)
+
+
+def test_the_registry_is_the_one_list_of_methods():
+    from click.testing import CliRunner
+
+    from iebench.cli import main
+
+    train_method = next(p for p in main.commands["train"].params if p.name == "method")
+    assert list(train_method.type.choices) == list(METHODS)
+    listed = CliRunner().invoke(main, ["methods"]).output.splitlines()
+    assert [line.split() for line in listed] == [[name, entry.default_action] for name, entry in METHODS.items()]
+    assert default_action("simclr-augself") == "rotation"  # AugSelf regresses the action: it needs one
+    for name, entry in METHODS.items():  # every line builds: its module and class exist, its options fit the class
+        method = build_method(config_for(name), action_dim(name))
+        assert type(method).__name__ == entry.cls

@@ -86,10 +86,12 @@ FAST = ProbeSettings(epochs=60, lr=1e-2, batch_size=64)
 def test_linear_probe_separates_separable_features():
     rng = np.random.default_rng(2)
     centres = rng.normal(0, 4, (5, 8))
+
     def split(n):
         labels = rng.integers(5, size=n)
         reps = torch.from_numpy(centres[labels][:, None, :] + rng.normal(0, 0.3, (n, 3, 8))).float()
         return reps, labels
+
     (train, train_labels), (val, val_labels) = split(200), split(100)
     cpu = torch.device("cpu")
     head = fit_classifier(CachedViews(train), train_labels, 5, FAST, cpu)
@@ -99,10 +101,12 @@ def test_linear_probe_separates_separable_features():
 
 def test_regression_probe_recovers_an_encoded_rotation():
     rng = np.random.default_rng(3)
+
     def split(n):
         latents = np.concatenate([rng.uniform(-1.5, 1.5, (n, 4, 3)), rng.uniform(0, 1, (n, 4, 4))], axis=2)
         reps = torch.from_numpy(np.concatenate([np.sin(latents[..., :3]), np.cos(latents[..., :3])], axis=2)).float()
         return reps, latents
+
     (train, train_latents), (val, val_latents) = split(400), split(100)
     target = lambda l1, l2: relative_quaternion(l1[:, :3], l2[:, :3])  # noqa: E731
     settings, cpu = ProbeSettings(epochs=150, lr=1e-3, batch_size=64), torch.device("cpu")

@@ -54,8 +54,9 @@ def authors_loss(method, variant: str, view1, view2, z) -> torch.Tensor:
     return loss
 
 
-@pytest.mark.parametrize("variant, action_dim, depth", [("sie", 4, 1), ("sie-rotcolor", 6, 1), ("sie-novar", 4, 1), ("sie-onlyequi", 4, 1),
-                                                        ("sie", 4, 3)])
+@pytest.mark.parametrize(
+    "variant, action_dim, depth", [("sie", 4, 1), ("sie-rotcolor", 6, 1), ("sie-novar", 4, 1), ("sie-onlyequi", 4, 1), ("sie", 4, 3)]
+)
 def test_variant_loss_is_the_authors(variant, action_dim, depth):
     torch.manual_seed(0)
     config = TrainConfig(method=variant, projector=(24, 24, 24), predictor_depth=depth, image_size=None, stem="small")

@@ -14,3 +14,18 @@ def test_every_subpackage_is_listed_in_pyproject():
             relative = init.parent.relative_to(ROOT / folder).parts
             found.add(".".join((package, *relative)))
     assert found <= listed, f"missing from [tool.setuptools] packages: {sorted(found - listed)}"
+
+
+def test_the_core_imports_none_of_the_parts():
+    """`iebench/` (all but the CLI and the orchestration beside it) imports no part: the parts import it."""
+    import ast
+
+    parts = ("iebench.render", "iebench.dataset", "iebench.loaders", "iebench.baselines", "iebench.orchestration", "iebench.cli")
+    for path in sorted((ROOT / "iebench").glob("*.py")):
+        if path.name == "cli.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                assert not (node.module or "").startswith(parts), f"{path.name} imports {node.module}"
+            elif isinstance(node, ast.Import):
+                assert not [a.name for a in node.names if a.name.startswith(parts)], f"{path.name} imports a part"

@@ -114,8 +114,9 @@ def test_unknown_preset_lists_the_known_ones():
 
 def test_variant_file(tmp_path):
     path = tmp_path / "warm.toml"
-    path.write_text('preset = "3diebench-t"\nname = "warm"\n[factors]\nfloor_hue = [0.0, 0.1]\nspot_theta = 0.2\n'
-                    "rot_z = [[-3.0, -2.0], [2.0, 3.0]]\n")
+    path.write_text(
+        'preset = "3diebench-t"\nname = "warm"\n[factors]\nfloor_hue = [0.0, 0.1]\nspot_theta = 0.2\nrot_z = [[-3.0, -2.0], [2.0, 3.0]]\n'
+    )
     preset = load_variant(path)
     assert preset.name == "warm" and len(preset.latent_names) == 10
     values = draws(preset, 200)

@@ -80,8 +80,9 @@ def test_sie_split_files_follow_the_original_format(tiny_render, packed, tmp_pat
     # ... and the original split files can be given back to pack
     again, _ = pack(job.out, tmp_path / "again", PackOptions(name="tiny", split_files=out, workers=1))
     for split in fmt.SPLITS:
-        assert sorted(k for s in again["splits"][split]["shards"] for k in s["keys"]) == \
-            sorted(k for s in info["splits"][split]["shards"] for k in s["keys"])
+        assert sorted(k for s in again["splits"][split]["shards"] for k in s["keys"]) == sorted(
+            k for s in info["splits"][split]["shards"] for k in s["keys"]
+        )
 
 
 def test_card_reads_on_its_own(packed):

@@ -3,6 +3,7 @@
 import io
 import json
 import shutil
+from dataclasses import replace
 
 import pytest
 from iebench.dataset import format as fmt
@@ -32,8 +33,20 @@ def rewrite(root, shard_name, change):
             continue
         meta = json.loads(ref.read("json"))
         jpegs = tuple(ref.read(fmt.view_field(v)) for v in range(meta["views"]))
-        samples.append(change(fmt.ObjectSample(meta["synset"], meta["model_id"], meta["label"], meta["class_name"],
-                                               jpegs, ref.latents(), tuple(meta["latent_names"]), meta["preset"])))
+        samples.append(
+            change(
+                fmt.ObjectSample(
+                    meta["synset"],
+                    meta["model_id"],
+                    meta["label"],
+                    meta["class_name"],
+                    jpegs,
+                    ref.latents(),
+                    tuple(meta["latent_names"]),
+                    meta["preset"],
+                )
+            )
+        )
     index = fmt.write_shard(path, samples)
     info = info_of(root)
     for shard in info["splits"]["train"]["shards"]:
@@ -65,8 +78,7 @@ def test_missing_shard(copy):
 
 def test_undecodable_jpeg(copy):
     def truncate(sample):
-        return fmt.ObjectSample(*[getattr(sample, f) for f in ("synset", "model_id", "label", "class_name")],
-                                (sample.jpegs[0][:300], *sample.jpegs[1:]), sample.latents, sample.latent_names, sample.preset)
+        return replace(sample, jpegs=(sample.jpegs[0][:300], *sample.jpegs[1:]))
 
     rewrite(copy, first_train_shard(copy), truncate)
     assert any("view 0 does not decode" in p for p in verify(copy, progress=False))
@@ -77,8 +89,7 @@ def test_wrong_image_size(copy):
     Image.new("RGB", (16, 16)).save(buffer, format="JPEG")
 
     def shrink(sample):
-        return fmt.ObjectSample(sample.synset, sample.model_id, sample.label, sample.class_name,
-                                (buffer.getvalue(), *sample.jpegs[1:]), sample.latents, sample.latent_names, sample.preset)
+        return replace(sample, jpegs=(buffer.getvalue(), *sample.jpegs[1:]))
 
     rewrite(copy, first_train_shard(copy), shrink)
     assert any("expected a 32x32 JPEG" in p for p in verify(copy, progress=False))
@@ -88,8 +99,7 @@ def test_latents_out_of_range_or_misshapen(copy):
     def bad_latents(sample):
         latents = sample.latents.copy()
         latents[1, 3] = 1.5  # floor hue beyond 1
-        return fmt.ObjectSample(sample.synset, sample.model_id, sample.label, sample.class_name, sample.jpegs,
-                                latents, sample.latent_names, sample.preset)
+        return replace(sample, latents=latents)
 
     rewrite(copy, first_train_shard(copy), bad_latents)
     problems = verify(copy, progress=False)

@@ -53,8 +53,14 @@ def run_cli(*args, fsize: int | None = None, timeout: float = 300, env: dict | N
             signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead of killing
             resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
 
-    process = subprocess.run([sys.executable, "-m", "iebench.cli", *map(str, args)], capture_output=True, text=True,
-                             timeout=timeout, preexec_fn=limits, env={**os.environ, **(env or {})})
+    process = subprocess.run(
+        [sys.executable, "-m", "iebench.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        preexec_fn=limits,
+        env={**os.environ, **(env or {})},
+    )
     return process.returncode, process.stdout + process.stderr
 
 

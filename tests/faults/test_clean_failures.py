@@ -31,20 +31,23 @@ def test_train_on_an_unfinalized_shard_folder_says_to_finalize(shards, tmp_path)
         assert_clean_failure(*invoke(command, shards), f"iebench finalize {shards}")
 
 
-@pytest.mark.parametrize("args", [
-    ["render", "objs", "--out", "o", "--workers", "-2"],
-    ["render", "objs", "--out", "o", "--views", "0"],
-    ["render", "objs", "--out", "o", "--job-index", "-1"],
-    ["pack", "a", "b", "--workers", "-1"],
-    ["pack", "a", "b", "--shard-size-mb", "-5"],
-    ["objects", "procedural", "o", "--per-class", "-3"],
-    ["show", "a", "--objects", "-1"],
-    ["train", "--data", "a", "--out", "b", "--epochs", "-1"],
-    ["train", "--data", "a", "--out", "b", "--workers", "-4"],
-    ["train", "--data", "a", "--out", "b", "--batch-size", "0"],
-    ["eval", "run", "--data", "a", "--batch-size", "-8"],
-    ["mini", "o", "--seeds", "-1"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["render", "objs", "--out", "o", "--workers", "-2"],
+        ["render", "objs", "--out", "o", "--views", "0"],
+        ["render", "objs", "--out", "o", "--job-index", "-1"],
+        ["pack", "a", "b", "--workers", "-1"],
+        ["pack", "a", "b", "--shard-size-mb", "-5"],
+        ["objects", "procedural", "o", "--per-class", "-3"],
+        ["show", "a", "--objects", "-1"],
+        ["train", "--data", "a", "--out", "b", "--epochs", "-1"],
+        ["train", "--data", "a", "--out", "b", "--workers", "-4"],
+        ["train", "--data", "a", "--out", "b", "--batch-size", "0"],
+        ["eval", "run", "--data", "a", "--batch-size", "-8"],
+        ["mini", "o", "--seeds", "-1"],
+    ],
+)
 def test_negative_counts_are_refused(args):
     code, output = invoke(*args)
     assert code == 2 and "is not in the range" in output and "Traceback" not in output
@@ -94,17 +97,44 @@ def test_debug_shows_the_traceback(shards):
     (shards / fmt.INFO_NAME).unlink()
     plain = CliRunner().invoke(main, ["verify", str(shards)])
     assert plain.exit_code == 1 and plain.output.startswith("Error:") and not isinstance(plain.exception, FinalizeError)
-    for args, env in ((["--debug", "verify", str(shards)], {}), (["verify", str(shards), "--debug"], {}),
-                      (["verify", str(shards)], {"IEBENCH_DEBUG": "1"})):
+    for args, env in (
+        (["--debug", "verify", str(shards)], {}),
+        (["verify", str(shards), "--debug"], {}),
+        (["verify", str(shards)], {"IEBENCH_DEBUG": "1"}),
+    ):
         result = CliRunner(env=env).invoke(main, args)
         assert isinstance(result.exception, FinalizeError), (args, env, result.output)
 
 
 def test_an_interrupted_run_ends_cleanly(shards, tmp_path):
     run = tmp_path / "run"
-    process = subprocess.Popen([sys.executable, "-m", "iebench.cli", "train", "--preset", "tiny", "--data", str(shards),
-                                "--out", str(run), "--epochs", "1000", "--batch-size", "3", "--image-size", "32", "--workers",
-                                "0", "--device", "cpu"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "iebench.cli",
+            "train",
+            "--preset",
+            "tiny",
+            "--data",
+            str(shards),
+            "--out",
+            str(run),
+            "--epochs",
+            "1000",
+            "--batch-size",
+            "3",
+            "--image-size",
+            "32",
+            "--workers",
+            "0",
+            "--device",
+            "cpu",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     deadline = time.monotonic() + 120
     while not (run / "checkpoint.pt").is_file() and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.2)

@@ -21,8 +21,9 @@ def test_render_into_a_full_disk(procedural_root, tmp_path, small_disk):
     shutil.copytree(sorted((procedural_root / "02691156").iterdir())[0], src / "02691156" / "model")
     disk = small_disk(16 * 1024, fsize=1024)  # the manifest fits, the views do not all fit (a size limit stops the manifest)
     code, output = disk.run("render", src, "--out", disk.root / "out", *RENDER)
-    line = assert_clean_failure(code, output, "no space left" if disk.real_disk else "file too large", str(disk.root / "out"),
-                                "run the same command again")
+    line = assert_clean_failure(
+        code, output, "no space left" if disk.real_disk else "file too large", str(disk.root / "out"), "run the same command again"
+    )
     if disk.real_disk:
         assert "image_" in line or "latent_" in line  # it was a view that did not fit
     assert temporary_files(disk.root) == []
@@ -47,8 +48,17 @@ def test_finalize_when_the_split_files_do_not_fit(shards, small_disk):
     disk = small_disk(512 * 1024, fsize=64)  # a full disk, or every split file over the size limit
     out = disk.root / "set"
     shutil.copytree(shards, out)
-    for name in ("_info.json", "SHA256SUMS", "README.md", "train_images.npy", "train_labels.npy", "all_latents_train.npy",
-                 "val_images.npy", "val_labels.npy", "all_latents_val.npy"):
+    for name in (
+        "_info.json",
+        "SHA256SUMS",
+        "README.md",
+        "train_images.npy",
+        "train_labels.npy",
+        "all_latents_train.npy",
+        "val_images.npy",
+        "val_labels.npy",
+        "all_latents_val.npy",
+    ):
         (out / name).unlink()
     if disk.real_disk:
         disk.fill()
@@ -63,8 +73,25 @@ def test_train_when_the_checkpoint_does_not_fit(shards, small_disk):
     run = disk.root / "run"
     run.mkdir()
     (run / "checkpoint.pt.tmp-999999999").write_bytes(b"left by a crash")  # swept when the next run starts
-    code, output = disk.run("train", "--preset", "tiny", "--data", shards, "--out", run, "--epochs", "1", "--batch-size", "3",
-                            "--image-size", "32", "--workers", "0", "--device", "cpu")
+    code, output = disk.run(
+        "train",
+        "--preset",
+        "tiny",
+        "--data",
+        shards,
+        "--out",
+        run,
+        "--epochs",
+        "1",
+        "--batch-size",
+        "3",
+        "--image-size",
+        "32",
+        "--workers",
+        "0",
+        "--device",
+        "cpu",
+    )
     assert_clean_failure(code, output, str(run / "checkpoint.pt"))
     assert temporary_files(disk.root) == []
     assert not (run / "checkpoint.pt").exists()

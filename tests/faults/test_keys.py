@@ -76,4 +76,3 @@ def test_a_name_that_cannot_be_a_key_is_refused_at_the_start(loose, procedural_r
         code, output = invoke("render", src, "--out", tmp_path / "out", *RENDER, "--format", "shards")
     assert_clean_failure(code, output, "'my.planes'", "rename the folder")
     assert not (tmp_path / "out").exists()  # no _part.json, nothing rendered
-

@@ -11,8 +11,10 @@ def test_pairs_are_distinct_seeded_and_change_with_the_epoch():
     assert pairs != [choose_pair(1, 0, f"k{i}", 8) for i in range(200)]
 
 
-@pytest.mark.parametrize("size, batch, world, drop_last", [(41, 4, 1, False), (41, 4, 3, False), (100, 8, 4, False),
-                                                          (33, 4, 4, False), (100, 8, 4, True), (17, 2, 8, False)])
+@pytest.mark.parametrize(
+    "size, batch, world, drop_last",
+    [(41, 4, 1, False), (41, 4, 3, False), (100, 8, 4, False), (33, 4, 4, False), (100, 8, 4, True), (17, 2, 8, False)],
+)
 def test_every_object_once_and_equal_batch_counts(size, batch, world, drop_last):
     samplers = [EpochBatchSampler(size, batch, rank, world, seed=3, drop_last=drop_last) for rank in range(world)]
     for epoch in range(2):

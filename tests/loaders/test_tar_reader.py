@@ -42,7 +42,10 @@ def test_long_names_in_every_tar_format(tmp_path, format):
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
-    assert list(iterate_samples(str(tmp_path / "t.tar"))) == [("obj_a", {"000.jpg": b"x" * 700, "cls": b"3"}), ("obj_b", {"000.jpg": b"y" * 10})]
+    assert list(iterate_samples(str(tmp_path / "t.tar"))) == [
+        ("obj_a", {"000.jpg": b"x" * 700, "cls": b"3"}),
+        ("obj_b", {"000.jpg": b"y" * 10}),
+    ]
     # a stream that cannot seek: the skipped bytes are read and dropped
     assert list(iterate_samples(f"pipe:cat {tmp_path / 't.tar'}", lambda key: {"cls"})) == [("obj_a", {"cls": b"3"}), ("obj_b", {})]
 

@@ -4,14 +4,14 @@ import json
 
 import pytest
 
-from iebench.mini import MiniOptions, claim_line, claims, run_mini, summarise
+from iebench.orchestration.mini import MiniOptions, claim_line, claims, run_mini, summarise
 
 pytest.importorskip("bpy", reason="the render extra (bpy) is part of the dev set-up")
 
 
 @pytest.mark.slow
 def test_ci_scale_end_to_end_and_resumes(tmp_path):
-    options = MiniOptions(tmp_path, scale="ci", seeds=1, methods=("sie", "sie-rotcolor", "vicreg", "simclr"))
+    options = MiniOptions(out=tmp_path, scale="ci", seeds=1, methods=("sie", "sie-rotcolor", "vicreg", "simclr"))
     report = run_mini(options, "iebench mini OUT --scale ci --seeds 1")
     text = report.read_text()
     for name in ("sie", "sie-rotcolor", "vicreg", "simclr", "random init", "pixels"):
@@ -20,7 +20,7 @@ def test_ci_scale_end_to_end_and_resumes(tmp_path):
     data = json.loads((tmp_path / "report.json").read_text())
     assert data["scale"]["resolution"] == 32 and len(data["reports"]) == 6  # 4 methods, the untrained floor, the pixels
     assert (tmp_path / "report.png").is_file() and (tmp_path / "shards" / "_info.json").is_file()
-    again = MiniOptions(tmp_path, scale="ci", seeds=1, methods=("sie", "sie-rotcolor", "vicreg", "simclr"))
+    again = MiniOptions(out=tmp_path, scale="ci", seeds=1, methods=("sie", "sie-rotcolor", "vicreg", "simclr"))
     run_mini(again)
     assert not any(name.startswith("train") for name in again.ran)  # nothing retrained
     assert again.timings == json.loads((tmp_path / "_timings.json").read_text())  # first run's times kept
@@ -40,7 +40,16 @@ def test_claims_from_a_summary():
     assert found["(c)"]["verdict"] == "fails" and found["(c)"]["margin"] == pytest.approx(-12.0)
     assert all(c["verdict"] == "inconclusive" for c in claims(summary, seeds=1))
     assert claim_line(found["(b)"]).endswith("**holds** (margin +0.800, spread over seeds 0.000)")
-    reports = [{"random_init": False, "method": "sie", "results": {
-        "classification": {"all": {"top1": 0.5}}, "rotation": {"r2_sie": 0.6, "r2_per_output": 0.4},
-        "colour": {"r2_sie": 0.1}, "mrr": {"val->val": {"mrr": 0.5, "h@1": 0.3}}}}] * 2
+    reports = [
+        {
+            "random_init": False,
+            "method": "sie",
+            "results": {
+                "classification": {"all": {"top1": 0.5}},
+                "rotation": {"r2_sie": 0.6, "r2_per_output": 0.4},
+                "colour": {"r2_sie": 0.1},
+                "mrr": {"val->val": {"mrr": 0.5, "h@1": 0.3}},
+            },
+        }
+    ] * 2
     assert summarise(reports)["sie"]["MRR"] == (0.5, 0.0)

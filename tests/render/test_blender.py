@@ -80,8 +80,11 @@ def test_camera_lights_and_settings_follow_the_scene_description(renderer, marke
     assert np.allclose(-np.array(sun.matrix_world)[:3, 2], [0, 0, -1]) and math.isclose(sun.data.energy, 1.5)
     floor = bpy.data.objects["Floor"]
     assert math.isclose(floor.location.z, -1.0)
-    assert np.allclose(tuple(floor.data.materials[0].node_tree.nodes["Diffuse BSDF"].inputs["Color"].default_value)[:3],
-                       colorsys.hsv_to_rgb(0.1, 0.6, 0.6), atol=1e-6)
+    assert np.allclose(
+        tuple(floor.data.materials[0].node_tree.nodes["Diffuse BSDF"].inputs["Color"].default_value)[:3],
+        colorsys.hsv_to_rgb(0.1, 0.6, 0.6),
+        atol=1e-6,
+    )
     s = bpy.context.scene
     assert s.view_settings.view_transform == "Filmic" and s.cycles.use_light_tree is False
     assert (s.cycles.max_bounces, s.cycles.diffuse_bounces, s.cycles.glossy_bounces) == (3, 3, 0)

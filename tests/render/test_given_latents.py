@@ -48,8 +48,9 @@ def split_arrays(folder, objects, latents):
 def test_split_arrays_to_shards(procedural_root, tmp_path):
     objects = [(p.parent.name, p.name) for p in sorted(procedural_root.glob("*/*"))[:2]]
     rng = np.random.default_rng(0)
-    latents = np.column_stack([rng.uniform(-1.5, 1.5, (6, 3)), rng.uniform(0, 1, 6), rng.uniform(0, 0.7, 6),
-                               rng.uniform(0, 6, 6), rng.uniform(0, 1, 6)])
+    latents = np.column_stack(
+        [rng.uniform(-1.5, 1.5, (6, 3)), rng.uniform(0, 1, 6), rng.uniform(0, 0.7, 6), rng.uniform(0, 6, 6), rng.uniform(0, 1, 6)]
+    )
     given = split_arrays(tmp_path / "arrays", objects, latents)
     out = tmp_path / "out"
     result = invoke("render", procedural_root, "--out", out, "--latents", given, "--format", "shards", "--val-fraction", "0", *TINY)

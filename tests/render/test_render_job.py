@@ -51,8 +51,17 @@ def test_same_views_whatever_the_workers_and_jobs(tiny_render, tmp_path):
     job, _ = tiny_render
     objects = job.objects
     for index in range(2):  # the same objects as two array jobs with one worker each
-        part = RenderJob(tuple(partition(list(objects), index, 2)), tmp_path, job.preset, job.seed, job.views,
-                         TINY_SETTINGS, workers=1, job_index=index, num_jobs=2)
+        part = RenderJob(
+            objects=tuple(partition(list(objects), index, 2)),
+            out=tmp_path,
+            preset=job.preset,
+            seed=job.seed,
+            views=job.views,
+            settings=TINY_SETTINGS,
+            workers=1,
+            job_index=index,
+            num_jobs=2,
+        )
         assert run(part).failures == {}
     assert (tmp_path / "_manifest.job00000-of-00002.json").is_file()
     for ref in objects:
@@ -65,7 +74,7 @@ def test_same_views_whatever_the_workers_and_jobs(tiny_render, tmp_path):
 
 def test_resume_refuses_other_settings(tiny_render):
     job, _ = tiny_render
-    other = RenderJob(job.objects, job.out, job.preset, seed=8, views=job.views, settings=TINY_SETTINGS)
+    other = RenderJob(objects=job.objects, out=job.out, preset=job.preset, seed=8, views=job.views, settings=TINY_SETTINGS)
     with pytest.raises(RenderJobError, match="seed"):
         run(other)
 
@@ -82,8 +91,22 @@ def cli(*args: str) -> list[str]:
 
 def test_resume_after_kill_9(procedural_root, tmp_path):
     out = tmp_path / "out"
-    args = cli("render", str(procedural_root), "--out", str(out), "--views", "8", "--resolution", "32",
-               "--samples", "2", "--denoiser", "off", "--workers", "1")
+    args = cli(
+        "render",
+        str(procedural_root),
+        "--out",
+        str(out),
+        "--views",
+        "8",
+        "--resolution",
+        "32",
+        "--samples",
+        "2",
+        "--denoiser",
+        "off",
+        "--workers",
+        "1",
+    )
     process = subprocess.Popen(args, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while time.time() < deadline and len(list(out.glob("*/*/latent_*.npy"))) < 10:
@@ -116,8 +139,12 @@ def test_bad_meshes_are_reported_and_the_run_goes_on(procedural_root, tmp_path):
     shutil.copytree(THIRD_PARTY / "toys" / "jenga", root / "toys" / "jenga")
     (root / "toys" / "jenga" / "jenga.png").unlink()  # a missing texture
     out = tmp_path / "out"
-    done = subprocess.run(cli("render", str(root), "--out", str(out), "--views", "2", "--resolution", "32",
-                              "--samples", "2", "--max-faces", "2000"), capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        cli("render", str(root), "--out", str(out), "--views", "2", "--resolution", "32", "--samples", "2", "--max-faces", "2000"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 1
     assert "4 objects failed" in done.stderr
     lines = [json.loads(line) for line in (out / "_failures.jsonl").read_text().splitlines()]
@@ -137,8 +164,12 @@ def test_bad_meshes_are_reported_and_the_run_goes_on(procedural_root, tmp_path):
 
 def test_third_party_textured_models_render(tmp_path):
     out = tmp_path / "out"
-    done = subprocess.run(cli("render", str(THIRD_PARTY), "--out", str(out), "--views", "2", "--resolution", "48",
-                              "--samples", "4"), capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        cli("render", str(THIRD_PARTY), "--out", str(out), "--views", "2", "--resolution", "48", "--samples", "4"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert not (out / "_failures.jsonl").exists()
     assert len(list(out.glob("toys/*/image_*.jpg"))) == 6
@@ -173,8 +204,9 @@ def test_dry_run_estimates_without_writing(procedural_root, tmp_path):
     from iebench.cli import main
 
     out = tmp_path / "o"
-    result = CliRunner().invoke(main, ["render", str(procedural_root), "--out", str(out), "--views", "10",
-                                       "--resolution", "32", "--samples", "2", "--dry-run"])
+    result = CliRunner().invoke(
+        main, ["render", str(procedural_root), "--out", str(out), "--views", "10", "--resolution", "32", "--samples", "2", "--dry-run"]
+    )
     assert result.exit_code == 0, result.output
     assert "images:   60 (60 still to render)" in result.output
     assert "disk:" in result.output and "ETA:" in result.output

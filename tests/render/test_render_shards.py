@@ -14,8 +14,24 @@ from iebench.cli import main
 
 pytest.importorskip("bpy", reason="the render extra (bpy) is part of the dev set-up")
 
-ARGS = ["--views", "4", "--resolution", "32", "--samples", "4", "--denoiser", "fast", "--seed", "7", "--format", "shards",
-        "--name", "tiny", "--shard-size-mb", "0.0025"]
+ARGS = [
+    "--views",
+    "4",
+    "--resolution",
+    "32",
+    "--samples",
+    "4",
+    "--denoiser",
+    "fast",
+    "--seed",
+    "7",
+    "--format",
+    "shards",
+    "--name",
+    "tiny",
+    "--shard-size-mb",
+    "0.0025",
+]
 
 
 def invoke(*args):

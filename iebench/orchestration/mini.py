@@ -12,11 +12,13 @@ import platform
 import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 import iebench
+from iebench.baselines.methods import mini_methods
 from iebench.files import write_atomic, write_json_atomic
 
 
@@ -41,24 +43,48 @@ class MiniScale:
 
 
 SCALES = {
-    "ci": MiniScale(classes=3, per_class=4, views=4, resolution=32, samples=2, epochs=2, batch_size=4, image_size=32, probe_epochs=20,
-                    supervised=False),
+    "ci": MiniScale(
+        classes=3, per_class=4, views=4, resolution=32, samples=2, epochs=2, batch_size=4, image_size=32, probe_epochs=20, supervised=False
+    ),
     # Measured here: 6,400 views at 48 px render in about 2 minutes, but ResNet-18 with the small stem at 48 px
     # costs 2.9 s a step (batch 32) against 0.54 s with SIE's own stem at 64 px: hence 64 px, the usual stem.
     # Rotation about the vertical axis only: with all three axes no method (nor a supervised network) learns
     # rotation at this scale (docs: the ablation table).
-    "laptop": MiniScale(classes=10, per_class=40, views=16, resolution=64, samples=8, epochs=50, batch_size=32, image_size=64,
-                        probe_epochs=100, preset="3diebench-yaw", probe_draws=8),
+    "laptop": MiniScale(
+        classes=10,
+        per_class=40,
+        views=16,
+        resolution=64,
+        samples=8,
+        epochs=50,
+        batch_size=32,
+        image_size=64,
+        probe_epochs=100,
+        preset="3diebench-yaw",
+        probe_draws=8,
+    ),
     # The paper's task (all three axes) with the authors' ResNet-18 at 128 px on one GPU.
-    "gpu": MiniScale(classes=13, per_class=100, views=24, resolution=128, samples=16, epochs=200, batch_size=256, image_size=128,
-                     probe_epochs=300, probe_draws=4, projector=(1024, 1024, 1024), device="cuda"),
+    "gpu": MiniScale(
+        classes=13,
+        per_class=100,
+        views=24,
+        resolution=128,
+        samples=16,
+        epochs=200,
+        batch_size=256,
+        image_size=128,
+        probe_epochs=300,
+        probe_draws=4,
+        projector=(1024, 1024, 1024),
+        device="cuda",
+    ),
 }
-DEFAULT_METHODS = ("sie", "sie-rotcolor", "vicreg", "simclr")
+DEFAULT_METHODS = mini_methods()
 SUPERVISED = "supervised-rotation"
 REFERENCES = ("random init", "pixels", SUPERVISED)  # rows that are not self-supervised methods
 
 
-@dataclass
+@dataclass(kw_only=True)
 class MiniOptions:
     """What `iebench mini` runs."""
 
@@ -156,8 +182,15 @@ def _render(options: MiniOptions, scale: MiniScale, objects: Path) -> Path:
 
     listed = read_object_list(options.out / "objects.txt") if options.objects else None
     out = options.out / "render"
-    job = RenderJob(tuple(select_objects(objects, listed)), out, get_preset(scale.preset), seed=0, views=scale.views,
-                    settings=RenderSettings(resolution=scale.resolution, samples=scale.samples), source_root=objects)
+    job = RenderJob(
+        objects=tuple(select_objects(objects, listed)),
+        out=out,
+        preset=get_preset(scale.preset),
+        seed=0,
+        views=scale.views,
+        settings=RenderSettings(resolution=scale.resolution, samples=scale.samples),
+        source_root=objects,
+    )
     run(job)
     return out
 
@@ -175,7 +208,6 @@ def _pack(options: MiniOptions, render: Path) -> Path:
 
 def _train_and_evaluate(options: MiniOptions, scale: MiniScale, shards: Path, plan: list[str]) -> list[dict]:
     from iebench.baselines.checkpoint import trained_epochs
-    from iebench.baselines.config import TrainConfig
     from iebench.baselines.evaluate import EvalSettings, cached_evaluate
     from iebench.baselines.probes import ProbeSettings
     from iebench.baselines.references import pixels_report
@@ -186,20 +218,56 @@ def _train_and_evaluate(options: MiniOptions, scale: MiniScale, shards: Path, pl
         probe = ProbeSettings(epochs=scale.probe_epochs, seed=seed, draws_per_object=scale.probe_draws)
         for method in _methods(options, scale, seed):
             run = options.out / "runs" / f"{method}-seed{seed}"
-            config = TrainConfig(method=method, data=str(shards), out=str(run), epochs=scale.epochs, batch_size=scale.batch_size,
-                                 image_size=scale.image_size, projector=scale.projector, seed=seed, workers=2 if scale.device == "cpu" else None,
-                                 amp=scale.device == "cuda", device=scale.device, stem="small" if scale.image_size < 64 else "imagenet")
+            config = train_config(scale, method, seed, shards, run)
             done = trained_epochs(run)
             if done < config.epochs:
-                _stage(options, plan, f"train {method} seed {seed}", lambda: train(config, resume=done > 0, progress=False))
-            reports.append(_stage(options, plan, f"evaluate {method} seed {seed}",
-                                  lambda: cached_evaluate(run, shards, EvalSettings(probe=probe), progress=False)))
+                _stage(options, plan, f"train {method} seed {seed}", partial(train, config, resume=done > 0, progress=False))
+            reports.append(
+                _stage(
+                    options,
+                    plan,
+                    f"evaluate {method} seed {seed}",
+                    partial(cached_evaluate, run, shards, EvalSettings(probe=probe), progress=False),
+                )
+            )
         floor = options.out / "runs" / f"{options.methods[0]}-seed{seed}"
-        reports.append(_stage(options, plan, f"evaluate random init seed {seed}",
-                              lambda: cached_evaluate(floor, shards, EvalSettings(random_init=True, probe=probe), progress=False)))
-        reports.append(_stage(options, plan, f"evaluate pixels seed {seed}",
-                              lambda: pixels_report(shards, options.out / "runs" / f"pixels-seed{seed}", EvalSettings(probe=probe))))
+        reports.append(
+            _stage(
+                options,
+                plan,
+                f"evaluate random init seed {seed}",
+                partial(cached_evaluate, floor, shards, EvalSettings(random_init=True, probe=probe), progress=False),
+            )
+        )
+        reports.append(
+            _stage(
+                options,
+                plan,
+                f"evaluate pixels seed {seed}",
+                partial(pixels_report, shards, options.out / "runs" / f"pixels-seed{seed}", EvalSettings(probe=probe)),
+            )
+        )
     return reports
+
+
+def train_config(scale: MiniScale, method: str, seed: int, shards: Path, run: Path):
+    """The training configuration of one method and seed at a scale (a `TrainConfig`)."""
+    from iebench.baselines.config import TrainConfig
+
+    return TrainConfig(
+        method=method,
+        data=str(shards),
+        out=str(run),
+        epochs=scale.epochs,
+        batch_size=scale.batch_size,
+        image_size=scale.image_size,
+        projector=scale.projector,
+        seed=seed,
+        workers=2 if scale.device == "cpu" else None,
+        amp=scale.device == "cuda",
+        device=scale.device,
+        stem="small" if scale.image_size < 64 else "imagenet",
+    )
 
 
 def _methods(options: MiniOptions, scale: MiniScale, seed: int) -> tuple[str, ...]:
@@ -281,25 +349,49 @@ def write_report(options: MiniOptions, scale: MiniScale, reports: list[dict], co
 
     summary = summarise(reports)
     found = claims(summary, options.seeds)
-    lines = [f"# 3DIEBench-mini ({options.scale} scale, {options.seeds} seed{'s' if options.seeds > 1 else ''})", "",
-             f"`{command}`", "",
-             f"iebench {iebench.__version__}, Python {platform.python_version()}, torch {torch.__version__}, "
-             f"{platform.machine()}; seeds {list(range(options.seeds))}; scale {asdict(scale)}", "",
-             "| method | " + " | ".join(METRICS) + " |", "|" + "---|" * (len(METRICS) + 1)]
+    lines = [
+        f"# 3DIEBench-mini ({options.scale} scale, {options.seeds} seed{'s' if options.seeds > 1 else ''})",
+        "",
+        f"`{command}`",
+        "",
+        f"iebench {iebench.__version__}, Python {platform.python_version()}, torch {torch.__version__}, "
+        f"{platform.machine()}; seeds {list(range(options.seeds))}; scale {asdict(scale)}",
+        "",
+        "| method | " + " | ".join(METRICS) + " |",
+        "|" + "---|" * (len(METRICS) + 1),
+    ]
     for name, metrics in summary.items():
-        lines.append(f"| {name} | " + " | ".join("n/a" if np.isnan(m) else f"{m:.3f} ± {s:.3f}" if "top-1" not in k
-                                               else f"{m:.1f} ± {s:.1f}" for k, (m, s) in metrics.items()) + " |")
+        lines.append(
+            f"| {name} | "
+            + " | ".join(
+                "n/a" if np.isnan(m) else f"{m:.3f} ± {s:.3f}" if "top-1" not in k else f"{m:.1f} ± {s:.1f}"
+                for k, (m, s) in metrics.items()
+            )
+            + " |"
+        )
     lines += ["", "## The paper's findings at this scale", ""]
     lines += [claim_line(c) for c in found]
     lines += ["", "## Time per stage (summed over seeds and invocations)", "", "| stage | runs | minutes |", "|---|---|---|"]
     for kind, seconds in stage_minutes(options.timings).items():
         lines.append(f"| {kind} | {seconds[1]} | {seconds[0]:.1f} |")
     write_atomic(options.out / "report.md", ("\n".join(lines) + "\n").encode())
-    write_json_atomic(options.out / "report.json", {"command": command, "scale": asdict(scale), "seeds": options.seeds,
-                                                    "summary": summary, "claims": found, "timings": options.timings,
-                                                    "reports": reports})
-    summary_chart(summary, options.out / "report.png",
-                  f"3DIEBench-mini, {options.scale} scale, {options.seeds} seed{'s' if options.seeds > 1 else ''} (mean ± std)")
+    write_json_atomic(
+        options.out / "report.json",
+        {
+            "command": command,
+            "scale": asdict(scale),
+            "seeds": options.seeds,
+            "summary": summary,
+            "claims": found,
+            "timings": options.timings,
+            "reports": reports,
+        },
+    )
+    summary_chart(
+        summary,
+        options.out / "report.png",
+        f"3DIEBench-mini, {options.scale} scale, {options.seeds} seed{'s' if options.seeds > 1 else ''} (mean ± std)",
+    )
     return options.out / "report.md"
 
 
