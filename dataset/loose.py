@@ -1,6 +1,7 @@
 """Reading the original 3DIEBench layout of loose files (the published release, or our renders).
 
-`<root>/<synset>/<model_id>/image_<i>.jpg` + `latent_<i>.npy`, views i = 0..n-1.
+`<root>/<synset>/<model_id>/image_<i>.jpg` + `latent_<i>.npy`, views i = 0..n-1; with named passes
+also `<pass>_<i>.<ext>` (`depth_<i>.png`, `camera_<i>.json`, ...: `iebench.passes`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from PIL import Image
 from iebench.classes import class_name
 from iebench.contact_sheet import SheetRow, contact_sheet
 from iebench.object_lists import object_folders
+from iebench.passes import PASSES
 from iebench.presets import (
     LATENT_NAMES,
     TRANSLATION_NAMES,
@@ -71,6 +73,16 @@ def render_manifest(root: Path) -> dict | None:
         if manifest["preset"] != manifests[0]["preset"] or manifest["views_per_object"] != manifests[0]["views_per_object"]:
             raise LooseLayoutError(f"{path} and {paths[0]} describe different renders (preset or views differ)")
     return manifests[0]
+
+
+def passes_of(root: Path, objects: list[LooseObject] | None = None) -> tuple[str, ...]:
+    """The named passes a folder holds: those its render manifest lists, else those whose files the first object's
+    first view has (the published release has none)."""
+    manifest = render_manifest(root)
+    if manifest is not None:
+        return tuple(manifest.get("passes", ()))
+    first = (objects or list_objects(root))[0]
+    return tuple(name for name, spec in PASSES.items() if (first.folder / spec.loose_name(first.views[0])).is_file())
 
 
 def schema(root: Path, k: int) -> Preset:

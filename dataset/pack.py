@@ -22,6 +22,7 @@ from iebench.dataset.loose import (
     LooseLayoutError,
     LooseObject,
     list_objects,
+    passes_of,
     read_latents,
     render_manifest,
     schema,
@@ -33,6 +34,7 @@ from tqdm import tqdm
 import iebench
 from iebench.classes import class_name, label_map
 from iebench.files import remove_temporary, write_json_atomic
+from iebench.passes import PASSES, check_passes
 
 
 class PackError(RuntimeError):
@@ -65,8 +67,8 @@ def part_path(out: Path, job: str = "") -> Path:
     return Path(out) / f"_part{job}.json"
 
 
-def check_object(obj: LooseObject, views: int, k: int) -> str | None:
-    """Why an object cannot be packed (missing views, missing or malformed latents), or None."""
+def check_object(obj: LooseObject, views: int, k: int, passes: tuple[str, ...] = ()) -> str | None:
+    """Why an object cannot be packed (missing views, missing or malformed latents, missing passes), or None."""
     if obj.views != tuple(range(views)):
         missing = sorted(set(range(views)) - set(obj.views))
         return f"{obj.key}: views {missing[:10]} missing (expected image_0..image_{views - 1})"
@@ -79,6 +81,9 @@ def check_object(obj: LooseObject, views: int, k: int) -> str | None:
             return str(error)
         if latents.shape != (k,):
             return f"{obj.key}: latent_{view}.npy has {latents.shape[0]} values, expected {k}"
+        for name in passes:
+            if not (obj.folder / PASSES[name].loose_name(view)).is_file():
+                return f"{obj.key}: {PASSES[name].loose_name(view)} missing (the set has passes {', '.join(passes)})"
     return None
 
 
@@ -104,14 +109,14 @@ def plan_shards(objects: list[LooseObject], split_of: dict, options: PackOptions
 
 
 def load_sample(obj_folder: Path, synset: str, model_id: str, views: int, resolution: int, label: int,
-                latent_names: tuple[str, ...], preset: str) -> fmt.ObjectSample:
-    """Read one object's files, checking every JPEG decodes at the expected size.
+                latent_names: tuple[str, ...], preset: str, passes: tuple[str, ...] = ()) -> fmt.ObjectSample:
+    """Read one object's files, checking every JPEG and pass decodes at the expected size.
 
     PIL decodes here: it keeps pack workers free of torch (about 400 MB each). A JPEG that decodes
     only with a libjpeg warning ("Corrupt JPEG data: ...") passes PIL, which ignores warnings; `verify`
     reports it and the loaders refuse it, both decoding strictly.
     """
-    jpegs, latents = [], []
+    jpegs, latents, views_passes = [], [], []
     for view in range(views):
         path = obj_folder / f"image_{view}.jpg"
         data = path.read_bytes()
@@ -125,8 +130,12 @@ def load_sample(obj_folder: Path, synset: str, model_id: str, views: int, resolu
             raise PackError(f"{synset}/{model_id}: {path.name} is {size[0]}x{size[1]}, expected {resolution}x{resolution}")
         jpegs.append(data)
         latents.append(np.load(obj_folder / f"latent_{view}.npy", allow_pickle=False).astype(np.float64))
+        stored = {name: (obj_folder / PASSES[name].loose_name(view)).read_bytes() for name in passes}
+        for name, problem in check_passes(stored, resolution)[:1]:
+            raise PackError(f"{synset}/{model_id}: {PASSES[name].loose_name(view)} {problem}")
+        views_passes.append(stored)
     return fmt.ObjectSample(synset, model_id, label, class_name(synset), tuple(jpegs), np.stack(latents),
-                            latent_names, preset)
+                            latent_names, preset, tuple(views_passes) if passes else ())
 
 
 def _write_planned_shard(out: Path, shard: dict, part: dict, folders: dict[str, tuple[str, str, Path]]) -> str | None:
@@ -140,7 +149,8 @@ def _write_planned_shard(out: Path, shard: dict, part: dict, folders: dict[str, 
         for key in shard["keys"]:
             synset, model_id, folder = folders[key]
             samples.append(load_sample(folder, synset, model_id, part["views_per_object"], part["resolution"],
-                                       part["labels"][synset], tuple(part["latent_names"]), part["preset"]["name"]))
+                                       part["labels"][synset], tuple(part["latent_names"]), part["preset"]["name"],
+                                       tuple(part.get("passes", ()))))
         fmt.write_shard(out / shard["name"], samples)
         return None
     except OSError:
@@ -178,7 +188,8 @@ def pack(src: Path, out: Path, options: PackOptions = PackOptions()) -> tuple[di
     views = max(len(o.views) for o in objects)
     k = read_latents(objects[0], objects[0].views[0]).shape[0]
     preset = schema(src, k)
-    checked = [(o, check_object(o, views, len(preset.latent_names))) for o in tqdm(objects, desc="check", unit="obj", leave=False)]
+    passes = passes_of(src, objects)
+    checked = [(o, check_object(o, views, len(preset.latent_names), passes)) for o in tqdm(objects, desc="check", unit="obj", leave=False)]
     problems = [problem for _, problem in checked if problem]
     if problems and not options.skip_bad:
         count = f"{len(problems)} objects" if len(problems) > 1 else "an object"
@@ -201,6 +212,7 @@ def pack(src: Path, out: Path, options: PackOptions = PackOptions()) -> tuple[di
         "views_per_object": views,
         "resolution": _resolution(objects, manifest),
         "latent_names": list(preset.latent_names),
+        **({"passes": list(passes)} if passes else {}),
         "preset": preset.to_json(),
         "render_manifest": manifest,
         "source": {"kind": "loose", "path": str(src.resolve()),

@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from iebench.files import TMP_MARK
 from iebench.jpeg import CorruptJPEGError, jpeg_size
+from iebench.passes import check_passes
 from iebench.presets import preset_from_json
 
 # What else a shard folder may hold: the writers' plans and render records, and `iebench show`'s default sheet.
@@ -30,7 +31,9 @@ WRITER_RECORDS = ("_part*.json", "_manifest*.json", "_failures*.jsonl", "contact
 def _check_sample(key: str, present: set[str], fields: dict[str, bytes], info: dict, preset, ids: tuple[str, str]) -> Iterator[str]:
     """Problems of one sample: `present` are its members in the index, `fields` those read intact, `ids` its index's."""
     views, resolution, k = info["views_per_object"], info["resolution"], len(info["latent_names"])
+    passes = info.get("passes", ())
     expected = {fmt.view_field(v) for v in range(views)} | {"cls", "json", "latents.npy"}
+    expected |= {fmt.pass_field(v, name) for v in range(views) for name in passes}
     if present != expected:
         missing, extra = sorted(expected - present), sorted(present - expected)
         yield f"object {key}: members differ from the format (missing {missing[:5]}, unexpected {extra[:5]})"
@@ -45,6 +48,10 @@ def _check_sample(key: str, present: set[str], fields: dict[str, bytes], info: d
             continue
         if size != (resolution, resolution):
             yield f"object {key}: member {key}.{fmt.view_field(view)}: view {view} is a {size[0]}x{size[1]} JPEG, expected a {resolution}x{resolution} JPEG"
+    for view in range(views if passes else 0):
+        present_passes = {name: fields[fmt.pass_field(view, name)] for name in passes if fmt.pass_field(view, name) in fields}
+        for name, problem in check_passes(present_passes, resolution):
+            yield f"object {key}: member {key}.{fmt.pass_field(view, name)}: view {view}: {problem}"
     if "latents.npy" in fields:
         try:
             latents = np.load(io.BytesIO(fields["latents.npy"]), allow_pickle=False)

@@ -227,6 +227,9 @@ def _env_int(name: str) -> int | None:
 @click.option("--latents", "latents_from", type=click.Path(exists=True, path_type=Path),
               help="Render exactly the views these latents give: a release-layout folder, all_latents_<split>.npy "
                    "(+ <split>_images.npy), or a shard folder. The preset then only chooses the scene kind and schema.")
+@click.option("--passes", "passes_flag", default="", metavar="NAMES",
+              help="Also store these passes of every view, from the same render: depth, normal, mask (comma-separated); "
+                   "the camera record (intrinsics, extrinsics, object matrix) comes with any. Default: none (RGB only).")
 @click.option("--dry-run", is_flag=True, help="Print the image count, disk estimate and ETA (from a short calibration render), then stop.")
 @click.option("--format", "output_format", type=click.Choice(["loose", "shards"]), default="loose", show_default=True,
               help="loose: the original layout of files; shards: WebDataset shards written while rendering.")
@@ -240,7 +243,8 @@ def _env_int(name: str) -> int | None:
 def render(src: Path, out: Path, preset: str, variant: Path | None, factors: tuple[str, ...], views: int, seed: int,
            resolution: int, recipe: str, samples: int | None, denoiser: str | None, adaptive: bool | None,
            prefilter: str | None, jpeg_quality: int, legacy_bgr: bool, device: str, workers: int, job_index: int | None,
-           num_jobs: int | None, object_list: Path | None, max_faces: int, max_mesh_mb: float, latents_from: Path | None, dry_run: bool,
+           num_jobs: int | None, object_list: Path | None, max_faces: int, max_mesh_mb: float, latents_from: Path | None,
+           passes_flag: str, dry_run: bool,
            output_format: str, name: str, val_fraction: float, split_seed: int, split_files: Path | None,
            shard_seed: int, shard_size_mb: float) -> None:
     """Render 3DIEBench views of the meshes under SRC (ShapeNetCore v2 layout) into OUT.
@@ -259,6 +263,7 @@ def render(src: Path, out: Path, preset: str, variant: Path | None, factors: tup
     import importlib.util
 
     from iebench.object_lists import ObjectListError, read_object_list
+    from iebench.passes import parse_passes
     from iebench.presets import (
         PresetError,
         get_preset,
@@ -278,6 +283,7 @@ def render(src: Path, out: Path, preset: str, variant: Path | None, factors: tup
         overrides = (("samples", samples), ("denoiser", denoiser), ("adaptive_sampling", adaptive), ("denoiser_prefilter", prefilter))
         changes |= {k: v for k, v in overrides if v is not None}
         settings = base.replace(**changes)
+        passes = parse_passes(passes_flag)  # PassError is a ValueError
         if views < 1:
             raise ValueError(f"--views must be at least 1, got {views}")
         num_jobs = num_jobs or _env_int("SLURM_ARRAY_TASK_COUNT") or 1
@@ -303,13 +309,13 @@ def render(src: Path, out: Path, preset: str, variant: Path | None, factors: tup
             options = PackOptions(name, val_fraction, split_seed, split_files, shard_seed, shard_size_mb)
             plan = shard_plan(everything, mine, options, views=views, resolution=resolution, preset=scene.to_json(),
                               latent_names=scene.latent_names, job_index=job_index, num_jobs=num_jobs,
-                              source={"kind": "render", "path": str(src), "procedural": is_procedural(src)})
+                              source={"kind": "render", "path": str(src), "procedural": is_procedural(src)}, passes=passes)
     except (PresetError, ObjectSourceError, ObjectListError, ValueError) as error:  # GivenLatentsError is a ValueError
         _fail(str(error))
     if importlib.util.find_spec("bpy") is None:
         _fail("bpy (Blender as a Python module) is not installed: pip install 'iebench[render]' on Python 3.11")
     job = render_job.RenderJob(tuple(mine), out, scene, seed, views, settings, workers, job_index, num_jobs,
-                               max_faces, max_mesh_mb, source_root=src, shard_plan=plan, given=given)
+                               max_faces, max_mesh_mb, source_root=src, shard_plan=plan, given=given, passes=passes)
     if not mine:
         click.echo(f"job {job_index} of {num_jobs} has no objects")
         return

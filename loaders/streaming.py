@@ -20,7 +20,7 @@ import webdataset as wds
 from iebench.dataset import format as fmt
 from iebench.dataset.finalize import FinalizeError, load_info
 from iebench.loaders.actions import ActionComputer
-from iebench.loaders.decode import decode
+from iebench.loaders.decode import PassError, decode, decode_pass
 from iebench.loaders.sampling import choose_pair
 from iebench.loaders.sources import SourceError
 from torch.utils.data import IterableDataset, get_worker_info
@@ -81,14 +81,16 @@ class StreamingPairs(IterableDataset):
 
     Members of local shards are checked against the crc32 of their offset index (shards at other
     URLs have no index at hand: only the decoder checks them). With URLs, give `num_samples` (objects
-    per epoch, all ranks together), `latent_names` and `views` (or keep the folder form). Items are the same dicts as `PairDataset`'s. Create it after
+    per epoch, all ranks together), `latent_names` and `views` (or keep the folder form). Items are the same dicts as `PairDataset`'s
+    (with `passes`, `view1_<pass>` and `view2_<pass>` too). Create it after
     the process group is initialised (or pass `rank` and `world_size`).
     """
 
     def __init__(self, root: Path | list[str], split: str = "train", action: str = "rotation", seed: int = 0,
                  shuffle_buffer: int = 256, num_samples: int | None = None, latent_names: tuple[str, ...] | None = None,
                  views: int | None = None, canonical: bool = False, on_error: str = "raise",
-                 rank: int | None = None, world_size: int | None = None) -> None:
+                 rank: int | None = None, world_size: int | None = None, passes: tuple[str, ...] = ()) -> None:
+        self.passes = tuple(passes)
         if isinstance(root, (str, Path)) and Path(root).is_dir():
             try:
                 info = load_info(Path(root))
@@ -97,6 +99,9 @@ class StreamingPairs(IterableDataset):
             self.urls = [str(Path(root) / s["name"]) for s in info["splits"][split]["shards"]]
             num_samples = num_samples or info["splits"][split]["objects"]
             latent_names, views = tuple(info["latent_names"]), info["views_per_object"]
+            missing = [name for name in self.passes if name not in info.get("passes", ())]
+            if missing:
+                raise SourceError(f"{root} has no {', '.join(missing)} pass (it holds {', '.join(info.get('passes', ())) or 'none'})")
         else:
             self.urls = list(root)
             if num_samples is None or latent_names is None or views is None:
@@ -148,7 +153,9 @@ class StreamingPairs(IterableDataset):
                 for key, fields in iterate_samples(url):
                     # A worker that wraps around its shards draws new pairs on each pass.
                     first, second = choose_pair(self.seed, epoch + passes * 1_000_003, key, self.views_per_object)
-                    kept = {f: fields.get(f) for f in (f"{first:03d}.jpg", f"{second:03d}.jpg", "latents.npy", "cls")}
+                    wanted = [f"{first:03d}.jpg", f"{second:03d}.jpg", "latents.npy", "cls"]
+                    wanted += [fmt.pass_field(v, name) for v in (first, second) for name in self.passes]
+                    kept = {f: fields.get(f) for f in wanted}
                     self._check_members(url, key, kept)
                     seen += 1
                     yield key, url, kept, first, second, passes
@@ -184,9 +191,16 @@ class StreamingPairs(IterableDataset):
             latents = np.load(io.BytesIO(fields["latents.npy"]), allow_pickle=False)
         except ValueError as error:
             raise SourceError(f"{url}: object {key}: member {key}.latents.npy unreadable ({error})") from None
-        return {"view1": view1, "view2": view2,
+        item = {"view1": view1, "view2": view2,
                 "action": torch.from_numpy(self.compute_action(latents[first], latents[second])),
                 "label": int(fields["cls"]), "key": key, "views": torch.tensor([first, second])}
+        for prefix, view in (("view1_", first), ("view2_", second)):
+            for name in self.passes:
+                try:
+                    item[prefix + name] = decode_pass(name, fields[fmt.pass_field(view, name)])
+                except PassError as error:
+                    raise SourceError(f"{url}: object {key}: member {key}.{fmt.pass_field(view, name)} does not decode ({error})") from None
+        return item
 
     def __iter__(self) -> Iterator[dict]:
         epoch = int(self._epoch[0])

@@ -24,13 +24,14 @@ from iebench.files import remove_temporary, write_json_atomic
 
 # Bytes of a stored 3DIEBench view at 256 px (SPEC 1: 17 GB for 2.6 M views), for sizing shards before rendering.
 BYTES_PER_VIEW_256 = 6_500
+BYTES_PER_VIEW_PASSES_256 = 60_000  # depth, normal and mask PNGs (docs/benchmarks.md), for sizing only
 
 
 class LooseSink:
     """The original layout: `<synset>/<model_id>/image_<i>.jpg` and `latent_<i>.npy`."""
 
-    def __init__(self, out: Path) -> None:
-        self.out = Path(out)
+    def __init__(self, out: Path, passes: tuple[str, ...] = ()) -> None:
+        self.out, self.passes = Path(out), tuple(passes)
 
     def prepare(self, objects: tuple[ObjectRef, ...]) -> None:
         """Remove temporary files an interrupted run left."""
@@ -38,15 +39,15 @@ class LooseSink:
             writer.remove_partial_files(writer.object_dir(self.out, ref.synset, ref.model_id))
 
     def missing_views(self, ref: ObjectRef, views: list[int]) -> list[int]:
-        """Views of the object whose files are not both in place."""
+        """Views of the object whose files (image, latents, passes) are not all in place."""
         folder = writer.object_dir(self.out, ref.synset, ref.model_id)
-        return [v for v in views if not writer.view_complete(folder, v)]
+        return [v for v in views if not writer.view_complete(folder, v, self.passes)]
 
     def accept(self, result: ObjectResult) -> None:
         """Write the object's finished views."""
         folder = writer.object_dir(self.out, *result.key.split("/"))
         for view in result.views:
-            writer.write_view(folder, view.index, view.jpeg, view.latents)
+            writer.write_view(folder, view.index, view.jpeg, view.latents, view.passes)
 
     def close(self, manifest: dict) -> None:
         """Nothing is pending in the loose layout."""
@@ -106,7 +107,8 @@ class ShardSink:
             views = sorted(result.views, key=lambda v: v.index)
             samples.append(fmt.ObjectSample(synset, model_id, self.part["labels"][synset], class_name(synset),
                                             tuple(v.jpeg for v in views), np.stack([v.latents for v in views]),
-                                            tuple(self.part["latent_names"]), self.part["preset"]["name"]))
+                                            tuple(self.part["latent_names"]), self.part["preset"]["name"],
+                                            tuple(v.passes for v in views) if self.part.get("passes") else ()))
         dropped = [k for k in shard["keys"] if results[k].error]
         if dropped:  # a failed object is left out of its shard (and listed), so the rest is not lost
             shard["keys"] = [k for k in shard["keys"] if k not in dropped]
@@ -121,7 +123,8 @@ class ShardSink:
 
 
 def shard_plan(all_objects: list[ObjectRef], mine: list[ObjectRef], options: PackOptions, *, views: int, resolution: int,
-               preset: dict, latent_names: tuple[str, ...], job_index: int, num_jobs: int, source: dict) -> dict:
+               preset: dict, latent_names: tuple[str, ...], job_index: int, num_jobs: int, source: dict,
+               passes: tuple[str, ...] = ()) -> dict:
     """The `_part*.json` plan of one render job writing shards.
 
     The split and the labels come from all objects (every job of an array computes the same); the
@@ -132,7 +135,7 @@ def shard_plan(all_objects: list[ObjectRef], mine: list[ObjectRef], options: Pac
     fmt.check_dataset_name(options.name)
     fmt.check_unique_keys(keys)  # before anything renders: a key that cannot be stored is refused now
     split_of = read_sie_split(options.split_files) if options.split_files else stratified_split(keys, options.val_fraction, options.split_seed)
-    per_view = BYTES_PER_VIEW_256 * (resolution / 256) ** 2 + 200
+    per_view = (BYTES_PER_VIEW_256 + BYTES_PER_VIEW_PASSES_256 * bool(passes)) * (resolution / 256) ** 2 + 200
     per_shard = max(1, int(options.shard_size_mb * 2**20 // (views * per_view)))
     job = "" if num_jobs == 1 else f"-job{job_index:05d}"
     shards = []
@@ -154,6 +157,7 @@ def shard_plan(all_objects: list[ObjectRef], mine: list[ObjectRef], options: Pac
         "views_per_object": views,
         "resolution": resolution,
         "latent_names": list(latent_names),
+        **({"passes": list(passes)} if passes else {}),
         "preset": preset,
         "render_manifest": None,
         "source": source,
