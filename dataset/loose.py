@@ -17,7 +17,7 @@ from PIL import Image
 from iebench.classes import class_name
 from iebench.contact_sheet import SheetRow, contact_sheet
 from iebench.object_lists import object_folders
-from iebench.passes import PASSES
+from iebench.passes import PASSES, preview_image
 from iebench.presets import (
     LATENT_NAMES,
     TRANSLATION_NAMES,
@@ -123,7 +123,11 @@ def loose_contact_sheet(root: Path, max_objects: int = 12, max_views: int = 8, t
             if members and len(chosen) < max_objects:
                 chosen.append(members.pop(0))
     rows = []
+    passes = [name for name in passes_of(root, objects) if PASSES[name].preview is not None]
     for obj in chosen:
         views = [(Image.open(obj.folder / f"image_{v}.jpg"), read_latents(obj, v)) for v in obj.views[:max_views]]
         rows.append(SheetRow(f"{class_name(obj.synset)}\n{obj.synset}\n{obj.model_id[:10]}", views))
+        for name in passes:  # a row per pass under the object's images
+            images = [(preview_image(name, (obj.folder / PASSES[name].loose_name(v)).read_bytes()), None) for v in obj.views[:max_views]]
+            rows.append(SheetRow(name, images))
     return contact_sheet(rows, schema(root, len(rows[0].views[0][1])).latent_names, tile)

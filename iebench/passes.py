@@ -116,6 +116,30 @@ def decode_camera(data: bytes) -> dict:
     return record | arrays
 
 
+# Viridis at 9 evenly spaced points: depth previews in `iebench show` (near bright, far dark).
+_VIRIDIS = np.array([[68, 1, 84], [71, 44, 122], [59, 81, 139], [44, 113, 142], [33, 144, 141], [39, 173, 129],
+                     [92, 200, 99], [170, 220, 50], [253, 231, 37]], dtype=np.float64)
+
+
+def colour_map(values: np.ndarray) -> np.ndarray:
+    """(H, W) values in [0, 1] -> (H, W, 3) uint8 viridis colours."""
+    position = np.clip(np.asarray(values, dtype=np.float64), 0, 1) * (len(_VIRIDIS) - 1)
+    low = np.minimum(np.floor(position).astype(int), len(_VIRIDIS) - 2)
+    weight = (position - low)[..., None]
+    return np.rint(_VIRIDIS[low] * (1 - weight) + _VIRIDIS[low + 1] * weight).astype(np.uint8)
+
+
+def preview_depth(depth: np.ndarray) -> np.ndarray:
+    """Colour-mapped depth, scaled to the view's own range: near bright, far dark, no surface black."""
+    valid = depth > 0
+    if not valid.any():
+        return np.zeros((*depth.shape, 3), np.uint8)
+    near, far = float(depth[valid].min()), float(depth[valid].max())
+    rgb = colour_map((far - depth) / max(far - near, 1e-6))
+    rgb[~valid] = 0
+    return rgb
+
+
 def _check_image(decoded: np.ndarray, resolution: int) -> list[str]:
     size = (decoded.shape[1], decoded.shape[0])
     return [] if size == (resolution, resolution) else [f"is {size[0]}x{size[1]}, expected {resolution}x{resolution}"]
@@ -152,6 +176,7 @@ class PassSpec:
     decode: Callable[[bytes], object]
     check: Callable[[object, int], list[str]]  # problems of a decoded pass at a resolution
     rendered: bool = True  # needs a Cycles pass (the camera record does not)
+    preview: Callable[[object], np.ndarray] | None = None  # decoded pass -> (H, W, 3) uint8 for `iebench show`
 
     def loose_name(self, view: int) -> str:
         """File name in the original layout: `depth_<i>.png`."""
@@ -168,11 +193,12 @@ PASSES: dict[str, PassSpec] = {
         PassSpec("camera", "json", "intrinsics (3x3), world-to-camera (4x4, OpenCV frame) and the object's world matrix (4x4)",
                  encode_camera, decode_camera, _check_camera, rendered=False),
         PassSpec("depth", "png", "planar depth in metres, 16-bit PNG of millimetres (0: no surface)",
-                 encode_depth, decode_depth, _check_image),
+                 encode_depth, decode_depth, _check_image, preview=preview_depth),
         PassSpec("mask", "png", "object mask, 8-bit PNG: 255 object, 0 floor (object index pass)",
-                 encode_mask, decode_mask, _check_image),
+                 encode_mask, decode_mask, _check_image, preview=lambda mask: np.repeat(mask[..., None] * np.uint8(255), 3, -1)),
         PassSpec("normal", "png", "camera-frame unit normals (OpenCV frame), 8-bit RGB PNG: round((n + 1) * 127.5)",
-                 encode_normal, decode_normal, _check_normal),
+                 encode_normal, decode_normal, _check_normal,
+                 preview=lambda normal: np.clip(np.rint((normal + 1) * 127.5), 0, 255).astype(np.uint8)),
     )
 }
 
@@ -188,6 +214,14 @@ def parse_passes(names: str | Iterable[str]) -> tuple[str, ...]:
     if names:
         names.add("camera")
     return tuple(n for n in PASSES if n in names)
+
+
+def preview_image(name: str, data: bytes):
+    """A PIL image of a stored pass for contact sheets, or None for a pass that is not a picture (the camera)."""
+    from PIL import Image
+
+    spec = PASSES[name]
+    return None if spec.preview is None else Image.fromarray(spec.preview(spec.decode(data)))
 
 
 def check_passes(name_to_bytes: dict[str, bytes], resolution: int) -> list[tuple[str, str]]:

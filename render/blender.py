@@ -155,18 +155,21 @@ class SceneRenderer:
     def __init__(self, settings: RenderSettings, threads: int = 0, passes: tuple[str, ...] = ()) -> None:
         bpy.ops.wm.read_factory_settings(use_empty=True)
         self.settings = settings
-        self.passes = tuple(passes)
         self.scene = bpy.context.scene
         self.device = _configure_cycles(self.scene, settings, threads)
-        for name in passes:
-            if PASSES[name].rendered:
-                setattr(self.scene.view_layers[0], _VIEW_LAYER_PASS[name], True)
+        self.set_passes(passes)
         self._build_world()
         self._build_camera()
         self._build_floor()
         self._build_lights()
         self._keep = {id(x) for x in (*bpy.data.materials, *bpy.data.images, *bpy.data.meshes)}
         self._tmpdir = tempfile.TemporaryDirectory(prefix="iebench-render-", dir=_fast_tmp())
+
+    def set_passes(self, passes: tuple[str, ...]) -> None:
+        """Choose the passes of the next renders (names of `iebench.passes`): only those are computed."""
+        self.passes = tuple(passes)
+        for name, flag in _VIEW_LAYER_PASS.items():
+            setattr(self.scene.view_layers[0], flag, name in self.passes)
 
     def _build_world(self) -> None:
         world = bpy.data.worlds.new("World")
