@@ -47,6 +47,7 @@ test: setup
 
 bench: setup
 	$(BIN)/python bench/render_quality.py
+	$(BIN)/python bench/render_passes.py
 	$(BIN)/python bench/pack_throughput.py
 	$(BIN)/python bench/loader_throughput.py
 	$(BIN)/python bench/train_throughput.py --methods sie sie-rotcolor vicreg simclr simclr-augself equimod equimod-vicreg sen recon-xattn

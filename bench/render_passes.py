@@ -3,6 +3,8 @@
 Each view of each object is rendered once per pass set (none, depth, normal, mask, all three), in a
 rotating order so that a busy machine slows every set alike; the time is the worker's whole cost of a
 view (render, reading the passes back, JPEG and PNG encoding), with the object loaded and warmed up.
+Both the wall-clock time and the process's CPU time (all of Cycles' threads) are measured: on a shared
+machine the CPU time is the steadier measure of what a pass adds.
 Disk is the stored bytes of each pass (PNG or JSON) beside the JPEG.
 
     python bench/render_passes.py [--resolution 256] [--views 4] [--out FILE]
@@ -34,12 +36,12 @@ PASS_SETS = {"RGB only": (), "+ depth": ("depth",), "+ normal": ("normal",), "+ 
              "+ depth, normal, mask (and camera)": parse_passes("depth,normal,mask")}
 
 
-def view_cost(renderer: SceneRenderer, loaded, view, settings: RenderSettings) -> tuple[float, dict[str, int]]:
-    """Seconds for one view as a worker makes it, and the bytes of its JPEG and passes."""
-    start = time.perf_counter()
+def view_cost(renderer: SceneRenderer, loaded, view, settings: RenderSettings) -> tuple[float, float, dict[str, int]]:
+    """Wall and CPU seconds for one view as a worker makes it, and the bytes of its JPEG and passes."""
+    start, cpu = time.perf_counter(), time.process_time()
     rgb, arrays = renderer.render_passes(loaded, view)
     stored = {"jpg": encode_jpeg(rgb, settings.jpeg_quality)} | {name: PASSES[name].encode(arrays[name]) for name in renderer.passes}
-    return time.perf_counter() - start, {name: len(data) for name, data in stored.items()}
+    return time.perf_counter() - start, time.process_time() - cpu, {name: len(data) for name, data in stored.items()}
 
 
 def main() -> None:
@@ -52,6 +54,7 @@ def main() -> None:
     settings = RenderSettings(resolution=args.resolution)
     preset = get_preset("3diebench")
     seconds: dict[str, list[float]] = {name: [] for name in PASS_SETS}
+    cpu_seconds: dict[str, list[float]] = {name: [] for name in PASS_SETS}
     sizes: dict[str, list[int]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         procedural.generate(Path(tmp), classes=13, per_class=1, seed=0)
@@ -66,27 +69,30 @@ def main() -> None:
                 names = list(PASS_SETS)
                 for name in names[turn % len(names):] + names[: turn % len(names)]:
                     renderer.set_passes(PASS_SETS[name])
-                    cost, stored = view_cost(renderer, loaded, view, settings)
+                    cost, cpu, stored = view_cost(renderer, loaded, view, settings)
                     if view_index >= 0:
                         seconds[name].append(cost)
+                        cpu_seconds[name].append(cpu)
                         if name == names[-1]:
                             for member, size in stored.items():
                                 sizes.setdefault(member, []).append(size)
                 turn += 1
             renderer.unload(loaded)
-    base = np.array(seconds["RGB only"])
+    base, cpu_base = np.array(seconds["RGB only"]), np.array(cpu_seconds["RGB only"])
     rows = []
     for name, values in seconds.items():
-        values = np.array(values)
-        rows.append({"passes": name, "s_per_view": float(np.median(values)),
-                     "extra_percent": float(np.median((values - base) / base * 100))})
+        values, cpu = np.array(values), np.array(cpu_seconds[name])
+        rows.append({"passes": name, "s_per_view": float(np.median(values)), "cpu_s_per_view": float(np.median(cpu)),
+                     "extra_percent": float(np.median((values - base) / base * 100)),
+                     "cpu_extra_percent": float(np.median((cpu - cpu_base) / cpu_base * 100))})
     print(f"\nbpy {bpy_version()}, Cycles CPU, {threads} threads ({platform.processor() or platform.machine()}), "
           f"{args.resolution}x{args.resolution}, default settings ({settings.samples} spp, OIDN {settings.denoiser}), "
           f"{len(objects)} objects x {args.views} views; medians of per-view times and of per-view differences\n")
-    print("| passes | s/view | time added to the RGB view |")
-    print("|---|---|---|")
+    print("| passes | CPU s/view | CPU time added to the RGB view | wall s/view | wall time added |")
+    print("|---|---|---|---|---|")
     for row in rows:
-        print(f"| {row['passes']} | {row['s_per_view']:.3f} | {row['extra_percent']:+.1f} % |")
+        print(f"| {row['passes']} | {row['cpu_s_per_view']:.3f} | {row['cpu_extra_percent']:+.1f} % | {row['s_per_view']:.3f} "
+              f"| {row['extra_percent']:+.1f} % |")
     print("\n| member | bytes per view (mean) | min | max |")
     print("|---|---|---|---|")
     for member, values in sizes.items():

@@ -455,6 +455,8 @@ def info(out: Path) -> None:
         _fail(str(error))
     click.echo(f"{data['name']}: {data['views_per_object']} views per object at {data['resolution']} px, "
                f"preset {data['preset']['name']}, latents {', '.join(data['latent_names'])}")
+    if data.get("passes"):
+        click.echo(f"passes: {', '.join(data['passes'])} (docs/rendering.md)")
     split = data["split"]
     click.echo("split: " + (f"stratified, val fraction {split['val_fraction']}, seed {split['seed']}"
                             if split["method"] == "stratified" else f"SIE files {split['path']}"))

@@ -24,7 +24,7 @@ from iebench.files import remove_temporary, write_json_atomic
 
 # Bytes of a stored 3DIEBench view at 256 px (SPEC 1: 17 GB for 2.6 M views), for sizing shards before rendering.
 BYTES_PER_VIEW_256 = 6_500
-BYTES_PER_VIEW_PASSES_256 = 60_000  # depth, normal and mask PNGs (docs/benchmarks.md), for sizing only
+BYTES_PER_VIEW_PASSES_256 = 21_000  # depth, normal, mask and camera of a view (docs/benchmarks.md), for sizing only
 
 
 class LooseSink:
