@@ -131,7 +131,9 @@ def load_sample(obj_folder: Path, synset: str, model_id: str, views: int, resolu
         jpegs.append(data)
         latents.append(np.load(obj_folder / f"latent_{view}.npy", allow_pickle=False).astype(np.float64))
         stored = {name: (obj_folder / PASSES[name].loose_name(view)).read_bytes() for name in passes}
-        for name, problem in check_passes(stored, resolution)[:1]:
+        problems = check_passes(stored, resolution)
+        if problems:
+            name, problem = problems[0]
             raise PackError(f"{synset}/{model_id}: {PASSES[name].loose_name(view)} {problem}")
         views_passes.append(stored)
     return fmt.ObjectSample(synset, model_id, label, class_name(synset), tuple(jpegs), np.stack(latents),

@@ -18,7 +18,7 @@ def test_ci_scale_end_to_end_and_resumes(tmp_path):
         assert f"| {name} |" in text
     assert text.count("**inconclusive**") == 3  # one seed: no spread to judge a margin by
     data = json.loads((tmp_path / "report.json").read_text())
-    assert data["scale"]["resolution"] == 32 and len(data["reports"]) == 5
+    assert data["scale"]["resolution"] == 32 and len(data["reports"]) == 6  # 4 methods, the untrained floor, the pixels
     assert (tmp_path / "report.png").is_file() and (tmp_path / "shards" / "_info.json").is_file()
     again = MiniOptions(tmp_path, scale="ci", seeds=1, methods=("sie", "sie-rotcolor", "vicreg", "simclr"))
     run_mini(again)
