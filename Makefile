@@ -49,6 +49,7 @@ test: setup
 
 bench: setup
 	$(BIN)/python bench/render_quality.py
+	$(BIN)/python bench/render_passes.py
 	$(BIN)/python bench/pack_throughput.py
 	$(BIN)/python bench/loader_throughput.py
 	$(BIN)/python bench/train_throughput.py --methods $$($(BIN)/iebench methods --compared)

@@ -6,6 +6,8 @@ import math
 
 from iebench.dataset.format import HF_SPLIT_NAMES, SPLITS
 
+from iebench.passes import PASSES
+
 CITATION = """@inproceedings{garrido2023sie,
   title     = {Self-Supervised Learning of Split Invariant Equivariant Representations},
   author    = {Garrido, Quentin and Najman, Laurent and LeCun, Yann},
@@ -51,6 +53,20 @@ def _range(factor: dict) -> str:
     if "fixed" in factor:
         return f"fixed {num(factor['fixed'])}"
     return " U ".join(f"[{num(lo)}, {num(hi)}]" for lo, hi in factor["intervals"])
+
+
+def _passes_note(passes: list[str]) -> list[str]:
+    """What the passes are and the camera convention (nothing for an RGB-only set)."""
+    if not passes:
+        return []
+    return [
+        f"Each view also carries the passes {', '.join(f'`{p}`' for p in passes)}, from the same Cycles render as its image. "
+        "The camera frame is OpenCV's (x right, y down, z forward; the centre of pixel (0, 0) at (0, 0)): `camera` holds "
+        "`intrinsics` (3x3), `world_to_camera` (4x4) and the object's `object_to_world` (4x4), in Blender units (metres), "
+        "Z up. Depth is planar (along the optical axis) and, with the mask, comes from each pixel's first sample "
+        "(not anti-aliased); normals are averaged over samples and stored as unit vectors.",
+        "",
+    ]
 
 
 def render_card(info: dict) -> str:
@@ -111,7 +127,12 @@ def render_card(info: dict) -> str:
         f"| `latents.npy` | float64 array ({views}, {len(info['latent_names'])}), one row per view, columns below |",
         "| `cls` | label: index of the synset among the sorted class ids present |",
         "| `json` | synset, model id, class name, label, view count, latent names, preset |",
+        *[
+            f"| `000.{name}.{PASSES[name].extension}` ... `{views - 1:03d}.{name}.{PASSES[name].extension}` | {PASSES[name].description} |"
+            for name in info.get("passes", ())
+        ],
         "",
+        *_passes_note(info.get("passes", ())),
         "Beside each shard, `<shard>.index.json` gives every member's byte offset, size and crc32. `_info.json` lists shards, "
         "objects, sizes and sha256 per split, and the sha256 of every other file; `SHA256SUMS` (every file, `_info.json` "
         "included) works with `sha256sum -c`. The original SIE split files "

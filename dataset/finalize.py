@@ -24,7 +24,7 @@ from iebench.classes import class_name
 from iebench.files import remove_temporary, sha256_file, write_atomic
 from iebench.object_lists import sie_entry
 
-_SAME_IN_EVERY_PART = ("name", "views_per_object", "resolution", "latent_names", "preset", "labels", "split", "shard_seed")
+_SAME_IN_EVERY_PART = ("name", "views_per_object", "resolution", "latent_names", "passes", "preset", "labels", "split", "shard_seed")
 SUMS_NAME = "SHA256SUMS"
 CARD_NAME = "README.md"
 
@@ -158,6 +158,7 @@ def finalize(out: Path) -> dict:
         "views_per_object": first["views_per_object"],
         "resolution": first["resolution"],
         "latent_names": first["latent_names"],
+        **({"passes": first["passes"]} if first.get("passes") else {}),  # absent from RGB-only sets, as before
         "preset": first["preset"],
         "render_manifest": first["render_manifest"],
         "source": first["source"],

@@ -1,7 +1,8 @@
 """The shard format: one WebDataset sample per object, written byte for byte reproducibly.
 
 A sample is the tar members `<key>.000.jpg ... <key>.NNN.jpg`, `<key>.cls`, `<key>.json` and
-`<key>.latents.npy`, in sorted order, with key `<synset>_<model_id>` (WebDataset splits keys at the
+`<key>.latents.npy` (with named passes also `<key>.000.depth.png`, ...: `iebench.passes`), in sorted
+order, with key `<synset>_<model_id>` (WebDataset splits keys at the
 first dot, so keys have none). The key is a name, never parsed: an object's synset and model id are
 in its `.json` member and its index entry. JPEG bytes are stored exactly as rendered, never
 re-encoded. Every member has mtime 0, owner 0/0 and mode 0444, so the same input gives the same bytes.
@@ -23,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from iebench.files import atomic_path, sha256_file, write_atomic
+from iebench.passes import PASSES
 
 FORMAT = "iebench-shards/2"
 READABLE_FORMATS = ("iebench-shards/1", FORMAT)
@@ -75,6 +77,11 @@ def view_field(view: int) -> str:
     return f"{view:03d}.jpg"
 
 
+def pass_field(view: int, name: str) -> str:
+    """Member field of a view's pass: 000.depth.png, 000.camera.json, ... (sorts beside the view's 000.jpg)."""
+    return PASSES[name].field(view)
+
+
 def shard_name(name: str, split: str, index: int, job: str = "") -> str:
     """`<name>-<split>-000000.tar`, with a job part (`-job00003`) when an array wrote it."""
     return f"{name}-{split}{job}-{index:06d}.tar"
@@ -92,6 +99,7 @@ class ObjectSample:
     latents: np.ndarray  # (views, k) float64
     latent_names: tuple[str, ...]
     preset: str
+    passes: tuple[dict[str, bytes], ...] = ()  # per view, pass name -> bytes (none: the RGB-only sample)
 
     @property
     def key(self) -> str:
@@ -109,9 +117,13 @@ class ObjectSample:
             "latent_names": list(self.latent_names),
             "preset": self.preset,
         }
+        names = sorted({name for view in self.passes for name in view})
+        if names:
+            meta["passes"] = names
         buffer = io.BytesIO()
         np.save(buffer, np.ascontiguousarray(self.latents, dtype=np.float64), allow_pickle=False)
         fields = [(view_field(v), jpeg) for v, jpeg in enumerate(self.jpegs)]
+        fields += [(pass_field(v, name), data) for v, view in enumerate(self.passes) for name, data in view.items()]
         fields += [
             ("cls", str(self.label).encode()),
             ("json", json.dumps(meta, sort_keys=True).encode()),

@@ -1,6 +1,7 @@
 """Reading the original 3DIEBench layout of loose files (the published release, or our renders).
 
-Its file names are `iebench.layout`'s: `<root>/<synset>/<model_id>/image_<i>.jpg` + `latent_<i>.npy`.
+Its file names are `iebench.layout`'s: `<root>/<synset>/<model_id>/image_<i>.jpg` + `latent_<i>.npy`, views
+i = 0..n-1; with named passes also `<pass>_<i>.<ext>` (`depth_<i>.png`, `camera_<i>.json`, ...: `iebench.passes`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from iebench.classes import class_name
 from iebench.contact_sheet import SheetRow, contact_sheet
 from iebench.layout import image_path, image_view, latent_path
 from iebench.object_lists import object_folders
+from iebench.passes import PASSES, preview_image
 from iebench.presets import (
     LATENT_NAMES,
     TRANSLATION_NAMES,
@@ -71,6 +73,16 @@ def render_manifest(root: Path) -> dict | None:
     return manifests[0]
 
 
+def passes_of(root: Path, objects: list[LooseObject] | None = None) -> tuple[str, ...]:
+    """The named passes a folder holds: those its render manifest lists, else those whose files the first object's
+    first view has (the published release has none)."""
+    manifest = render_manifest(root)
+    if manifest is not None:
+        return tuple(manifest.get("passes", ()))
+    first = (objects or list_objects(root))[0]
+    return tuple(name for name, spec in PASSES.items() if (first.folder / spec.loose_name(first.views[0])).is_file())
+
+
 def schema(root: Path, k: int) -> Preset:
     """The preset (latent names and ranges) of a folder: from our manifest, else SIE's (7 values, or 10 with translation)."""
     manifest = render_manifest(root)
@@ -109,7 +121,11 @@ def loose_contact_sheet(root: Path, max_objects: int = 12, max_views: int = 8, t
             if members and len(chosen) < max_objects:
                 chosen.append(members.pop(0))
     rows = []
+    passes = [name for name in passes_of(root, objects) if PASSES[name].preview is not None]
     for obj in chosen:
         views = [(Image.open(image_path(obj.folder, v)), read_latents(obj, v)) for v in obj.views[:max_views]]
         rows.append(SheetRow(f"{class_name(obj.synset)}\n{obj.synset}\n{obj.model_id[:10]}", views))
+        for name in passes:  # a row per pass under the object's images
+            images = [(preview_image(name, (obj.folder / PASSES[name].loose_name(v)).read_bytes()), None) for v in obj.views[:max_views]]
+            rows.append(SheetRow(name, images))
     return contact_sheet(rows, schema(root, len(rows[0].views[0][1])).latent_names, tile)

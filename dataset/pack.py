@@ -21,6 +21,7 @@ from iebench.dataset.loose import (
     LooseLayoutError,
     LooseObject,
     list_objects,
+    passes_of,
     read_latents,
     render_manifest,
     schema,
@@ -34,6 +35,7 @@ from iebench.classes import class_name
 from iebench.cores import available_cores
 from iebench.files import remove_temporary, write_json_atomic
 from iebench.layout import image_name, image_path, latent_name, latent_path
+from iebench.passes import PASSES, check_passes
 
 
 class PackError(RuntimeError):
@@ -61,8 +63,8 @@ class PackOptions:
     skip_bad: bool = False
 
 
-def check_object(obj: LooseObject, views: int, k: int) -> str | None:
-    """Why an object cannot be packed (missing views, missing or malformed latents), or None."""
+def check_object(obj: LooseObject, views: int, k: int, passes: tuple[str, ...] = ()) -> str | None:
+    """Why an object cannot be packed (missing views, missing or malformed latents, missing passes), or None."""
     if obj.views != tuple(range(views)):
         missing = sorted(set(range(views)) - set(obj.views))
         return f"{obj.key}: views {missing[:10]} missing (expected {image_name(0)}..{image_name(views - 1)})"
@@ -75,6 +77,9 @@ def check_object(obj: LooseObject, views: int, k: int) -> str | None:
             return str(error)
         if latents.shape != (k,):
             return f"{obj.key}: {latent_name(view)} has {latents.shape[0]} values, expected {k}"
+        for name in passes:
+            if not (obj.folder / PASSES[name].loose_name(view)).is_file():
+                return f"{obj.key}: {PASSES[name].loose_name(view)} missing (the set has passes {', '.join(passes)})"
     return None
 
 
@@ -100,15 +105,23 @@ def plan_shards(objects: list[LooseObject], split_of: dict, options: PackOptions
 
 
 def load_sample(
-    obj_folder: Path, synset: str, model_id: str, views: int, resolution: int, label: int, latent_names: tuple[str, ...], preset: str
+    obj_folder: Path,
+    synset: str,
+    model_id: str,
+    views: int,
+    resolution: int,
+    label: int,
+    latent_names: tuple[str, ...],
+    preset: str,
+    passes: tuple[str, ...] = (),
 ) -> fmt.ObjectSample:
-    """Read one object's files, checking every JPEG decodes at the expected size.
+    """Read one object's files, checking every JPEG and pass decodes at the expected size.
 
     PIL decodes here: it keeps pack workers free of torch (about 400 MB each). A JPEG that decodes
     only with a libjpeg warning ("Corrupt JPEG data: ...") passes PIL, which ignores warnings; `verify`
     reports it and the loaders refuse it, both decoding strictly.
     """
-    jpegs, latents = [], []
+    jpegs, latents, views_passes = [], [], []
     for view in range(views):
         path = image_path(obj_folder, view)
         data = path.read_bytes()
@@ -122,7 +135,23 @@ def load_sample(
             raise PackError(f"{synset}/{model_id}: {path.name} is {size[0]}x{size[1]}, expected {resolution}x{resolution}")
         jpegs.append(data)
         latents.append(np.load(latent_path(obj_folder, view), allow_pickle=False).astype(np.float64))
-    return fmt.ObjectSample(synset, model_id, label, class_name(synset), tuple(jpegs), np.stack(latents), latent_names, preset)
+        stored = {name: (obj_folder / PASSES[name].loose_name(view)).read_bytes() for name in passes}
+        problems = check_passes(stored, resolution)
+        if problems:
+            name, problem = problems[0]
+            raise PackError(f"{synset}/{model_id}: {PASSES[name].loose_name(view)} {problem}")
+        views_passes.append(stored)
+    return fmt.ObjectSample(
+        synset,
+        model_id,
+        label,
+        class_name(synset),
+        tuple(jpegs),
+        np.stack(latents),
+        latent_names,
+        preset,
+        tuple(views_passes) if passes else (),
+    )
 
 
 def _write_planned_shard(out: Path, shard: dict, part: dict, folders: dict[str, tuple[str, str, Path]]) -> str | None:
@@ -145,6 +174,7 @@ def _write_planned_shard(out: Path, shard: dict, part: dict, folders: dict[str, 
                     part["labels"][synset],
                     tuple(part["latent_names"]),
                     part["preset"]["name"],
+                    tuple(part.get("passes", ())),
                 )
             )
         fmt.write_shard(out / shard["name"], samples)
@@ -184,7 +214,8 @@ def pack(src: Path, out: Path, options: PackOptions = PackOptions()) -> tuple[di
     views = max(len(o.views) for o in objects)
     k = read_latents(objects[0], objects[0].views[0]).shape[0]
     preset = schema(src, k)
-    checked = [(o, check_object(o, views, len(preset.latent_names))) for o in tqdm(objects, desc="check", unit="obj", leave=False)]
+    passes = passes_of(src, objects)
+    checked = [(o, check_object(o, views, len(preset.latent_names), passes)) for o in tqdm(objects, desc="check", unit="obj", leave=False)]
     problems = [problem for _, problem in checked if problem]
     if problems and not options.skip_bad:
         count = f"{len(problems)} objects" if len(problems) > 1 else "an object"
@@ -206,6 +237,7 @@ def pack(src: Path, out: Path, options: PackOptions = PackOptions()) -> tuple[di
         latent_names=preset.latent_names,
         preset=preset.to_json(),
         render_manifest=manifest,
+        passes=passes,
         source={
             "kind": "loose",
             "path": str(src.resolve()),

@@ -43,6 +43,7 @@ def new_part(
     shards: list[dict],
     skipped: list[str],
     plan: dict | None = None,
+    passes: tuple[str, ...] = (),
 ) -> dict:
     """A writer's plan, as `_part*.json` holds it (`plan`: a render job's own record of its share of the objects)."""
     part = {
@@ -52,6 +53,7 @@ def new_part(
         "views_per_object": views,
         "resolution": resolution,
         "latent_names": list(latent_names),
+        **({"passes": list(passes)} if passes else {}),  # only when there are passes: RGB-only plans are unchanged
         "preset": preset,
         "render_manifest": render_manifest,
         "source": source,

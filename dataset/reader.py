@@ -14,6 +14,7 @@ from PIL import Image
 
 from iebench.classes import class_name
 from iebench.contact_sheet import SheetRow, contact_sheet
+from iebench.passes import PASSES, preview_image
 
 
 @dataclass(frozen=True)
@@ -78,10 +79,13 @@ def shard_contact_sheet(root: Path, split: str = "train", max_objects: int = 12,
             if members and len(chosen) < max_objects:
                 chosen.append(members.pop(0))
     rows = []
+    passes = [name for name in shards.info.get("passes", ()) if PASSES[name].preview is not None]
     for ref in chosen:
         latents = ref.latents()
         views = [(Image.open(io.BytesIO(ref.read(fmt.view_field(v)))), latents[v]) for v in range(min(max_views, len(latents)))]
         rows.append(SheetRow(f"{class_name(ref.synset)} ({ref.label})\n{ref.synset}\n{ref.model_id[:10]}\n{split}", views))
+        for name in passes:  # a row per pass under the object's images
+            rows.append(SheetRow(name, [(preview_image(name, ref.read(fmt.pass_field(v, name))), None) for v in range(len(views))]))
     if not rows:
         raise ValueError(f"split {split!r} of {root} has no objects")
     return contact_sheet(rows, shards.latent_names, tile)

@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from iebench.files import TMP_MARK, sha256_file
 from iebench.jpeg import CorruptJPEGError, jpeg_size
+from iebench.passes import check_passes
 from iebench.presets import preset_from_json
 
 # What else a shard folder may hold: the writers' plans and render records, and `iebench show`'s default sheet.
@@ -31,11 +32,14 @@ WRITER_RECORDS = (PART_GLOB, "_manifest*.json", "_failures*.jsonl", "contact_she
 def _check_sample(key: str, present: set[str], fields: dict[str, bytes], info: dict, preset, ids: tuple[str, str]) -> Iterator[str]:
     """Problems of one sample: `present` are its members in the index, `fields` those read intact, `ids` its index's."""
     views = info["views_per_object"]
+    passes = info.get("passes", ())
     expected = {fmt.view_field(v) for v in range(views)} | {"cls", "json", "latents.npy"}
+    expected |= {fmt.pass_field(v, name) for v in range(views) for name in passes}
     if present != expected:
         missing, extra = sorted(expected - present), sorted(present - expected)
         yield f"object {key}: members differ from the format (missing {missing[:5]}, unexpected {extra[:5]})"
     yield from _check_views(key, fields, views, info["resolution"])
+    yield from _check_passes(key, fields, views, passes, info["resolution"])
     if "latents.npy" in fields:
         yield from _check_latents(key, fields["latents.npy"], views, len(info["latent_names"]), preset)
     synset = ids[0]
@@ -59,6 +63,14 @@ def _check_views(key: str, fields: dict[str, bytes], views: int, resolution: int
             continue
         if size != (resolution, resolution):
             yield f"object {key}: member {key}.{fmt.view_field(view)}: view {view} is a {size[0]}x{size[1]} JPEG, expected a {resolution}x{resolution} JPEG"
+
+
+def _check_passes(key: str, fields: dict[str, bytes], views: int, passes: tuple[str, ...], resolution: int) -> Iterator[str]:
+    """Every pass read intact decodes, at the set's size, with the values its table allows (depth positive on the mask)."""
+    for view in range(views if passes else 0):
+        present = {name: fields[fmt.pass_field(view, name)] for name in passes if fmt.pass_field(view, name) in fields}
+        for name, problem in check_passes(present, resolution):
+            yield f"object {key}: member {key}.{fmt.pass_field(view, name)}: view {view}: {problem}"
 
 
 def _check_latents(key: str, data: bytes, views: int, k: int, preset) -> Iterator[str]:

@@ -282,6 +282,14 @@ def shard_options(note: str = ""):
     help="Render exactly the views these latents give: a release-layout folder, all_latents_<split>.npy "
     "(+ <split>_images.npy), or a shard folder. The preset then only chooses the scene kind and schema.",
 )
+@click.option(
+    "--passes",
+    "passes_flag",
+    default="",
+    metavar="NAMES",
+    help="Also store these passes of every view, from the same render: depth, normal, mask (comma-separated); "
+    "the camera record (intrinsics, extrinsics, object matrix) comes with any. Default: none (RGB only).",
+)
 @click.option("--dry-run", is_flag=True, help="Print the image count, disk estimate and ETA (from a short calibration render), then stop.")
 @click.option(
     "--format",
@@ -316,6 +324,7 @@ def render(
     max_faces: int,
     max_mesh_mb: float,
     latents_from: Path | None,
+    passes_flag: str,
     dry_run: bool,
     output_format: str,
     shard_values: dict,
@@ -368,6 +377,7 @@ def render(
         max_mesh_mb=max_mesh_mb,
         latents_from=latents_from,
         shards=shards,
+        passes=passes_flag,
     )
     try:
         job = prepare_job(request)
@@ -509,6 +519,8 @@ def info(out: Path) -> None:
         f"{data['name']}: {data['views_per_object']} views per object at {data['resolution']} px, "
         f"preset {data['preset']['name']}, latents {', '.join(data['latent_names'])}"
     )
+    if data.get("passes"):
+        click.echo(f"passes: {', '.join(data['passes'])} (docs/rendering.md)")
     split = data["split"]
     click.echo(
         "split: "

@@ -29,29 +29,33 @@ _SHORT = {
 
 @dataclass(frozen=True)
 class SheetRow:
-    """One object's row: a title and its views as (image, latents) pairs."""
+    """One object's row: a title and its views as (image, latents) pairs (latents None: no caption, as in pass rows)."""
 
     title: str
-    views: Sequence[tuple[Image.Image, np.ndarray]]
+    views: Sequence[tuple[Image.Image, np.ndarray | None]]
 
 
-def _caption(names: Sequence[str], latents: np.ndarray, per_line: int) -> list[str]:
+def _caption(names: Sequence[str], latents: np.ndarray | None, per_line: int) -> list[str]:
+    if latents is None:
+        return []
     items = [f"{_SHORT.get(n, n)}{v:+.2f}" for n, v in zip(names, np.asarray(latents).tolist())]
     return [" ".join(items[i : i + per_line]) for i in range(0, len(items), per_line)]
 
 
 def contact_sheet(rows: Sequence[SheetRow], latent_names: Sequence[str], tile: int = 128) -> Image.Image:
-    """A PNG-ready grid: a title column, then one tile per view with its latents printed under it."""
+    """A PNG-ready grid: a title column, then one tile per view with its latents printed under it.
+
+    Rows whose views have no latents (a pass's row) are only as tall as their tiles."""
     font = ImageFont.load_default(size=max(9, tile // 12))
     line_height = font.size + 2
     lines = math.ceil(len(latent_names) / 3)
-    cell_h = tile + lines * line_height + 4
+    heights = [tile + (lines * line_height if any(v[1] is not None for v in r.views) else 0) + 4 for r in rows]
     title_w = tile
     columns = max(len(r.views) for r in rows)
-    sheet = Image.new("RGB", (title_w + columns * (tile + 4), len(rows) * cell_h + 4), "white")
+    sheet = Image.new("RGB", (title_w + columns * (tile + 4), sum(heights) + 4), "white")
     draw = ImageDraw.Draw(sheet)
     for r, row in enumerate(rows):
-        y = r * cell_h + 4
+        y = sum(heights[:r]) + 4
         for i, text in enumerate(row.title.split("\n")):
             draw.text((4, y + i * line_height), text, fill="black", font=font)
         for c, (image, latents) in enumerate(row.views):

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from iebench.dataset import format as fmt
 from iebench.loaders.actions import ActionComputer
-from iebench.loaders.decode import CorruptJPEGError, decode
+from iebench.loaders.decode import CorruptJPEGError, PassError, decode, decode_pass
 from iebench.loaders.sampling import choose_pair, choose_view
 from iebench.loaders.sources import ObjectEntry, SourceError, open_source
 from torch.utils.data import Dataset
@@ -26,13 +26,20 @@ log = logging.getLogger(__name__)
 class _SourceDataset(Dataset):
     """Shared plumbing: the source, bad-data policy and a decode that names the object."""
 
-    def __init__(self, root: Path, split: str, on_error: str) -> None:
+    def __init__(self, root: Path, split: str, on_error: str, passes: tuple[str, ...] = ()) -> None:
         if on_error not in ("raise", "skip"):
             raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
         self.root, self.split, self.on_error = Path(root), split, on_error
         self.source = open_source(root, split, check_sizes=on_error == "raise")
         self.latent_names = self.source.latent_names
         self.views_per_object = self.source.views_per_object
+        self.passes = tuple(passes)
+        missing = [name for name in self.passes if name not in self.source.passes]
+        if missing:
+            raise SourceError(
+                f"{root} has no {', '.join(missing)} pass (it holds {', '.join(self.source.passes) or 'none'}): "
+                f"render it with `iebench render ... --passes {','.join(self.passes)}`"
+            )
 
     @property
     def objects(self) -> list[ObjectEntry]:
@@ -49,6 +56,18 @@ class _SourceDataset(Dataset):
                 f"{entry.shard or entry.folder}: object {entry.key}: {member}: view {view} does not decode cleanly ({error})"
             ) from None
 
+    def _decode_passes(self, entry: ObjectEntry, view: int, prefix: str = "") -> dict:
+        """{prefix + name: tensor} of the requested passes of one view."""
+        out = {}
+        for name in self.passes:
+            try:
+                out[prefix + name] = decode_pass(name, self.source.read_pass(entry, view, name))
+            except PassError as error:
+                raise SourceError(
+                    f"{entry.shard or entry.folder}: object {entry.key}: view {view}: pass {name} does not decode ({error})"
+                ) from None
+        return out
+
     def _guard(self, index: int, load):
         try:
             return load()
@@ -64,7 +83,8 @@ class PairDataset(_SourceDataset):
 
     `root` is a shard folder written by `iebench pack` or a folder in the original release layout.
     Items: `view1`, `view2` (uint8 (3, H, W)), `action` (float32), `label`, `key`, `views` (the two
-    indices). Call `set_epoch` before each epoch; the epoch lives in shared memory, so DataLoader
+    indices), and with `passes=("mask", ...)` `view1_mask`, `view2_mask`, ... (see `loaders.decode.decode_pass`).
+    Call `set_epoch` before each epoch; the epoch lives in shared memory, so DataLoader
     workers (persistent ones too) see it. An index may also be an `(epoch, index)` pair. With
     `decode_images=False` the views are the JPEG bytes, for `decode_batch_on_gpu` on the device.
     """
@@ -78,8 +98,9 @@ class PairDataset(_SourceDataset):
         canonical: bool = False,
         on_error: str = "raise",
         decode_images: bool = True,
+        passes: tuple[str, ...] = (),
     ) -> None:
-        super().__init__(root, split, on_error)
+        super().__init__(root, split, on_error, passes)
         self.decode_images = decode_images
         self.action, self.seed, self.canonical = action, seed, canonical
         self.compute_action = ActionComputer(action, self.latent_names, canonical)
@@ -117,16 +138,22 @@ class PairDataset(_SourceDataset):
                 "label": entry.label,
                 "key": entry.key,
                 "views": torch.tensor([first, second]),
+                **self._decode_passes(entry, first, "view1_"),
+                **self._decode_passes(entry, second, "view2_"),
             }
 
         return self._guard(index, load)
 
 
 class ViewDataset(_SourceDataset):
-    """Single views with label and latents: one random view per object (`mode="random"`) or every view (`"all"`)."""
+    """Single views with label and latents: one random view per object (`mode="random"`) or every view (`"all"`).
 
-    def __init__(self, root: Path, split: str = "val", mode: str = "random", seed: int = 0, on_error: str = "raise") -> None:
-        super().__init__(root, split, on_error)
+    With `passes`, each item also has them by name (`depth`, `mask`, ...)."""
+
+    def __init__(
+        self, root: Path, split: str = "val", mode: str = "random", seed: int = 0, on_error: str = "raise", passes: tuple[str, ...] = ()
+    ) -> None:
+        super().__init__(root, split, on_error, passes)
         if mode not in ("random", "all"):
             raise ValueError(f"mode must be 'random' or 'all', got {mode!r}")
         self.mode, self.seed = mode, seed
@@ -149,16 +176,19 @@ class ViewDataset(_SourceDataset):
                 "label": entry.label,
                 "key": entry.key,
                 "view": view,
+                **self._decode_passes(entry, view),
             }
 
         return self._guard(index, load)
 
 
 class ObjectViews(_SourceDataset):
-    """All views of an object in order (for MRR and PRE): `images` (V, 3, H, W) uint8 and `latents` (V, k)."""
+    """All views of an object in order (for MRR and PRE): `images` (V, 3, H, W) uint8 and `latents` (V, k).
 
-    def __init__(self, root: Path, split: str = "val", on_error: str = "raise") -> None:
-        super().__init__(root, split, on_error)
+    With `passes`, each item also has them by name, stacked over views (`mask`: (V, 1, H, W), ...)."""
+
+    def __init__(self, root: Path, split: str = "val", on_error: str = "raise", passes: tuple[str, ...] = ()) -> None:
+        super().__init__(root, split, on_error, passes)
 
     def __len__(self) -> int:
         return len(self.objects)
@@ -168,6 +198,20 @@ class ObjectViews(_SourceDataset):
 
         def load() -> dict:
             images = torch.stack([self._decode(entry, v) for v in range(self.views_per_object)])
-            return {"images": images, "latents": torch.from_numpy(self.source.read_latents(entry)), "label": entry.label, "key": entry.key}
+            passes = [self._decode_passes(entry, v) for v in range(self.views_per_object)]
+            return {
+                "images": images,
+                "latents": torch.from_numpy(self.source.read_latents(entry)),
+                "label": entry.label,
+                "key": entry.key,
+                **{name: _stack([p[name] for p in passes]) for name in self.passes},
+            }
 
         return self._guard(index, load)
+
+
+def _stack(values: list):
+    """Stack per-view tensors, or per-view dicts of tensors key by key."""
+    if isinstance(values[0], dict):
+        return {k: torch.stack([v[k] for v in values]) for k in values[0]}
+    return torch.stack(values)

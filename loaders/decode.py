@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 from torchvision.io import ImageReadMode, decode_jpeg
 
 from iebench.jpeg import CorruptJPEGError, decode_jpeg_strict
+from iebench.passes import PASSES, PassError
 
-__all__ = ["CorruptJPEGError", "decode", "decode_batch_on_gpu", "Normalize"]
+__all__ = ["CorruptJPEGError", "PassError", "decode", "decode_pass", "decode_batch_on_gpu", "Normalize"]
 
 # SIE's normalisation of 3DIEBench images.
 SIE_MEAN = (0.5016, 0.5037, 0.5060)
@@ -21,6 +23,16 @@ def decode(data: bytes) -> torch.Tensor:
     Strict: a JPEG the decoder warns about ("Corrupt JPEG data: ...") raises `CorruptJPEGError`.
     """
     return decode_jpeg_strict(data)
+
+
+def decode_pass(name: str, data: bytes) -> torch.Tensor | dict[str, torch.Tensor]:
+    """A pass's stored bytes as tensors, channels first: depth (1, H, W) float32 metres, normal (3, H, W) float32,
+    mask (1, H, W) bool; the camera record as a dict of float64 matrices. `PassError` if the bytes do not decode."""
+    value = PASSES[name].decode(data)
+    if isinstance(value, dict):
+        return {k: torch.from_numpy(v) for k, v in value.items() if isinstance(v, np.ndarray)}
+    tensor = torch.from_numpy(np.ascontiguousarray(value))
+    return tensor[None] if tensor.ndim == 2 else tensor.permute(2, 0, 1).contiguous()
 
 
 def decode_batch_on_gpu(datas: list[bytes], device: str | torch.device = "cuda") -> torch.Tensor:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from iebench.dataset import format as fmt
 from iebench.dataset.finalize import FinalizeError, load_info
-from iebench.dataset.loose import LooseLayoutError, list_objects, schema
+from iebench.dataset.loose import LooseLayoutError, list_objects, passes_of, schema
 from iebench.dataset.parts import PART_GLOB
 from iebench.dataset.splits import SIE_SPLIT_FILES, SplitError, assign_splits
 
@@ -22,6 +22,7 @@ from iebench.classes import label_map
 from iebench.files import sha256_file
 from iebench.layout import image_path, latent_path
 from iebench.object_lists import ObjectListError, read_object_list
+from iebench.passes import PASSES
 
 
 class SourceError(ValueError):
@@ -150,6 +151,7 @@ class ShardSource:
         self.latent_names = tuple(info["latent_names"])
         self.views_per_object = info["views_per_object"]
         self.resolution = info["resolution"]
+        self.passes = tuple(info.get("passes", ()))
         listed = info["splits"][split]["shards"]
         self.shards = [self.root / s["name"] for s in listed]
         entries = []
@@ -174,6 +176,10 @@ class ShardSource:
     def read_view(self, entry: ObjectEntry, view: int) -> bytes:
         """The JPEG bytes of one view (one read, checked)."""
         return self._read(entry, fmt.view_field(view))
+
+    def read_pass(self, entry: ObjectEntry, view: int, name: str) -> bytes:
+        """The stored bytes of one pass of one view (one read, checked)."""
+        return self._read(entry, fmt.pass_field(view, name))
 
     def read_latents(self, entry: ObjectEntry) -> np.ndarray:
         """The object's (views, k) latents."""
@@ -222,6 +228,7 @@ class LooseSource:
         self.views_per_object = max(len(o.views) for o in found)
         first = np.load(latent_path(found[0].folder, found[0].views[0]))
         self.latent_names = schema(self.root, first.shape[0]).latent_names
+        self.passes = passes_of(self.root, found)
         with open(image_path(found[0].folder, 0), "rb") as handle:
             from PIL import Image
 
@@ -253,6 +260,14 @@ class LooseSource:
     def read_view(self, entry: ObjectEntry, view: int) -> bytes:
         """The JPEG bytes of one view."""
         path = image_path(entry.folder, view)
+        try:
+            return path.read_bytes()
+        except OSError as error:
+            raise SourceError(f"object {entry.key}: cannot read {path} ({error})") from None
+
+    def read_pass(self, entry: ObjectEntry, view: int, name: str) -> bytes:
+        """The stored bytes of one pass of one view (`depth_<i>.png`, ...)."""
+        path = Path(entry.folder) / PASSES[name].loose_name(view)
         try:
             return path.read_bytes()
         except OSError as error:

@@ -19,7 +19,7 @@ import webdataset as wds
 from iebench.dataset import format as fmt
 from iebench.dataset.finalize import FinalizeError, load_info
 from iebench.loaders.actions import ActionComputer
-from iebench.loaders.decode import decode
+from iebench.loaders.decode import PassError, decode, decode_pass
 from iebench.loaders.loader import rank_and_world
 from iebench.loaders.sampling import choose_pair
 from iebench.loaders.sources import SourceError
@@ -175,7 +175,8 @@ class StreamingPairs(IterableDataset):
     at the index's offsets (in tar order), so only the two views, the latents and the label are read,
     and each is checked against its crc32 (shards at other URLs have no index at hand: only the decoder
     checks them). With URLs, give `num_samples` (objects
-    per epoch, all ranks together), `latent_names` and `views` (or keep the folder form). Items are the same dicts as `PairDataset`'s. Create it after
+    per epoch, all ranks together), `latent_names` and `views` (or keep the folder form). Items are the same dicts as `PairDataset`'s
+    (with `passes`, `view1_<pass>` and `view2_<pass>` too). Create it after
     the process group is initialised (or pass `rank` and `world_size`).
     """
 
@@ -193,7 +194,9 @@ class StreamingPairs(IterableDataset):
         on_error: str = "raise",
         rank: int | None = None,
         world_size: int | None = None,
+        passes: tuple[str, ...] = (),
     ) -> None:
+        self.passes = tuple(passes)
         if isinstance(root, (str, Path)) and Path(root).is_dir():
             try:
                 info = load_info(Path(root))
@@ -202,6 +205,9 @@ class StreamingPairs(IterableDataset):
             self.urls = [str(Path(root) / s["name"]) for s in info["splits"][split]["shards"]]
             num_samples = num_samples or info["splits"][split]["objects"]
             latent_names, views = tuple(info["latent_names"]), info["views_per_object"]
+            missing = [name for name in self.passes if name not in info.get("passes", ())]
+            if missing:
+                raise SourceError(f"{root} has no {', '.join(missing)} pass (it holds {', '.join(info.get('passes', ())) or 'none'})")
         else:
             self.urls = list(root)
             if num_samples is None or latent_names is None or views is None:
@@ -255,18 +261,23 @@ class StreamingPairs(IterableDataset):
                 def wanted(key: str, passes: int = passes, pairs: dict = pairs) -> set[str]:
                     # A worker that wraps around its shards draws new pairs on each pass.
                     first, second = pairs[key] = choose_pair(self.seed, epoch + passes * 1_000_003, key, self.views_per_object)
-                    return {f"{first:03d}.jpg", f"{second:03d}.jpg", "latents.npy", "cls"}
+                    return set(self._fields(first, second))
 
                 index = self._indexes[url]
                 samples = iterate_indexed(url, index, wanted) if index is not None else iterate_samples(url, wanted)
                 for key, fields in samples:
                     first, second = pairs.pop(key)
-                    kept = {f: fields.get(f) for f in (f"{first:03d}.jpg", f"{second:03d}.jpg", "latents.npy", "cls")}
+                    kept = {f: fields.get(f) for f in self._fields(first, second)}
                     self._check_members(url, key, kept)
                     seen += 1
                     yield key, url, kept, first, second, passes
             if not seen:
                 raise SourceError(f"shards {shards[:3]} hold no samples")
+
+    def _fields(self, first: int, second: int) -> list[str]:
+        """The members an item of the pair (first, second) needs: its two views, latents, label, and the views' passes."""
+        fields = [f"{first:03d}.jpg", f"{second:03d}.jpg", "latents.npy", "cls"]
+        return fields + [fmt.pass_field(v, name) for v in (first, second) for name in self.passes]
 
     def _check_members(self, url: str, key: str, kept: dict[str, bytes | None]) -> None:
         """Mark kept members whose crc32 differs from the local index's (None: no index to check against)."""
@@ -301,7 +312,7 @@ class StreamingPairs(IterableDataset):
             latents = np.load(io.BytesIO(fields["latents.npy"]), allow_pickle=False)
         except ValueError as error:
             raise SourceError(f"{url}: object {key}: member {key}.latents.npy unreadable ({error})") from None
-        return {
+        item = {
             "view1": view1,
             "view2": view2,
             "action": torch.from_numpy(self.compute_action(latents[first], latents[second])),
@@ -309,6 +320,13 @@ class StreamingPairs(IterableDataset):
             "key": key,
             "views": torch.tensor([first, second]),
         }
+        for prefix, view in (("view1_", first), ("view2_", second)):
+            for name in self.passes:
+                try:
+                    item[prefix + name] = decode_pass(name, fields[fmt.pass_field(view, name)])
+                except PassError as error:
+                    raise SourceError(f"{url}: object {key}: member {key}.{fmt.pass_field(view, name)} does not decode ({error})") from None
+        return item
 
     def __iter__(self) -> Iterator[dict]:
         epoch = int(self._epoch[0])

@@ -17,9 +17,12 @@ from pathlib import Path
 import bpy
 import numpy as np
 from iebench.render import scene as spec
+from iebench.render.exr import read_exr_channels
 from iebench.render.settings import RenderSettings
 from mathutils import Matrix
 from PIL import Image
+
+from iebench.passes import PASSES
 
 _DENOISE_QUALITY = {"fast": "FAST", "balanced": "BALANCED", "high": "HIGH"}
 
@@ -101,12 +104,32 @@ def _configure_cycles(scene: bpy.types.Scene, settings: RenderSettings, threads:
     scene.view_settings.look = "None"
     scene.view_settings.exposure = 0.0
     scene.view_settings.gamma = 1.0
-    image = scene.render.image_settings
+    _png_output(scene.render.image_settings)
+    return device
+
+
+def _png_output(image: bpy.types.ImageFormatSettings) -> None:
+    """The render's own output: 8-bit RGB PNG through the view transform (the JPEG is encoded from it)."""
+    image.media_type = "IMAGE"
     image.file_format = "PNG"
     image.color_mode = "RGB"
     image.color_depth = "8"
     image.compression = 0
-    return device
+
+
+def _passes_output(image: bpy.types.ImageFormatSettings) -> None:
+    """Every pass of the view layer in one file that `render.exr` reads: single-part, 32-bit, uncompressed."""
+    image.media_type = "MULTI_LAYER_IMAGE"
+    image.file_format = "OPEN_EXR_MULTILAYER"
+    image.color_depth = "32"
+    image.exr_codec = "NONE"
+    image.use_exr_interleave = True
+
+
+# Which view-layer pass each rendered pass of `iebench.passes` needs, and the EXR channels it is read from.
+_VIEW_LAYER_PASS = {"depth": "use_pass_z", "normal": "use_pass_normal", "mask": "use_pass_object_index"}
+_CHANNELS = {"depth": ("Depth.Z",), "normal": ("Normal.X", "Normal.Y", "Normal.Z"), "mask": ("Object Index.X",)}
+OBJECT_PASS_INDEX = 1  # the object's index in the object index pass (the floor's is 0)
 
 
 def _diffuse_material(name: str) -> tuple[bpy.types.Material, bpy.types.NodeSocket]:
@@ -129,17 +152,24 @@ def _set_matrix(obj: bpy.types.Object, rotation: np.ndarray, location) -> None:
 class SceneRenderer:
     """One Blender scene per worker process: build once, then load objects and render their views."""
 
-    def __init__(self, settings: RenderSettings, threads: int = 0) -> None:
+    def __init__(self, settings: RenderSettings, threads: int = 0, passes: tuple[str, ...] = ()) -> None:
         bpy.ops.wm.read_factory_settings(use_empty=True)
         self.settings = settings
         self.scene = bpy.context.scene
         self.device = _configure_cycles(self.scene, settings, threads)
+        self.set_passes(passes)
         self._build_world()
         self._build_camera()
         self._build_floor()
         self._build_lights()
         self._keep = {id(x) for x in (*bpy.data.materials, *bpy.data.images, *bpy.data.meshes)}
         self._tmpdir = tempfile.TemporaryDirectory(prefix="iebench-render-", dir=_fast_tmp())
+
+    def set_passes(self, passes: tuple[str, ...]) -> None:
+        """Choose the passes of the next renders (names of `iebench.passes`): only those are computed."""
+        self.passes = tuple(passes)
+        for name, flag in _VIEW_LAYER_PASS.items():
+            setattr(self.scene.view_layers[0], flag, name in self.passes)
 
     def _build_world(self) -> None:
         world = bpy.data.worlds.new("World")
@@ -207,21 +237,58 @@ class SceneRenderer:
         _drop_transmission(meshes)
         obj = _join(meshes)
         _normalise(obj)
+        obj.pass_index = OBJECT_PASS_INDEX
         return LoadedObject(obj, faces, warnings)
 
     def render_view(self, loaded: LoadedObject, view: spec.ViewScene) -> np.ndarray:
         """Render one view of the loaded object; returns an (H, W, 3) uint8 RGB array."""
+        return self.render_passes(loaded, view)[0]
+
+    def render_passes(self, loaded: LoadedObject, view: spec.ViewScene) -> tuple[np.ndarray, dict]:
+        """Render one view: (H, W, 3) uint8 RGB, and the renderer's array of each of its passes from the same render.
+
+        depth: (H, W) planar depth in metres; normal: (H, W, 3) unit normals in the OpenCV camera frame;
+        mask: (H, W) bool; camera: the view's camera record. Without passes the image is written as it
+        always was (one PNG); with passes the render writes a multilayer EXR, and the RGB image is saved
+        from the same render result with the same settings (the same bytes).
+        """
+        self._pose(loaded, view)
+        rgb_path = os.path.join(self._tmpdir.name, "view.png")
+        if not any(PASSES[name].rendered for name in self.passes):
+            self.scene.render.filepath = rgb_path
+            bpy.ops.render.render(write_still=True)
+            return _read_rgb(rgb_path), self._records(view)
+        image = self.scene.render.image_settings
+        exr_path = os.path.join(self._tmpdir.name, "view.exr")
+        _passes_output(image)
+        try:
+            self.scene.render.filepath = exr_path
+            bpy.ops.render.render(write_still=True)
+        finally:
+            _png_output(image)
+        bpy.data.images["Render Result"].save_render(rgb_path)
+        channels = {name.split(".", 1)[1]: array for name, array in read_exr_channels(exr_path).items()}
+        raw = {name: np.stack([channels[c] for c in _CHANNELS[name]], axis=-1) for name in self.passes if name in _CHANNELS}
+        arrays = self._records(view)
+        if "depth" in raw:
+            arrays["depth"] = raw["depth"][..., 0]
+        if "normal" in raw:
+            arrays["normal"] = spec.normals_to_camera(raw["normal"])
+        if "mask" in raw:
+            arrays["mask"] = np.rint(raw["mask"][..., 0]) == OBJECT_PASS_INDEX
+        return _read_rgb(rgb_path), arrays
+
+    def _records(self, view: spec.ViewScene) -> dict:
+        """The passes that need no rendering (the camera record)."""
+        return {"camera": spec.camera_record(view, self.settings.resolution)} if "camera" in self.passes else {}
+
+    def _pose(self, loaded: LoadedObject, view: spec.ViewScene) -> None:
         loaded.obj.rotation_mode = "XYZ"
         loaded.obj.rotation_euler = view.object_rotation
         loaded.obj.location = view.object_location
         self.floor_colour.default_value = (*view.floor_rgb, 1.0)
         _set_matrix(self.spot, view.spot_rotation, view.spot_location)
         self.spot.data.color = view.spot_rgb
-        path = os.path.join(self._tmpdir.name, "view.png")
-        self.scene.render.filepath = path
-        bpy.ops.render.render(write_still=True)
-        with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"))
 
     def unload(self, loaded: LoadedObject) -> None:
         """Delete the object and purge what it brought (meshes, materials, images), so memory stays flat."""
@@ -232,6 +299,11 @@ class SceneRenderer:
     def _remove(objects: set) -> None:
         for obj in objects:
             bpy.data.objects.remove(obj, do_unlink=True)
+
+
+def _read_rgb(path: str) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
 
 
 def _fast_tmp() -> str | None:

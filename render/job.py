@@ -60,6 +60,7 @@ class RenderJob:
     source_root: Path | None = None  # where the objects came from (recorded in the manifest)
     shard_plan: dict | None = None  # write shards by this plan (`render.sinks.shard_plan`) instead of loose files
     given: GivenLatents | None = None  # render exactly these views and factors instead of sampling them
+    passes: tuple[str, ...] = ()  # named passes (`iebench.passes`) written with every view; none: RGB only
 
     def worker_count(self) -> int:
         """Worker processes to start: the flag, or one per core, never more than objects."""
@@ -108,6 +109,8 @@ def _fingerprint(job: RenderJob) -> dict:
         "job_index": job.job_index,
         "num_jobs": job.num_jobs,
         "latents_source": job.given.source if job.given else None,
+        # Only when there are passes, so that an RGB-only render's manifest is as it always was.
+        **({"passes": list(job.passes)} if job.passes else {}),
     }
 
 
@@ -155,7 +158,9 @@ def check_resumable(job: RenderJob) -> None:
         previous = json.loads(path.read_text())
     except json.JSONDecodeError as error:
         raise RenderJobError(f"{path} is not valid JSON ({error}); move it away to start over") from None
-    mismatched = [key for key, value in _fingerprint(job).items() if _semantic(previous.get(key)) != _semantic(value)]
+    wanted = _fingerprint(job) | {"passes": list(job.passes)}
+    previous.setdefault("passes", [])
+    mismatched = [key for key, value in wanted.items() if _semantic(previous.get(key)) != _semantic(value)]
     if mismatched:
         raise RenderJobError(
             f"{job.out} was rendered with other settings ({', '.join(mismatched)} differ; see {path.name}): "
@@ -166,7 +171,7 @@ def check_resumable(job: RenderJob) -> None:
 def make_sink(job: RenderJob) -> LooseSink | ShardSink:
     """The writer of the job's output."""
     if job.shard_plan is None:
-        return LooseSink(job.out)
+        return LooseSink(job.out, job.passes)
     return ShardSink(job.out, job.shard_plan, job_suffix(job.job_index, job.num_jobs), job.objects)
 
 
@@ -220,7 +225,7 @@ def _run_pool(job: RenderJob, sink: LooseSink | ShardSink, tasks: list[ObjectTas
     If a worker dies (a Blender crash, out of memory), the objects in flight then are retried once in
     a fresh pool; an object that is in flight during two deaths is reported as failed.
     """
-    options = WorkerOptions(job.settings, job.threads_per_worker(), job.max_faces, job.max_mesh_mb)
+    options = WorkerOptions(job.settings, job.threads_per_worker(), job.max_faces, job.max_mesh_mb, job.passes)
     pending = list(reversed(tasks))
     deaths: dict[str, int] = {}
     while pending:
@@ -296,7 +301,7 @@ class Estimate:
     images_total: int
     images_todo: int
     seconds_per_image: float  # per worker, measured
-    bytes_per_image: float  # JPEG + latent file
+    bytes_per_image: float  # JPEG + latent file + passes
     workers: int
 
     @property
@@ -317,14 +322,14 @@ def estimate(job: RenderJob, calibration_views: int = 3) -> Estimate:
     ref = job.objects[0]
     views = tuple((v, sample_view_latents(job.preset, job.seed, ref.synset, ref.model_id, v)) for v in range(calibration_views))
     total = sum(len(views_of(job, o)) for o in job.objects)
-    options = WorkerOptions(job.settings, job.threads_per_worker(), job.max_faces, job.max_mesh_mb)
+    options = WorkerOptions(job.settings, job.threads_per_worker(), job.max_faces, job.max_mesh_mb, job.passes)
     with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"), initializer=init_worker, initargs=(options,)) as pool:
         pool.submit(render_object, ObjectTask(ref, views[:1], job.preset.latent_names)).result()  # warm-up
         result = pool.submit(render_object, ObjectTask(ref, views, job.preset.latent_names)).result()
     if result.error:
         raise RenderJobError(f"calibration render of {ref.key} failed: {result.error}")
     latent_bytes = len(writer.npy_bytes(np.zeros(len(job.preset.latent_names))))
-    jpeg_bytes = float(np.mean([len(v.jpeg) for v in result.views]))
+    jpeg_bytes = float(np.mean([len(v.jpeg) + sum(len(p) for p in v.passes.values()) for v in result.views]))
     return Estimate(
         images_total=total,
         images_todo=todo,

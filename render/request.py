@@ -19,6 +19,7 @@ from iebench.render.objects import ObjectRef, partition, select_objects
 from iebench.render.settings import QUALITIES, RenderSettings
 
 from iebench.object_lists import read_object_list
+from iebench.passes import parse_passes
 from iebench.presets import Preset, PresetError, get_preset, load_variant, parse_factor_flag, with_overrides
 
 ARRAY_INDEX_ENV = "SLURM_ARRAY_TASK_ID"
@@ -53,6 +54,7 @@ class RenderRequest:
     max_mesh_mb: float = 1024.0
     latents_from: Path | None = None  # render exactly the views these latents give
     shards: PackOptions | None = None  # write shards with these options instead of loose files
+    passes: str = ""  # named passes to store besides RGB, comma-separated (iebench.passes)
 
 
 def _env_int(name: str) -> int | None:
@@ -100,6 +102,7 @@ def prepare_job(request: RenderRequest) -> RenderJob:
     settings = settings_of(request)
     if request.views < 1:
         raise ValueError(f"--views must be at least 1, got {request.views}")
+    passes = parse_passes(request.passes)  # PassError is a ValueError
     job_index, num_jobs = array_position(request.job_index, request.num_jobs)
     listed = read_object_list(request.object_list) if request.object_list else None
     views, given = request.views, None
@@ -115,7 +118,7 @@ def prepare_job(request: RenderRequest) -> RenderJob:
     mine = partition(everything, job_index, num_jobs)
     plan = None
     if request.shards is not None:
-        plan = _shard_plan(request, everything, mine, scene, views, job_index, num_jobs)
+        plan = _shard_plan(request, everything, mine, scene, views, job_index, num_jobs, passes)
     return RenderJob(
         objects=tuple(mine),
         out=request.out,
@@ -131,11 +134,19 @@ def prepare_job(request: RenderRequest) -> RenderJob:
         source_root=request.src,
         shard_plan=plan,
         given=given,
+        passes=passes,
     )
 
 
 def _shard_plan(
-    request: RenderRequest, everything: list[ObjectRef], mine: list[ObjectRef], scene: Preset, views: int, job_index: int, num_jobs: int
+    request: RenderRequest,
+    everything: list[ObjectRef],
+    mine: list[ObjectRef],
+    scene: Preset,
+    views: int,
+    job_index: int,
+    num_jobs: int,
+    passes: tuple[str, ...],
 ) -> dict:
     from iebench.render.procedural import is_procedural
     from iebench.render.sinks import shard_plan
@@ -151,6 +162,7 @@ def _shard_plan(
         job_index=job_index,
         num_jobs=num_jobs,
         source={"kind": "render", "path": str(request.src), "procedural": is_procedural(request.src)},
+        passes=passes,
     )
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from iebench.presets import TRANSLATION_NAMES
-from iebench.rotations import look_at_matrix, spherical_to_cartesian
+from iebench.rotations import euler_to_matrix, look_at_matrix, spherical_to_cartesian
 
 CAMERA_DISTANCE = 2.5
 CAMERA_THETA = math.pi / 4
@@ -37,6 +37,8 @@ VIEW_TRANSFORM = "Filmic"  # Blender 4.1+ defaults to AgX; the original (Blender
 
 CAMERA_LOCATION = spherical_to_cartesian(CAMERA_DISTANCE, CAMERA_THETA, CAMERA_PHI)
 CAMERA_ROTATION = look_at_matrix(CAMERA_LOCATION)
+# Blender's camera looks along its local -Z with +Y up; OpenCV's along +Z with +Y down.
+BLENDER_TO_OPENCV = np.diag([1.0, -1.0, -1.0])
 
 
 @dataclass(frozen=True)
@@ -79,3 +81,48 @@ def view_scene(latent_names: tuple[str, ...], latents: np.ndarray) -> ViewScene:
         spot_rotation=look_at_matrix(light),
         spot_rgb=spot_rgb(value["spot_hue"]),
     )
+
+
+def camera_intrinsics(resolution: int) -> np.ndarray:
+    """(3, 3) pinhole intrinsics of the default lens (50 mm on a 36 mm sensor) at a square resolution.
+
+    OpenCV pixel coordinates: the centre of pixel (0, 0) is (0, 0), so the principal point is at
+    ((W - 1) / 2, (H - 1) / 2). The sensor fits the width (Blender's AUTO fit on a square image).
+    """
+    focal = CAMERA_LENS_MM / CAMERA_SENSOR_MM * resolution
+    centre = (resolution - 1) / 2
+    return np.array([[focal, 0.0, centre], [0.0, focal, centre], [0.0, 0.0, 1.0]])
+
+
+def world_to_camera() -> np.ndarray:
+    """(4, 4) world-to-camera transform in the OpenCV camera frame (x right, y down, z forward)."""
+    rotation = BLENDER_TO_OPENCV @ CAMERA_ROTATION.T
+    matrix = np.eye(4)
+    matrix[:3, :3] = rotation
+    matrix[:3, 3] = -rotation @ CAMERA_LOCATION
+    return matrix
+
+
+def object_to_world(view: ViewScene) -> np.ndarray:
+    """(4, 4) world matrix of the object in a view: its XYZ Euler rotation, then its location."""
+    matrix = np.eye(4)
+    matrix[:3, :3] = euler_to_matrix(np.array(view.object_rotation))
+    matrix[:3, 3] = view.object_location
+    return matrix
+
+
+def camera_record(view: ViewScene, resolution: int) -> dict:
+    """The `camera` pass of a view: intrinsics, world-to-camera (OpenCV frame) and the object's world matrix."""
+    return {
+        "convention": "opencv",
+        "width": resolution,
+        "height": resolution,
+        "intrinsics": camera_intrinsics(resolution),
+        "world_to_camera": world_to_camera(),
+        "object_to_world": object_to_world(view),
+    }
+
+
+def normals_to_camera(normals_world: np.ndarray) -> np.ndarray:
+    """(H, W, 3) world-space normals (Cycles' Normal pass) -> the OpenCV camera frame."""
+    return np.asarray(normals_world, dtype=np.float64) @ world_to_camera()[:3, :3].T

@@ -25,13 +25,14 @@ from iebench.layout import object_dir
 
 # Bytes of a stored 3DIEBench view at 256 px (SPEC 1: 17 GB for 2.6 M views), for sizing shards before rendering.
 BYTES_PER_VIEW_256 = 6_500
+BYTES_PER_VIEW_PASSES_256 = 21_000  # depth, normal, mask and camera of a view (docs/benchmarks.md), for sizing only
 
 
 class LooseSink:
     """The original layout: `<synset>/<model_id>/image_<i>.jpg` and `latent_<i>.npy`."""
 
-    def __init__(self, out: Path) -> None:
-        self.out = Path(out)
+    def __init__(self, out: Path, passes: tuple[str, ...] = ()) -> None:
+        self.out, self.passes = Path(out), tuple(passes)
 
     def prepare(self, objects: tuple[ObjectRef, ...]) -> None:
         """Remove temporary files an interrupted run left."""
@@ -39,15 +40,15 @@ class LooseSink:
             writer.remove_partial_files(object_dir(self.out, ref.synset, ref.model_id))
 
     def missing_views(self, ref: ObjectRef, views: list[int]) -> list[int]:
-        """Views of the object whose files are not both in place."""
+        """Views of the object whose files (image, latents, passes) are not all in place."""
         folder = object_dir(self.out, ref.synset, ref.model_id)
-        return [v for v in views if not writer.view_complete(folder, v)]
+        return [v for v in views if not writer.view_complete(folder, v, self.passes)]
 
     def accept(self, result: ObjectResult) -> None:
         """Write the object's finished views."""
         folder = object_dir(self.out, *result.key.split("/"))
         for view in result.views:
-            writer.write_view(folder, view.index, view.jpeg, view.latents)
+            writer.write_view(folder, view.index, view.jpeg, view.latents, view.passes)
 
     def close(self, manifest: dict) -> None:
         """Nothing is pending in the loose layout."""
@@ -115,6 +116,7 @@ class ShardSink:
                     np.stack([v.latents for v in views]),
                     tuple(self.part["latent_names"]),
                     self.part["preset"]["name"],
+                    tuple(v.passes for v in views) if self.part.get("passes") else (),
                 )
             )
         dropped = [k for k in shard["keys"] if results[k].error]
@@ -142,6 +144,7 @@ def shard_plan(
     job_index: int,
     num_jobs: int,
     source: dict,
+    passes: tuple[str, ...] = (),
 ) -> dict:
     """The `_part*.json` plan of one render job writing shards.
 
@@ -154,7 +157,7 @@ def shard_plan(
     fmt.check_unique_keys(keys)  # before anything renders: a key that cannot be stored is refused now
     split_of = assign_splits(keys, split_files=options.split_files, val_fraction=options.val_fraction, seed=options.split_seed)
     require_split([(o.synset, o.model_id) for o in mine], split_of)
-    per_view = BYTES_PER_VIEW_256 * (resolution / 256) ** 2 + 200
+    per_view = (BYTES_PER_VIEW_256 + BYTES_PER_VIEW_PASSES_256 * bool(passes)) * (resolution / 256) ** 2 + 200
     per_shard = max(1, int(options.shard_size_mb * 2**20 // (views * per_view)))
     job = shard_job_suffix(job_index, num_jobs)
     shards = []
@@ -173,6 +176,7 @@ def shard_plan(
         latent_names=latent_names,
         preset=preset,
         render_manifest=None,
+        passes=passes,
         source=source,
         synsets=[o.synset for o in all_objects],
         split=split_record(split_files=options.split_files, val_fraction=options.val_fraction, seed=options.split_seed),

@@ -20,6 +20,8 @@ from iebench.render.scene import view_scene
 from iebench.render.settings import RenderSettings
 from iebench.render.writer import encode_jpeg
 
+from iebench.passes import PASSES
+
 
 @dataclass(frozen=True)
 class ObjectTask:
@@ -32,11 +34,12 @@ class ObjectTask:
 
 @dataclass
 class RenderedView:
-    """One finished view: its index, JPEG bytes and latents."""
+    """One finished view: its index, JPEG bytes, latents, and the bytes of each of its passes by name."""
 
     index: int
     jpeg: bytes
     latents: np.ndarray
+    passes: dict[str, bytes] = field(default_factory=dict)
 
 
 @dataclass
@@ -58,6 +61,7 @@ class WorkerOptions:
     threads: int = 0
     max_faces: int = 5_000_000
     max_mesh_mb: float = 1024.0
+    passes: tuple[str, ...] = ()  # named passes of `iebench.passes`, rendered with each view
 
 
 _STATE: dict = {}
@@ -75,7 +79,7 @@ def init_worker(options: WorkerOptions) -> None:
             SceneRenderer,  # imports bpy: only ever in worker processes
         )
 
-        _STATE["renderer"] = SceneRenderer(options.settings, options.threads)
+        _STATE["renderer"] = SceneRenderer(options.settings, options.threads, options.passes)
     except Exception as error:  # reported with every task, instead of a pool that dies without a word
         _STATE["init_error"] = f"Blender could not start in the worker: {type(error).__name__}: {error}"
 
@@ -126,9 +130,10 @@ def render_object(task: ObjectTask) -> ObjectResult:
         result.warnings = loaded.warnings
         try:
             for index, latents in task.views:
-                rgb = renderer.render_view(loaded, view_scene(task.latent_names, latents))
+                rgb, arrays = renderer.render_passes(loaded, view_scene(task.latent_names, latents))
                 jpeg = encode_jpeg(rgb, options.settings.jpeg_quality, options.settings.legacy_bgr)
-                result.views.append(RenderedView(index, jpeg, latents))
+                passes = {name: PASSES[name].encode(arrays[name]) for name in options.passes}
+                result.views.append(RenderedView(index, jpeg, latents, passes))
         finally:
             renderer.unload(loaded)
     except MeshError as error:

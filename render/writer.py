@@ -1,8 +1,9 @@
 """Writing rendered views: JPEG encoding and the original 3DIEBench layout of loose files.
 
-The file names are `iebench.layout`'s.
+The file names are `iebench.layout`'s; with named passes (`iebench.passes`), each view also has
+`<pass>_<i>.<ext>` (`depth_<i>.png`, ...).
 Each file is written under a temporary name and renamed, the latent last: a view is complete when
-both files exist, and an interrupted write never leaves a file that looks finished.
+all its files exist, and an interrupted write never leaves a file that looks finished.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from PIL import Image
 
 from iebench.files import TMP_MARK, write_atomic
 from iebench.layout import image_path, latent_path
+from iebench.passes import PASSES
 
 
 def encode_jpeg(rgb: np.ndarray, quality: int = 95, legacy_bgr: bool = False) -> bytes:
@@ -33,16 +35,27 @@ def npy_bytes(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def write_view(folder: Path, view: int, jpeg: bytes, latents: np.ndarray) -> None:
-    """Write one view's image and latents; the latent file, renamed last, marks the view complete."""
+def pass_path(folder: Path, view: int, name: str) -> Path:
+    """Path of a view's pass: `depth_<i>.png`, ..."""
+    return folder / PASSES[name].loose_name(view)
+
+
+def write_view(folder: Path, view: int, jpeg: bytes, latents: np.ndarray, passes: dict[str, bytes] | None = None) -> None:
+    """Write one view's image, passes and latents; the latent file, renamed last, marks the view complete."""
     folder.mkdir(parents=True, exist_ok=True)
     write_atomic(image_path(folder, view), jpeg)
+    for name, data in sorted((passes or {}).items()):
+        write_atomic(pass_path(folder, view, name), data)
     write_atomic(latent_path(folder, view), npy_bytes(np.asarray(latents, dtype=np.float64)))
 
 
-def view_complete(folder: Path, view: int) -> bool:
-    """Whether a view's image and latent file are both in place."""
-    return latent_path(folder, view).is_file() and image_path(folder, view).is_file()
+def view_complete(folder: Path, view: int, passes: tuple[str, ...] = ()) -> bool:
+    """Whether a view's image, latent file and the files of its passes are all in place."""
+    return (
+        latent_path(folder, view).is_file()
+        and image_path(folder, view).is_file()
+        and all(pass_path(folder, view, name).is_file() for name in passes)
+    )
 
 
 def remove_partial_files(folder: Path) -> None:

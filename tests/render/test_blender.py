@@ -1,6 +1,7 @@
 """The Blender scene itself, driven in this process (real bpy, tiny renders)."""
 
 import colorsys
+import dataclasses
 import math
 from pathlib import Path
 
@@ -126,3 +127,99 @@ def test_unload_leaves_no_data_behind(renderer, marker_obj):
     for _ in range(3):
         render(renderer, marker_obj, latents())
     assert len(bpy.data.meshes) == meshes and len(bpy.data.materials) == materials
+
+
+# ------------------------------------------------------------------------------------------ named passes
+SPHERE_RADIUS = 1 / (2 * math.sqrt(3))  # a sphere normalised to unit bounding-box diagonal
+
+
+@pytest.fixture
+def with_passes(renderer):
+    renderer.set_passes(("camera", "depth", "mask", "normal"))
+    yield renderer
+    renderer.set_passes(())
+
+
+@pytest.fixture(scope="module")
+def sphere_obj(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("sphere")
+    return procedural.write_object(root, "sphere", "s0", [(trimesh.creation.icosphere(4, 0.5), (0.8, 0.3, 0.2))])
+
+
+def render_passes(renderer, mesh, values, location=None):
+    loaded = renderer.load(mesh, 10**6)
+    try:
+        view = scene.view_scene(LATENT_NAMES, values)
+        if location is not None:
+            view = dataclasses.replace(view, object_location=location)
+        return renderer.render_passes(loaded, view)
+    finally:
+        renderer.unload(loaded)
+
+
+def test_passes_leave_the_image_unchanged(renderer, marker_obj):
+    values = latents(rot=(0.3, -0.2, 0.9), spot_theta=0.4)
+    plain = render(renderer, marker_obj, values)
+    renderer.set_passes(("camera", "depth", "mask", "normal"))
+    try:
+        rgb, arrays = render_passes(renderer, marker_obj, values)
+    finally:
+        renderer.set_passes(())
+    assert np.array_equal(rgb, plain)
+    assert set(arrays) == {"camera", "depth", "mask", "normal"}
+
+
+def test_mask_depth_and_normals_of_a_sphere(with_passes, sphere_obj):
+    rgb, arrays = render_passes(with_passes, sphere_obj, latents())
+    mask, depth, normal, camera = arrays["mask"], arrays["depth"], arrays["normal"], arrays["camera"]
+    assert mask.shape == depth.shape == normal.shape[:2] == rgb.shape[:2] == (48, 48)
+    # The silhouette: a disc around the origin's projection, of the sphere's projected area.
+    k, w2c = camera["intrinsics"], camera["world_to_camera"]
+    ys, xs = np.nonzero(mask)
+    assert np.allclose([xs.mean(), ys.mean()], [k[0, 2], k[1, 2]], atol=0.5)
+    expected_area = math.pi * (k[0, 0] * SPHERE_RADIUS / math.sqrt(scene.CAMERA_DISTANCE**2 - SPHERE_RADIUS**2)) ** 2
+    assert abs(mask.sum() - expected_area) < 0.12 * expected_area
+    # Depth at the mask's centre: the camera distance minus the sphere's radius; the floor lies farther.
+    centre = depth[int(round(ys.mean())), int(round(xs.mean()))]
+    assert abs(centre - (scene.CAMERA_DISTANCE - SPHERE_RADIUS)) < 0.01
+    assert depth[mask].max() < scene.CAMERA_DISTANCE < depth[~mask].min()
+    # Normals face the camera: against each pixel's viewing ray, and straight at it in the middle.
+    rays = np.linalg.inv(k) @ np.stack([xs, ys, np.ones_like(xs)]).astype(float)
+    facing = np.einsum("ij,ji->i", normal[ys, xs], rays)
+    assert (facing < 0).mean() > 0.97
+    assert np.allclose(normal[int(round(ys.mean())), int(round(xs.mean()))], [0, 0, -1], atol=0.08)
+    floor = w2c[:3, :3] @ [0, 0, 1]
+    assert np.allclose(normal[0, 0], floor, atol=0.02)
+
+
+def test_mask_area_follows_the_rotation_and_is_empty_without_the_object(with_passes, marker_obj):
+    standing = render_passes(with_passes, marker_obj, latents())[1]["mask"].sum()
+    towards_camera = render_passes(with_passes, marker_obj, latents(rot=(-math.pi / 4, 0, 0)))[1]["mask"].sum()
+    lying = render_passes(with_passes, marker_obj, latents(rot=(0, math.pi / 2, 0)))[1]["mask"].sum()
+    assert standing > 0 and towards_camera > 0 and lying > 0
+    assert len({standing, towards_camera, lying}) == 3
+    assert abs(standing - towards_camera) > 0.1 * standing  # the column points at the camera: its silhouette shrinks
+    hidden = render_passes(with_passes, marker_obj, latents(), location=(0.0, 0.0, -50.0))[1]  # below the floor
+    assert hidden["mask"].sum() == 0 and hidden["depth"].min() > scene.CAMERA_DISTANCE
+
+
+def test_camera_record_matches_blender(with_passes, marker_obj):
+    values = latents(rot=(0.4, -0.7, 1.2))
+    loaded = with_passes.load(marker_obj, 10**6)
+    try:
+        _, arrays = with_passes.render_passes(loaded, scene.view_scene(LATENT_NAMES, values))
+        assert np.allclose(arrays["camera"]["object_to_world"], np.array(loaded.obj.matrix_world), atol=1e-6)
+    finally:
+        with_passes.unload(loaded)
+    blender_camera = np.array(bpy.data.objects["Camera"].matrix_world)
+    opencv_to_blender = np.diag([1.0, -1.0, -1.0, 1.0])
+    assert np.allclose(np.linalg.inv(blender_camera @ opencv_to_blender), arrays["camera"]["world_to_camera"], atol=1e-6)
+
+
+def test_passes_are_deterministic(with_passes, sphere_obj):
+    from iebench.passes import PASSES
+
+    first = render_passes(with_passes, sphere_obj, latents(rot=(0.2, 0.1, 0.3)))[1]
+    second = render_passes(with_passes, sphere_obj, latents(rot=(0.2, 0.1, 0.3)))[1]
+    for name in first:
+        assert PASSES[name].encode(first[name]) == PASSES[name].encode(second[name])
