@@ -1,13 +1,14 @@
 # The two commands a newcomer needs: `make demo` and `make test`. Both set up .venv first.
 PYTHON ?= python3.11
-VENV := .venv
+PYTHON313 ?= python3.13
+VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO := demo-out
 # Shared libraries bpy 5.0 loads (present on desktops, missing from slim images).
 BPY_LIBS := libX11.so.6 libXrender.so.1 libXfixes.so.3 libXi.so.6 libxkbcommon.so.0 libxcb.so.1
 BPY_APT := libx11-6 libxrender1 libxfixes3 libxi6 libxkbcommon0 libxcb1
 
-.PHONY: setup demo test bench compare clean check-system
+.PHONY: setup demo test test-render-313 bench compare clean check-system
 
 setup: $(VENV)/.installed
 
@@ -16,7 +17,7 @@ check-system:
 	if [ -n "$$missing" ]; then \
 	  echo "bpy needs system libraries that are missing:$$missing"; \
 	  echo "install them with:  sudo apt-get install -y $(BPY_APT)"; exit 1; fi
-	@command -v $(PYTHON) >/dev/null || { echo "bpy 5.0 needs Python 3.11: no '$(PYTHON)' on PATH (set PYTHON=...)"; exit 1; }
+	@command -v $(PYTHON) >/dev/null || { echo "bpy needs Python 3.11 (bpy 5.0) or 3.13 (bpy 5.1+): no '$(PYTHON)' on PATH (set PYTHON=...)"; exit 1; }
 
 $(VENV)/.installed: pyproject.toml | check-system
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,6 +47,11 @@ test: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
+
+# The render extra on Python 3.13 (bpy 5.1+, numpy 2) in its own venv: the render and dataset tests.
+test-render-313:
+	$(MAKE) setup PYTHON=$(PYTHON313) VENV=.venv313
+	.venv313/bin/python -m pytest -q tests/render tests/dataset
 
 bench: setup
 	$(BIN)/python bench/render_quality.py
