@@ -1,4 +1,4 @@
-"""Backbones by name: the SIE authors' ResNet-18 (the default), torchvision's ResNet-18, and ViT-S/16.
+"""Backbones by name: the SIE authors' ResNet-18 (the default) and its narrower forms, torchvision's ResNet-18, and ViT-S/16.
 
 Every backbone takes normalised images (N, 3, H, W) and returns (N, dim) representations; the ResNets
 also give their last stage's map (`feature_map`) and its positions as tokens (`tokens`), and each
@@ -13,8 +13,11 @@ from torch import nn
 from torchvision.models import resnet18
 from torchvision.models.vision_transformer import VisionTransformer
 
-BACKBONES = ("resnet18-sie", "resnet18", "vit-s16")
-WIDTHS = {"resnet18-sie": 512, "resnet18": 512, "vit-s16": 384}
+# resnet18-sie-wN: the authors' network with N channels in its first stage instead of 64 (N/64 of every stage's
+# width, a (64/N)^2 smaller compute): a ResNet-18 a laptop can train for many more steps (the mini's laptop scale).
+NARROW = {"resnet18-sie-w32": 32, "resnet18-sie-w16": 16}
+BACKBONES = ("resnet18-sie", *NARROW, "resnet18", "vit-s16")
+WIDTHS = {"resnet18-sie": 512, **{name: 8 * base for name, base in NARROW.items()}, "resnet18": 512, "vit-s16": 384}
 STEMS = ("imagenet", "small")
 
 
@@ -57,17 +60,20 @@ class SIEResNet18(nn.Module):
     convolution, the max-pool's input is padded (0, 1, 0, 1) with -1e4, each block strides on its
     second convolution, the first block of every stage (layer1 too) has a 1x1-conv + BN shortcut, and
     every block's last BatchNorm starts at zero (11,180,736 parameters against 11,176,512).
-    `stem="small"` swaps the stem for one 3x3/1 convolution without max-pool (for 32-64 px runs).
+    `stem="small"` swaps the stem for one 3x3/1 convolution without max-pool (for 32-64 px runs);
+    `base` < 64 narrows every stage in proportion (the representation is 8 * base wide).
     """
 
-    def __init__(self, stem: str = "imagenet", last_stride: int = 2) -> None:
+    def __init__(self, stem: str = "imagenet", last_stride: int = 2, base: int = 64) -> None:
         super().__init__()
         _check_stem(stem)
         self.stem = stem
-        self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=0, bias=False) if stem == "imagenet" else nn.Conv2d(3, 64, 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)
-        channels = 64
-        for index, (planes, stride) in enumerate(((64, 1), (128, 2), (256, 2), (512, 2)), start=1):
+        self.conv1 = (
+            nn.Conv2d(3, base, 7, stride=2, padding=0, bias=False) if stem == "imagenet" else nn.Conv2d(3, base, 3, 1, 1, bias=False)
+        )
+        self.bn1 = nn.BatchNorm2d(base)
+        channels = base
+        for index, (planes, stride) in enumerate(((base, 1), (2 * base, 2), (4 * base, 2), (8 * base, 2)), start=1):
             setattr(
                 self, f"layer{index}", nn.Sequential(SIEBasicBlock(channels, planes, stride, shortcut=True), SIEBasicBlock(planes, planes))
             )
@@ -83,10 +89,10 @@ class SIEResNet18(nn.Module):
                 nn.init.zeros_(module.bn2.weight)  # the authors' zero_init_residual=True
         if last_stride == 1:  # the last stage without its stride: a stride-16 map
             self.layer4[0].set_stride(1)
-        self.dim = 512
+        self.dim = 8 * base
 
     def feature_map(self, images: torch.Tensor) -> torch.Tensor:
-        """The last stage's map (N, 512, h, w), before pooling."""
+        """The last stage's map (N, dim, h, w), before pooling."""
         if self.stem == "imagenet":
             x = F.relu(self.bn1(self.conv1(F.pad(images, (2, 3, 2, 3)))))
             x = F.max_pool2d(F.pad(x, (0, 1, 0, 1), value=-1e4), kernel_size=3, stride=2)
@@ -95,15 +101,15 @@ class SIEResNet18(nn.Module):
         return self.layer4(self.layer3(self.layer2(self.layer1(x))))
 
     def tokens(self, images: torch.Tensor) -> torch.Tensor:
-        """The map's positions as tokens (N, h * w, 512)."""
+        """The map's positions as tokens (N, h * w, dim)."""
         return self.feature_map(images).flatten(2).transpose(1, 2)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """(N, 3, H, W) normalised images -> (N, 512)."""
+        """(N, 3, H, W) normalised images -> (N, dim)."""
         return torch.flatten(F.adaptive_avg_pool2d(self.feature_map(images), 1), 1)
 
     def export_state_dict(self) -> dict[str, torch.Tensor]:
-        """The weights in the authors' layout: their `resnet18()` loads them with `strict=True`."""
+        """The weights in the authors' layout: their `resnet18()` loads them with `strict=True` (at the full width)."""
         return self.state_dict()
 
 
@@ -183,6 +189,8 @@ def build_backbone(name: str = "resnet18-sie", stem: str = "imagenet", image_siz
     """The backbone `name` names (one of `BACKBONES`): normalised images in, (N, dim) representations out."""
     if name == "resnet18-sie":
         return SIEResNet18(stem, last_stride)
+    if name in NARROW:
+        return SIEResNet18(stem, last_stride, base=NARROW[name])
     if name == "resnet18":
         return TorchvisionResNet18(stem, last_stride)
     if name == "vit-s16":

@@ -577,9 +577,10 @@ def show(src: Path, out: Path | None, split: str, max_objects: int, max_views: i
 )
 @click.option(
     "--backbone",
-    type=click.Choice(["resnet18-sie", "resnet18", "vit-s16"]),
+    type=click.Choice(["resnet18-sie", "resnet18-sie-w32", "resnet18-sie-w16", "resnet18", "vit-s16"]),
     help="Encoder [default: resnet18-sie]. resnet18-sie: the SIE authors' ResNet-18 (stride on a block's second conv, "
     "TF-style padding, a shortcut conv in every stage's first block, zero-initialised last BN; their checkpoints load); "
+    "resnet18-sie-w32 / -w16: the same network at 1/2 or 1/4 of the width (256-d or 128-d, about 3x or 8x faster on a CPU); "
     "resnet18: torchvision's; vit-s16: ViT-S/16 (the reconstruction paper's).",
 )
 @click.option("--data", type=click.Path(path_type=Path), help="Shard folder (or the original layout) to train on.")

@@ -75,6 +75,21 @@ def test_forward_matches_the_written_out_architecture(size):
     assert model.feature_map(x).mean(dim=(2, 3)).allclose(expected, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("name, dim, parameters", [("resnet18-sie-w32", 256, 2_799_968), ("resnet18-sie-w16", 128, 702_384)])
+def test_narrow_forms_are_the_same_network_at_a_smaller_width(name, dim, parameters):
+    torch.manual_seed(2)
+    model = build_backbone(name).double().eval()
+    assert list(model.state_dict()) == spec_keys()
+    assert sum(p.numel() for p in model.parameters()) == parameters
+    with torch.no_grad():
+        for tensor in model.state_dict().values():
+            if tensor.is_floating_point():
+                tensor.uniform_(0.5, 1.5) if tensor.dim() == 1 else tensor.normal_(0, 0.1)
+    x = torch.randn(2, 3, 64, 64, dtype=torch.float64)
+    assert model(x).shape == (2, dim) and model.dim == dim
+    assert torch.allclose(model(x), spec_forward(model.state_dict(), x), rtol=1e-10, atol=1e-12)
+
+
 def test_last_stride_one_keeps_the_weights_and_doubles_the_map():
     strided, unstrided = build_backbone("resnet18-sie"), build_backbone("resnet18-sie", last_stride=1)
     unstrided.load_state_dict(strided.state_dict())
@@ -83,7 +98,7 @@ def test_last_stride_one_keeps_the_weights_and_doubles_the_map():
 
 
 def test_every_backbone_builds_and_an_unknown_one_is_refused():
-    assert BACKBONES == ("resnet18-sie", "resnet18", "vit-s16")
+    assert BACKBONES == ("resnet18-sie", "resnet18-sie-w32", "resnet18-sie-w16", "resnet18", "vit-s16")
     assert build_backbone("resnet18-sie", stem="small")(torch.randn(2, 3, 32, 32)).shape == (2, 512)
     with pytest.raises(ValueError, match="unknown backbone 'resnet50'"):
         build_backbone("resnet50")
