@@ -26,10 +26,12 @@ from iebench.orchestration.mini import SCALES, train_config, verdict
 
 BASE = SCALES["laptop"]
 CONFIGS = {
-    "base": BASE,
+    "base": BASE,  # the laptop scale as shipped: resnet18-sie-w32, 150 epochs
     "probe-1-draw": replace(BASE, probe_draws=1),
-    "long": replace(BASE, epochs=150),
-    "batch-64": replace(BASE, batch_size=64, epochs=100),
+    "long": replace(BASE, epochs=300),
+    "batch-64": replace(BASE, batch_size=64, epochs=300),
+    "full-width-50": replace(BASE, backbone="resnet18-sie", epochs=50),  # the laptop scale of 2026-11-29
+    "w16-250": replace(BASE, backbone="resnet18-sie-w16", epochs=250),
 }
 METHODS = ("sie", "vicreg", "simclr", "sie-rotcolor", "supervised-rotation")
 

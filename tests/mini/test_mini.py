@@ -3,8 +3,9 @@
 import json
 
 import pytest
+from iebench.render.settings import ORIGINAL_RECIPE
 
-from iebench.orchestration.mini import MiniOptions, claim_line, claims, run_mini, summarise
+from iebench.orchestration.mini import SCALES, MiniOptions, claim_line, claims, render_settings, run_mini, summarise
 
 pytest.importorskip("bpy", reason="the render extra (bpy) is part of the dev set-up")
 
@@ -19,12 +20,21 @@ def test_ci_scale_end_to_end_and_resumes(tmp_path):
     assert text.count("**inconclusive**") == 3  # one seed: no spread to judge a margin by
     data = json.loads((tmp_path / "report.json").read_text())
     assert data["scale"]["resolution"] == 32 and len(data["reports"]) == 6  # 4 methods, the untrained floor, the pixels
+    assert data["render"]["samples"] == 2 and data["render"]["resolution"] == 32
     assert (tmp_path / "report.png").is_file() and (tmp_path / "shards" / "_info.json").is_file()
     again = MiniOptions(out=tmp_path, scale="ci", seeds=1, methods=("sie", "sie-rotcolor", "vicreg", "simclr"))
     run_mini(again)
     assert not any(name.startswith("train") for name in again.ran)  # nothing retrained
     assert again.timings == json.loads((tmp_path / "_timings.json").read_text())  # first run's times kept
     assert "train sie seed 0" in again.timings and "| total |" in again.out.joinpath("report.md").read_text()
+
+
+def test_a_named_recipe_replaces_the_scales_samples_at_its_resolution():
+    laptop = SCALES["laptop"]
+    assert render_settings(laptop).samples == laptop.samples and render_settings(laptop).resolution == 64
+    assert render_settings(laptop, "original") == ORIGINAL_RECIPE.replace(resolution=64)
+    with pytest.raises(ValueError, match="unknown render quality 'best'"):
+        render_settings(laptop, "best")
 
 
 def test_claims_from_a_summary():

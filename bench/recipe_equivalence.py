@@ -1,0 +1,70 @@
+"""Render recipes judged by training: the mini run on each recipe from the same latents, compared with the original's.
+
+For each recipe (`iebench render --quality`), runs `iebench mini ROOT/<recipe> --scale S --seeds N --quality
+<recipe>` (every stage resumes, so an interrupted benchmark continues), then compares every metric of every
+method with the original recipe's: a recipe agrees when each mean is within twice the larger seed spread of the
+original's. The latents depend only on the seed, the object and the view, so every recipe renders the same views.
+Prints and writes ROOT/recipes.md: render minutes, the metrics that disagree, and the fastest recipe that agrees.
+
+    python bench/recipe_equivalence.py ROOT [--scale laptop] [--seeds 3] [--recipes original,default,fast,draft]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from iebench.orchestration.mini import MiniOptions, run_mini, summarise
+
+
+def disagreements(reference: dict, other: dict) -> list[str]:
+    """'method: metric (a vs b)' for every mean of `other` further than twice the larger spread from `reference`'s."""
+    found = []
+    for method, metrics in reference.items():
+        for metric, (mean, std) in metrics.items():
+            if method not in other or metric not in other[method] or mean != mean:  # NaN: a metric the method lacks
+                continue
+            other_mean, other_std = other[method][metric]
+            if abs(other_mean - mean) > 2 * max(std, other_std):
+                found.append(f"{method}: {metric} ({other_mean:.3f} vs {mean:.3f})")
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("root", type=Path)
+    parser.add_argument("--scale", default="laptop")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--recipes", default="original,default,fast,draft", help="the first is the reference")
+    args = parser.parse_args()
+    recipes = args.recipes.split(",")
+    summaries, render_minutes = {}, {}
+    for recipe in recipes:
+        out = args.root / recipe
+        run_mini(MiniOptions(out=out, scale=args.scale, seeds=args.seeds, quality=recipe), f"bench/recipe_equivalence.py ({recipe})")
+        report = json.loads((out / "report.json").read_text())
+        summaries[recipe] = summarise(report["reports"])
+        render_minutes[recipe] = report["timings"].get("render", float("nan")) / 60
+    reference = recipes[0]
+    lines = [
+        f"Mini at the {args.scale} scale, {args.seeds} seeds per recipe; reference: {reference}",
+        "",
+        "| recipe | render minutes | agrees with the reference | metrics that disagree |",
+        "|---|---|---|---|",
+    ]
+    agreeing = []
+    for recipe in recipes:
+        differ = disagreements(summaries[reference], summaries[recipe])
+        if not differ:
+            agreeing.append(recipe)
+        lines.append(f"| {recipe} | {render_minutes[recipe]:.1f} | {'yes' if not differ else 'no'} | {'; '.join(differ) or '-'} |")
+    fastest = min(agreeing, key=lambda r: render_minutes[r])
+    lines += ["", f"Fastest recipe that agrees: **{fastest}**"]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    (args.root / "recipes.md").write_text(text)
+
+
+if __name__ == "__main__":
+    main()
