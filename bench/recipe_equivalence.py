@@ -38,6 +38,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--recipes", default="original,default,fast,draft", help="the first is the reference")
     args = parser.parse_args()
+    if args.seeds < 2:
+        parser.error("--seeds must be at least 2: agreement is judged against the spread over seeds")
     recipes = args.recipes.split(",")
     summaries, render_minutes = {}, {}
     for recipe in recipes:
