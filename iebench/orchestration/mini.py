@@ -368,6 +368,7 @@ def write_report(options: MiniOptions, scale: MiniScale, reports: list[dict], co
 
     summary = summarise(reports)
     found = claims(summary, options.seeds)
+    render = render_settings(scale, options.quality).to_json()
     lines = [
         f"# 3DIEBench-mini ({options.scale} scale, {options.seeds} seed{'s' if options.seeds > 1 else ''})",
         "",
@@ -375,7 +376,7 @@ def write_report(options: MiniOptions, scale: MiniScale, reports: list[dict], co
         "",
         f"iebench {iebench.__version__}, Python {platform.python_version()}, torch {torch.__version__}, "
         f"{platform.machine()}; seeds {list(range(options.seeds))}; scale {asdict(scale)}; "
-        f"render {render_settings(scale, options.quality).to_json()}",
+        f"render {render}",
         "",
         "| method | " + " | ".join(METRICS) + " |",
         "|" + "---|" * (len(METRICS) + 1),
@@ -400,7 +401,7 @@ def write_report(options: MiniOptions, scale: MiniScale, reports: list[dict], co
         {
             "command": command,
             "scale": asdict(scale),
-            "render": render_settings(scale, options.quality).to_json(),
+            "render": render,
             "seeds": options.seeds,
             "summary": summary,
             "claims": found,
