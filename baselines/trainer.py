@@ -30,6 +30,8 @@ from iebench.files import remove_temporary, write_atomic, write_json_atomic
 
 METRICS_NAME = "metrics.jsonl"
 CONFIG_NAME = "config.json"
+# Convolutions run about 12 % faster a step in channels-last layout on CPU (bench/train_step.py); the maths is the same.
+MEMORY_FORMAT = torch.channels_last
 
 
 class OnlineProbe(nn.Module):
@@ -175,7 +177,7 @@ def _start_session(config: TrainConfig, run: Path) -> Session:
         )
     except ValueError as error:
         raise ConfigError(f"batch size {config.batch_size}: {error}") from None
-    model = build_method(config, data.action_dim).to(runtime.device)
+    model = build_method(config, data.action_dim).to(runtime.device, memory_format=MEMORY_FORMAT)
     probe = None
     if config.online_probe:
         num_classes = max(o.label for o in data.objects) + 1
@@ -298,8 +300,8 @@ def _run_epoch(session: Session, epoch: int, bar: tqdm) -> tuple[dict[str, float
 def _step(session: Session, batch: dict, epoch: int, step: int) -> dict[str, float]:
     """One optimisation step on a batch of pairs (and the online probe's); returns its scalar terms."""
     device = session.runtime.device
-    x1 = session.normalize(batch["view1"].to(device, non_blocking=True))
-    x2 = session.normalize(batch["view2"].to(device, non_blocking=True))
+    x1 = session.normalize(batch["view1"].to(device, non_blocking=True)).contiguous(memory_format=MEMORY_FORMAT)
+    x2 = session.normalize(batch["view2"].to(device, non_blocking=True)).contiguous(memory_format=MEMORY_FORMAT)
     action = batch["action"].to(device, non_blocking=True)
     with torch.autocast(device.type, enabled=session.use_amp):
         terms = session.model(x1, x2, action)

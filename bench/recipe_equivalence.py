@@ -15,7 +15,7 @@ import argparse
 import json
 from pathlib import Path
 
-from iebench.orchestration.mini import MiniOptions, run_mini, summarise
+from iebench.orchestration.mini import MiniOptions, run_mini, seed_values, summarise
 
 
 def disagreements(reference: dict, other: dict) -> list[str]:
@@ -46,7 +46,7 @@ def main() -> None:
         out = args.root / recipe
         run_mini(MiniOptions(out=out, scale=args.scale, seeds=args.seeds, quality=recipe), f"bench/recipe_equivalence.py ({recipe})")
         report = json.loads((out / "report.json").read_text())
-        summaries[recipe] = summarise(report["reports"])
+        summaries[recipe] = summarise(seed_values(report["reports"]))
         render_minutes[recipe] = report["timings"].get("render", float("nan")) / 60
     reference = recipes[0]
     lines = [

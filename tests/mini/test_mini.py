@@ -2,10 +2,11 @@
 
 import json
 
+import numpy as np
 import pytest
 from iebench.render.settings import ORIGINAL_RECIPE
 
-from iebench.orchestration.mini import SCALES, MiniOptions, claim_line, claims, render_settings, run_mini, summarise
+from iebench.orchestration.mini import SCALES, MiniOptions, claim_line, claims, compare, render_settings, run_mini, seed_values, summarise
 
 pytest.importorskip("bpy", reason="the render extra (bpy) is part of the dev set-up")
 
@@ -37,29 +38,67 @@ def test_a_named_recipe_replaces_the_scales_samples_at_its_resolution():
         render_settings(laptop, "best")
 
 
-def test_claims_from_a_summary():
-    summary = {
-        "sie": {"rotation R^2 (per output)": (0.3, 0.01), "colour R^2 (SIE)": (0.1, 0.0), "top-1 (all, %)": (50.0, 1.0)},
-        "sie-rotcolor": {"rotation R^2 (per output)": (0.2, 0.0), "colour R^2 (SIE)": (0.9, 0.0), "top-1 (all, %)": (48.0, 1.0)},
-        "vicreg": {"rotation R^2 (per output)": (0.27, 0.02), "colour R^2 (SIE)": (0.0, 0.0), "top-1 (all, %)": (55.0, 1.0)},
-        "random init": {"rotation R^2 (per output)": (0.0, 0.0), "colour R^2 (SIE)": (0.0, 0.0), "top-1 (all, %)": (60.0, 0.5)},
+def test_claims_compare_seed_by_seed():
+    def seeds(*values):
+        return dict(enumerate(values))
+
+    values = {
+        "sie": {
+            "rotation R^2 (per output)": seeds(0.30, 0.20, 0.25),
+            "colour R^2 (SIE)": seeds(0.1, 0.1, 0.1),
+            "top-1 (all, %)": seeds(50.0, 51.0, 49.0),
+        },
+        "sie-rotcolor": {
+            "rotation R^2 (per output)": seeds(0.2, 0.2, 0.2),
+            "colour R^2 (SIE)": seeds(0.9, 0.8, 0.85),
+            "top-1 (all, %)": seeds(48.0, 48.0, 48.0),
+        },
+        "vicreg": {
+            "rotation R^2 (per output)": seeds(0.25, 0.15, 0.20),
+            "colour R^2 (SIE)": seeds(0.0, 0.0, 0.0),
+            "top-1 (all, %)": seeds(55.0, 56.0, 54.0),
+        },
+        "simclr": {
+            "rotation R^2 (per output)": seeds(0.31, 0.14, 0.20),
+            "colour R^2 (SIE)": seeds(0.0, 0.0, 0.0),
+            "top-1 (all, %)": seeds(60.0, 61.0, 62.0),
+        },
+        "random init": {
+            "rotation R^2 (per output)": seeds(0.0, 0.0, 0.0),
+            "colour R^2 (SIE)": seeds(0.0, 0.0, 0.0),
+            "top-1 (all, %)": seeds(60.0, 60.5, 61.0),
+        },
     }
-    found = {c["claim"][:3]: c for c in claims(summary, seeds=3)}
-    assert found["(a)"]["verdict"] == "inconclusive" and found["(a)"]["margin"] == pytest.approx(0.03)  # inside 2 x 0.02
-    assert found["(b)"]["verdict"] == "holds" and found["(b)"]["margin"] == pytest.approx(0.8)
-    assert found["(c)"]["verdict"] == "fails" and found["(c)"]["margin"] == pytest.approx(-12.0)
-    assert all(c["verdict"] == "inconclusive" for c in claims(summary, seeds=1))
-    assert claim_line(found["(b)"]).endswith("**holds** (margin +0.800, spread over seeds 0.000)")
-    reports = [
-        {
-            "random_init": False,
-            "method": "sie",
-            "results": {
-                "classification": {"all": {"top1": 0.5}},
-                "rotation": {"r2_sie": 0.6, "r2_per_output": 0.4},
-                "colour": {"r2_sie": 0.1},
-                "mrr": {"val->val": {"mrr": 0.5, "h@1": 0.3}},
-            },
+    found = {c["claim"][:3]: c for c in claims(values)}
+    # SIE beats VICReg by 0.05 on every seed: the seeds' common ups and downs cancel, and the spread is 0 ...
+    assert compare(values, "rotation R^2 (per output)", "sie", "vicreg")["verdict"] == "holds"
+    # ... but not SimCLR (per seed -0.01, +0.06, +0.05): (a) must hold against both, and shows the closer one
+    assert found["(a)"]["verdict"] == "inconclusive" and found["(a)"]["versus"] == "simclr"
+    assert found["(a)"]["margin"] == pytest.approx(0.1 / 3) and found["(a)"]["spread"] == pytest.approx(np.std([-0.01, 0.06, 0.05], ddof=1))
+    assert found["(b)"]["verdict"] == "holds" and found["(b)"]["margin"] == pytest.approx(0.75)
+    assert (
+        found["(c)"]["verdict"] == "fails" and found["(c)"]["better"] == "sie-rotcolor" and found["(c)"]["margin"] == pytest.approx(-12.5)
+    )
+    one_seed = {name: {m: {0: v[0]} for m, v in metrics.items()} for name, metrics in values.items()}
+    assert all(c["verdict"] == "inconclusive" for c in claims(one_seed))
+    assert claim_line(found["(b)"]).endswith(
+        "**holds** (sie-rotcolor - sie: margin +0.750 = mean of +0.800, +0.700, +0.750; spread over seeds 0.050)"
+    )
+    values["pixels"] = {"colour R^2 (SIE)": seeds(0.9, 0.9, 0.9)}
+    assert "(the winner does not beat the pixels row)" in claims(values)[1]["claim"]
+
+
+def test_summary_reads_each_reports_seed():
+    def report(seed, mrr):
+        results = {
+            "classification": {"all": {"top1": 0.5}},
+            "rotation": {"r2_sie": 0.6, "r2_per_output": 0.4},
+            "mrr": {"val->val": {"mrr": mrr, "h@1": 0.3}},
         }
-    ] * 2
-    assert summarise(reports)["sie"]["MRR"] == (0.5, 0.0)
+        return {"random_init": False, "method": "sie", "settings": {"probe": {"seed": seed}}, "results": results}
+
+    values = seed_values([report(0, 0.5), report(1, 0.7)])
+    assert values["sie"]["MRR"] == {0: 0.5, 1: 0.7}
+    mean, std = summarise(values)["sie"]["MRR"]
+    assert mean == pytest.approx(0.6) and std == pytest.approx(np.std([0.5, 0.7], ddof=1))
+    assert np.isnan(summarise(values)["sie"]["colour R^2 (SIE)"][0])  # not evaluated: n/a, not an error
