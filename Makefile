@@ -11,13 +11,17 @@ BPY_APT := libx11-6 libxrender1 libxfixes3 libxi6 libxkbcommon0 libxcb1
 .PHONY: setup demo test test-render-313 bench compare clean check-system
 
 setup: $(VENV)/.installed
+	@want=$$($(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
+	have=$$($(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
+	if [ "$$want" != "$$have" ]; then \
+	  echo "$(VENV) runs Python $$have, not $$want ($(PYTHON)): remove it (rm -rf $(VENV)) or choose another with VENV=..."; exit 1; fi
 
 check-system:
 	@missing=""; for lib in $(BPY_LIBS); do ldconfig -p | grep -q "$$lib" || missing="$$missing $$lib"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "bpy needs system libraries that are missing:$$missing"; \
 	  echo "install them with:  sudo apt-get install -y $(BPY_APT)"; exit 1; fi
-	@command -v $(PYTHON) >/dev/null || { echo "bpy needs Python 3.11 (bpy 5.0) or 3.13 (bpy 5.1+): no '$(PYTHON)' on PATH (set PYTHON=...)"; exit 1; }
+	@$(PYTHON) -c pass 2>/dev/null || { echo "bpy needs Python 3.11 (bpy 5.0) or 3.13 (bpy 5.1+): '$(PYTHON)' does not run (set PYTHON=/path/to/python; under pyenv, 'pyenv global 3.11 3.13' puts both on PATH)"; exit 1; }
 
 $(VENV)/.installed: pyproject.toml | check-system
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -34,7 +34,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     scale = replace(SCALES["laptop"], backbone=args.backbone)
-    probe = ProbeSettings(epochs=scale.probe_epochs, seed=args.seed, draws_per_object=scale.probe_draws)
+    probe = ProbeSettings(
+        epochs=scale.probe_epochs, seed=args.seed, draws_per_object=scale.probe_draws, val_pairs_per_object=scale.val_pairs
+    )
     args.root.mkdir(parents=True, exist_ok=True)
     for epochs in (int(e) for e in args.epochs.split(",")):
         for method in args.methods.split(","):

@@ -22,7 +22,7 @@ from iebench.baselines.evaluate import EvalSettings, evaluate
 from iebench.baselines.probes import ProbeSettings
 from iebench.baselines.trainer import train
 
-from iebench.orchestration.mini import SCALES, train_config, verdict
+from iebench.orchestration.mini import SCALES, compare, train_config
 
 BASE = SCALES["laptop"]
 CONFIGS = {
@@ -48,7 +48,9 @@ def run_config(name: str, shards: Path, root: Path, seeds: int, methods: tuple[s
             run = root / name / f"{method}-seed{seed}"
             config = train_config(replace(scale, device=device), method, seed, shards, run)  # trained as the mini trains
             train(config, progress=False)
-            probe = ProbeSettings(epochs=scale.probe_epochs, seed=seed, draws_per_object=scale.probe_draws)
+            probe = ProbeSettings(
+                epochs=scale.probe_epochs, seed=seed, draws_per_object=scale.probe_draws, val_pairs_per_object=scale.val_pairs
+            )
             results = evaluate(run, shards, EvalSettings(tasks=("rotation", "colour"), device=device, probe=probe), progress=False)[
                 "results"
             ]
@@ -62,13 +64,11 @@ def run_config(name: str, shards: Path, root: Path, seeds: int, methods: tuple[s
 
 def row(name: str, found: dict, seeds: int) -> str:
     """One table row: configuration, minutes, each method's mean ± std, and the verdict on SIE against the invariant methods."""
-    stats = {m: (float(np.mean(v)), float(np.std(v))) for m, v in found["rotation"].items()}
-    invariant = [m for m in ("vicreg", "simclr") if m in stats]
-    best = max(invariant, key=lambda m: stats[m][0])
-    margin = stats["sie"][0] - stats[best][0]
-    spread = max(stats["sie"][1], stats[best][1])
-    cells = " | ".join(f"{m} {mean:.3f} ± {std:.3f}" for m, (mean, std) in stats.items())
-    return f"| {name} | {found['minutes']:.1f} | {cells} | {margin:+.3f} | {spread:.3f} | {verdict(margin, spread, seeds)} |"
+    values = {m: {"rotation": dict(enumerate(v))} for m, v in found["rotation"].items()}
+    invariant = [m for m in ("vicreg", "simclr") if m in values]
+    closest = min((compare(values, "rotation", "sie", m) for m in invariant), key=lambda f: f["margin"] - 2 * f["spread"])
+    cells = " | ".join(f"{m} {np.mean(v):.3f} ± {np.std(v, ddof=1) if len(v) > 1 else 0:.3f}" for m, v in found["rotation"].items())
+    return f"| {name} | {found['minutes']:.1f} | {cells} | {closest['margin']:+.3f} | {closest['spread']:.3f} | {closest['verdict']} |"
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ sees it. `RenderJob.worker_count()` takes its default from this measurement.
 from __future__ import annotations
 
 import argparse
+import math
 import platform
 import tempfile
 import time
@@ -42,8 +43,9 @@ def main() -> None:
     cores = available_cores()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "objects"
-        procedural.generate(root, classes=args.objects, per_class=1, seed=0)
-        objects = tuple(scan_root(root))
+        classes = min(len(procedural.BUILDERS), args.objects)
+        procedural.generate(root, classes=classes, per_class=math.ceil(args.objects / classes), seed=0)
+        objects = tuple(scan_root(root))[: args.objects]
         seconds: dict[tuple[int, int, int], list[float]] = {}
         for round_ in range(args.rounds):
             for resolution in args.resolution:

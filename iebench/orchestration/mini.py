@@ -68,7 +68,7 @@ SCALES = {
         image_size=64,
         probe_epochs=100,
         preset="3diebench-yaw",
-        probe_draws=8,
+        probe_draws=16,
         val_pairs=32,
         backbone="resnet18-sie-w32",
     ),
