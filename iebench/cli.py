@@ -262,7 +262,13 @@ def shard_options(note: str = ""):
 @click.option("--jpeg-quality", type=QUALITY, default=95, show_default=True, help="JPEG quality (4:2:0 subsampling).")
 @click.option("--legacy-bgr", is_flag=True, help="Swap red and blue as the published 3DIEBench JPEGs do.")
 @click.option("--device", type=click.Choice(["cpu", "gpu", "auto"]), default="cpu", show_default=True, help="Cycles device.")
-@click.option("--workers", type=NONNEG, default=0, show_default=True, help="Blender worker processes; 0: one per core.")
+@click.option(
+    "--workers",
+    type=NONNEG,
+    default=0,
+    show_default=True,
+    help="Blender worker processes; 0: one per 2 cores, each with 2 Cycles threads (faster than 2 x 1, see docs/benchmarks.md).",
+)
 @click.option("--job-index", type=NONNEG, help="This job's index in a job array [default: $SLURM_ARRAY_TASK_ID or 0].")
 @click.option("--num-jobs", type=COUNT, help="Jobs in the array [default: $SLURM_ARRAY_TASK_COUNT or 1].")
 @click.option(

@@ -35,6 +35,10 @@ from iebench.cores import available_cores
 from iebench.files import remove_temporary, write_atomic, write_json_atomic
 from iebench.presets import Preset, sample_view_latents
 
+# Cycles threads per worker process by default. On 2 cores one process with 2 threads renders 1.23x the images a
+# second of two processes with one at 256 px, and the same at 64 px (bench/render_workers.py, docs/benchmarks.md).
+THREADS_PER_WORKER = 2
+
 
 class RenderJobError(RuntimeError):
     """A job that must not start (for example, settings that differ from the output's manifest)."""
@@ -50,7 +54,7 @@ class RenderJob:
     seed: int = 0
     views: int = 50
     settings: RenderSettings = RenderSettings()
-    workers: int = 0  # 0: one per core
+    workers: int = 0  # 0: one per THREADS_PER_WORKER cores
     job_index: int = 0
     num_jobs: int = 1
     max_faces: int = 5_000_000
@@ -63,8 +67,8 @@ class RenderJob:
     passes: tuple[str, ...] = ()  # named passes (`iebench.passes`) written with every view; none: RGB only
 
     def worker_count(self) -> int:
-        """Worker processes to start: the flag, or one per core, never more than objects."""
-        count = self.workers or available_cores()
+        """Worker processes to start: the flag, or one per THREADS_PER_WORKER cores, never more than objects."""
+        count = self.workers or max(1, available_cores() // THREADS_PER_WORKER)
         return max(1, min(count, len(self.objects) or 1))
 
     def threads_per_worker(self) -> int:

@@ -223,3 +223,15 @@ def test_show_writes_a_contact_sheet(tiny_render, tmp_path):
     assert result.exit_code == 0, result.output
     sheet = Image.open(tmp_path / "sheet.png")
     assert sheet.width > 4 * 128 and sheet.height > 6 * 128
+
+
+def test_default_split_of_the_cores_is_two_threads_per_worker(tiny_render, monkeypatch):
+    job, _ = tiny_render
+    many = [job.objects[0]] * 16
+    for cores, workers, threads in ((1, 1, 1), (2, 1, 2), (3, 1, 3), (8, 4, 2)):
+        monkeypatch.setattr("iebench.render.job.available_cores", lambda cores=cores: cores)
+        default = RenderJob(objects=tuple(many), out=job.out, preset=job.preset, seed=job.seed, views=job.views, settings=TINY_SETTINGS)
+        assert (default.worker_count(), default.threads_per_worker()) == (workers, threads), cores
+    assert (
+        RenderJob(objects=job.objects[:1], out=job.out, preset=job.preset, seed=0, views=1, workers=4).worker_count() == 1
+    )  # never more than objects
