@@ -16,7 +16,6 @@ object it rendered (objects a worker rendered are estimated from the run's rate 
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import platform
 import tempfile
@@ -26,10 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from iebench.dataset.pack import PackOptions, pack
-from iebench.render import procedural
 from iebench.render.job import RenderJob, run
-from iebench.render.objects import scan_root
 from iebench.render.settings import RenderSettings
+from synthetic import procedural_objects  # bench/synthetic.py (scripts run from bench/)
 
 from iebench.cores import available_cores
 from iebench.layout import latent_name
@@ -133,9 +131,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         base = args.out or Path(tmp)
         objects_root, render_out, shards = base / "objects", base / "render", base / "shards"
-        classes = min(len(procedural.BUILDERS), 10)
-        procedural.generate(objects_root, classes=classes, per_class=math.ceil(args.objects / classes), seed=0)
-        refs = tuple(scan_root(objects_root)[: args.objects])
+        refs = procedural_objects(objects_root, args.objects)
         settings = RenderSettings(resolution=args.resolution, samples=args.samples, denoiser="off")
         job = RenderJob(
             objects=refs,

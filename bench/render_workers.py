@@ -11,17 +11,15 @@ sees it. `RenderJob.worker_count()` takes its default from this measurement.
 from __future__ import annotations
 
 import argparse
-import math
 import platform
 import tempfile
 import time
 from importlib.metadata import version
 from pathlib import Path
 
-from iebench.render import procedural
 from iebench.render.job import RenderJob, run
-from iebench.render.objects import scan_root
 from iebench.render.settings import RenderSettings
+from synthetic import procedural_objects  # bench/synthetic.py (scripts run from bench/)
 
 from iebench.cores import available_cores
 from iebench.presets import get_preset
@@ -43,9 +41,7 @@ def main() -> None:
     cores = available_cores()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "objects"
-        classes = min(len(procedural.BUILDERS), args.objects)
-        procedural.generate(root, classes=classes, per_class=math.ceil(args.objects / classes), seed=0)
-        objects = tuple(scan_root(root))[: args.objects]
+        objects = procedural_objects(root, args.objects)
         seconds: dict[tuple[int, int, int], list[float]] = {}
         for round_ in range(args.rounds):
             for resolution in args.resolution:

@@ -39,3 +39,15 @@ def write_loose(root: Path, objects: int, views: int, size: int = 256) -> int:
             np.save(latent_path(folder, view), sample_view_latents(preset, 0, synset, model_id, view))
             total += len(jpeg) + latent_path(folder, view).stat().st_size
     return total
+
+
+def procedural_objects(root: Path, count: int) -> tuple:
+    """`count` procedural objects over up to 10 classes, generated into ROOT: their `ObjectRef`s."""
+    import math
+
+    from iebench.render import procedural
+    from iebench.render.objects import scan_root
+
+    classes = min(len(procedural.BUILDERS), 10, count)
+    procedural.generate(root, classes=classes, per_class=math.ceil(count / classes), seed=0)
+    return tuple(scan_root(root)[:count])
