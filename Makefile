@@ -10,11 +10,14 @@ BPY_APT := libx11-6 libxrender1 libxfixes3 libxi6 libxkbcommon0 libxcb1
 
 .PHONY: setup demo test test-render-313 bench compare clean check-system
 
+# A PYTHON given on the command line (or in the environment) must be the one the venv runs; the default never overrides an existing venv.
 setup: $(VENV)/.installed
+ifneq ($(origin PYTHON),file)
 	@want=$$($(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
 	have=$$($(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
 	if [ "$$want" != "$$have" ]; then \
 	  echo "$(VENV) runs Python $$have, not $$want ($(PYTHON)): remove it (rm -rf $(VENV)) or choose another with VENV=..."; exit 1; fi
+endif
 
 check-system:
 	@missing=""; for lib in $(BPY_LIBS); do ldconfig -p | grep -q "$$lib" || missing="$$missing $$lib"; done; \
