@@ -18,7 +18,6 @@ from pathlib import Path
 
 from iebench.baselines.checkpoint import trained_epochs
 from iebench.baselines.evaluate import EvalSettings, evaluate
-from iebench.baselines.probes import ProbeSettings
 from iebench.baselines.trainer import train
 
 from iebench.orchestration.mini import SCALES, train_config
@@ -34,9 +33,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     scale = replace(SCALES["laptop"], backbone=args.backbone)
-    probe = ProbeSettings(
-        epochs=scale.probe_epochs, seed=args.seed, draws_per_object=scale.probe_draws, val_pairs_per_object=scale.val_pairs
-    )
+    probe = scale.probe(args.seed)
     args.root.mkdir(parents=True, exist_ok=True)
     for epochs in (int(e) for e in args.epochs.split(",")):
         for method in args.methods.split(","):

@@ -16,13 +16,11 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import torch
 from iebench.baselines.evaluate import EvalSettings, evaluate
-from iebench.baselines.probes import ProbeSettings
 from iebench.baselines.trainer import train
 
-from iebench.orchestration.mini import SCALES, compare, train_config
+from iebench.orchestration.mini import SCALES, compare, summarise, train_config
 
 BASE = SCALES["laptop"]
 CONFIGS = {
@@ -48,9 +46,7 @@ def run_config(name: str, shards: Path, root: Path, seeds: int, methods: tuple[s
             run = root / name / f"{method}-seed{seed}"
             config = train_config(replace(scale, device=device), method, seed, shards, run)  # trained as the mini trains
             train(config, progress=False)
-            probe = ProbeSettings(
-                epochs=scale.probe_epochs, seed=seed, draws_per_object=scale.probe_draws, val_pairs_per_object=scale.val_pairs
-            )
+            probe = scale.probe(seed)
             results = evaluate(run, shards, EvalSettings(tasks=("rotation", "colour"), device=device, probe=probe), progress=False)[
                 "results"
             ]
@@ -67,7 +63,8 @@ def row(name: str, found: dict, seeds: int) -> str:
     values = {m: {"rotation": dict(enumerate(v))} for m, v in found["rotation"].items()}
     invariant = [m for m in ("vicreg", "simclr") if m in values]
     closest = min((compare(values, "rotation", "sie", m) for m in invariant), key=lambda f: f["margin"] - 2 * f["spread"])
-    cells = " | ".join(f"{m} {np.mean(v):.3f} ± {np.std(v, ddof=1) if len(v) > 1 else 0:.3f}" for m, v in found["rotation"].items())
+    stats = {m: s["rotation"] for m, s in summarise(values).items()}
+    cells = " | ".join(f"{m} {mean:.3f} ± {std:.3f}" for m, (mean, std) in stats.items())
     return f"| {name} | {found['minutes']:.1f} | {cells} | {closest['margin']:+.3f} | {closest['spread']:.3f} | {closest['verdict']} |"
 
 

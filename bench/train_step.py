@@ -1,6 +1,6 @@
 """Seconds per training step of a mini scale's configuration: DataLoader workers x memory layout, side by side.
 
-Trains the scale's first method for a few epochs with each combination, in a rotating order over several rounds
+Trains one method (`--method`) at the scale for a few epochs with each combination, in a rotating order over several rounds
 (a busy machine then slows every combination alike), and reports the median seconds per step, start-up
 included as a user pays it. `iebench.baselines.trainer.MEMORY_FORMAT` and the mini's `workers` come from this.
 

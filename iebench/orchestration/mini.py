@@ -47,6 +47,12 @@ class MiniScale:
     device: str = "cpu"
     supervised: bool = True  # train the supervised reference (seed 0): the ceiling of the rotation probe
 
+    def probe(self, seed: int):
+        """The probes' settings at this scale for a seed (a `ProbeSettings`)."""
+        from iebench.baselines.probes import ProbeSettings
+
+        return ProbeSettings(epochs=self.probe_epochs, seed=seed, draws_per_object=self.probe_draws, val_pairs_per_object=self.val_pairs)
+
 
 SCALES = {
     "ci": MiniScale(
@@ -230,15 +236,12 @@ def _pack(options: MiniOptions, render: Path) -> Path:
 def _train_and_evaluate(options: MiniOptions, scale: MiniScale, shards: Path, plan: list[str]) -> list[dict]:
     from iebench.baselines.checkpoint import trained_epochs
     from iebench.baselines.evaluate import EvalSettings, cached_evaluate
-    from iebench.baselines.probes import ProbeSettings
     from iebench.baselines.references import pixels_report
     from iebench.baselines.trainer import train
 
     reports = []
     for seed in range(options.seeds):
-        probe = ProbeSettings(
-            epochs=scale.probe_epochs, seed=seed, draws_per_object=scale.probe_draws, val_pairs_per_object=scale.val_pairs
-        )
+        probe = scale.probe(seed)
         for method in _methods(options, scale, seed):
             run = options.out / "runs" / f"{method}-seed{seed}"
             config = train_config(scale, method, seed, shards, run)
@@ -371,7 +374,7 @@ def claims(values: dict) -> list[dict]:
     Where a claim compares one method with several, each comparison must hold, and the report shows the closest.
     A winner that does not beat the pixels row (where there is one) leaves the claim inconclusive.
     """
-    out = []
+    out, summary = [], summarise(values)
 
     def claim(text: str, metric: str, pairs: list[tuple[str, str]]) -> None:
         found = [compare(values, metric, better, worse) for better, worse in pairs]
@@ -380,8 +383,8 @@ def claims(values: dict) -> list[dict]:
         closest["verdict"] = "holds" if verdicts == {"holds"} else "fails" if "fails" in verdicts else "inconclusive"
         better, worse = pairs[found.index(closest)]
         winner = better if closest["margin"] > 0 else worse
-        pixels = np.mean(list(values.get("pixels", {}).get(metric, {0: np.nan}).values()))
-        if closest["verdict"] != "inconclusive" and winner != "random init" and np.mean(list(values[winner][metric].values())) <= pixels:
+        pixels = summary.get("pixels", {}).get(metric, (np.nan,))[0]
+        if closest["verdict"] != "inconclusive" and winner != "random init" and summary[winner][metric][0] <= pixels:
             closest["verdict"] = "inconclusive"
             text += " (the winner does not beat the pixels row)"
         out.append({"claim": text, "metric": metric, "better": better, **closest})
