@@ -407,7 +407,7 @@ def _echo_forecast(job, forecast) -> None:
         f"objects:  {len(job.objects)} (job {job.job_index} of {job.num_jobs})\n"
         f"images:   {forecast.images_total} ({forecast.images_todo} still to render)\n"
         f"disk:     {forecast.disk_bytes / 2**20:.1f} MiB ({forecast.bytes_per_image / 1024:.1f} KiB per view)\n"
-        f"speed:    {forecast.seconds_per_image:.2f} s per image per worker, {forecast.workers} workers\n"
+        f"speed:    {forecast.seconds_per_image:.2f} s per image per worker, {forecast.workers} worker{'s' if forecast.workers != 1 else ''}\n"
         f"ETA:      {_duration(forecast.eta_seconds)}"
     )
 
