@@ -16,8 +16,8 @@ def r2_sie(target: np.ndarray, prediction: np.ndarray) -> float:
     return float(1 - ((target - prediction) ** 2).sum() / ((target - target.mean()) ** 2).sum())
 
 
-def r2_per_output(target: np.ndarray, prediction: np.ndarray) -> float:
-    """sklearn's R^2 (uniform average): each column against its own mean, averaged over columns.
+def r2_columns(target: np.ndarray, prediction: np.ndarray) -> np.ndarray:
+    """sklearn's R^2 of each column against its own mean (`multioutput="raw_values"`).
 
     A constant target column (nothing to explain) scores 1 if predicted exactly and 0 otherwise, as
     sklearn's `r2_score` does (`force_finite=True`): no division by zero, and no column is skipped.
@@ -26,8 +26,12 @@ def r2_per_output(target: np.ndarray, prediction: np.ndarray) -> float:
     residual = ((target - prediction) ** 2).sum(axis=0)
     total = ((target - target.mean(axis=0)) ** 2).sum(axis=0)
     constant = total == 0
-    scores = np.where(constant, np.where(residual == 0, 1.0, 0.0), 1 - residual / np.where(constant, 1.0, total))
-    return float(np.mean(scores))
+    return np.where(constant, np.where(residual == 0, 1.0, 0.0), 1 - residual / np.where(constant, 1.0, total))
+
+
+def r2_per_output(target: np.ndarray, prediction: np.ndarray) -> float:
+    """sklearn's R^2 (uniform average): `r2_columns` averaged over the columns."""
+    return float(np.mean(r2_columns(target, prediction)))
 
 
 def top_k_accuracy(logits: np.ndarray, labels: np.ndarray, k: int = 1) -> float:

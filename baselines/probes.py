@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from iebench.baselines.metrics import (
     per_class_accuracy,
+    r2_columns,
     r2_per_output,
     r2_sie,
     top_k_accuracy,
@@ -178,7 +179,8 @@ def fit_regressor(train: ViewSource, latents: np.ndarray, target, settings: Prob
 def regression_scores(
     head: nn.Module, source: ViewSource, latents: np.ndarray, target, settings: ProbeSettings, device: torch.device, stream: int = 4
 ) -> dict:
-    """R^2 both ways on `val_pairs_per_object` seeded pairs per object, with the targets and predictions."""
+    """R^2 both ways, and each target column's own (sklearn's), on `val_pairs_per_object` seeded pairs per object,
+    with the targets and predictions."""
     rng = np.random.default_rng([settings.seed, 10**6, stream])
     everything, xs, ys = np.arange(source.objects), [], []
     for _ in range(settings.val_pairs_per_object):
@@ -187,4 +189,10 @@ def regression_scores(
         ys.append(target(latents[everything, first], latents[everything, second]))
     predicted = torch.cat([head(x.to(device)).cpu() for x in xs]).numpy()
     truth = np.concatenate(ys)
-    return {"r2_sie": r2_sie(truth, predicted), "r2_per_output": r2_per_output(truth, predicted), "target": truth, "prediction": predicted}
+    return {
+        "r2_sie": r2_sie(truth, predicted),
+        "r2_per_output": r2_per_output(truth, predicted),
+        "r2_by_output": r2_columns(truth, predicted).tolist(),
+        "target": truth,
+        "prediction": predicted,
+    }

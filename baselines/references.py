@@ -54,6 +54,7 @@ def pixels_report(data: Path, out_dir: Path, settings: EvalSettings) -> dict:
             "part": "all",
             "r2_sie": out["r2_sie"],
             "r2_per_output": out["r2_per_output"],
+            "r2_by_output": out["r2_by_output"],
             "train_fit": {"r2_sie": fit["r2_sie"], "r2_per_output": fit["r2_per_output"]},
         }
     results["mrr"] = {"not_applicable": "pixels have no predictor"}

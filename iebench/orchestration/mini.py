@@ -315,6 +315,9 @@ METRICS = {
     "rotation R^2 (per output)": lambda r: r["rotation"]["r2_per_output"],
     "rotation probe's fit (per output)": lambda r: r["rotation"].get("train_fit", {}).get("r2_per_output", np.nan),
     "colour R^2 (SIE)": lambda r: r.get("colour", {}).get("r2_sie", np.nan),
+    # the colour target's two columns (`colour_target`): where a representation keeps colour, or loses it
+    "floor hue R^2": lambda r: r.get("colour", {}).get("r2_by_output", [np.nan] * 2)[0],
+    "spot hue R^2": lambda r: r.get("colour", {}).get("r2_by_output", [np.nan] * 2)[1],
     "MRR": lambda r: r["mrr"].get("val->val", {}).get("mrr", np.nan),
     "H@1": lambda r: r["mrr"].get("val->val", {}).get("h@1", np.nan),
 }

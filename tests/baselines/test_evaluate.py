@@ -141,6 +141,7 @@ def test_a_cached_evaluation_is_reused_only_for_the_same_settings(tiny_run, pack
     ):
         again = cached_evaluate(run, out, changed, progress=False)
         assert again["key"] != first["key"] and again["settings"]["tasks"] == list(changed.tasks)
+    assert len(again["results"]["colour"]["r2_by_output"]) == 2  # floor hue, spot hue: each column's own R^2
     (run / "checkpoint.pt").write_bytes((run / "checkpoint.pt").read_bytes())  # same weights, new time stamp: still reused
     last = json.loads((run / "eval" / "eval.json").read_text())
     assert (

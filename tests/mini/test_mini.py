@@ -102,3 +102,15 @@ def test_summary_reads_each_reports_seed():
     mean, std = summarise(values)["sie"]["MRR"]
     assert mean == pytest.approx(0.6) and std == pytest.approx(np.std([0.5, 0.7], ddof=1))
     assert np.isnan(summarise(values)["sie"]["colour R^2 (SIE)"][0])  # not evaluated: n/a, not an error
+    assert np.isnan(summarise(values)["sie"]["spot hue R^2"][0])
+
+
+def test_summary_reads_the_colour_targets_columns_as_floor_and_spot():
+    results = {
+        "classification": {"all": {"top1": 0.5}},
+        "rotation": {"r2_sie": 0.6, "r2_per_output": 0.4},
+        "colour": {"r2_sie": 0.55, "r2_per_output": 0.5, "r2_by_output": [0.9, 0.1]},
+        "mrr": {},
+    }
+    values = seed_values([{"random_init": False, "method": "sie-rotcolor", "settings": {"probe": {"seed": 0}}, "results": results}])
+    assert values["sie-rotcolor"]["floor hue R^2"] == {0: 0.9} and values["sie-rotcolor"]["spot hue R^2"] == {0: 0.1}
