@@ -19,6 +19,7 @@ import click
 
 import iebench
 from iebench.baselines.methods import METHODS, compared_methods, mini_methods, variants_of
+from iebench.presets import PRESETS
 
 DEBUG_ENV = "IEBENCH_DEBUG"
 EXIT_INTERRUPTED = 130
@@ -226,7 +227,7 @@ def shard_options(note: str = ""):
     "--preset",
     default="3diebench",
     show_default=True,
-    help="Scene preset: 3diebench, 3diebench-ood, rotation-ood, 3diebench-t, 3diebench-yaw, rotation-only.",
+    help=f"Scene preset: {', '.join(PRESETS)} (docs/rendering.md says what each varies).",
 )
 @click.option(
     "--variant",
