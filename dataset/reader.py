@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,22 @@ class SampleRef:
     def latents(self, handle=None) -> np.ndarray:
         """The object's (views, k) latents."""
         return np.load(io.BytesIO(self.read("latents.npy", handle)), allow_pickle=False)
+
+    def sample(self, handle=None) -> fmt.ObjectSample:
+        """The whole object read back as a sample `fmt.write_shard` takes: views, latents, passes and all."""
+        meta = json.loads(self.read("json", handle))
+        views, names = range(meta["views"]), meta.get("passes", [])
+        return fmt.ObjectSample(
+            meta["synset"],
+            meta["model_id"],
+            meta["label"],
+            meta["class_name"],
+            tuple(self.read(fmt.view_field(v), handle) for v in views),
+            self.latents(handle),
+            tuple(meta["latent_names"]),
+            meta["preset"],
+            tuple({n: self.read(fmt.pass_field(v, n), handle) for n in names} for v in views) if names else (),
+        )
 
 
 class ShardSet:

@@ -31,22 +31,7 @@ def rewrite(root, shard_name, change):
     for ref in ShardSet(root).samples("train"):
         if ref.shard != path:
             continue
-        meta = json.loads(ref.read("json"))
-        jpegs = tuple(ref.read(fmt.view_field(v)) for v in range(meta["views"]))
-        samples.append(
-            change(
-                fmt.ObjectSample(
-                    meta["synset"],
-                    meta["model_id"],
-                    meta["label"],
-                    meta["class_name"],
-                    jpegs,
-                    ref.latents(),
-                    tuple(meta["latent_names"]),
-                    meta["preset"],
-                )
-            )
-        )
+        samples.append(change(ref.sample()))
     index = fmt.write_shard(path, samples)
     info = info_of(root)
     for shard in info["splits"]["train"]["shards"]:

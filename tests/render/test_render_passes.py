@@ -89,23 +89,10 @@ def test_verify_reports_a_broken_pass(passes_shards, tmp_path):
     for ref in ShardSet(copy).samples("train"):
         if ref.shard.name != name:
             continue
-        meta = json.loads(ref.read("json"))
-        jpegs = tuple(ref.read(fmt.view_field(v)) for v in range(4))
-        passes = tuple({n: ref.read(fmt.pass_field(v, n)) for n in ALL} for v in range(4))
-        passes[2]["depth"] = PASSES["depth"].encode(np.zeros((32, 32)))
-        samples.append(
-            fmt.ObjectSample(
-                meta["synset"],
-                meta["model_id"],
-                meta["label"],
-                meta["class_name"],
-                jpegs,
-                ref.latents(),
-                tuple(meta["latent_names"]),
-                meta["preset"],
-                passes,
-            )
-        )
+        sample = ref.sample()
+        assert sample.members() == [(f, ref.read(f)) for f in sorted(ref.members)]  # read back exactly as stored
+        sample.passes[2]["depth"] = PASSES["depth"].encode(np.zeros((32, 32)))
+        samples.append(sample)
     fmt.write_shard(copy / name, samples)
     problems = verify(copy, progress=False)
     assert any(".002.depth.png: view 2: is not positive everywhere the mask is set" in p for p in problems)
