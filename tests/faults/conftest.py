@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from iebench.cli import main
 
 TMP_MARK = ".tmp-"
+TINY_TRAIN = ("--preset", "tiny", "--batch-size", "3", "--image-size", "32", "--device", "cpu")  # `iebench train` in seconds
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from iebench.loaders import PairDataset
 
 from iebench.cli import EXIT_INTERRUPTED, main
 
-from .conftest import assert_clean_failure, invoke, temporary_files
+from .conftest import TINY_TRAIN, assert_clean_failure, invoke, temporary_files
 
 
 def test_train_on_an_unfinalized_shard_folder_says_to_finalize(shards, tmp_path):
@@ -114,22 +114,15 @@ def test_an_interrupted_run_ends_cleanly(shards, tmp_path):
             "-m",
             "iebench.cli",
             "train",
-            "--preset",
-            "tiny",
+            *TINY_TRAIN,
             "--data",
             str(shards),
             "--out",
             str(run),
             "--epochs",
             "1000",
-            "--batch-size",
-            "3",
-            "--image-size",
-            "32",
             "--workers",
             "0",
-            "--device",
-            "cpu",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -11,7 +11,7 @@ import shutil
 from iebench.dataset import format as fmt
 from iebench.dataset.verify import verify
 
-from .conftest import assert_clean_failure, invoke, temporary_files
+from .conftest import TINY_TRAIN, assert_clean_failure, invoke, temporary_files
 
 RENDER = ["--views", "4", "--resolution", "32", "--samples", "2", "--denoiser", "off", "--workers", "1"]
 
@@ -75,22 +75,15 @@ def test_train_when_the_checkpoint_does_not_fit(shards, small_disk):
     (run / "checkpoint.pt.tmp-999999999").write_bytes(b"left by a crash")  # swept when the next run starts
     code, output = disk.run(
         "train",
-        "--preset",
-        "tiny",
+        *TINY_TRAIN,
         "--data",
         shards,
         "--out",
         run,
         "--epochs",
         "1",
-        "--batch-size",
-        "3",
-        "--image-size",
-        "32",
         "--workers",
         "0",
-        "--device",
-        "cpu",
     )
     assert_clean_failure(code, output, str(run / "checkpoint.pt"))
     assert temporary_files(disk.root) == []

@@ -18,9 +18,7 @@ from iebench.loaders.decode import CorruptJPEGError, decode
 from iebench.loaders.sources import SourceError
 from PIL import Image
 
-from .conftest import assert_clean_failure, invoke
-
-TRAIN = ["--preset", "tiny", "--epochs", "1", "--batch-size", "3", "--image-size", "32", "--device", "cpu"]
+from .conftest import TINY_TRAIN, assert_clean_failure, invoke
 
 
 def train_entries(root):
@@ -57,7 +55,7 @@ def test_a_flipped_byte_in_a_jpeg_is_caught_and_named(shards, tmp_path):
     assert any(p.startswith(f"{shard.name}: sha256 differs") for p in problems)
     assert any(f"object {key}: member {key}.000.jpg" in p for p in problems), problems
     # Training stops with one line naming shard, object and member, from inside a loader worker too.
-    code, output = invoke("train", "--data", shards, "--out", tmp_path / "run", *TRAIN, "--workers", "1")
+    code, output = invoke("train", "--data", shards, "--out", tmp_path / "run", *TINY_TRAIN, "--epochs", "1", "--workers", "1")
     assert_clean_failure(code, output, shard.name, f"object {key}", "member", "checksum")
 
 
@@ -133,6 +131,6 @@ def test_a_truncated_shard_is_named_before_training(shards, tmp_path):
     assert intact and set(intact) <= set(keys) and entries[-1]["key"] not in keys
     problems = verify(shards, progress=False)
     assert any(f"object {entries[-1]['key']}: member {entries[-1]['key']}.000.jpg is cut short" in p for p in problems), problems
-    code, output = invoke("train", "--data", shards, "--out", tmp_path / "run", *TRAIN, "--workers", "0")
+    code, output = invoke("train", "--data", shards, "--out", tmp_path / "run", *TINY_TRAIN, "--epochs", "1", "--workers", "0")
     assert_clean_failure(code, output, shard.name, "truncated")
     assert len(output.splitlines()) <= 3
