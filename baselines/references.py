@@ -50,13 +50,8 @@ def pixels_report(data: Path, out_dir: Path, settings: EvalSettings) -> dict:
         head = fit_regressor(CachedViews(train.representations), train.latents, target, probe, device)
         out = regression_scores(head, CachedViews(val.representations), val.latents, target, probe, device)
         fit = regression_scores(head, CachedViews(train.representations), train.latents, target, probe, device, stream=6)
-        results[task] = {
-            "part": "all",
-            "r2_sie": out["r2_sie"],
-            "r2_per_output": out["r2_per_output"],
-            "r2_by_output": out["r2_by_output"],
-            "train_fit": {"r2_sie": fit["r2_sie"], "r2_per_output": fit["r2_per_output"]},
-        }
+        del out["target"], out["prediction"]  # every score, as an evaluation's result has them; not the arrays
+        results[task] = {"part": "all", **out, "train_fit": {"r2_sie": fit["r2_sie"], "r2_per_output": fit["r2_per_output"]}}
     results["mrr"] = {"not_applicable": "pixels have no predictor"}
     report = {
         "run": str(out_dir),
