@@ -42,6 +42,9 @@ from iebench.rotations import euler_to_quaternion
 TASKS = ("classification", "rotation", "colour", "mrr", "pre")
 PARTS = ("inv", "equi", "all")
 BN_MODES = ("eval", "train")
+# The shape of a result: bump it when a result field is added or changes meaning, so that a cached eval.json made
+# before is computed again rather than read with the field missing (the key covers inputs, not outputs).
+RESULTS_VERSION = 2
 
 
 class EvalError(ValueError):
@@ -146,8 +149,8 @@ def eval_dir(run: Path, settings: EvalSettings) -> Path:
 
 
 def evaluation_key(weights: str, data: Path, settings: EvalSettings, config: TrainConfig) -> str:
-    """The key of a result: the weights' digest, the data's, and every setting that changes the numbers."""
-    return fingerprint(weights, data_digest(data), settings.key_fields(), config.image_size, config.backbone, config.stem)
+    """The key of a result: the weights' digest, the data's, every setting that changes the numbers, and the results' shape."""
+    return fingerprint(weights, data_digest(data), settings.key_fields(), config.image_size, config.backbone, config.stem, RESULTS_VERSION)
 
 
 def cached_evaluate(run: Path, data: Path, settings: EvalSettings, progress: bool = True) -> dict:

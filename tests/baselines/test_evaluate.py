@@ -152,6 +152,23 @@ def test_a_cached_evaluation_is_reused_only_for_the_same_settings(tiny_run, pack
     )
 
 
+def test_a_cached_evaluation_is_computed_again_when_the_results_change_shape(tiny_run, packed, tmp_path, monkeypatch):
+    import shutil
+
+    from iebench.baselines import evaluate
+
+    out, _ = packed
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    settings = EvalSettings(tasks=("rotation",), probe=ProbeSettings(epochs=2, batch_size=64))
+    first = evaluate.cached_evaluate(run, out, settings, progress=False)
+    stamp = (run / "eval" / "eval.json").stat().st_mtime_ns
+    monkeypatch.setattr(evaluate, "RESULTS_VERSION", evaluate.RESULTS_VERSION + 1)
+    again = evaluate.cached_evaluate(run, out, settings, progress=False)
+    assert again["key"] != first["key"] and (run / "eval" / "eval.json").stat().st_mtime_ns != stamp
+    assert again["results"] == first["results"]  # the same inputs give the same numbers: only the key moved
+
+
 def test_bn_mode_train_runs_the_backbone_as_the_released_scripts(tiny_run, packed):
     import numpy as np
     import torch
