@@ -5,8 +5,9 @@ For each recipe (`iebench render --quality`), runs `iebench mini ROOT/<recipe> -
 method with the original recipe's: a recipe agrees when each mean is within twice the larger seed spread of the
 original's. The latents depend only on the seed, the object and the view, so every recipe renders the same views.
 Prints and writes ROOT/recipes.md: render minutes, the metrics that disagree, and the fastest recipe that agrees.
+The recipe `scale` is the scale's own render settings (what `iebench mini` renders with when given no --quality).
 
-    python bench/recipe_equivalence.py ROOT [--scale laptop] [--seeds 3] [--recipes original,default,fast,draft]
+    python bench/recipe_equivalence.py ROOT [--scale laptop] [--seeds 3] [--recipes original,default,fast,draft,scale]
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from pathlib import Path
 
 from iebench.orchestration.mini import MiniOptions, run_mini, seed_values, summarise
 
+SCALE_RECIPE = "scale"  # not a named recipe: the scale's own samples at its resolution
+
 
 def disagreements(reference: dict, other: dict) -> list[str]:
     """'method: metric (a vs b)' for every mean of `other` further than twice the larger spread from `reference`'s."""
@@ -26,7 +29,9 @@ def disagreements(reference: dict, other: dict) -> list[str]:
             if method not in other or metric not in other[method] or mean != mean:  # NaN: a metric the method lacks
                 continue
             other_mean, other_std = other[method][metric]
-            if abs(other_mean - mean) > 2 * max(std, other_std):
+            if other_mean != other_mean:
+                found.append(f"{method}: {metric} (missing vs {mean:.3f})")
+            elif abs(other_mean - mean) > 2 * max(std, other_std):
                 found.append(f"{method}: {metric} ({other_mean:.3f} vs {mean:.3f})")
     return found
 
@@ -36,36 +41,38 @@ def main() -> None:
     parser.add_argument("root", type=Path)
     parser.add_argument("--scale", default="laptop")
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--recipes", default="original,default,fast,draft", help="the first is the reference")
+    parser.add_argument(
+        "--recipes", default="original,default,fast,draft", help="the first is the reference; `scale`: the scale's own samples"
+    )
     args = parser.parse_args()
     if args.seeds < 2:
         parser.error("--seeds must be at least 2: agreement is judged against the spread over seeds")
     recipes = args.recipes.split(",")
-    summaries, render_minutes = {}, {}
+    reports = {}
     for recipe in recipes:
         out = args.root / recipe
-        run_mini(MiniOptions(out=out, scale=args.scale, seeds=args.seeds, quality=recipe), f"bench/recipe_equivalence.py ({recipe})")
-        report = json.loads((out / "report.json").read_text())
-        summaries[recipe] = summarise(seed_values(report["reports"]))
-        render_minutes[recipe] = report["timings"].get("render", float("nan")) / 60
-    reference = recipes[0]
-    lines = [
-        f"Mini at the {args.scale} scale, {args.seeds} seeds per recipe; reference: {reference}",
-        "",
-        "| recipe | render minutes | agrees with the reference | metrics that disagree |",
-        "|---|---|---|---|",
-    ]
+        quality = None if recipe == SCALE_RECIPE else recipe
+        run_mini(MiniOptions(out=out, scale=args.scale, seeds=args.seeds, quality=quality), f"bench/recipe_equivalence.py ({recipe})")
+        reports[recipe] = json.loads((out / "report.json").read_text())
+    text = f"Mini at the {args.scale} scale, {args.seeds} seeds per recipe; reference: {recipes[0]}\n\n" + agreement_table(reports)
+    print(text)
+    (args.root / "recipes.md").write_text(text)
+
+
+def agreement_table(reports: dict[str, dict]) -> str:
+    """The markdown table of which recipes' mini reports (report.json, the first the reference) agree, and the fastest that does."""
+    summaries = {recipe: summarise(seed_values(report["reports"])) for recipe, report in reports.items()}
+    reference = next(iter(reports))
+    lines = ["| recipe | render minutes | agrees with the reference | metrics that disagree |", "|---|---|---|---|"]
     agreeing = []
-    for recipe in recipes:
+    for recipe, report in reports.items():
         differ = disagreements(summaries[reference], summaries[recipe])
         if not differ:
             agreeing.append(recipe)
-        lines.append(f"| {recipe} | {render_minutes[recipe]:.1f} | {'yes' if not differ else 'no'} | {'; '.join(differ) or '-'} |")
-    fastest = min(agreeing, key=lambda r: render_minutes[r])
-    lines += ["", f"Fastest recipe that agrees: **{fastest}**"]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    (args.root / "recipes.md").write_text(text)
+        minutes = report["timings"].get("render", float("nan")) / 60
+        lines.append(f"| {recipe} | {minutes:.1f} | {'yes' if not differ else 'no'} | {'; '.join(differ) or '-'} |")
+    fastest = min(agreeing, key=lambda r: reports[r]["timings"].get("render", float("nan")))
+    return "\n".join(lines) + f"\n\nFastest recipe that agrees: **{fastest}**\n"
 
 
 if __name__ == "__main__":
