@@ -5,9 +5,9 @@ For each recipe (`iebench render --quality`), runs `iebench mini ROOT/<recipe> -
 method with the original recipe's: a recipe agrees when each mean is within twice the larger seed spread of the
 original's. The latents depend only on the seed, the object and the view, so every recipe renders the same views.
 Prints and writes ROOT/recipes.md: render minutes, the metrics that disagree, and the fastest recipe that agrees.
-The recipe `scale` is the scale's own render settings (what `iebench mini` renders with when given no --quality).
+Rows with one seed (the supervised reference) have no spread to judge by and are listed apart, not judged.
 
-    python bench/recipe_equivalence.py ROOT [--scale laptop] [--seeds 3] [--recipes original,default,fast,draft,scale]
+    python bench/recipe_equivalence.py ROOT [--scale laptop] [--seeds 3] [--recipes original,default,fast,draft]
 """
 
 from __future__ import annotations
@@ -18,8 +18,6 @@ from pathlib import Path
 
 from iebench.orchestration.mini import MiniOptions, run_mini, seed_values, summarise
 
-SCALE_RECIPE = "scale"  # not a named recipe: the scale's own samples at its resolution
-
 
 def disagreements(reference: dict, other: dict) -> list[str]:
     """'method: metric (a vs b)' for every mean of `other` further than twice the larger spread from `reference`'s."""
@@ -29,6 +27,8 @@ def disagreements(reference: dict, other: dict) -> list[str]:
             if method not in other or metric not in other[method] or mean != mean:  # NaN: a metric the method lacks
                 continue
             other_mean, other_std = other[method][metric]
+            if std == 0 and other_std == 0:  # one seed on both sides: no spread to judge by (`single_seed_rows`)
+                continue
             if other_mean != other_mean:
                 found.append(f"{method}: {metric} (missing vs {mean:.3f})")
             elif abs(other_mean - mean) > 2 * max(std, other_std):
@@ -36,14 +36,17 @@ def disagreements(reference: dict, other: dict) -> list[str]:
     return found
 
 
+def single_seed_rows(summary: dict) -> list[str]:
+    """The rows whose every metric has no spread: trained with one seed, so not judged."""
+    return [method for method, metrics in summary.items() if all(std == 0 for _, std in metrics.values())]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("root", type=Path)
     parser.add_argument("--scale", default="laptop")
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument(
-        "--recipes", default="original,default,fast,draft", help="the first is the reference; `scale`: the scale's own samples"
-    )
+    parser.add_argument("--recipes", default="original,default,fast,draft", help="the first is the reference")
     args = parser.parse_args()
     if args.seeds < 2:
         parser.error("--seeds must be at least 2: agreement is judged against the spread over seeds")
@@ -51,8 +54,7 @@ def main() -> None:
     reports = {}
     for recipe in recipes:
         out = args.root / recipe
-        quality = None if recipe == SCALE_RECIPE else recipe
-        run_mini(MiniOptions(out=out, scale=args.scale, seeds=args.seeds, quality=quality), f"bench/recipe_equivalence.py ({recipe})")
+        run_mini(MiniOptions(out=out, scale=args.scale, seeds=args.seeds, quality=recipe), f"bench/recipe_equivalence.py ({recipe})")
         reports[recipe] = json.loads((out / "report.json").read_text())
     text = f"Mini at the {args.scale} scale, {args.seeds} seeds per recipe; reference: {recipes[0]}\n\n" + agreement_table(reports)
     print(text)
@@ -72,7 +74,8 @@ def agreement_table(reports: dict[str, dict]) -> str:
         minutes = report["timings"].get("render", float("nan")) / 60
         lines.append(f"| {recipe} | {minutes:.1f} | {'yes' if not differ else 'no'} | {'; '.join(differ) or '-'} |")
     fastest = min(agreeing, key=lambda r: reports[r]["timings"].get("render", float("nan")))
-    return "\n".join(lines) + f"\n\nFastest recipe that agrees: **{fastest}**\n"
+    unjudged = ", ".join(single_seed_rows(summaries[reference])) or "none"
+    return "\n".join(lines) + f"\n\nNot judged (one seed, no spread): {unjudged}\n\nFastest recipe that agrees: **{fastest}**\n"
 
 
 if __name__ == "__main__":
