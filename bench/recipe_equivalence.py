@@ -19,16 +19,16 @@ from pathlib import Path
 from iebench.orchestration.mini import MiniOptions, run_mini, seed_values, summarise
 
 
-def disagreements(reference: dict, other: dict) -> list[str]:
+def disagreements(reference: dict, other: dict, unjudged: frozenset[str] = frozenset()) -> list[str]:
     """'method: metric (a vs b)' for every mean of `other` further than twice the larger spread from `reference`'s."""
     found = []
     for method, metrics in reference.items():
+        if method in unjudged or method not in other:
+            continue
         for metric, (mean, std) in metrics.items():
-            if method not in other or metric not in other[method] or mean != mean:  # NaN: a metric the method lacks
+            if metric not in other[method] or mean != mean:  # NaN: a metric the method lacks
                 continue
             other_mean, other_std = other[method][metric]
-            if std == 0 and other_std == 0:  # one seed on both sides: no spread to judge by (`single_seed_rows`)
-                continue
             if other_mean != other_mean:
                 found.append(f"{method}: {metric} (missing vs {mean:.3f})")
             elif abs(other_mean - mean) > 2 * max(std, other_std):
@@ -36,9 +36,9 @@ def disagreements(reference: dict, other: dict) -> list[str]:
     return found
 
 
-def single_seed_rows(summary: dict) -> list[str]:
-    """The rows whose every metric has no spread: trained with one seed, so not judged."""
-    return [method for method, metrics in summary.items() if all(std == 0 for _, std in metrics.values())]
+def single_seed_rows(values: dict) -> frozenset[str]:
+    """The rows (`seed_values`) trained with one seed: no spread to judge them by."""
+    return frozenset(method for method, metrics in values.items() if all(len(seeds) == 1 for seeds in metrics.values()))
 
 
 def main() -> None:
@@ -63,19 +63,21 @@ def main() -> None:
 
 def agreement_table(reports: dict[str, dict]) -> str:
     """The markdown table of which recipes' mini reports (report.json, the first the reference) agree, and the fastest that does."""
-    summaries = {recipe: summarise(seed_values(report["reports"])) for recipe, report in reports.items()}
+    values = {recipe: seed_values(report["reports"]) for recipe, report in reports.items()}
+    summaries = {recipe: summarise(v) for recipe, v in values.items()}
+    minutes = {recipe: report["timings"].get("render", float("nan")) / 60 for recipe, report in reports.items()}
     reference = next(iter(reports))
+    unjudged = single_seed_rows(values[reference])
     lines = ["| recipe | render minutes | agrees with the reference | metrics that disagree |", "|---|---|---|---|"]
     agreeing = []
-    for recipe, report in reports.items():
-        differ = disagreements(summaries[reference], summaries[recipe])
+    for recipe in reports:
+        differ = disagreements(summaries[reference], summaries[recipe], unjudged)
         if not differ:
             agreeing.append(recipe)
-        minutes = report["timings"].get("render", float("nan")) / 60
-        lines.append(f"| {recipe} | {minutes:.1f} | {'yes' if not differ else 'no'} | {'; '.join(differ) or '-'} |")
-    fastest = min(agreeing, key=lambda r: reports[r]["timings"].get("render", float("nan")))
-    unjudged = ", ".join(single_seed_rows(summaries[reference])) or "none"
-    return "\n".join(lines) + f"\n\nNot judged (one seed, no spread): {unjudged}\n\nFastest recipe that agrees: **{fastest}**\n"
+        lines.append(f"| {recipe} | {minutes[recipe]:.1f} | {'yes' if not differ else 'no'} | {'; '.join(differ) or '-'} |")
+    fastest = min(agreeing, key=minutes.get)
+    listed = ", ".join(sorted(unjudged)) or "none"
+    return "\n".join(lines) + f"\n\nNot judged (one seed, no spread): {listed}\n\nFastest recipe that agrees: **{fastest}**\n"
 
 
 if __name__ == "__main__":
