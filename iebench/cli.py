@@ -609,7 +609,12 @@ def show(src: Path, out: Path | None, split: str, max_objects: int, max_views: i
 @click.option("--seed", type=NONNEG)
 @click.option("--workers", type=NONNEG, help="DataLoader workers per rank [default: cores, at most 8].")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]))
-@click.option("--amp/--no-amp", default=None, help="Mixed precision (CUDA only).")
+@click.option("--amp/--no-amp", default=None, help="Mixed precision, float16 (CUDA only).")
+@click.option(
+    "--cpu-bf16/--no-cpu-bf16",
+    default=None,
+    help="bfloat16 autocast on a CPU: faster with AMX or AVX512-BF16 (1.4x a laptop-mini step), slower without.",
+)
 @click.option("--drop-last/--keep-last", default=None, help="Drop the last partial batch of each epoch [default: keep].")
 @click.option(
     "--online-probe/--no-online-probe", default=None, help="Train a linear classifier and rotation regressor on detached features."
@@ -632,6 +637,7 @@ def train(
     workers,
     device,
     amp,
+    cpu_bf16,
     drop_last,
     online_probe,
     resume,
@@ -662,6 +668,7 @@ def train(
         "workers": workers,
         "device": device,
         "amp": amp,
+        "cpu_bf16": cpu_bf16,
         "drop_last": drop_last,
         "online_probe": online_probe,
     }

@@ -45,6 +45,7 @@ class MiniScale:
     projector: tuple[int, ...] = (256, 256, 256)
     backbone: str = "resnet18-sie"
     device: str = "cpu"
+    cpu_bf16: bool = False  # bfloat16 training where the CPU does it in hardware (AMX or AVX512-BF16)
     supervised: bool = True  # train the supervised reference (seed 0): the ceiling of the rotation probe
 
     def probe(self, seed: int):
@@ -77,6 +78,7 @@ SCALES = {
         probe_draws=16,
         val_pairs=32,
         backbone="resnet18-sie-w32",
+        cpu_bf16=True,
     ),
     # The paper's task (all three axes) with the authors' ResNet-18 at 128 px on one GPU.
     "gpu": MiniScale(
@@ -279,6 +281,7 @@ def _train_and_evaluate(options: MiniOptions, scale: MiniScale, shards: Path, pl
 def train_config(scale: MiniScale, method: str, seed: int, shards: Path, run: Path):
     """The training configuration of one method and seed at a scale (a `TrainConfig`)."""
     from iebench.baselines.config import TrainConfig
+    from iebench.baselines.trainer import native_cpu_bf16
 
     return TrainConfig(
         method=method,
@@ -292,6 +295,7 @@ def train_config(scale: MiniScale, method: str, seed: int, shards: Path, run: Pa
         seed=seed,
         workers=0 if scale.device == "cpu" else None,  # on 2 cores, loading in the main process is 1.18x faster a step
         amp=scale.device == "cuda",
+        cpu_bf16=scale.device == "cpu" and scale.cpu_bf16 and native_cpu_bf16(),
         device=scale.device,
         stem="small" if scale.image_size < 64 else "imagenet",
     )
