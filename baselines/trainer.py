@@ -120,7 +120,7 @@ class Session:
     optimizer: torch.optim.Optimizer
     scaler: torch.amp.GradScaler
     normalize: Normalize
-    autocast: torch.dtype | None  # the mixed-precision type of the forward pass; None: float32
+    autocast_dtype: torch.dtype | None  # the mixed-precision type of the forward pass; None: float32
     run: Path
     board: object | None = None  # a TensorBoard writer on the main process, when tensorboard is installed
 
@@ -179,6 +179,7 @@ def _start_session(config: TrainConfig, run: Path) -> Session:
     except ValueError as error:
         raise ConfigError(f"batch size {config.batch_size}: {error}") from None
     model = build_method(config, data.action_dim).to(runtime.device, memory_format=MEMORY_FORMAT)
+    model.backbone_bf16 = precision(config, runtime.device) == "bfloat16 backbone"
     probe = None
     if config.online_probe:
         num_classes = max(o.label for o in data.objects) + 1
@@ -189,24 +190,31 @@ def _start_session(config: TrainConfig, run: Path) -> Session:
         model = nn.parallel.DistributedDataParallel(model, device_ids=[runtime.local_rank] if runtime.device.type == "cuda" else None)
     parameters = list(model.parameters()) + (list(probe.parameters()) if probe else [])
     optimizer = torch.optim.Adam(parameters, lr=config.lr, weight_decay=config.weight_decay)
-    autocast = autocast_dtype(config, runtime.device)
-    scaler = torch.amp.GradScaler("cuda", enabled=autocast == torch.float16)  # bfloat16 has float32's range: no scaling
+    dtype = autocast_dtype(config, runtime.device)
+    scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)  # bfloat16 has float32's range: no scaling
     normalize = Normalize(size=config.image_size).to(runtime.device)
-    return Session(config, runtime, data, loader, model, probe, optimizer, scaler, normalize, autocast, run)
+    return Session(config, runtime, data, loader, model, probe, optimizer, scaler, normalize, dtype, run)
+
+
+def precision(config: TrainConfig, device: torch.device) -> str:
+    """What a run computes in: "float16" (the forward pass, on CUDA with `amp`), "bfloat16 backbone" (on a CPU with
+    `cpu_bf16`: the heads, the predictor and the losses stay float32) or "float32"."""
+    if device.type == "cuda":
+        return "float16" if config.amp else "float32"
+    return "bfloat16 backbone" if config.cpu_bf16 else "float32"
 
 
 def autocast_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | None:
-    """The forward pass's mixed-precision type: float16 on CUDA with `amp`, bfloat16 on a CPU with `cpu_bf16`, else None."""
-    if device.type == "cuda":
-        return torch.float16 if config.amp else None
-    return torch.bfloat16 if device.type == "cpu" and config.cpu_bf16 else None
+    """The type the whole forward pass autocasts to: float16 on CUDA with `amp`, else None (CPU bfloat16 is the backbone's)."""
+    return torch.float16 if precision(config, device) == "float16" else None
 
 
 def native_cpu_bf16() -> bool:
     """Whether this CPU computes bfloat16 in hardware (AMX or AVX512-BF16), where `cpu_bf16` makes a step faster."""
+    # Not oneDNN's own query: it answers yes for any AVX-512 CPU, where bfloat16 is emulated and slower.
     try:
-        return torch.backends.mkldnn.is_available() and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):  # a build without oneDNN's query
+        return torch.backends.mkldnn.is_available() and (torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported())
+    except AttributeError:  # a torch without these queries
         return False
 
 
@@ -217,10 +225,10 @@ def _restore(session: Session, state: dict) -> int:
         if session.probe:
             session.probe.load_state_dict(state["model"]["probe"])
         session.optimizer.load_state_dict(state["optimizer"])
+        session.scaler.load_state_dict(state["scaler"])  # empty when the run started without float16 (on a CPU)
     except (RuntimeError, KeyError, ValueError) as error:
         path = session.run / checkpoint.CHECKPOINT_NAME
         raise checkpoint.CheckpointError(f"{path} does not fit {session.config.method}: {str(error).splitlines()[0]}") from None
-    session.scaler.load_state_dict(state["scaler"])
     checkpoint.set_rng_state(state["rng"])
     return state["epoch"] + 1
 
@@ -319,7 +327,7 @@ def _step(session: Session, batch: dict, epoch: int, step: int) -> dict[str, flo
     x1 = session.normalize(batch["view1"].to(device, non_blocking=True)).contiguous(memory_format=MEMORY_FORMAT)
     x2 = session.normalize(batch["view2"].to(device, non_blocking=True)).contiguous(memory_format=MEMORY_FORMAT)
     action = batch["action"].to(device, non_blocking=True)
-    with torch.autocast(device.type, dtype=session.autocast, enabled=session.autocast is not None):
+    with torch.autocast(device.type, dtype=session.autocast_dtype, enabled=session.autocast_dtype is not None):
         terms = session.model(x1, x2, action)
         if session.probe:
             labels = batch["label"].to(device)

@@ -905,6 +905,12 @@ def compare(data: Path, out: Path, methods: str, preset: str, epochs: int | None
     help="Render with this recipe (as `render --quality`) instead of the scale's samples; the same latents whatever the "
     "recipe, so runs with different recipes compare what the recipe does to training (use a new OUT).",
 )
+@click.option(
+    "--cpu-bf16/--no-cpu-bf16",
+    default=None,
+    help="Train in bfloat16 where the CPU has AMX or AVX512-BF16 (laptop: 1.2x faster in all, but SIE learnt less rotation), "
+    "or in float32 [default: the scale's, float32]. A run already started keeps its precision (use a new OUT).",
+)
 def mini(
     out: Path,
     scale: str,
@@ -914,6 +920,7 @@ def mini(
     per_class: int | None,
     epochs: int | None,
     quality: str | None,
+    cpu_bf16: bool | None,
 ) -> None:
     """3DIEBench-mini: build objects, render, pack, train every method and seed, evaluate, and report.
 
@@ -933,6 +940,7 @@ def mini(
         per_class=per_class,
         epochs=epochs,
         quality=quality,
+        cpu_bf16=cpu_bf16,
     )
     try:
         path = run_mini(options, "iebench " + " ".join(shlex.quote(a) for a in sys.argv[1:]))

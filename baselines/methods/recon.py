@@ -102,9 +102,10 @@ class Reconstruction(Method):
 
     def tokens_and_representation(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Equivariant tokens (N, T, equi dims) and the representation."""
-        if self.config.backbone == "vit-s16":
-            return self.backbone.tokens(images)[..., self.inv_dim :], self.backbone(images)
-        feature_map = self.backbone.feature_map(images)
+        with self.backbone_precision():
+            if self.config.backbone == "vit-s16":
+                return self.from_backbone(self.backbone.tokens(images)[..., self.inv_dim :]), self.from_backbone(self.backbone(images))
+            feature_map = self.from_backbone(self.backbone.feature_map(images))
         return feature_map.flatten(2).transpose(1, 2)[..., self.inv_dim :], feature_map.mean(dim=(2, 3))
 
     def representation(self, images: torch.Tensor) -> torch.Tensor:

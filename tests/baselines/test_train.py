@@ -9,7 +9,7 @@ from iebench.baselines import checkpoint
 from iebench.baselines.checkpoint import CheckpointError
 from iebench.baselines.config import ConfigError, TrainConfig, resolve
 from iebench.baselines.methods import METHODS, registered
-from iebench.baselines.trainer import export_backbone, train
+from iebench.baselines.trainer import autocast_dtype, export_backbone, precision, train
 
 from ..conftest import rotations_only_copy
 
@@ -36,6 +36,10 @@ def epoch_losses(run):
     return [r["loss"] for r in lines if r["kind"] == "epoch"]
 
 
+def first_step_loss(run):
+    return next(r["loss"] for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if r["kind"] == "step")
+
+
 def test_training_lowers_the_loss_and_checkpoints(packed, tmp_path):
     out, _ = packed
     result = train(tiny_config(out, tmp_path / "run", epochs=8), progress=False)
@@ -48,12 +52,28 @@ def test_training_lowers_the_loss_and_checkpoints(packed, tmp_path):
     assert result.last_epoch_loss == pytest.approx(losses[-1])
 
 
-def test_resume_gives_the_uninterrupted_losses(packed, tmp_path):
+@pytest.mark.parametrize("cpu_bf16", [False, True])
+def test_resume_gives_the_uninterrupted_losses(packed, tmp_path, cpu_bf16):
     out, _ = packed
-    train(tiny_config(out, tmp_path / "straight", epochs=3), progress=False)
-    train(tiny_config(out, tmp_path / "stopped", epochs=1), progress=False)
-    train(tiny_config(out, tmp_path / "stopped", epochs=3), resume=True, progress=False)
+    train(tiny_config(out, tmp_path / "straight", epochs=3, cpu_bf16=cpu_bf16), progress=False)
+    train(tiny_config(out, tmp_path / "stopped", epochs=1, cpu_bf16=cpu_bf16), progress=False)
+    train(tiny_config(out, tmp_path / "stopped", epochs=3, cpu_bf16=cpu_bf16), resume=True, progress=False)
     assert epoch_losses(tmp_path / "stopped") == pytest.approx(epoch_losses(tmp_path / "straight"), rel=1e-6, abs=1e-9)
+
+
+def test_bfloat16_on_cpu_rounds_the_first_step_and_changes_nothing_else(packed, tmp_path):
+    out, _ = packed
+    for name, cpu_bf16 in (("fp32", False), ("bf16", True)):
+        train(tiny_config(out, tmp_path / name, epochs=1, cpu_bf16=cpu_bf16), progress=False)
+    fp32, bf16 = (first_step_loss(tmp_path / name) for name in ("fp32", "bf16"))
+    assert bf16 != fp32 and bf16 == pytest.approx(fp32, rel=0.05)  # the same weights and batch, the backbone rounded
+
+
+def test_the_precision_by_device_and_setting():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert precision(TrainConfig(), cpu) == "float32" and precision(TrainConfig(cpu_bf16=True), cpu) == "bfloat16 backbone"
+    assert autocast_dtype(TrainConfig(cpu_bf16=True), cpu) is None  # the backbone's own context, not the whole pass's
+    assert autocast_dtype(TrainConfig(), cuda) == torch.float16 and precision(TrainConfig(amp=False, cpu_bf16=True), cuda) == "float32"
 
 
 @pytest.mark.parametrize("method", ["sie-rotcolor", "sie-novar", "sie-onlyequi"])

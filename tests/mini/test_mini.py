@@ -4,9 +4,21 @@ import json
 
 import numpy as np
 import pytest
+from iebench.baselines import trainer
 from iebench.render.settings import ORIGINAL_RECIPE
 
-from iebench.orchestration.mini import SCALES, MiniOptions, claim_line, claims, compare, render_settings, run_mini, seed_values, summarise
+from iebench.orchestration.mini import (
+    SCALES,
+    MiniOptions,
+    claim_line,
+    claims,
+    compare,
+    render_settings,
+    run_mini,
+    seed_values,
+    summarise,
+    train_config,
+)
 
 pytest.importorskip("bpy", reason="the render extra (bpy) is part of the dev set-up")
 
@@ -22,6 +34,8 @@ def test_ci_scale_end_to_end_and_resumes(tmp_path):
     data = json.loads((tmp_path / "report.json").read_text())
     assert data["scale"]["resolution"] == 32 and len(data["reports"]) == 6  # 4 methods, the untrained floor, the pixels
     assert data["render"]["samples"] == 2 and data["render"]["resolution"] == 32
+    assert data["precision"] == {"float32": ["sie-rotcolor-seed0", "sie-seed0", "simclr-seed0", "vicreg-seed0"]}
+    assert "trained in float32 (4 runs)" in text
     assert (tmp_path / "report.png").is_file() and (tmp_path / "shards" / "_info.json").is_file()
     again = MiniOptions(out=tmp_path, scale="ci", seeds=1, methods=("sie", "sie-rotcolor", "vicreg", "simclr"))
     run_mini(again)
@@ -36,6 +50,18 @@ def test_a_named_recipe_replaces_the_scales_samples_at_its_resolution():
     assert render_settings(laptop, "original") == ORIGINAL_RECIPE.replace(resolution=64)
     with pytest.raises(ValueError, match="unknown render quality 'best'"):
         render_settings(laptop, "best")
+
+
+def test_cpu_bf16_trains_in_bfloat16_only_where_the_cpu_does_it_in_hardware(tmp_path, monkeypatch):
+    asked = MiniOptions(out=tmp_path, scale="laptop", cpu_bf16=True).scale_used()  # --cpu-bf16
+    for native in (True, False):
+        monkeypatch.setattr(trainer, "native_cpu_bf16", lambda native=native: native)
+        assert train_config(asked, "sie", 0, tmp_path, tmp_path / "new").cpu_bf16 is native
+        assert not any(train_config(scale, "sie", 0, tmp_path, tmp_path / "new").cpu_bf16 for scale in SCALES.values())
+    started = tmp_path / "started"
+    started.mkdir()
+    (started / "config.json").write_text(json.dumps({"cpu_bf16": True}))
+    assert train_config(SCALES["laptop"], "sie", 0, tmp_path, started).cpu_bf16  # a run resumed keeps its precision
 
 
 def test_claims_compare_seed_by_seed():
