@@ -120,7 +120,7 @@ class Session:
     optimizer: torch.optim.Optimizer
     scaler: torch.amp.GradScaler
     normalize: Normalize
-    autocast_dtype: torch.dtype | None  # the mixed-precision type of the forward pass; None: float32
+    autocast_dtype: torch.dtype | None  # the whole forward pass's mixed-precision type (float16 on CUDA); None: float32
     run: Path
     board: object | None = None  # a TensorBoard writer on the main process, when tensorboard is installed
 

@@ -613,7 +613,7 @@ def show(src: Path, out: Path | None, split: str, max_objects: int, max_views: i
 @click.option(
     "--cpu-bf16/--no-cpu-bf16",
     default=None,
-    help="bfloat16 autocast on a CPU: faster with AMX or AVX512-BF16 (1.4x a laptop-mini step), slower without.",
+    help="The backbone in bfloat16 on a CPU: faster with AMX or AVX512-BF16 (1.2-1.35x a laptop-mini step), slower without.",
 )
 @click.option("--drop-last/--keep-last", default=None, help="Drop the last partial batch of each epoch [default: keep].")
 @click.option(
@@ -908,8 +908,8 @@ def compare(data: Path, out: Path, methods: str, preset: str, epochs: int | None
 @click.option(
     "--cpu-bf16/--no-cpu-bf16",
     default=None,
-    help="Train in bfloat16 where the CPU has AMX or AVX512-BF16 (laptop: 1.2x faster in all, but SIE learnt less rotation), "
-    "or in float32 [default: the scale's, float32]. A run already started keeps its precision (use a new OUT).",
+    help="Train the backbone in bfloat16 where the CPU has AMX or AVX512-BF16 (1.2-1.35x a laptop step; not yet judged "
+    "over 3 seeds), or in float32 [default: the scale's, float32]. A run already started keeps its precision (use a new OUT).",
 )
 def mini(
     out: Path,

@@ -45,8 +45,8 @@ class MiniScale:
     projector: tuple[int, ...] = (256, 256, 256)
     backbone: str = "resnet18-sie"
     device: str = "cpu"
-    cpu_bf16: bool = False  # bfloat16 training where the CPU does it in hardware (AMX or AVX512-BF16): 1.2x faster a laptop
-    # mini, but SIE learnt less rotation on two seeds of three (docs/mini.md), so no scale turns it on
+    cpu_bf16: bool = False  # the backbone in bfloat16 where the CPU does it in hardware (AMX or AVX512-BF16): faster,
+    # but off at every scale until a 3-seed laptop mini has judged it (docs/mini.md, ablations)
     supervised: bool = True  # train the supervised reference (seed 0): the ceiling of the rotation probe
 
     def probe(self, seed: int):
