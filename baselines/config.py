@@ -31,9 +31,7 @@ class TrainConfig:
     seed: int = 0
     workers: int | None = None  # DataLoader workers per rank; None: cores, at most 8
     amp: bool = True  # mixed precision (float16), on CUDA only
-    cpu_bf16: bool = (
-        False  # the backbone in bfloat16 on a CPU: faster where it has AMX or AVX512-BF16 (`native_cpu_bf16`), slower elsewhere
-    )
+    cpu_bf16: bool = False  # the backbone in bfloat16 on a CPU: faster with AMX or AVX512-BF16, slower elsewhere
     device: str = "auto"  # auto, cpu, cuda
     backbone: str = "resnet18-sie"  # resnet18-sie (the SIE authors'), resnet18 (torchvision's), vit-s16 (the reconstruction paper's)
     stem: str = "imagenet"  # ResNet stem: imagenet (SIE's) or small (3x3, for 32-64 px)
