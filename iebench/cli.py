@@ -908,8 +908,8 @@ def compare(data: Path, out: Path, methods: str, preset: str, epochs: int | None
 @click.option(
     "--cpu-bf16/--no-cpu-bf16",
     default=None,
-    help="Train the backbone in bfloat16 where the CPU has AMX or AVX512-BF16 (1.2-1.35x a laptop step; not yet judged "
-    "over 3 seeds), or in float32 [default: the scale's, float32]. A run already started keeps its precision (use a new OUT).",
+    help="Train the backbone in bfloat16 where the CPU has AMX or AVX512-BF16 (1.2-1.35x a laptop step), or in float32 "
+    "[default: the scale's: bfloat16 at laptop, float32 at ci]. A run already started keeps its precision (use a new OUT).",
 )
 def mini(
     out: Path,

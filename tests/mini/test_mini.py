@@ -53,15 +53,20 @@ def test_a_named_recipe_replaces_the_scales_samples_at_its_resolution():
 
 
 def test_cpu_bf16_trains_in_bfloat16_only_where_the_cpu_does_it_in_hardware(tmp_path, monkeypatch):
-    asked = MiniOptions(out=tmp_path, scale="laptop", cpu_bf16=True).scale_used()  # --cpu-bf16
+    def precision_of(scale: str, **asked) -> bool:
+        return train_config(MiniOptions(out=tmp_path, scale=scale, **asked).scale_used(), "sie", 0, tmp_path, tmp_path / "new").cpu_bf16
+
     for native in (True, False):
         monkeypatch.setattr(trainer, "native_cpu_bf16", lambda native=native: native)
-        assert train_config(asked, "sie", 0, tmp_path, tmp_path / "new").cpu_bf16 is native
-        assert not any(train_config(scale, "sie", 0, tmp_path, tmp_path / "new").cpu_bf16 for scale in SCALES.values())
+        assert precision_of("laptop") is native and precision_of("ci", cpu_bf16=True) is native  # the scale's, or --cpu-bf16
+        assert not precision_of("laptop", cpu_bf16=False) and not precision_of("ci")  # --no-cpu-bf16, or the scale's
+        assert not precision_of("gpu", cpu_bf16=True)  # CUDA trains with AMP instead
     started = tmp_path / "started"
     started.mkdir()
-    (started / "config.json").write_text(json.dumps({"cpu_bf16": True}))
-    assert train_config(SCALES["laptop"], "sie", 0, tmp_path, started).cpu_bf16  # a run resumed keeps its precision
+    for native, began_in in ((False, True), (True, False)):  # a run resumed keeps its precision, whatever this machine does
+        monkeypatch.setattr(trainer, "native_cpu_bf16", lambda native=native: native)
+        (started / "config.json").write_text(json.dumps({"cpu_bf16": began_in}))
+        assert train_config(SCALES["laptop"], "sie", 0, tmp_path, started).cpu_bf16 is began_in
 
 
 def test_claims_compare_seed_by_seed():
