@@ -887,7 +887,7 @@ def compare(data: Path, out: Path, methods: str, preset: str, epochs: int | None
     default="laptop",
     show_default=True,
     help="ci: a few objects and views at 32 px, a few minutes; laptop: 10 classes x 40 objects, 16 views at 64 px, "
-    "rotation about the vertical axis, about 80 minutes with 3 seeds on 2 CPU cores; gpu: the paper's task at 128 px on one GPU.",
+    "rotation about the vertical axis, 80-85 minutes with 3 seeds on 2 CPU cores; gpu: the paper's task at 128 px on one GPU.",
 )
 @click.option("--seeds", type=COUNT, default=3, show_default=True, help="Training seeds per method (mean and std are reported).")
 @click.option("--methods", default=",".join(mini_methods()), show_default=True, help="Comma-separated methods.")
