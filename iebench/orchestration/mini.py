@@ -63,8 +63,8 @@ SCALES = {
     # costs 2.9 s a step (batch 32) against 0.54 s with SIE's own stem at 64 px: hence 64 px, the usual stem.
     # Rotation about the vertical axis only: with all three axes no method (nor a supervised network) learns
     # rotation at this scale. The authors' ResNet-18 at half width, 3x faster a step, for 3x the steps: SIE's
-    # rotation R^2 grows with training while VICReg's falls (docs/mini.md: the ablation table). The backbone in
-    # bfloat16 where the CPU does it in hardware: the claims hold over 3 seeds in either precision.
+    # rotation R^2 grows with training while VICReg's falls (docs/mini.md: the ablation table). `cpu_bf16`: the
+    # claims hold over 3 seeds in either precision, and a step is 1.23x faster with it.
     "laptop": MiniScale(
         classes=10,
         per_class=40,
