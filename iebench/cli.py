@@ -911,6 +911,13 @@ def compare(data: Path, out: Path, methods: str, preset: str, epochs: int | None
     help="Train the backbone in bfloat16 where the CPU has AMX or AVX512-BF16 (1.2-1.35x a laptop step), or in float32 "
     "[default: the scale's: bfloat16 at laptop, float32 at ci]. A run already started keeps its precision (use a new OUT).",
 )
+@click.option(
+    "--data-only",
+    is_flag=True,
+    help="Make the objects, renders and shards, then stop. To train on another machine (a GPU one without Blender), copy "
+    "OUT/shards and OUT/_timings.json into an empty OUT there and run the same command without --data-only: an OUT with "
+    "finished shards and no renders skips the render, after checking the shards were made with this scale's settings.",
+)
 def mini(
     out: Path,
     scale: str,
@@ -921,6 +928,7 @@ def mini(
     epochs: int | None,
     quality: str | None,
     cpu_bf16: bool | None,
+    data_only: bool,
 ) -> None:
     """3DIEBench-mini: build objects, render, pack, train every method and seed, evaluate, and report.
 
@@ -941,12 +949,13 @@ def mini(
         epochs=epochs,
         quality=quality,
         cpu_bf16=cpu_bf16,
+        data_only=data_only,
     )
     try:
         path = run_mini(options, "iebench " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
     except ValueError as error:
         _fail(str(error))
-    click.echo(path.read_text())
+    click.echo(f"shards ready: {path} (train: the same command without --data-only)" if data_only else path.read_text())
 
 
 if __name__ == "__main__":

@@ -153,6 +153,12 @@ def _semantic(value):
     return value
 
 
+def settings_mismatch(job: RenderJob, manifest: dict) -> list[str]:
+    """The fingerprint keys on which a render manifest differs from what the job would write."""
+    wanted = _fingerprint(job) | {"passes": list(job.passes)}
+    return [key for key, value in wanted.items() if _semantic(manifest.get(key, [] if key == "passes" else None)) != _semantic(value)]
+
+
 def check_resumable(job: RenderJob) -> None:
     """Refuse to mix a run into an output folder rendered with other settings."""
     path = manifest_path(job.out, job.job_index, job.num_jobs)
@@ -162,9 +168,7 @@ def check_resumable(job: RenderJob) -> None:
         previous = json.loads(path.read_text())
     except json.JSONDecodeError as error:
         raise RenderJobError(f"{path} is not valid JSON ({error}); move it away to start over") from None
-    wanted = _fingerprint(job) | {"passes": list(job.passes)}
-    previous.setdefault("passes", [])
-    mismatched = [key for key, value in wanted.items() if _semantic(previous.get(key)) != _semantic(value)]
+    mismatched = settings_mismatch(job, previous)
     if mismatched:
         raise RenderJobError(
             f"{job.out} was rendered with other settings ({', '.join(mismatched)} differ; see {path.name}): "

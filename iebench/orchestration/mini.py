@@ -2,7 +2,9 @@
 
 An orchestration layer like the CLI: it imports each part inside the stage that needs it. Every
 stage resumes: objects, renders and shards are skipped or completed, runs continue from their
-checkpoints, and finished evaluations are reused.
+checkpoints, and finished evaluations are reused. The data can be made on one machine (`data_only`)
+and trained on another: an OUT that holds finished shards and no renders skips the objects and render
+stages, so the training machine needs neither Blender nor the renders.
 """
 
 from __future__ import annotations
@@ -116,6 +118,7 @@ class MiniOptions:
     epochs: int | None = None  # overrides the scale's training epochs (for ablations)
     quality: str | None = None  # a named render recipe (`render.settings.QUALITIES`) instead of the scale's samples
     cpu_bf16: bool | None = None  # overrides the scale's CPU precision (True: bfloat16 where the CPU does it in hardware)
+    data_only: bool = False  # stop after the shards (to train on another machine)
     timings: dict = field(default_factory=dict)  # seconds per stage, over every invocation (OUT/_timings.json)
     ran: list = field(default_factory=list)  # the stages that did work in this invocation
 
@@ -167,6 +170,8 @@ def _stage(options: MiniOptions, plan: list[str], name: str, work) -> object:
 def _plan(options: MiniOptions) -> list[str]:
     """Every stage of the run, in order."""
     stages = ["objects", "render", "pack"]
+    if options.data_only:
+        return stages
     scale = options.scale_used()
     for seed in range(options.seeds):
         for method in _methods(options, scale, seed):
@@ -195,25 +200,58 @@ def _objects(options: MiniOptions, scale: MiniScale) -> Path:
     return options.objects
 
 
-def _render(options: MiniOptions, scale: MiniScale, objects: Path) -> Path:
-    from iebench.object_lists import read_object_list
+def _render_job(options: MiniOptions, scale: MiniScale, objects: tuple, source_root: Path | None):
+    """The scale's render job (a `RenderJob`) over these objects."""
     from iebench.presets import get_preset
-    from iebench.render.job import RenderJob, run
-    from iebench.render.objects import select_objects
+    from iebench.render.job import RenderJob
 
-    listed = read_object_list(options.out / "objects.txt") if options.objects else None
-    out = options.out / "render"
-    job = RenderJob(
-        objects=tuple(select_objects(objects, listed)),
-        out=out,
+    return RenderJob(
+        objects=objects,
+        out=options.out / "render",
         preset=get_preset(scale.preset),
         seed=0,
         views=scale.views,
         settings=render_settings(scale, options.quality),
-        source_root=objects,
+        source_root=source_root,
     )
+
+
+def _render(options: MiniOptions, scale: MiniScale, objects: Path) -> Path:
+    from iebench.object_lists import read_object_list
+    from iebench.render.job import run
+    from iebench.render.objects import select_objects
+
+    listed = read_object_list(options.out / "objects.txt") if options.objects else None
+    job = _render_job(options, scale, tuple(select_objects(objects, listed)), objects)
     run(job)
-    return out
+    return job.out
+
+
+def made_elsewhere(options: MiniOptions, scale: MiniScale) -> bool:
+    """True when OUT holds finished shards and no renders: the data was made on another machine (`data_only`) and
+    carried here, so the objects and render stages have nothing to do. Shards rendered otherwise than this scale
+    and these options would render are refused, as `iebench render` refuses to resume into such a folder."""
+    from iebench.dataset.finalize import load_info
+    from iebench.render.job import settings_mismatch
+
+    shards = options.out / "shards"
+    if (options.out / "render").exists() or not (shards / "_info.json").is_file():
+        return False
+    manifest = load_info(shards).get("render_manifest")
+    if not manifest:
+        raise ValueError(f"{shards}/_info.json has no render manifest: these shards were not made by `iebench mini`; use a new OUT")
+    procedural = options.objects is None
+    mismatched = settings_mismatch(_render_job(options, scale, (), None), manifest)
+    if manifest.get("object_source", {}).get("procedural") != procedural:
+        mismatched.append("objects (procedural or --objects)")
+    elif procedural and len(manifest.get("objects", ())) != scale.classes * scale.per_class:
+        mismatched.append("object count")
+    if mismatched:
+        raise ValueError(
+            f"{shards} was made with other settings than --scale {options.scale} and these options ({', '.join(mismatched)} "
+            "differ; see its _info.json): use the options it was made with, or a new OUT"
+        )
+    return True
 
 
 def render_settings(scale: MiniScale, quality: str | None = None) -> RenderSettings:
@@ -517,7 +555,7 @@ def stage_minutes(timings: dict[str, float]) -> dict[str, tuple[float, int]]:
 
 
 def run_mini(options: MiniOptions, command: str = "iebench mini") -> Path:
-    """Every stage, resumable; returns the report's path."""
+    """Every stage, resumable; returns the report's path (the shards' with `data_only`)."""
     if options.scale not in SCALES:
         raise ValueError(f"unknown scale {options.scale!r}; scales are {', '.join(SCALES)}")
     if options.seeds < 1:
@@ -527,8 +565,14 @@ def run_mini(options: MiniOptions, command: str = "iebench mini") -> Path:
     if (options.out / TIMINGS_NAME).is_file():
         options.timings = json.loads((options.out / TIMINGS_NAME).read_text())
     plan = _plan(options)
-    objects = _stage(options, plan, "objects", lambda: _objects(options, scale))
-    render = _stage(options, plan, "render", lambda: _render(options, scale, objects))
+    if made_elsewhere(options, scale):
+        print(f"[mini] objects, render: made on another machine; training on {options.out / 'shards'}", file=sys.stderr, flush=True)
+        render = options.out / "render"  # not read: the shards are finished
+    else:
+        objects = _stage(options, plan, "objects", lambda: _objects(options, scale))
+        render = _stage(options, plan, "render", lambda: _render(options, scale, objects))
     shards = _stage(options, plan, "pack", lambda: _pack(options, render))
+    if options.data_only:
+        return shards
     reports = _train_and_evaluate(options, scale, shards, plan)
     return write_report(options, scale, reports, command)

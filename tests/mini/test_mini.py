@@ -1,6 +1,7 @@
 """3DIEBench-mini at `ci` scale, end to end: objects, real renders, shards, training, evaluation, report."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -24,23 +25,36 @@ pytest.importorskip("bpy", reason="the render extra (bpy) is part of the dev set
 
 
 @pytest.mark.slow
-def test_ci_scale_end_to_end_and_resumes(tmp_path):
-    options = MiniOptions(out=tmp_path, scale="ci", seeds=1, methods=("sie", "sie-rotcolor", "vicreg", "simclr"))
+def test_ci_scale_end_to_end_made_here_trained_there_and_resumes(tmp_path):
+    here, there = tmp_path / "here", tmp_path / "there"
+    shards = run_mini(MiniOptions(out=here, scale="ci", seeds=1, data_only=True))
+    assert shards == here / "shards" and (shards / "_info.json").is_file() and not (here / "runs").exists()
+    assert set(json.loads((here / "_timings.json").read_text())) == {"objects", "render", "pack"}
+    there.mkdir()  # the training machine gets the shards and the stage times, not the objects or the renders
+    shutil.copytree(shards, there / "shards")
+    shutil.copy(here / "_timings.json", there)
+    with pytest.raises(ValueError, match=r"made with other settings .*render differ"):
+        run_mini(MiniOptions(out=there, scale="ci", seeds=1, quality="original"))
+    with pytest.raises(ValueError, match=r"preset, views_per_object, render, object count differ"):
+        run_mini(MiniOptions(out=there, scale="laptop", seeds=1))
+    options = MiniOptions(out=there, scale="ci", seeds=1, methods=("sie", "sie-rotcolor", "vicreg", "simclr"))
     report = run_mini(options, "iebench mini OUT --scale ci --seeds 1")
+    assert not (there / "render").exists() and not (there / "objects").exists()  # nothing rendered here
+    assert {"objects", "render"} <= set(options.timings) and "render" not in options.ran  # the times carried over
     text = report.read_text()
     for name in ("sie", "sie-rotcolor", "vicreg", "simclr", "random init", "pixels"):
         assert f"| {name} |" in text
     assert text.count("**inconclusive**") == 3  # one seed: no spread to judge a margin by
-    data = json.loads((tmp_path / "report.json").read_text())
+    data = json.loads((there / "report.json").read_text())
     assert data["scale"]["resolution"] == 32 and len(data["reports"]) == 6  # 4 methods, the untrained floor, the pixels
     assert data["render"]["samples"] == 2 and data["render"]["resolution"] == 32
     assert data["precision"] == {"float32": ["sie-rotcolor-seed0", "sie-seed0", "simclr-seed0", "vicreg-seed0"]}
     assert "trained in float32 (4 runs)" in text
-    assert (tmp_path / "report.png").is_file() and (tmp_path / "shards" / "_info.json").is_file()
-    again = MiniOptions(out=tmp_path, scale="ci", seeds=1, methods=("sie", "sie-rotcolor", "vicreg", "simclr"))
+    assert (there / "report.png").is_file() and (there / "shards" / "_info.json").is_file()
+    again = MiniOptions(out=there, scale="ci", seeds=1, methods=("sie", "sie-rotcolor", "vicreg", "simclr"))
     run_mini(again)
     assert not any(name.startswith("train") for name in again.ran)  # nothing retrained
-    assert again.timings == json.loads((tmp_path / "_timings.json").read_text())  # first run's times kept
+    assert again.timings == json.loads((there / "_timings.json").read_text())  # first run's times kept
     assert "train sie seed 0" in again.timings and "| total |" in again.out.joinpath("report.md").read_text()
 
 
