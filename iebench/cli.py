@@ -916,7 +916,8 @@ def compare(data: Path, out: Path, methods: str, preset: str, epochs: int | None
     is_flag=True,
     help="Make the objects, renders and shards, then stop. To train on another machine (a GPU one without Blender), copy "
     "OUT/shards and OUT/_timings.json into an empty OUT there and run the same command without --data-only: an OUT with "
-    "finished shards and no renders skips the render, after checking the shards were made with this scale's settings.",
+    "finished shards and no renders skips the render, after checking the shards were made with this scale's settings "
+    "and arrived whole.",
 )
 def mini(
     out: Path,

@@ -230,8 +230,10 @@ def _render(options: MiniOptions, scale: MiniScale, objects: Path) -> Path:
 def made_elsewhere(options: MiniOptions, scale: MiniScale) -> bool:
     """True when OUT holds finished shards and no renders: the data was made on another machine (`data_only`) and
     carried here, so the objects and render stages have nothing to do. Shards rendered otherwise than this scale
-    and these options would render are refused, as `iebench render` refuses to resume into such a folder."""
+    and these options would render are refused, as `iebench render` refuses to resume into such a folder, and so
+    are shards that did not arrive whole (`iebench verify`'s checks, before any training)."""
     from iebench.dataset.finalize import load_info
+    from iebench.dataset.verify import verify
     from iebench.render.job import settings_mismatch
 
     shards = options.out / "shards"
@@ -251,6 +253,9 @@ def made_elsewhere(options: MiniOptions, scale: MiniScale) -> bool:
             f"{shards} was made with other settings than --scale {options.scale} and these options ({', '.join(mismatched)} "
             "differ; see its _info.json): use the options it was made with, or a new OUT"
         )
+    problems = verify(shards, progress=False)
+    if problems:
+        raise ValueError(f"{shards} did not arrive whole ({len(problems)} problems, the first: {problems[0]}): copy it again")
     return True
 
 

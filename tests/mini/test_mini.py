@@ -37,6 +37,12 @@ def test_ci_scale_end_to_end_made_here_trained_there_and_resumes(tmp_path):
         run_mini(MiniOptions(out=there, scale="ci", seeds=1, quality="original"))
     with pytest.raises(ValueError, match=r"preset, views_per_object, render, object count differ"):
         run_mini(MiniOptions(out=there, scale="laptop", seeds=1))
+    cut = tmp_path / "cut"  # a copy that broke off: the last shard is short
+    shutil.copytree(there, cut)
+    last = sorted((cut / "shards").glob("*.tar"))[-1]
+    last.write_bytes(last.read_bytes()[:-1024])
+    with pytest.raises(ValueError, match=rf"did not arrive whole .*{last.name}"):
+        run_mini(MiniOptions(out=cut, scale="ci", seeds=1))
     options = MiniOptions(out=there, scale="ci", seeds=1, methods=("sie", "sie-rotcolor", "vicreg", "simclr"))
     report = run_mini(options, "iebench mini OUT --scale ci --seeds 1")
     assert not (there / "render").exists() and not (there / "objects").exists()  # nothing rendered here
