@@ -30,6 +30,8 @@ def test_ci_scale_end_to_end_made_here_trained_there_and_resumes(tmp_path):
     shards = run_mini(MiniOptions(out=here, scale="ci", seeds=1, data_only=True))
     assert shards == here / "shards" and (shards / "_info.json").is_file() and not (here / "runs").exists()
     assert set(json.loads((here / "_timings.json").read_text())) == {"objects", "render", "pack"}
+    in_place = MiniOptions(out=here, scale="ci", seeds=1, data_only=True)
+    assert run_mini(in_place) == shards and in_place.ran == []  # with its renders, an OUT resumes in place: nothing redone
     there.mkdir()  # the training machine gets the shards and the stage times, not the objects or the renders
     shutil.copytree(shards, there / "shards")
     shutil.copy(here / "_timings.json", there)
