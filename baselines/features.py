@@ -54,7 +54,7 @@ def fingerprint(*parts: object) -> str:
 
 
 def data_digest(root: Path) -> str:
-    """What identifies a data set: its resolved path and the bytes of its description and split files."""
+    """What identifies a data set: the bytes of its description and split files, and its path where nothing names its contents."""
     root = Path(root).resolve()
     names = (
         "_info.json",
@@ -65,7 +65,10 @@ def data_digest(root: Path) -> str:
         "all_latents_train.npy",
         "all_latents_val.npy",
     )
-    return fingerprint(str(root), *(sha256_file(root / n) if (root / n).is_file() else None for n in names))
+    # Shards list every file's sha256 in SHA256SUMS, so a copy of them elsewhere is the same data and keeps its cached
+    # results; the original release's image folders have no such list, so there the path stands for the images.
+    where = None if (root / "SHA256SUMS").is_file() else str(root)
+    return fingerprint(where, *(sha256_file(root / n) if (root / n).is_file() else None for n in names))
 
 
 @torch.no_grad()

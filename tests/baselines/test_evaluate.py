@@ -152,6 +152,26 @@ def test_a_cached_evaluation_is_reused_only_for_the_same_settings(tiny_run, pack
     )
 
 
+def test_a_cached_evaluation_follows_its_shards_to_another_folder_but_not_to_other_bytes(tiny_run, packed, tmp_path):
+    import shutil
+
+    from iebench.baselines.evaluate import cached_evaluate
+
+    out, _ = packed
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    settings = EvalSettings(tasks=("rotation",), probe=ProbeSettings(epochs=2, batch_size=64))
+    first = cached_evaluate(run, out, settings, progress=False)
+    stamp = (run / "eval" / "eval.json").stat().st_mtime_ns
+    moved = shutil.copytree(out, tmp_path / "elsewhere" / "shards")  # SHA256SUMS names every byte: the same data
+    assert cached_evaluate(run, moved, settings, progress=False) == first
+    assert (run / "eval" / "eval.json").stat().st_mtime_ns == stamp
+    sums = moved / "SHA256SUMS"
+    first_line, *rest = sums.read_text().splitlines()
+    sums.write_text("\n".join(["0" * 64 + first_line[64:], *rest]) + "\n")  # a file with other bytes than the cache's
+    assert cached_evaluate(run, moved, settings, progress=False)["key"] != first["key"]
+
+
 def test_a_cached_evaluation_is_computed_again_when_the_results_change_shape(tiny_run, packed, tmp_path, monkeypatch):
     import shutil
 
