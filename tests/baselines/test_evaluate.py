@@ -121,19 +121,31 @@ def test_the_same_evaluation_gives_the_same_numbers_in_one_process_and_in_two(ti
     assert json.loads((run / "eval" / "eval.json").read_text())["results"] == json.loads(json.dumps(first))
 
 
-def test_a_cached_evaluation_is_reused_only_for_the_same_settings(tiny_run, packed, tmp_path):
+ROTATION_ONLY = EvalSettings(tasks=("rotation",), probe=ProbeSettings(epochs=2, batch_size=64))
+
+
+def written_at(run):
+    """When RUN's eval.json was last written."""
+    return (run / "eval" / "eval.json").stat().st_mtime_ns
+
+
+@pytest.fixture
+def evaluated_copy(tiny_run, packed, tmp_path):
+    """A copy of the tiny run with a cached rotation-only evaluation on the packed shards: (run, that result)."""
     import shutil
 
     from iebench.baselines.evaluate import cached_evaluate
 
-    out, _ = packed
-    run = tmp_path / "run"
-    shutil.copytree(tiny_run, run)
-    settings = EvalSettings(tasks=("rotation",), probe=ProbeSettings(epochs=2, batch_size=64))
-    first = cached_evaluate(run, out, settings, progress=False)
-    stamp = (run / "eval" / "eval.json").stat().st_mtime_ns
-    assert cached_evaluate(run, out, settings, progress=False) == first
-    assert (run / "eval" / "eval.json").stat().st_mtime_ns == stamp
+    run = shutil.copytree(tiny_run, tmp_path / "run")
+    return run, cached_evaluate(run, packed[0], ROTATION_ONLY, progress=False)
+
+
+def test_a_cached_evaluation_is_reused_only_for_the_same_settings(evaluated_copy, packed):
+    from iebench.baselines.evaluate import cached_evaluate
+
+    (run, first), out = evaluated_copy, packed[0]
+    stamp = written_at(run)
+    assert cached_evaluate(run, out, ROTATION_ONLY, progress=False) == first and written_at(run) == stamp
     for changed in (
         EvalSettings(tasks=("rotation",), probe=ProbeSettings(epochs=3, batch_size=64)),
         EvalSettings(tasks=("rotation",), rotation_part="equi", probe=ProbeSettings(epochs=2, batch_size=64)),
@@ -144,48 +156,30 @@ def test_a_cached_evaluation_is_reused_only_for_the_same_settings(tiny_run, pack
     assert len(again["results"]["colour"]["r2_by_output"]) == 2  # floor hue, spot hue: each column's own R^2
     (run / "checkpoint.pt").write_bytes((run / "checkpoint.pt").read_bytes())  # same weights, new time stamp: still reused
     last = json.loads((run / "eval" / "eval.json").read_text())
-    assert (
-        cached_evaluate(run, out, EvalSettings(tasks=("rotation", "colour"), probe=ProbeSettings(epochs=2, batch_size=64)), progress=False)[
-            "key"
-        ]
-        == last["key"]
-    )
+    assert cached_evaluate(run, out, changed, progress=False)["key"] == last["key"]
 
 
-def test_a_cached_evaluation_follows_its_shards_to_another_folder_but_not_to_other_bytes(tiny_run, packed, tmp_path):
+def test_a_cached_evaluation_follows_its_shards_to_another_folder_but_not_to_other_bytes(evaluated_copy, packed, tmp_path):
     import shutil
 
     from iebench.baselines.evaluate import cached_evaluate
 
-    out, _ = packed
-    run = tmp_path / "run"
-    shutil.copytree(tiny_run, run)
-    settings = EvalSettings(tasks=("rotation",), probe=ProbeSettings(epochs=2, batch_size=64))
-    first = cached_evaluate(run, out, settings, progress=False)
-    stamp = (run / "eval" / "eval.json").stat().st_mtime_ns
-    moved = shutil.copytree(out, tmp_path / "elsewhere" / "shards")  # SHA256SUMS names every byte: the same data
-    assert cached_evaluate(run, moved, settings, progress=False) == first
-    assert (run / "eval" / "eval.json").stat().st_mtime_ns == stamp
+    (run, first), stamp = evaluated_copy, written_at(evaluated_copy[0])
+    moved = shutil.copytree(packed[0], tmp_path / "elsewhere" / "shards")  # SHA256SUMS names every byte: the same data
+    assert cached_evaluate(run, moved, ROTATION_ONLY, progress=False) == first and written_at(run) == stamp
     sums = moved / "SHA256SUMS"
     first_line, *rest = sums.read_text().splitlines()
     sums.write_text("\n".join(["0" * 64 + first_line[64:], *rest]) + "\n")  # a file with other bytes than the cache's
-    assert cached_evaluate(run, moved, settings, progress=False)["key"] != first["key"]
+    assert cached_evaluate(run, moved, ROTATION_ONLY, progress=False)["key"] != first["key"]
 
 
-def test_a_cached_evaluation_is_computed_again_when_the_results_change_shape(tiny_run, packed, tmp_path, monkeypatch):
-    import shutil
-
+def test_a_cached_evaluation_is_computed_again_when_the_results_change_shape(evaluated_copy, packed, monkeypatch):
     from iebench.baselines import evaluate
 
-    out, _ = packed
-    run = tmp_path / "run"
-    shutil.copytree(tiny_run, run)
-    settings = EvalSettings(tasks=("rotation",), probe=ProbeSettings(epochs=2, batch_size=64))
-    first = evaluate.cached_evaluate(run, out, settings, progress=False)
-    stamp = (run / "eval" / "eval.json").stat().st_mtime_ns
+    (run, first), stamp = evaluated_copy, written_at(evaluated_copy[0])
     monkeypatch.setattr(evaluate, "RESULTS_VERSION", evaluate.RESULTS_VERSION + 1)
-    again = evaluate.cached_evaluate(run, out, settings, progress=False)
-    assert again["key"] != first["key"] and (run / "eval" / "eval.json").stat().st_mtime_ns != stamp
+    again = evaluate.cached_evaluate(run, packed[0], ROTATION_ONLY, progress=False)
+    assert again["key"] != first["key"] and written_at(run) != stamp
     assert again["results"] == first["results"]  # the same inputs give the same numbers: only the key moved
 
 
