@@ -143,7 +143,8 @@ def evaluated_copy(tiny_run, packed, tmp_path):
 def test_a_cached_evaluation_is_reused_only_for_the_same_settings(evaluated_copy, packed):
     from iebench.baselines.evaluate import cached_evaluate
 
-    (run, first), out = evaluated_copy, packed[0]
+    run, first = evaluated_copy
+    out = packed[0]
     stamp = written_at(run)
     assert cached_evaluate(run, out, ROTATION_ONLY, progress=False) == first and written_at(run) == stamp
     for changed in (
@@ -164,7 +165,8 @@ def test_a_cached_evaluation_follows_its_shards_to_another_folder_but_not_to_oth
 
     from iebench.baselines.evaluate import cached_evaluate
 
-    (run, first), stamp = evaluated_copy, written_at(evaluated_copy[0])
+    run, first = evaluated_copy
+    stamp = written_at(run)
     moved = shutil.copytree(packed[0], tmp_path / "elsewhere" / "shards")  # SHA256SUMS names every byte: the same data
     assert cached_evaluate(run, moved, ROTATION_ONLY, progress=False) == first and written_at(run) == stamp
     sums = moved / "SHA256SUMS"
@@ -176,7 +178,8 @@ def test_a_cached_evaluation_follows_its_shards_to_another_folder_but_not_to_oth
 def test_a_cached_evaluation_is_computed_again_when_the_results_change_shape(evaluated_copy, packed, monkeypatch):
     from iebench.baselines import evaluate
 
-    (run, first), stamp = evaluated_copy, written_at(evaluated_copy[0])
+    run, first = evaluated_copy
+    stamp = written_at(run)
     monkeypatch.setattr(evaluate, "RESULTS_VERSION", evaluate.RESULTS_VERSION + 1)
     again = evaluate.cached_evaluate(run, packed[0], ROTATION_ONLY, progress=False)
     assert again["key"] != first["key"] and written_at(run) != stamp
