@@ -252,8 +252,8 @@ def _run_pool(job: RenderJob, sink: LooseSink | ShardSink, tasks: list[ObjectTas
                         in_flight[future] = pending.pop()
                     finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                     for future in finished:
+                        result = future.result()  # raises if the worker died: the task stays in flight, to be retried
                         task = in_flight.pop(future)
-                        result = future.result()
                         _record(sink, result, summary)
                         if result.error:
                             _write_failures(job, summary)

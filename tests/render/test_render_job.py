@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from importlib.metadata import version
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -124,6 +125,28 @@ def test_resume_after_kill_9(procedural_root, tmp_path):
     assert f"({len(latents)} already there)" in done.stdout
     assert len(list(out.glob("*/*/latent_*.npy"))) == len(list(out.glob("*/*/image_*.jpg"))) == 48
     assert not list(out.glob("*/*/*.tmp-*"))
+
+
+def blender_workers(pid: int) -> list[int]:
+    """The pool's worker processes among `pid`'s children (not multiprocessing's resource tracker)."""
+    children = (Path(f"/proc/{pid}/task/{pid}/children").read_text()).split()
+    return [int(c) for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+
+
+def test_a_worker_that_dies_is_replaced_and_its_object_rendered(procedural_root, tmp_path):
+    out = tmp_path / "out"
+    args = cli("render", str(procedural_root), "--out", str(out), "--views", "8", "--resolution", "32", "--samples", "2")
+    process = subprocess.Popen([*args, "--denoiser", "off", "--workers", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(out.glob("*/*/latent_*.npy"))) < 10:
+        time.sleep(0.05)
+    workers = blender_workers(process.pid)
+    assert len(workers) == 1 and len(list(out.glob("*/*/latent_*.npy"))) < 48, "the kill would land too late"
+    os.kill(workers[0], signal.SIGKILL)  # as the kernel's out-of-memory killer would
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 0, stderr
+    assert len(list(out.glob("*/*/latent_*.npy"))) == len(list(out.glob("*/*/image_*.jpg"))) == 48  # the object in flight too
+    assert json.loads(manifest_path(out).read_text())["status"] == "complete"
 
 
 def test_bad_meshes_are_reported_and_the_run_goes_on(procedural_root, tmp_path):
