@@ -79,10 +79,17 @@ def _log(path: Path, record: dict) -> None:
 
 
 def _trim_metrics(path: Path, last_epoch: int) -> None:
-    """On resume, drop what the interrupted epoch logged after the checkpoint."""
-    if path.is_file():
-        lines = [line for line in path.read_text().splitlines() if json.loads(line)["epoch"] <= last_epoch]
-        path.write_text("".join(line + "\n" for line in lines))
+    """On resume, drop what the interrupted epoch logged after the checkpoint, and a line a kill cut short."""
+    if not path.is_file():
+        return
+    lines = path.read_text().split("\n")[:-1]  # the text after the last newline is a line the kill cut short
+    records = []
+    for number, line in enumerate(lines, 1):
+        try:
+            records.append((json.loads(line)["epoch"], line))
+        except (ValueError, KeyError, TypeError):
+            raise ConfigError(f"{path}: line {number} is not a metrics record; move the file away to resume") from None
+    write_atomic(path, "".join(line + "\n" for epoch, line in records if epoch <= last_epoch).encode())
 
 
 def _resume_state(config: TrainConfig, path: Path, resume: bool) -> dict | None:

@@ -57,6 +57,8 @@ def test_resume_gives_the_uninterrupted_losses(packed, tmp_path, cpu_bf16):
     out, _ = packed
     train(tiny_config(out, tmp_path / "straight", epochs=3, cpu_bf16=cpu_bf16), progress=False)
     train(tiny_config(out, tmp_path / "stopped", epochs=1, cpu_bf16=cpu_bf16), progress=False)
+    with open(tmp_path / "stopped" / "metrics.jsonl", "a") as metrics:
+        metrics.write('{"kind": "step", "epoch": 1, "st')  # killed while it logged a step of the next epoch
     train(tiny_config(out, tmp_path / "stopped", epochs=3, cpu_bf16=cpu_bf16), resume=True, progress=False)
     assert epoch_losses(tmp_path / "stopped") == pytest.approx(epoch_losses(tmp_path / "straight"), rel=1e-6, abs=1e-9)
 
