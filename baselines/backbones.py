@@ -1,7 +1,7 @@
 """Backbones by name: the SIE authors' ResNet-18 (the default) and its narrower forms, torchvision's ResNet-18, and ViT-S/16.
 
 Every backbone takes normalised images (N, 3, H, W) and returns (N, dim) representations; the ResNets
-also give their last stage's map (`feature_map`) and its positions as tokens (`tokens`), and each
+also give their last stage's map (`feature_map`), ViT its class and patch tokens (`encode`), and each
 writes its weights in its reference code's own layout (`export_state_dict`).
 """
 
@@ -100,10 +100,6 @@ class SIEResNet18(nn.Module):
             x = F.relu(self.bn1(self.conv1(images)))
         return self.layer4(self.layer3(self.layer2(self.layer1(x))))
 
-    def tokens(self, images: torch.Tensor) -> torch.Tensor:
-        """The map's positions as tokens (N, h * w, dim)."""
-        return self.feature_map(images).flatten(2).transpose(1, 2)
-
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """(N, 3, H, W) normalised images -> (N, dim)."""
         return torch.flatten(F.adaptive_avg_pool2d(self.feature_map(images), 1), 1)
@@ -139,10 +135,6 @@ class TorchvisionResNet18(nn.Module):
         x = n.maxpool(n.relu(n.bn1(n.conv1(images))))
         return n.layer4(n.layer3(n.layer2(n.layer1(x))))
 
-    def tokens(self, images: torch.Tensor) -> torch.Tensor:
-        """The map's positions as tokens (N, h * w, 512)."""
-        return self.feature_map(images).flatten(2).transpose(1, 2)
-
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """(N, 3, H, W) normalised images -> (N, 512)."""
         return self.net(images)
@@ -155,8 +147,8 @@ class TorchvisionResNet18(nn.Module):
 class ViTBackbone(nn.Module):
     """ViT-Small/16 built with torchvision's VisionTransformer (384 wide, 12 layers, 6 heads, MLP 1536).
 
-    torchvision has no ViT-S builder. The representation is the class token (384-d); `tokens` gives
-    the patch tokens.
+    torchvision has no ViT-S builder. The representation is the class token (384-d); `encode` gives
+    it with the patch tokens.
     """
 
     def __init__(self, image_size: int) -> None:
@@ -167,18 +159,15 @@ class ViTBackbone(nn.Module):
         self.net.heads = nn.Identity()
         self.dim = 384
 
-    def _encode(self, images: torch.Tensor) -> torch.Tensor:
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """The encoder's output (N, 1 + patches, 384): the class token, then the patch tokens."""
         x = self.net._process_input(images)
         cls = self.net.class_token.expand(x.shape[0], -1, -1)
         return self.net.encoder(torch.cat([cls, x], dim=1))
 
-    def tokens(self, images: torch.Tensor) -> torch.Tensor:
-        """Patch tokens (N, patches, 384)."""
-        return self._encode(images)[:, 1:]
-
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """(N, 3, H, W) normalised images -> the class token (N, 384)."""
-        return self._encode(images)[:, 0]
+        return self.encode(images)[:, 0]
 
     def export_state_dict(self) -> dict[str, torch.Tensor]:
         """torchvision's VisionTransformer state dict (ViT-S/16, no head)."""

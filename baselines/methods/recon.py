@@ -104,7 +104,8 @@ class Reconstruction(Method):
         """Equivariant tokens (N, T, equi dims) and the representation."""
         with self.backbone_precision():
             if self.config.backbone == "vit-s16":
-                return self.from_backbone(self.backbone.tokens(images)[..., self.inv_dim :]), self.from_backbone(self.backbone(images))
+                encoded = self.from_backbone(self.backbone.encode(images))  # one pass: the class token, then the patches
+                return encoded[:, 1:, self.inv_dim :], encoded[:, 0]
             feature_map = self.from_backbone(self.backbone.feature_map(images))
         return feature_map.flatten(2).transpose(1, 2)[..., self.inv_dim :], feature_map.mean(dim=(2, 3))
 

@@ -70,6 +70,10 @@ def test_vit_small_backbone():
     assert torch.isfinite(loss)
     recon = build_method(config_for("recon-xattn", backbone="vit-s16", image_size=64), 0)
     assert torch.isfinite(recon(torch.randn(2, 3, 64, 64), torch.randn(2, 3, 64, 64), torch.zeros(2, 0))["loss"])
+    images = torch.randn(2, 3, 64, 64)
+    tokens, representation = recon.tokens_and_representation(images)  # one encoder pass gives both
+    assert tokens.shape == (2, 16, 192)  # 4 x 4 patches, the equivariant half
+    assert torch.allclose(representation, recon.backbone(images), atol=1e-6)
 
 
 def test_decoder_sees_view_2_only_through_the_attention_pattern():
