@@ -868,7 +868,7 @@ def report(runs: tuple[Path, ...], out: Path) -> None:
 @click.option("--epochs", type=COUNT, help="Training epochs (default: the preset's).")
 @click.option("--probe-epochs", type=COUNT, default=300, show_default=True, help="Epochs of every evaluation probe.")
 def compare(data: Path, out: Path, methods: str, preset: str, epochs: int | None, probe_epochs: int) -> None:
-    """Train every method on the same data with one preset, evaluate each, and write a table and figure.
+    """Train the compared methods (or --methods) on the same data with one preset, evaluate each, and write a table and figure.
 
     Resumable: finished runs and evaluations are reused. The untrained backbone is the floor.
     """
