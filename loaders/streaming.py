@@ -9,6 +9,7 @@ so every rank has the same number of full batches and DDP never hangs.
 from __future__ import annotations
 
 import io
+import logging
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +25,8 @@ from iebench.loaders.loader import rank_and_world
 from iebench.loaders.sampling import choose_pair
 from iebench.loaders.sources import SourceError
 from torch.utils.data import IterableDataset, get_worker_info
+
+log = logging.getLogger(__name__)
 
 
 class _Corrupt:
@@ -196,8 +199,12 @@ class StreamingPairs(IterableDataset):
         world_size: int | None = None,
         passes: tuple[str, ...] = (),
     ) -> None:
+        if on_error not in ("raise", "skip"):
+            raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
         self.passes = tuple(passes)
-        if isinstance(root, (str, Path)) and Path(root).is_dir():
+        if isinstance(root, (str, Path)):
+            if not Path(root).is_dir():
+                raise SourceError(f"{root} is not a folder of shards (give a folder, or a list of shard URLs)")
             try:
                 info = load_info(Path(root))
             except FinalizeError as error:
@@ -342,9 +349,10 @@ class StreamingPairs(IterableDataset):
             key, url, fields, first, second, _ = buffer.pop(int(rng.integers(len(buffer))))
             try:
                 item = self._item(key, url, fields, first, second)
-            except SourceError:
+            except SourceError as error:
                 if self.on_error == "raise":
                     raise
+                log.warning("skipping a bad sample: %s", error)
                 continue
             produced += 1
             yield item

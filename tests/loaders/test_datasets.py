@@ -110,6 +110,13 @@ def test_streaming_pairs_match_the_indexed_ones(packed):
         assert torch.equal(item["action"], indexed[index]["action"])
 
 
+def test_streaming_refuses_what_it_cannot_read(packed, tmp_path):
+    with pytest.raises(SourceError, match="is not a folder of shards"):
+        StreamingPairs(str(tmp_path / "nowhere"), "train")
+    with pytest.raises(ValueError, match="on_error must be"):
+        StreamingPairs(packed[0], "train", on_error="skp")
+
+
 def test_normalize_on_the_batch():
     batch = torch.full((2, 3, 8, 8), 128, dtype=torch.uint8)
     out = Normalize(size=16)(batch)
@@ -117,7 +124,7 @@ def test_normalize_on_the_batch():
     assert torch.allclose(out[:, 0], torch.tensor((128 / 255 - 0.5016) / 0.1030), atol=1e-4)
 
 
-def test_corrupt_sample_names_the_shard_and_object(packed, tmp_path):
+def test_corrupt_sample_names_the_shard_and_object(packed, tmp_path, caplog):
     import shutil
 
     out, info = packed
@@ -136,6 +143,10 @@ def test_corrupt_sample_names_the_shard_and_object(packed, tmp_path):
     assert skipping[0] is None
     batches = list(make_loader(skipping, batch_size=len(skipping), num_workers=0, train=False))
     assert len(batches[0]["key"]) == len(skipping) - 1
+    with pytest.raises(SourceError, match=f"object {entry.key}"):
+        [item for item in StreamingPairs(copy, "train", seed=0) if item["key"] == entry.key]
+    streamed = list(StreamingPairs(copy, "train", seed=0, on_error="skip"))
+    assert entry.key not in {item["key"] for item in streamed} and "skipping a bad sample" in caplog.text
 
 
 def test_undecoded_views_for_gpu_decoding(packed):
