@@ -33,7 +33,7 @@ from iebench.baselines.probes import (
     regression_scores,
 )
 from iebench.loaders.actions import ActionComputer, ActionError, action_size, check_action
-from iebench.loaders.sources import open_source
+from iebench.loaders.sources import SourceError, open_source
 
 from iebench.files import remove_temporary, sha256_file, write_atomic, write_json_atomic
 from iebench.presets import get_preset
@@ -342,7 +342,7 @@ def _device(name: str) -> torch.device:
 def _latent_names(data: Path) -> tuple[str, ...]:
     try:
         return open_source(data, "val").latent_names
-    except Exception as error:  # neither shards nor the original layout
+    except SourceError as error:  # neither shards nor the original layout
         raise EvalError(f"--data {data}: {error}") from None
 
 

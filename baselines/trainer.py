@@ -22,6 +22,7 @@ from iebench.baselines.distributed import Runtime, setup
 from iebench.baselines.methods import build_method
 from iebench.loaders import Normalize, PairDataset, make_loader
 from iebench.loaders.actions import ActionError
+from iebench.loaders.sources import SourceError
 from torch import nn
 from tqdm import tqdm
 
@@ -69,7 +70,7 @@ def prepare_data(config: TrainConfig) -> PairDataset:
         return PairDataset(config.data, "train", action=action, seed=config.seed)
     except ActionError as error:
         raise ConfigError(f"method {config.method!r} with action {action!r}: {error}") from None
-    except Exception as error:  # a folder that is neither shards nor the original layout
+    except SourceError as error:  # a folder that is neither shards nor the original layout
         raise ConfigError(f"--data {config.data}: {error}") from None
 
 
