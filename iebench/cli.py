@@ -30,6 +30,19 @@ NONNEG = click.IntRange(min=0)
 POSITIVE = click.FloatRange(min=0, min_open=True)
 NONNEG_FLOAT = click.FloatRange(min=0)
 FRACTION = click.FloatRange(min=0, max=1, max_open=True)
+
+
+def method_list(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
+    """A --methods value: registered methods, comma-separated, checked before any work starts."""
+    names = tuple(m.strip() for m in value.split(",") if m.strip())
+    unknown = [m for m in names if m not in METHODS]
+    if unknown:
+        raise click.BadParameter(f"no method {', '.join(map(repr, unknown))}: `iebench methods` lists them")
+    if not names:
+        raise click.BadParameter("name at least one method")
+    return names
+
+
 QUALITY = click.IntRange(min=1, max=100)
 
 
@@ -863,18 +876,18 @@ def report(runs: tuple[Path, ...], out: Path) -> None:
 @click.option(
     "--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder of the runs and the comparison."
 )
-@click.option("--methods", default=",".join(compared_methods()), show_default=True, help="Comma-separated methods.")
+@click.option("--methods", default=",".join(compared_methods()), show_default=True, callback=method_list, help="Comma-separated methods.")
 @click.option("--preset", type=click.Choice(["tiny", "sie-paper"]), default="tiny", show_default=True)
 @click.option("--epochs", type=COUNT, help="Training epochs (default: the preset's).")
 @click.option("--probe-epochs", type=COUNT, default=300, show_default=True, help="Epochs of every evaluation probe.")
-def compare(data: Path, out: Path, methods: str, preset: str, epochs: int | None, probe_epochs: int) -> None:
+def compare(data: Path, out: Path, methods: tuple[str, ...], preset: str, epochs: int | None, probe_epochs: int) -> None:
     """Train the compared methods (or --methods) on the same data with one preset, evaluate each, and write a table and figure.
 
     Resumable: finished runs and evaluations are reused. The untrained backbone is the floor.
     """
     from iebench.baselines.compare import compare as compare_methods
 
-    result = compare_methods(data, out, [m.strip() for m in methods.split(",") if m.strip()], preset, epochs, probe_epochs)
+    result = compare_methods(data, out, list(methods), preset, epochs, probe_epochs)
     click.echo(result["table"])
     click.echo(f"-> {out / 'compare.md'}, {out / 'compare.png'}")
 
@@ -890,7 +903,7 @@ def compare(data: Path, out: Path, methods: str, preset: str, epochs: int | None
     "rotation about the vertical axis, 80-85 minutes with 3 seeds on 2 CPU cores; gpu: the paper's task at 128 px on one GPU.",
 )
 @click.option("--seeds", type=COUNT, default=3, show_default=True, help="Training seeds per method (mean and std are reported).")
-@click.option("--methods", default=",".join(mini_methods()), show_default=True, help="Comma-separated methods.")
+@click.option("--methods", default=",".join(mini_methods()), show_default=True, callback=method_list, help="Comma-separated methods.")
 @click.option(
     "--objects",
     "objects_root",
@@ -923,7 +936,7 @@ def mini(
     out: Path,
     scale: str,
     seeds: int,
-    methods: str,
+    methods: tuple[str, ...],
     objects_root: Path | None,
     per_class: int | None,
     epochs: int | None,
@@ -944,7 +957,7 @@ def mini(
         out=out,
         scale=scale,
         seeds=seeds,
-        methods=tuple(m.strip() for m in methods.split(",") if m.strip()),
+        methods=methods,
         objects=objects_root,
         per_class=per_class,
         epochs=epochs,

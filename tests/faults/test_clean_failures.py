@@ -53,6 +53,16 @@ def test_negative_counts_are_refused(args):
     assert code == 2 and "is not in the range" in output and "Traceback" not in output
 
 
+@pytest.mark.parametrize("command", [["mini", "OUT"], ["compare", "--data", "DATA", "--out", "OUT"]])
+def test_unknown_methods_are_refused_before_any_work(command, shards, tmp_path):
+    args = [{"OUT": tmp_path / "out", "DATA": shards}.get(a, a) for a in command]
+    code, output = invoke(*args, "--methods", "sie,vicrg")
+    assert code == 2 and "no method 'vicrg'" in output and "iebench methods" in output
+    code, output = invoke(*args, "--methods", " , ")
+    assert code == 2 and "at least one method" in output
+    assert not (tmp_path / "out").exists()
+
+
 def test_verify_reports_files_it_does_not_expect(shards):
     info_shard = next(shards.glob("*-train-000000.tar"))
     shutil.copy(info_shard, shards / "extra-train-000009.tar")
