@@ -226,6 +226,8 @@ def pack(src: Path, out: Path, options: PackOptions = PackOptions()) -> tuple[di
         )
     bad = {o.key for o, problem in checked if problem}
     objects = [o for o in objects if o.key not in bad]
+    if not objects:
+        raise PackError(f"{src}: every object has a problem, so --skip-bad leaves nothing to pack (nothing was written): {problems[0]}")
     keys = [(o.synset, o.model_id) for o in objects]
     split_of = assign_splits(keys, split_files=options.split_files, val_fraction=options.val_fraction, seed=options.split_seed)
     require_split(keys, split_of)

@@ -113,6 +113,11 @@ def test_missing_view_or_bad_latents_stop_before_writing(tiny_render, tmp_path):
     _, skipped = pack(src, tmp_path / "out2", PackOptions(workers=1, skip_bad=True))
     assert skipped == [ref.key]
     assert verify(tmp_path / "out2", progress=False) == []
+    for latent in src.glob("*/*/latent_0.npy"):
+        np.save(latent, np.zeros(5))  # every object bad: --skip-bad leaves nothing
+    with pytest.raises(PackError, match="every object has a problem"):
+        pack(src, tmp_path / "out3", PackOptions(workers=1, skip_bad=True))
+    assert not (tmp_path / "out3").exists()
 
 
 def test_corrupt_jpeg_names_the_object_and_a_rerun_resumes(tiny_render, tmp_path):
