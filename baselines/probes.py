@@ -41,10 +41,6 @@ class ProbeSettings:
     val_pairs_per_object: int = 4
     draws_per_object: int = 1  # views (classification) or pairs (regression) drawn per object in each epoch
 
-    def steps(self, objects: int) -> int:
-        """Optimiser steps the probe takes on a split of `objects` objects."""
-        return self.epochs * -(-objects * self.draws_per_object // self.batch_size)
-
 
 class CachedViews:
     """Representations looked up in a (objects, views, d) tensor, optionally cut to a part of the dimensions."""

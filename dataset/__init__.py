@@ -1,1 +1,1 @@
-"""Dataset formats: WebDataset shards, splits, verification and the dataset card (to come)."""
+"""Dataset formats: WebDataset shards, splits, verification and the dataset card."""

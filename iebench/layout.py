@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-IMAGE_GLOB = "image_*.jpg"
 LATENT_GLOB = "latent_*.npy"
 _IMAGE_NAME = re.compile(r"^image_(\d+)\.jpg$")
 
@@ -49,8 +48,3 @@ def image_view(name: str) -> int | None:
 def latent_view(path: Path) -> int:
     """The view index of a latent file (`latent_<i>.npy`)."""
     return int(Path(path).stem.split("_", 1)[1])
-
-
-def image_of_latent(path: Path) -> Path:
-    """The image beside a latent file: `latent_<i>.npy` -> `image_<i>.jpg`."""
-    return image_path(Path(path).parent, latent_view(path))

@@ -92,13 +92,6 @@ class Preset:
         """Whether the latents carry the object's translation (10 values)."""
         return TRANSLATION_NAMES[0] in self.latent_names
 
-    def factor(self, name: str) -> Factor:
-        """The factor called `name`."""
-        for f in self.factors:
-            if f.name == name:
-                return f
-        raise PresetError(f"preset {self.name!r} has no factor {name!r}; it has {', '.join(self.latent_names)}")
-
     def to_json(self) -> dict:
         """The preset as plain JSON, for manifests and `_info.json`."""
         return {

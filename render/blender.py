@@ -162,7 +162,6 @@ class SceneRenderer:
         self._build_camera()
         self._build_floor()
         self._build_lights()
-        self._keep = {id(x) for x in (*bpy.data.materials, *bpy.data.images, *bpy.data.meshes)}
         self._tmpdir = tempfile.TemporaryDirectory(prefix="iebench-render-", dir=_fast_tmp())
 
     def set_passes(self, passes: tuple[str, ...]) -> None:

@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 import trimesh
 
-from iebench.classes import class_name
 from iebench.files import write_atomic, write_json_atomic
 
 MARKER = "_procedural.json"  # beside the class folders: marks generated (free) objects
@@ -350,8 +349,3 @@ def generate(root: Path, classes: int, per_class: int, seed: int = 0) -> list[Pr
 def is_procedural(root: Path) -> bool:
     """Whether an object root was written by this generator (its marker file is there)."""
     return (Path(root) / MARKER).is_file()
-
-
-def describe_classes() -> str:
-    """One line per class: synset id and name."""
-    return "\n".join(f"{synset}  {class_name(synset)}" for synset in sorted(BUILDERS))
