@@ -10,6 +10,7 @@ from iebench.baselines.distributed import gather
 from iebench.baselines.losses import info_nce
 from iebench.baselines.methods.base import Method
 from iebench.baselines.models import projector
+from iebench.baselines.probes import regression_head
 from torch import nn
 
 
@@ -36,13 +37,7 @@ class SimCLR(Method):
         self.temperature = config.extra.temperature
         self.augself = None
         if augself:
-            self.augself = nn.Sequential(
-                nn.Linear(2 * self.dim, 1024),
-                nn.ReLU(inplace=True),
-                nn.Linear(1024, 1024),
-                nn.ReLU(inplace=True),
-                nn.Linear(1024, action_dim),
-            )
+            self.augself = regression_head(2 * self.dim, action_dim)  # the regression probe's MLP (SPEC 4)
             self.augself_weight = config.extra.augself_weight
 
     def forward(self, view1: torch.Tensor, view2: torch.Tensor, action: torch.Tensor) -> dict[str, torch.Tensor]:
