@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from iebench.baselines.methods.base import Method
 from iebench.loaders import Normalize, ObjectViews
-from iebench.loaders.loader import collate_skipping_none, worker_context
+from iebench.loaders.loader import collate_skipping_none
 from tqdm import tqdm
 
 from iebench.files import sha256_file, write_atomic
@@ -79,18 +79,11 @@ def extract(
     device: torch.device,
     image_size: int | None,
     batch_objects: int = 16,
-    workers: int = 0,
     progress: bool = True,
 ) -> SplitFeatures:
-    """Run the backbone, BatchNorm in eval mode (a frozen backbone), over every view of every object of a split."""
+    """Run the backbone, BatchNorm in eval mode (a frozen backbone), over every view of every object of a split (decoded in this process)."""
     data = ObjectViews(root, split)
-    loader = torch.utils.data.DataLoader(
-        data,
-        batch_size=batch_objects,
-        num_workers=workers,
-        collate_fn=collate_skipping_none,
-        multiprocessing_context=worker_context() if workers else None,
-    )
+    loader = torch.utils.data.DataLoader(data, batch_size=batch_objects, collate_fn=collate_skipping_none)
     normalize = Normalize(size=image_size).to(device)
     method.eval()
     keys, labels, latents, reps = [], [], [], []
