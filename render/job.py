@@ -86,6 +86,7 @@ class RenderSummary:
     failures: dict[str, str] = field(default_factory=dict)
     warnings: dict[str, list[str]] = field(default_factory=dict)
     seconds: float = 0.0
+    devices: set[str] = field(default_factory=set)  # the Cycles devices that rendered this run's objects
 
 
 def job_suffix(job_index: int, num_jobs: int) -> str:
@@ -207,6 +208,8 @@ def plan(job: RenderJob, sink: LooseSink | ShardSink) -> tuple[list[ObjectTask],
 def _record(sink: LooseSink | ShardSink, result: ObjectResult, summary: RenderSummary) -> None:
     sink.accept(result)
     summary.images_rendered += len(result.views)
+    if result.device:
+        summary.devices.add(result.device)
     if result.error:
         summary.failures[result.key] = result.error
     if result.warnings:
@@ -296,7 +299,7 @@ def run(job: RenderJob) -> RenderSummary:
     _write_failures(job, summary)
     summary.seconds = time.perf_counter() - start
     status = "complete" if not summary.failures else "incomplete"
-    manifest = _manifest(job, summary, status, renderer)
+    manifest = _manifest(job, summary, status, renderer | {"devices_used_this_run": sorted(summary.devices)})
     write_json_atomic(manifest_path(job.out, job.job_index, job.num_jobs), manifest)
     sink.close(manifest)
     return summary

@@ -51,6 +51,7 @@ class ObjectResult:
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    device: str = ""  # the Cycles device that rendered it (CPU or GPU; --device auto decides per worker)
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,7 @@ def render_object(task: ObjectTask) -> ObjectResult:
         result.error = _STATE["init_error"]
         return result
     renderer, options = _STATE["renderer"], _STATE["options"]
+    result.device = renderer.device
     start = time.perf_counter()
     mesh = task.ref.mesh
     try:

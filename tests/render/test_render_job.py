@@ -44,6 +44,7 @@ def test_tiny_render_writes_the_original_layout(tiny_render):
     assert manifest["status"] == "complete" and manifest["seed"] == 7 and manifest["views_per_object"] == 4
     assert manifest["latent_names"][:3] == ["rot_x", "rot_y", "rot_z"]
     assert manifest["renderer"]["blender"].split(".")[:2] == version("bpy").split(".")[:2]  # 5.0 on Python 3.11, 5.1+ on 3.13
+    assert manifest["renderer"]["device_requested"] == "cpu" and manifest["renderer"]["devices_used_this_run"] == ["CPU"]
     assert manifest["objects"] == [o.key for o in job.objects]
     assert not (job.out / "_failures.jsonl").exists()
 
