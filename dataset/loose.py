@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image
 
 from iebench.classes import class_name
-from iebench.contact_sheet import SheetRow, contact_sheet
+from iebench.contact_sheet import SheetRow, contact_sheet, spread_over_classes
 from iebench.layout import image_path, image_view, latent_path
 from iebench.object_lists import object_folders
 from iebench.passes import PASSES, preview_image
@@ -112,14 +112,7 @@ def read_latents(obj: LooseObject, view: int) -> np.ndarray:
 def loose_contact_sheet(root: Path, max_objects: int = 12, max_views: int = 8, tile: int = 128) -> Image.Image:
     """A contact sheet of a loose-layout folder, rows spread round-robin over the classes."""
     objects = list_objects(root)
-    by_class: dict[str, list[LooseObject]] = {}
-    for obj in objects:
-        by_class.setdefault(obj.synset, []).append(obj)
-    chosen: list[LooseObject] = []
-    while len(chosen) < min(max_objects, len(objects)):
-        for members in by_class.values():
-            if members and len(chosen) < max_objects:
-                chosen.append(members.pop(0))
+    chosen = spread_over_classes(objects, lambda obj: obj.synset, max_objects)
     rows = []
     passes = [name for name in passes_of(root, objects) if PASSES[name].preview is not None]
     for obj in chosen:

@@ -14,7 +14,7 @@ from iebench.dataset.finalize import load_info
 from PIL import Image
 
 from iebench.classes import class_name
-from iebench.contact_sheet import SheetRow, contact_sheet
+from iebench.contact_sheet import SheetRow, contact_sheet, spread_over_classes
 from iebench.passes import PASSES, preview_image
 
 
@@ -87,14 +87,7 @@ class ShardSet:
 def shard_contact_sheet(root: Path, split: str = "train", max_objects: int = 12, max_views: int = 8, tile: int = 128) -> Image.Image:
     """A contact sheet of a shard set: rows spread round-robin over the classes."""
     shards = ShardSet(root)
-    by_class: dict[str, list[SampleRef]] = {}
-    for ref in shards.samples(split):
-        by_class.setdefault(ref.synset, []).append(ref)
-    chosen: list[SampleRef] = []
-    while len(chosen) < max_objects and any(by_class.values()):
-        for members in by_class.values():
-            if members and len(chosen) < max_objects:
-                chosen.append(members.pop(0))
+    chosen = spread_over_classes(shards.samples(split), lambda ref: ref.synset, max_objects)
     rows = []
     passes = [name for name in shards.info.get("passes", ()) if PASSES[name].preview is not None]
     for ref in chosen:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -25,6 +26,22 @@ _SHORT = {
     "trans_y": "ty",
     "trans_z": "tz",
 }
+
+
+T = TypeVar("T")
+
+
+def spread_over_classes(items: Iterable[T], synset: Callable[[T], str], limit: int) -> list[T]:
+    """At most `limit` items taken round-robin over their classes, each class's in its given order."""
+    by_class: dict[str, list[T]] = {}
+    for item in items:
+        by_class.setdefault(synset(item), []).append(item)
+    chosen: list[T] = []
+    while len(chosen) < limit and any(by_class.values()):
+        for members in by_class.values():
+            if members and len(chosen) < limit:
+                chosen.append(members.pop(0))
+    return chosen
 
 
 @dataclass(frozen=True)
