@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import logging
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -146,16 +145,21 @@ def iterate_samples(url: str, wanted=None) -> Iterator[tuple[str, dict[str, byte
         stream.close()
 
 
-def iterate_indexed(path: str, index: dict[str, dict[str, list[int]]], wanted) -> Iterator[tuple[str, dict[str, bytes]]]:
-    """(key, {field: bytes}) for each sample of a local shard, in tar order, reading only the wanted members at their offsets."""
+def iterate_indexed(path: str, index: dict[str, dict[str, list[int]]], wanted) -> Iterator[tuple[str, dict[str, bytes | _Corrupt]]]:
+    """(key, {field: bytes}) for each sample of a local shard, in tar order, reading only the wanted members at their offsets.
+
+    A member cut short or failing its crc32 comes as `_Corrupt`, for the item to raise or skip.
+    """
     with open(path, "rb") as handle:
         for key, members in index.items():
-            fields = {}
+            fields: dict[str, bytes | _Corrupt] = {}
             for field in sorted(wanted(key)):
                 span = members.get(field)
                 if span is not None:
-                    handle.seek(span[0])
-                    fields[field] = handle.read(span[1])
+                    try:
+                        fields[field] = fmt.read_member(Path(path), key, field, span, handle)
+                    except fmt.MemberError as error:
+                        fields[field] = _Corrupt(str(error))
             yield key, fields
 
 
@@ -275,7 +279,6 @@ class StreamingPairs(IterableDataset):
                 for key, fields in samples:
                     first, second = pairs.pop(key)
                     kept = {f: fields.get(f) for f in self._fields(first, second)}
-                    self._check_members(url, key, kept)
                     seen += 1
                     yield key, url, kept, first, second, passes
             if not seen:
@@ -285,20 +288,6 @@ class StreamingPairs(IterableDataset):
         """The members an item of the pair (first, second) needs: its two views, latents, label, and the views' passes."""
         fields = [f"{first:03d}.jpg", f"{second:03d}.jpg", "latents.npy", "cls"]
         return fields + [fmt.pass_field(v, name) for v in (first, second) for name in self.passes]
-
-    def _check_members(self, url: str, key: str, kept: dict[str, bytes | None]) -> None:
-        """Mark kept members whose crc32 differs from the local index's (None: no index to check against)."""
-        index = self._indexes.get(url)
-        members = index.get(key) if index else None
-        if members is None:
-            return
-        for field, data in kept.items():
-            span = members.get(field)
-            if data is not None and span is not None and len(span) > 2 and (len(data) != span[1] or zlib.crc32(data) != span[2]):
-                kept[field] = _Corrupt(
-                    f"{url}: object {key}: member {key}.{field} does not match its checksum in the index "
-                    "(the shard is corrupt or was changed): re-pack it or restore it from a copy"
-                )
 
     def _item(self, key: str, url: str, fields: dict[str, bytes | None], first: int, second: int) -> dict:
         if any(v is None for v in fields.values()):
