@@ -37,7 +37,7 @@ class LooseSink:
     def prepare(self, objects: tuple[ObjectRef, ...]) -> None:
         """Remove temporary files an interrupted run left."""
         for ref in objects:
-            writer.remove_partial_files(object_dir(self.out, ref.synset, ref.model_id))
+            remove_temporary(object_dir(self.out, ref.synset, ref.model_id))  # a live writer's files are left alone
 
     def missing_views(self, ref: ObjectRef, views: list[int]) -> list[int]:
         """Views of the object whose files (image, latents, passes) are not all in place."""

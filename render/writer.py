@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from iebench.files import TMP_MARK, write_atomic
+from iebench.files import write_atomic
 from iebench.layout import image_path, latent_path
 from iebench.passes import PASSES
 
@@ -56,10 +56,3 @@ def view_complete(folder: Path, view: int, passes: tuple[str, ...] = ()) -> bool
         and image_path(folder, view).is_file()
         and all(pass_path(folder, view, name).is_file() for name in passes)
     )
-
-
-def remove_partial_files(folder: Path) -> None:
-    """Delete temporary files an interrupted run left in an object's folder."""
-    if folder.is_dir():
-        for leftover in folder.glob(f"*{TMP_MARK}*"):
-            leftover.unlink(missing_ok=True)
