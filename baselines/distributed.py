@@ -10,6 +10,17 @@ import torch.distributed as dist
 import torch.distributed.nn  # noqa: F401  (dist.nn.functional.all_gather: the gather with gradients)
 
 
+class DeviceError(RuntimeError):
+    """A device was asked for that this machine does not have."""
+
+
+def wants_cuda(device: str) -> bool:
+    """Whether `--device` (auto, cpu or cuda) runs on CUDA: auto where there is a GPU; cuda without one is an error."""
+    if device == "cuda" and not torch.cuda.is_available():
+        raise DeviceError("--device cuda: no CUDA device is available (--device auto or cpu runs on the CPU)")
+    return torch.cuda.is_available() if device == "auto" else device == "cuda"
+
+
 @dataclass(frozen=True)
 class Runtime:
     """Where this process runs: its rank among how many, and its device."""
@@ -27,9 +38,7 @@ class Runtime:
 
 def setup(device: str = "auto") -> Runtime:
     """Join torchrun's process group when its variables are set (NCCL on CUDA, gloo on the CPU)."""
-    use_cuda = torch.cuda.is_available() if device == "auto" else device == "cuda"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda: no CUDA device is available")
+    use_cuda = wants_cuda(device)
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
     if use_cuda:

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from iebench.baselines import checkpoint
 from iebench.baselines.config import TrainConfig
+from iebench.baselines.distributed import wants_cuda
 from iebench.baselines.features import SplitFeatures, cached_extract, data_digest, extract, fingerprint
 from iebench.baselines.methods import build_method
 from iebench.baselines.metrics import mrr_and_hits, prediction_error, retrieval_ranks
@@ -306,7 +307,7 @@ def evaluate(run: Path, data: Path, settings: EvalSettings = EvalSettings(), pro
     """
     run, data = Path(run), Path(data)
     _start(run, data, settings)
-    device = _device(settings.device)
+    device = torch.device("cuda" if wants_cuda(settings.device) else "cpu")
     latent_names = _latent_names(data)
     subject = load_subject(run, settings.random_init, latent_names, settings.probe.seed)
     check(settings, latent_names, subject)
@@ -331,12 +332,6 @@ def _start(run: Path, data: Path, settings: EvalSettings) -> None:
         raise EvalError(f"--data {data} is not a folder of shards (or of the original layout)")
     for folder in (run / "eval", run / "eval-random-init", run / "features"):
         remove_temporary(folder)
-
-
-def _device(name: str) -> torch.device:
-    """auto: CUDA when there is a GPU, else the CPU."""
-    use_cuda = torch.cuda.is_available() if name == "auto" else name == "cuda"
-    return torch.device("cuda" if use_cuda else "cpu")
 
 
 def _latent_names(data: Path) -> tuple[str, ...]:

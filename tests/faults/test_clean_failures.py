@@ -63,6 +63,18 @@ def test_unknown_methods_are_refused_before_any_work(command, shards, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_cuda_on_a_machine_without_one_is_one_clean_line(shards, tmp_path):
+    import torch
+
+    train_args = ("train", "--data", shards, "--out", tmp_path / "run", *TINY_TRAIN[:-2], "--epochs", "1", "--device", "cuda")
+    code, output = invoke(*train_args)
+    if torch.cuda.is_available():
+        assert code == 0, output  # where there is a GPU, it trains there
+    else:
+        assert_clean_failure(code, output, "--device cuda: no CUDA device")
+        assert_clean_failure(*invoke("eval", tmp_path / "run", "--data", shards, "--random-init", "--device", "cuda"), "no CUDA device")
+
+
 def test_verify_reports_files_it_does_not_expect(shards):
     info_shard = next(shards.glob("*-train-000000.tar"))
     shutil.copy(info_shard, shards / "extra-train-000009.tar")
