@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -118,7 +119,8 @@ def _part(dim: int, inv_dim: int, part: str) -> slice:
     return {"inv": slice(0, inv_dim), "equi": slice(inv_dim, dim), "all": slice(0, dim)}[part]
 
 
-def colour_target(names: tuple[str, ...]):
+def colour_target(names: tuple[str, ...]) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """The colour task's target from two views' latents: (floor hue, spot hue) of view 2 minus view 1 (SPEC 4)."""
     floor, spot = names.index("floor_hue"), names.index("spot_hue")
     return lambda l1, l2: np.stack([l2[:, floor] - l1[:, floor], l2[:, spot] - l1[:, spot]], axis=1)
 

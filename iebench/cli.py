@@ -13,6 +13,7 @@ import functools
 import re
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -206,7 +207,7 @@ def objects_list(root: Path) -> None:
 SHARD_KEYS = ("name", "val_fraction", "split_seed", "split_files", "shard_seed", "shard_size_mb")
 
 
-def shard_options(note: str = ""):
+def shard_options(note: str = "") -> Callable[[Callable], Callable]:
     """The options of how a shard set is named, split and cut (`PackOptions`): `pack`'s, and `render --format shards`'s."""
     options = [
         click.option("--name", default="3diebench", show_default=True, help=f"{note}Dataset name: shards are <name>-<split>-000000.tar."),
@@ -633,28 +634,7 @@ def show(src: Path, out: Path | None, split: str, max_objects: int, max_views: i
     "--online-probe/--no-online-probe", default=None, help="Train a linear classifier and rotation regressor on detached features."
 )
 @click.option("--resume", is_flag=True, help="Continue the run in --out exactly where its last checkpoint stopped.")
-def train(
-    method,
-    backbone,
-    data,
-    out,
-    preset,
-    config_file,
-    epochs,
-    batch_size,
-    lr,
-    weight_decay,
-    image_size,
-    action,
-    seed,
-    workers,
-    device,
-    amp,
-    cpu_bf16,
-    drop_last,
-    online_probe,
-    resume,
-) -> None:
+def train(data: Path | None, out: Path | None, preset: str | None, config_file: Path | None, resume: bool, **flags: object) -> None:
     """Train a method on SIE pairs: CPU, one GPU, or many GPUs and nodes under torchrun.
 
     \b
@@ -666,26 +646,8 @@ def train(
     from iebench.baselines.config import resolve
     from iebench.baselines.trainer import train as train_run
 
-    flags = {
-        "method": method,
-        "backbone": backbone,
-        "data": str(data) if data else None,
-        "out": str(out) if out else None,
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "lr": lr,
-        "weight_decay": weight_decay,
-        "image_size": image_size,
-        "action": action,
-        "seed": seed,
-        "workers": workers,
-        "device": device,
-        "amp": amp,
-        "cpu_bf16": cpu_bf16,
-        "drop_last": drop_last,
-        "online_probe": online_probe,
-    }
-    config = resolve(preset, config_file, **flags)
+    # `flags`: every other option, named as TrainConfig's fields; None where not given (the preset or file decides)
+    config = resolve(preset, config_file, data=str(data) if data else None, out=str(out) if out else None, **flags)
     result = train_run(config, resume=resume)
     click.echo(
         f"trained {config.method} for {result.epochs_done} epochs -> {result.run} "

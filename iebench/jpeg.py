@@ -14,6 +14,10 @@ import os
 import sys
 import threading
 import warnings
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 # torchvision 0.29 warns on every decode that TorchCodec will take over; its decoder is still the
 # libjpeg-turbo path this project measures (SPEC 7), so the warning is silenced here, for it alone.
@@ -74,7 +78,7 @@ def _load_decoder() -> tuple:
     return _decoder
 
 
-def decode_jpeg_strict(data: bytes):
+def decode_jpeg_strict(data: bytes) -> torch.Tensor:
     """(3, H, W) uint8 RGB tensor from JPEG bytes, or `CorruptJPEGError` with the decoder's complaint."""
     frombuffer, uint8, decode_jpeg, rgb = _decoder or _load_decoder()
     if not data:

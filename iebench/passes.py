@@ -23,8 +23,12 @@ import io
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 PNG_COMPRESS_LEVEL = 6
 DEPTH_SCALE = 1000.0  # stored units per metre (millimetres)
@@ -255,7 +259,7 @@ def parse_passes(names: str | Iterable[str]) -> tuple[str, ...]:
     return tuple(n for n in PASSES if n in names)
 
 
-def preview_image(name: str, data: bytes):
+def preview_image(name: str, data: bytes) -> Image.Image | None:
     """A PIL image of a stored pass for contact sheets, or None for a pass that is not a picture (the camera)."""
     from PIL import Image
 

@@ -52,7 +52,7 @@ def worker_start_method() -> str | None:
     return "forkserver" if torch.cuda.is_available() else None
 
 
-def worker_context(start_method: str | None = None):
+def worker_context(start_method: str | None = None) -> multiprocessing.context.BaseContext | None:
     """The multiprocessing context for DataLoader workers (start_method None: `worker_start_method()`)."""
     method = start_method or worker_start_method()
     if method is None:

@@ -12,8 +12,13 @@ import dataclasses
 import importlib
 import typing
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from iebench.baselines.errors import ConfigError
+
+if TYPE_CHECKING:
+    from iebench.baselines.config import TrainConfig
+    from iebench.baselines.methods.base import Method
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -113,8 +118,8 @@ def method_settings(name: str, values: object) -> object:
     return settings_type(**checked)
 
 
-def build_method(config, action_dim: int):
-    """The method named by `config.method` (a `TrainConfig`); a clear error when it needs an action and gets none."""
+def build_method(config: TrainConfig, action_dim: int) -> Method:
+    """The method named by `config.method`; a clear error when it needs an action and gets none."""
     entry = registered(config.method)
     if entry.needs_action and action_dim == 0:
         raise ConfigError(f"method {config.method!r} needs an action (its default is {entry.default_action!r}), not 'none'")

@@ -25,6 +25,8 @@ from iebench.baselines.methods import mini_methods
 from iebench.files import write_atomic, write_json_atomic
 
 if TYPE_CHECKING:
+    from iebench.baselines.config import TrainConfig
+    from iebench.baselines.probes import ProbeSettings
     from iebench.render.settings import RenderSettings
 
 
@@ -50,8 +52,8 @@ class MiniScale:
     cpu_bf16: bool = False  # the backbone in bfloat16 where the CPU does it in hardware (AMX or AVX512-BF16); float32 elsewhere
     supervised: bool = True  # train the supervised reference (seed 0): the ceiling of the rotation probe
 
-    def probe(self, seed: int):
-        """The probes' settings at this scale for a seed (a `ProbeSettings`)."""
+    def probe(self, seed: int) -> ProbeSettings:
+        """The probes' settings at this scale for a seed."""
         from iebench.baselines.probes import ProbeSettings
 
         return ProbeSettings(epochs=self.probe_epochs, seed=seed, draws_per_object=self.probe_draws, val_pairs_per_object=self.val_pairs)
@@ -324,8 +326,8 @@ def _train_and_evaluate(options: MiniOptions, scale: MiniScale, shards: Path, pl
     return reports
 
 
-def train_config(scale: MiniScale, method: str, seed: int, shards: Path, run: Path):
-    """The training configuration of one method and seed at a scale (a `TrainConfig`)."""
+def train_config(scale: MiniScale, method: str, seed: int, shards: Path, run: Path) -> TrainConfig:
+    """The training configuration of one method and seed at a scale."""
     from iebench.baselines.config import TrainConfig
     from iebench.baselines.trainer import CONFIG_NAME, native_cpu_bf16
 
