@@ -191,17 +191,21 @@ def views_of(job: RenderJob, ref: ObjectRef) -> list[int]:
     return sorted(job.given.views.get((ref.synset, ref.model_id), {}))
 
 
+def view_latents(job: RenderJob, ref: ObjectRef, views: list[int]) -> tuple[tuple[int, np.ndarray], ...]:
+    """(view, latents) of an object's views: the given latents (`--latents`), else the seeded draws."""
+    latents_for = job.given.latents_for if job.given else sample_view_latents
+    return tuple((v, latents_for(job.preset, job.seed, ref.synset, ref.model_id, v)) for v in views)
+
+
 def plan(job: RenderJob, sink: LooseSink | ShardSink) -> tuple[list[ObjectTask], int]:
     """The tasks still to do (missing views of each object, in object order) and how many views are done."""
-    latents_for = job.given.latents_for if job.given else sample_view_latents
     tasks, done = [], 0
     for ref in job.objects:
         wanted = views_of(job, ref)
         missing = sink.missing_views(ref, wanted)
         done += len(wanted) - len(missing)
         if missing:
-            views = tuple((v, latents_for(job.preset, job.seed, ref.synset, ref.model_id, v)) for v in missing)
-            tasks.append(ObjectTask(ref, views, job.preset.latent_names))
+            tasks.append(ObjectTask(ref, view_latents(job, ref, missing), job.preset.latent_names))
     return tasks, done
 
 
@@ -327,11 +331,11 @@ class Estimate:
 
 
 def estimate(job: RenderJob, calibration_views: int = 3) -> Estimate:
-    """Forecast images, disk and time from a short calibration render of the first object (nothing written)."""
+    """Forecast images, disk and time from a short calibration render of the first object's first views (nothing written)."""
     tasks, _ = plan(job, make_sink(job))
     todo = sum(len(t.views) for t in tasks)
-    ref = job.objects[0]
-    views = tuple((v, sample_view_latents(job.preset, job.seed, ref.synset, ref.model_id, v)) for v in range(calibration_views))
+    ref = next(o for o in job.objects if views_of(job, o))
+    views = view_latents(job, ref, views_of(job, ref)[:calibration_views])  # the views it will render, as it will render them
     total = sum(len(views_of(job, o)) for o in job.objects)
     options = WorkerOptions(job.settings, job.threads_per_worker(), job.max_faces, job.max_mesh_mb, job.passes)
     with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"), initializer=init_worker, initargs=(options,)) as pool:
@@ -344,7 +348,7 @@ def estimate(job: RenderJob, calibration_views: int = 3) -> Estimate:
     return Estimate(
         images_total=total,
         images_todo=todo,
-        seconds_per_image=result.seconds / calibration_views,
+        seconds_per_image=result.seconds / len(views),
         bytes_per_image=jpeg_bytes + latent_bytes,
         workers=job.worker_count(),
     )

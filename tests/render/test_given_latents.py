@@ -92,3 +92,11 @@ def test_bad_latents_are_refused_before_rendering(procedural_root, tmp_path):
     result = invoke("render", procedural_root, "--out", tmp_path / "o", "--latents", tmp_path / "rows" / "all_latents_train.npy")
     assert result.exit_code != 0 and "all_latents_train.npy" in result.output
     assert not (tmp_path / "o").exists()
+
+
+def test_dry_run_with_given_latents_calibrates_on_them_and_writes_nothing(tiny_render, procedural_root, tmp_path):
+    job, _ = tiny_render
+    result = invoke("render", procedural_root, "--out", tmp_path / "dry", "--latents", job.out, *TINY, "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert f"images:   {len(job.objects) * job.views} ({len(job.objects) * job.views} still to render)" in result.output
+    assert not list((tmp_path / "dry").glob("*/*/*"))
