@@ -106,6 +106,8 @@ def read_latents(obj: LooseObject, view: int) -> np.ndarray:
         raise LooseLayoutError(f"{obj.key}: cannot read {path.name}: {error}") from None
     if latents.ndim != 1 or not np.issubdtype(latents.dtype, np.floating):
         raise LooseLayoutError(f"{obj.key}: {path.name} holds {latents.dtype} of shape {latents.shape}, not a float vector")
+    if not np.isfinite(latents).all():
+        raise LooseLayoutError(f"{obj.key}: {path.name} holds NaN or infinite values")
     return latents.astype(np.float64)
 
 

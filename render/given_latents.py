@@ -47,6 +47,10 @@ def _as_float64(array: np.ndarray, path: Path) -> np.ndarray:
             f"{path}: latents are {array.dtype}, not float64 as 3DIEBench's are: give the original "
             "float64 file (other types would be rendered and written rounded)"
         )
+    if not np.isfinite(array).all():
+        raise GivenLatentsError(
+            f"{path}: {int((~np.isfinite(array)).sum())} latent values are NaN or infinite: no view can be rendered from them"
+        )
     return array
 
 

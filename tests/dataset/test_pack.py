@@ -108,6 +108,12 @@ def test_missing_view_or_bad_latents_stop_before_writing(tiny_render, tmp_path):
     with pytest.raises(PackError, match=f"{ref.synset}/{ref.model_id}") as error:
         pack(src, tmp_path / "out", PackOptions(workers=1))
     assert "nothing was written" in str(error.value)
+    other = next(o for o in tiny_render[0].objects if o != ref)
+    np.save(src / other.synset / other.model_id / "latent_0.npy", np.full(7, np.nan))  # would reach training as a NaN loss
+    with pytest.raises(PackError, match="2 objects cannot be packed") as error:
+        pack(src, tmp_path / "out", PackOptions(workers=1))
+    assert f"{other.key}: latent_0.npy holds NaN or infinite values" in error.value.details
+    np.save(src / other.synset / other.model_id / "latent_0.npy", np.load(src / other.synset / other.model_id / "latent_1.npy"))
     assert not (tmp_path / "out").exists()
     (folder / "image_3.jpg").unlink()
     _, skipped = pack(src, tmp_path / "out2", PackOptions(workers=1, skip_bad=True))

@@ -79,6 +79,10 @@ def test_bad_latents_are_refused_before_rendering(procedural_root, tmp_path):
         read_given_latents(split_arrays(tmp_path / "ints", objects, np.zeros((4, 7), dtype=np.int64)), preset)
     with pytest.raises(GivenLatentsError, match="float32, not float64"):  # its values would be written rounded
         read_given_latents(split_arrays(tmp_path / "singles", objects, np.zeros((4, 7), dtype=np.float32)), preset)
+    nan = np.zeros((4, 7))
+    nan[1, 3] = np.nan
+    with pytest.raises(GivenLatentsError, match="all_latents_train.npy: 1 latent values are NaN"):
+        read_given_latents(split_arrays(tmp_path / "nan", objects, nan), preset)
     with pytest.raises(GivenLatentsError, match="whole number of views"):
         read_given_latents(split_arrays(tmp_path / "rows", objects, np.zeros((5, 7))), preset)
     with pytest.raises(GivenLatentsError, match="fixes floor_hue"):
