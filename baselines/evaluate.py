@@ -395,6 +395,22 @@ def _cell(results: dict, task: str, *path: str) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
+def read_report(path: Path) -> dict:
+    """An eval.json, checked: a report of `iebench eval`, and of the checkpoint its run holds now."""
+    path = Path(path)
+    try:
+        report = json.loads(path.read_text())
+    except ValueError as error:
+        raise EvalError(f"{path} is not an evaluation report ({error}): run `iebench eval` again") from None
+    if not isinstance(report, dict) or not {"run", "method", "random_init", "weights", "results"} <= report.keys():
+        raise EvalError(f"{path} is not an evaluation report of `iebench eval`")
+    run = path.parent.parent  # RUN/eval/eval.json
+    weights = run / checkpoint.CHECKPOINT_NAME
+    if not report["random_init"] and weights.is_file() and sha256_file(weights) != report["weights"]:
+        raise EvalError(f"{path} evaluates an earlier checkpoint of {run}, which has trained since: run `iebench eval {run}` again")
+    return report
+
+
 def markdown_table(reports: list[dict]) -> str:
     """One row per evaluated run: classification top-1 per part, R^2 both ways, MRR, H@1, H@5 and PRE (val->val)."""
     head = (

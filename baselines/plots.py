@@ -10,6 +10,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from iebench.files import atomic_path  # noqa: E402
+
 
 def loss_curve(metrics: Path, out: Path, title: str = "") -> Path:
     """The total loss per step (and per-epoch means) with each loss term, from a metrics.jsonl."""
@@ -125,6 +127,9 @@ def summary_chart(summary: dict[str, dict[str, tuple[float, float]]], out: Path,
 
 def _save(figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    try:
+        with atomic_path(path) as tmp:
+            figure.savefig(tmp, dpi=110, format=path.suffix.lstrip(".") or "png")
+    finally:
+        plt.close(figure)
     return path

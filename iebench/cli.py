@@ -812,20 +812,19 @@ def eval_command(
 )
 def report(runs: tuple[Path, ...], out: Path) -> None:
     """Put evaluated runs side by side: a table and a bar chart (RUN may be a run folder or an eval.json)."""
-    import json
-
-    from iebench.baselines.evaluate import markdown_table
+    from iebench.baselines.evaluate import markdown_table, read_report
     from iebench.baselines.plots import report_chart
+    from iebench.files import write_atomic
 
     reports = []
     for run in runs:
         paths = [run] if run.is_file() else [p for p in (run / "eval" / "eval.json", run / "eval-random-init" / "eval.json") if p.is_file()]
         if not paths:
             _fail(f"{run} has no eval/eval.json: run `iebench eval {run} --data ...` first")
-        reports += [json.loads(p.read_text()) for p in paths]
+        reports += [read_report(p) for p in paths]
     table = markdown_table(reports)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(table)
+    write_atomic(out, table.encode())
     chart = report_chart(reports, out.with_suffix(".png"))
     click.echo(table)
     click.echo(f"-> {out}, {chart}")

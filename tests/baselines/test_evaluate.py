@@ -59,6 +59,20 @@ def test_random_init_floor_and_report(tiny_run, packed, tmp_path):
     assert (tmp_path / "report.png").is_file()
 
 
+def test_report_refuses_an_evaluation_of_an_earlier_checkpoint_and_files_that_are_not_reports(evaluated_copy, packed, tmp_path):
+    run, _ = evaluated_copy
+    out, _ = packed
+    assert CliRunner().invoke(main, ["report", str(run), "--out", str(tmp_path / "r.md")]).exit_code == 0
+    train(tiny_config(out, run, epochs=3), resume=True, progress=False)  # the run trains on after its evaluation
+    result = CliRunner().invoke(main, ["report", str(run), "--out", str(tmp_path / "stale.md")])
+    assert result.exit_code == 1 and "evaluates an earlier checkpoint" in result.output and f"iebench eval {run}" in result.output
+    assert not (tmp_path / "stale.md").exists()
+    for text in ("{bad", "[]", "{}"):
+        (tmp_path / "eval.json").write_text(text)
+        result = CliRunner().invoke(main, ["report", str(tmp_path / "eval.json"), "--out", str(tmp_path / "x.md")])
+        assert result.exit_code == 1 and "is not an evaluation report" in result.output and "Traceback" not in result.output
+
+
 def test_bad_input_fails_before_work(tiny_run, packed, tmp_path):
     out, _ = packed
     with pytest.raises(EvalError, match="unknown task"):
