@@ -24,6 +24,7 @@ from iebench.classes import class_name
 from iebench.files import remove_temporary, sha256_file, write_atomic
 from iebench.object_lists import sie_entry
 
+_SAME_IN_EVERY_RENDER = ("seed", "render", "latents_source")  # of the jobs of a render array, beside the part's own keys
 _SAME_IN_EVERY_PART = ("name", "views_per_object", "resolution", "latent_names", "passes", "preset", "labels", "split", "shard_seed")
 SUMS_NAME = "SHA256SUMS"
 CARD_NAME = "README.md"
@@ -71,6 +72,11 @@ def load_parts(out: Path) -> list[dict]:
         differing = [k for k in _SAME_IN_EVERY_PART if part.get(k) != parts[0].get(k)]
         if differing:
             raise FinalizeError(f"{path.name} and {paths[0].name} differ in {', '.join(differing)}: not one dataset")
+    rendered = [(path, part["render_manifest"]) for path, part in zip(paths, parts) if part.get("render_manifest")]
+    for path, manifest in rendered[1:]:
+        differing = [k for k in _SAME_IN_EVERY_RENDER if manifest.get(k) != rendered[0][1].get(k)]
+        if differing:
+            raise FinalizeError(f"{path.name} and {rendered[0][0].name} were rendered with other {', '.join(differing)}: not one dataset")
     jobs = parts[0].get("plan", {}).get("num_jobs", 1)
     present = {part.get("plan", {}).get("job_index", 0) for part in parts}
     missing = sorted(set(range(jobs)) - present)

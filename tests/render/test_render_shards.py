@@ -61,6 +61,14 @@ def test_shards_hold_the_same_views_as_loose_files(tiny_render, procedural_root,
     assert len(shards.info["splits"]["train"]["shards"]) >= 2
 
 
+def test_jobs_of_an_array_rendered_with_other_seeds_are_not_one_dataset(procedural_root, tmp_path):
+    assert invoke("render", procedural_root, "--out", tmp_path, *ARGS, "--job-index", 0, "--num-jobs", 2).exit_code == 0
+    assert invoke("render", procedural_root, "--out", tmp_path, *ARGS, "--job-index", 1, "--num-jobs", 2, "--seed", 3).exit_code == 0
+    refused = invoke("finalize", tmp_path)
+    assert refused.exit_code == 1 and "were rendered with other seed: not one dataset" in refused.output
+    assert not (tmp_path / fmt.INFO_NAME).exists()
+
+
 def test_job_array_then_finalize_and_resume(procedural_root, tmp_path):
     first = invoke("render", procedural_root, "--out", tmp_path, *ARGS, "--job-index", 0, "--num-jobs", 2)
     assert first.exit_code == 0 and "once every job is, run `iebench finalize" in first.output
