@@ -200,6 +200,19 @@ def _resolution(objects: list[LooseObject], manifest: dict | None) -> int:
         return image.size[0]
 
 
+def _claim_output(out: Path, part: dict) -> Path:
+    """Make OUT the pack's: a new or empty folder, or one holding this very plan (a resume); returns the plan's path."""
+    existing = part_path(out)
+    if out.is_dir() and not existing.is_file() and any(out.iterdir()):
+        example = sorted(p.name for p in out.iterdir())[0]
+        raise PackError(f"{out} is not empty and holds no shard set of pack's (e.g. {example!r}): pack into a new or empty folder")
+    planned = _planned_shards(existing) if existing.is_file() else None
+    if planned is not None and planned != part["shards"]:
+        raise PackError(f"{out} holds shards packed from other input or options (see {existing.name}): use a new folder")
+    out.mkdir(parents=True, exist_ok=True)
+    return existing
+
+
 def pack(src: Path, out: Path, options: PackOptions = PackOptions()) -> tuple[dict, list[str]]:
     """Pack a loose-layout folder into shards; returns the finalized `_info.json` and the skipped objects."""
     from iebench.dataset.finalize import finalize
@@ -252,11 +265,7 @@ def pack(src: Path, out: Path, options: PackOptions = PackOptions()) -> tuple[di
         skipped=sorted(bad),
         shards=plan_shards(objects, split_of, options),
     )
-    out.mkdir(parents=True, exist_ok=True)
-    existing = part_path(out)
-    planned = _planned_shards(existing) if existing.is_file() else None
-    if planned is not None and planned != part["shards"]:
-        raise PackError(f"{out} holds shards packed from other input or options (see {existing.name}): use a new folder")
+    existing = _claim_output(out, part)
     remove_temporary(out, (existing.name, *(s["name"] for s in part["shards"])))
     write_json_atomic(existing, part)
     todo = [s for s in part["shards"] if not fmt.shard_complete(out / s["name"])]

@@ -102,6 +102,8 @@ def copy_render(tiny_render, tmp_path):
 
 def test_missing_view_or_bad_latents_stop_before_writing(tiny_render, tmp_path):
     src, ref = copy_render(tiny_render, tmp_path)
+    with pytest.raises(PackError, match="is not empty and holds no shard set"):
+        pack(src, src, PackOptions(workers=1))  # into its own input
     folder = src / ref.synset / ref.model_id
     (folder / "latent_2.npy").unlink()
     np.save(folder / "latent_1.npy", np.zeros(5))
