@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import colorsys
 import hashlib
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -326,6 +327,15 @@ def generate(root: Path, classes: int, per_class: int, seed: int = 0) -> list[Pr
         raise ValueError(f"--classes must be between 1 and {len(BUILDERS)}, got {classes}")
     if per_class < 1:
         raise ValueError(f"--per-class must be at least 1, got {per_class}")
+    settings = {"seed": seed, "classes": classes, "per_class": per_class}
+    marker = Path(root) / MARKER
+    if marker.is_file():
+        made = json.loads(marker.read_text())
+        if {k: made.get(k) for k in settings} != settings:
+            raise ValueError(
+                f"{root} holds procedural objects made with seed {made.get('seed')}, {made.get('classes')} classes and "
+                f"{made.get('per_class')} per class: choose a new folder (the two sets would mix)"
+            )
     objects = []
     for class_index, synset in enumerate(sorted(BUILDERS)[:classes]):
         for index in range(per_class):
@@ -335,13 +345,7 @@ def generate(root: Path, classes: int, per_class: int, seed: int = 0) -> list[Pr
             objects.append(ProceduralObject(synset, model_id, path))
     write_json_atomic(
         Path(root) / MARKER,
-        {
-            "generator": "iebench procedural",
-            "seed": seed,
-            "classes": classes,
-            "per_class": per_class,
-            "license": "free to use (generated objects)",
-        },
+        {"generator": "iebench procedural", **settings, "license": "free to use (generated objects)"},
     )
     return objects
 

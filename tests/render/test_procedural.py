@@ -52,3 +52,12 @@ def test_bad_counts_are_errors(tmp_path):
         procedural.generate(tmp_path, classes=99, per_class=1)
     with pytest.raises(ValueError, match="per-class"):
         procedural.generate(tmp_path, classes=2, per_class=0)
+
+
+def test_a_set_is_made_again_only_with_its_own_settings(tmp_path):
+    made = procedural.generate(tmp_path, classes=2, per_class=2, seed=5)
+    assert procedural.generate(tmp_path, classes=2, per_class=2, seed=5) == made  # the same set, written again
+    for other in ({"seed": 6}, {"classes": 3}, {"per_class": 1}):
+        with pytest.raises(ValueError, match="holds procedural objects made with seed 5, 2 classes and 2 per class"):
+            procedural.generate(tmp_path, **({"classes": 2, "per_class": 2, "seed": 5} | other))
+    assert len(list(tmp_path.glob("*/*/models/*.obj"))) == 4
