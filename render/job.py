@@ -33,6 +33,7 @@ from tqdm import tqdm
 import iebench
 from iebench.cores import available_cores
 from iebench.files import remove_temporary, write_atomic, write_json_atomic
+from iebench.layout import LATENT_GLOB, object_dir
 from iebench.presets import Preset, sample_view_latents
 
 # Cycles threads per worker process by default. On 2 cores one process with 2 threads renders 1.23x the images a
@@ -164,11 +165,19 @@ def check_resumable(job: RenderJob) -> None:
     """Refuse to mix a run into an output folder rendered with other settings."""
     path = manifest_path(job.out, job.job_index, job.num_jobs)
     if not path.is_file():
+        rendered = next((ref for ref in job.objects if any(object_dir(job.out, ref.synset, ref.model_id).glob(LATENT_GLOB))), None)
+        if rendered is not None:
+            raise RenderJobError(
+                f"{job.out} holds views of {rendered.key} but no {path.name}, so their settings cannot be checked: "
+                "render into a new folder, or move the old views away"
+            )
         return
     try:
         previous = json.loads(path.read_text())
     except json.JSONDecodeError as error:
         raise RenderJobError(f"{path} is not valid JSON ({error}); move it away to start over") from None
+    if not isinstance(previous, dict):
+        raise RenderJobError(f"{path} is not a render manifest; move it away to start over")
     mismatched = settings_mismatch(job, previous)
     if mismatched:
         raise RenderJobError(

@@ -81,6 +81,24 @@ def test_resume_refuses_other_settings(tiny_render):
         run(other)
 
 
+def test_views_without_their_manifest_are_not_resumed_blindly(tiny_render, tmp_path):
+    job, _ = tiny_render
+    copy = RenderJob(
+        objects=job.objects,
+        out=shutil.copytree(job.out, tmp_path / "out"),
+        preset=job.preset,
+        seed=8,
+        views=job.views,
+        settings=TINY_SETTINGS,
+    )
+    manifest_path(copy.out).write_text("[]")
+    with pytest.raises(RenderJobError, match="is not a render manifest"):
+        run(copy)
+    manifest_path(copy.out).unlink()  # the settings of the views there are unknown: seed 8 would be mixed with seed 7
+    with pytest.raises(RenderJobError, match="holds views of .* but no _manifest.json"):
+        run(copy)
+
+
 def test_rerun_renders_nothing_more(tiny_render):
     job, _ = tiny_render
     again = run(job)
