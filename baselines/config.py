@@ -15,6 +15,37 @@ from iebench.baselines.methods import METHODS, method_settings, registered
 __all__ = ["PRESETS", "ConfigError", "TrainConfig", "resolve"]
 
 
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+# What each field's annotation accepts from JSON or TOML (an int is a float; a list is a tuple).
+_ACCEPTS = {
+    "int": _is_int,
+    "float": lambda v: _is_int(v) or isinstance(v, float),
+    "str": lambda v: isinstance(v, str),
+    "bool": lambda v: isinstance(v, bool),
+    "tuple[int, ...]": lambda v: isinstance(v, (list, tuple)) and all(map(_is_int, v)),
+    "Any": lambda v: True,
+}
+
+
+def _check_type(name: str, value: object) -> None:
+    """A clear error for a setting of the wrong type (a TOML file's `lr = "abc"`), before it reaches the code."""
+    kind = next(f.type for f in dataclasses.fields(TrainConfig) if f.name == name)
+    optional = kind.endswith(" | None")
+    base = kind.removesuffix(" | None")
+    if not ((optional and value is None) or _ACCEPTS[base](value)):
+        wanted = {
+            "tuple[int, ...]": "a list of integers",
+            "int": "an integer",
+            "float": "a number",
+            "str": "a string",
+            "bool": "true or false",
+        }
+        raise ConfigError(f"{name} must be {wanted[base]}{' (or absent)' if optional else ''}, got {value!r}")
+
+
 @dataclass(kw_only=True)
 class TrainConfig:
     """Everything a training run depends on (the run folder keeps it as config.json)."""
@@ -65,11 +96,13 @@ class TrainConfig:
 
     @classmethod
     def from_json(cls, data: dict) -> TrainConfig:
-        """Back from `to_json`."""
+        """Back from `to_json`, each value checked to be of its field's type."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - known
         if unknown:
             raise ConfigError(f"unknown configuration keys: {', '.join(sorted(unknown))}")
+        for name, value in data.items():
+            _check_type(name, value)
         values = dict(data)
         if "projector" in values:
             values["projector"] = tuple(values["projector"])
@@ -85,6 +118,8 @@ class TrainConfig:
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.workers is not None and self.workers < 0:
+            raise ConfigError(f"workers must be 0 or more, got {self.workers}")
         if self.lr <= 0:
             raise ConfigError(f"lr must be positive, got {self.lr}")
         if self.backbone not in BACKBONES:
@@ -142,7 +177,8 @@ def resolve(preset: str | None = None, config_file: Path | None = None, **flags)
     if config_file is not None:
         try:
             data = tomllib.loads(Path(config_file).read_text())
-        except (OSError, tomllib.TOMLDecodeError) as error:
+            TrainConfig.from_json(values | data)  # its keys and types, with the file named
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, ConfigError) as error:
             raise ConfigError(f"config file {config_file}: {error}") from None
         values.update(data)
     values.update({k: v for k, v in flags.items() if v is not None})

@@ -1,6 +1,7 @@
 """Real training steps on CPU over the tiny rendered shards: loss goes down, checkpoints, exact resume."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -101,6 +102,30 @@ def test_bad_input_is_refused_before_training(packed, tmp_path):
         train(tiny_config(out, tmp_path / "d", epochs=2, lr=5e-4), resume=True, progress=False)
     with pytest.raises(ConfigError, match="unknown preset"):
         resolve("huge")
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ('lr = "abc"', "lr must be a number, got 'abc'"),
+        ("projector = 5", "projector must be a list of integers, got 5"),
+        ('projector = ["a"]', "projector must be a list of integers"),
+        ("epochs = 1.5", "epochs must be an integer, got 1.5"),
+        ("image_size = true", "image_size must be an integer (or absent), got True"),
+        ('sim_coeff = "x"', "sim_coeff must be a number"),
+        ("nosuch = 1", "unknown configuration keys: nosuch"),
+    ],
+)
+def test_a_config_file_of_the_wrong_types_is_refused_with_its_name(tmp_path, line, message):
+    toml = tmp_path / "run.toml"
+    toml.write_text(line + "\n")
+    with pytest.raises(ConfigError, match=re.escape(f"config file {toml}: {message}")):
+        resolve("tiny", toml)
+    toml.write_bytes(bytes(range(128, 256)))
+    with pytest.raises(ConfigError, match=f"config file {toml}"):
+        resolve("tiny", toml)
+    with pytest.raises(ConfigError, match="workers must be 0 or more"):
+        resolve("tiny", workers=-2)
 
 
 def test_latents_without_what_the_method_needs(tiny_render, tmp_path):
