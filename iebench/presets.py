@@ -197,11 +197,15 @@ def get_preset(name: str) -> Preset:
         raise PresetError(f"unknown preset {name!r}; known presets: {', '.join(PRESETS)}") from None
 
 
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)  # TOML's true is not 1.0
+
+
 def _as_intervals(name: str, value: object) -> tuple[Interval, ...]:
     """Parse a TOML/CLI value: a number (fixed), [lo, hi], or a list of [lo, hi]."""
-    if isinstance(value, (int, float)):
+    if _is_number(value):
         return ((float(value), float(value)),)
-    if isinstance(value, list) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value):
+    if isinstance(value, list) and len(value) == 2 and all(map(_is_number, value)):
         return ((float(value[0]), float(value[1])),)
     if isinstance(value, list) and value and all(isinstance(v, list) for v in value):
         return tuple(iv for v in value for iv in _as_intervals(name, v))
@@ -257,13 +261,16 @@ def load_variant(path: Path, base: str | None = None) -> Preset:
     """Read a TOML variant file: `preset = "..."` (optional), `name = "..."` and a [factors] table."""
     try:
         data = tomllib.loads(Path(path).read_text())
-    except (OSError, tomllib.TOMLDecodeError) as error:
+        unknown = set(data) - {"preset", "name", "factors"}
+        if unknown:
+            raise PresetError(f"unknown keys {sorted(unknown)}; expected preset, name, factors")
+        for key, kind, wanted in (("preset", str, "a preset's name"), ("name", str, "a string"), ("factors", dict, "a table")):
+            if key in data and not isinstance(data[key], kind):
+                raise PresetError(f"{key} must be {wanted}, got {data[key]!r}")
+        preset = get_preset(data.get("preset", base or "3diebench"))
+        return with_overrides(preset, data.get("factors", {}), name=data.get("name", Path(path).stem))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, PresetError) as error:
         raise PresetError(f"variant file {path}: {error}") from None
-    unknown = set(data) - {"preset", "name", "factors"}
-    if unknown:
-        raise PresetError(f"variant file {path}: unknown keys {sorted(unknown)}; expected preset, name, factors")
-    preset = get_preset(data.get("preset", base or "3diebench"))
-    return with_overrides(preset, data.get("factors", {}), name=data.get("name", Path(path).stem))
 
 
 def view_rng(seed: int, synset: str, model_id: str, view: int) -> np.random.Generator:

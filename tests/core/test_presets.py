@@ -127,3 +127,23 @@ def test_variant_file(tmp_path):
     bad.write_text("[factors]\nfloor_hue = [2, 3]\n")
     with pytest.raises(PresetError, match="floor_hue"):
         load_variant(bad)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("factors = 3\n", "factors must be a table, got 3"),
+        ("name = [1]\n", "name must be a string"),
+        ("[factors]\nrot_x = true\n", "expected a number"),
+        ("[factors]\nnosuch = 1\n", "has no factor 'nosuch'"),
+        ("[factors]\nfloor_hue = [2, 3]\n", "floor_hue"),
+    ],
+)
+def test_a_broken_variant_file_is_named_with_what_is_wrong(tmp_path, text, message):
+    path = tmp_path / "v.toml"
+    path.write_text(text)
+    with pytest.raises(PresetError, match=f"variant file {path}: .*{message}"):
+        load_variant(path)
+    path.write_bytes(bytes(range(128, 256)))
+    with pytest.raises(PresetError, match=f"variant file {path}"):
+        load_variant(path)
