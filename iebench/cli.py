@@ -108,8 +108,8 @@ class Interrupted(click.ClickException):
 
     exit_code = EXIT_INTERRUPTED
 
-    def __init__(self) -> None:
-        super().__init__("interrupted: finished work is kept and temporary files are removed; run the same command again to resume")
+    def __init__(self, resume: str = "run the same command again to resume") -> None:
+        super().__init__(f"interrupted: finished work is kept and temporary files are removed; {resume}")
 
 
 def _raise_interrupt(signum, frame) -> None:
@@ -144,6 +144,8 @@ class Commands(click.Group):
         except KeyboardInterrupt:
             if debug:
                 raise
+            if ctx.invoked_subcommand == "train":  # a run folder resumes only when asked to
+                raise Interrupted("run the same command again with --resume to continue from the last checkpoint") from None
             raise Interrupted() from None
         except Exception as error:
             if debug or not anticipated(error):

@@ -156,5 +156,5 @@ def test_an_interrupted_run_ends_cleanly(shards, tmp_path):
     process.send_signal(signal.SIGTERM)  # as SLURM's scancel or a `kill` does
     output, _ = process.communicate(timeout=60)
     assert process.returncode == EXIT_INTERRUPTED, output
-    assert_clean_failure(process.returncode, output, "interrupted", "run the same command again")
+    assert_clean_failure(process.returncode, output, "interrupted", "run the same command again with --resume")
     assert temporary_files(run) == []
