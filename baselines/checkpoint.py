@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import random
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -68,7 +69,9 @@ def load_file(path: Path, what: str = "a checkpoint") -> object:
     """Whatever a torch file holds, loaded with `weights_only=True`; one clear error for anything else."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"no {what} at {path}")
+        raise CheckpointError(f"{path} does not exist (expected {what} there)")
+    if not zipfile.is_zipfile(path):  # every torch.save since torch 1.6 writes a zip archive
+        raise CheckpointError(f"{path} is not {what}: not a file torch.save wrote (damaged, cut short, or another kind of file)")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises several kinds for damaged or foreign files

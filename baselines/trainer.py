@@ -99,6 +99,8 @@ def _resume_state(config: TrainConfig, path: Path, resume: bool) -> dict | None:
         if path.is_file():
             raise ConfigError(f"{path.parent} already holds a run: pass --resume to continue it, or choose a new --out")
         return None
+    if not path.is_file():
+        raise ConfigError(f"--resume: {path.parent} holds no run to continue ({path.name} is missing): drop --resume to start one")
     state = checkpoint.load(path, for_training=True)
     checkpoint.check_config(state, config.fingerprint(), path)
     done = state["epoch"] + 1
