@@ -509,9 +509,9 @@ def finalize(out: Path) -> None:
 
 
 @main.command()
-@click.argument("out", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("out", metavar="SHARDS", type=click.Path(exists=True, file_okay=False, path_type=Path))
 def verify(out: Path) -> None:
-    """Check every shard of OUT against _info.json: checksums, counts, JPEGs, latents, splits, indexes."""
+    """Check every shard of SHARDS against _info.json: checksums, counts, JPEGs, latents, splits, indexes."""
     from iebench.dataset.verify import verify as verify_set
 
     problems = verify_set(out)
@@ -532,7 +532,7 @@ def _echo_info(out: Path, info: dict) -> None:
 
 
 @main.command()
-@click.argument("out", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("out", metavar="SHARDS", type=click.Path(exists=True, file_okay=False, path_type=Path))
 def info(out: Path) -> None:
     """Print counts per class and split, sizes and the settings of a shard set."""
     from iebench.dataset.finalize import load_info
@@ -569,7 +569,7 @@ def info(out: Path) -> None:
 @click.option("--split", type=click.Choice(["train", "val"]), default="train", show_default=True, help="Split to show (shards).")
 @click.option("--objects", "max_objects", type=COUNT, default=12, show_default=True, help="Objects (rows) to show, spread over classes.")
 @click.option("--views", "max_views", type=COUNT, default=8, show_default=True, help="Views (columns) per object.")
-@click.option("--tile", type=COUNT, default=128, show_default=True, help="Tile size in pixels.")
+@click.option("--tile", type=click.IntRange(16, 1024), default=128, show_default=True, help="Tile size in pixels.")
 def show(src: Path, out: Path | None, split: str, max_objects: int, max_views: int, tile: int) -> None:
     """Write a contact sheet of a shard set or a render output: objects x views, captioned with class and latents."""
     from iebench.contact_sheet import save_png

@@ -31,6 +31,11 @@ def test_train_on_an_unfinalized_shard_folder_says_to_finalize(shards, tmp_path)
         assert_clean_failure(*invoke(command, shards), f"iebench finalize {shards}")
 
 
+def test_verify_on_renders_not_yet_packed_says_to_pack(loose):
+    for command in ("verify", "info"):
+        assert_clean_failure(*invoke(command, loose), "is not a shard set", "iebench pack")
+
+
 @pytest.mark.parametrize(
     "args",
     [
