@@ -63,7 +63,9 @@ class TrainResult:
 
 def prepare_data(config: TrainConfig) -> PairDataset:
     """The training pairs, with clear errors for missing shards or latents the method cannot use."""
-    if not config.data or not Path(config.data).is_dir():
+    if not config.data:
+        raise ConfigError("no --data: give the shard folder (or original layout) to train on, as a flag or `data = ...` in --config")
+    if not Path(config.data).is_dir():
         raise ConfigError(f"--data {config.data!r} is not a folder of shards (or of the original layout)")
     action = config.action_name
     try:

@@ -41,6 +41,9 @@ def method_list(ctx: click.Context, param: click.Parameter, value: str) -> tuple
         raise click.BadParameter(f"no method {', '.join(map(repr, unknown))}: `iebench methods` lists them")
     if not names:
         raise click.BadParameter("name at least one method")
+    twice = sorted({m for m in names if names.count(m) > 1})
+    if twice:
+        raise click.BadParameter(f"{', '.join(map(repr, twice))} named twice")
     return names
 
 
@@ -606,23 +609,26 @@ def show(src: Path, out: Path | None, split: str, max_objects: int, max_views: i
     "resnet18-sie-w32 / -w16: the same network at 1/2 or 1/4 of the width (256-d or 128-d, about 3x or 8x faster on a CPU); "
     "resnet18: torchvision's; vit-s16: ViT-S/16 (the reconstruction paper's).",
 )
-@click.option("--data", type=click.Path(path_type=Path), help="Shard folder (or the original layout) to train on.")
-@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), help="Run folder.")
+@click.option(
+    "--data", type=click.Path(path_type=Path), help="Shard folder (or the original layout) to train on (required, here or in --config)."
+)
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), help="Run folder (required, here or in --config).")
 @click.option(
     "--preset",
     type=click.Choice(["sie-paper", "recon-paper", "tiny"]),
-    help="sie-paper: SPEC 3 (256 px, batch 1024, 2000 epochs); recon-paper: ViT-S/16, 800 epochs; tiny: a few CPU minutes.",
+    help="sie-paper: SPEC 3 (256 px, batch 1024, 2000 epochs); recon-paper: ViT-S/16, 800 epochs; tiny: a few CPU minutes "
+    "[default: none: TrainConfig's defaults, SPEC 3's settings].",
 )
 @click.option(
     "--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="TOML file of settings (flags win)."
 )
-@click.option("--epochs", type=COUNT)
+@click.option("--epochs", type=COUNT, help="Training epochs, each one pair per object [default: 2000 or the preset's].")
 @click.option("--batch-size", type=COUNT, help="Global batch size, over all ranks.")
-@click.option("--lr", type=POSITIVE)
-@click.option("--weight-decay", type=NONNEG_FLOAT)
+@click.option("--lr", type=POSITIVE, help="Adam's learning rate, constant [default: 1e-3].")
+@click.option("--weight-decay", type=NONNEG_FLOAT, help="Adam's weight decay [default: 1e-6].")
 @click.option("--image-size", type=COUNT, help="Resize on the device to this size (the stored size if not set by a preset).")
 @click.option("--action", type=click.Choice(["rotation", "euler", "rotation-color", "all", "none"]), help="Action [default: the method's].")
-@click.option("--seed", type=NONNEG)
+@click.option("--seed", type=NONNEG, help="Seed of the initial weights and of every pair drawn [default: 0].")
 @click.option("--workers", type=NONNEG, help="DataLoader workers per rank [default: cores, at most 8].")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]))
 @click.option("--amp/--no-amp", default=None, help="Mixed precision, float16 (CUDA only).")

@@ -567,6 +567,8 @@ def run_mini(options: MiniOptions, command: str = "iebench mini") -> Path:
         raise ValueError(f"unknown scale {options.scale!r}; scales are {', '.join(SCALES)}")
     if options.seeds < 1:
         raise ValueError("--seeds must be at least 1")
+    if options.per_class is not None and options.objects is None:
+        raise ValueError("--per-class picks objects from --objects: give --objects too (the procedural set's size is the scale's)")
     scale = options.scale_used()
     options.out.mkdir(parents=True, exist_ok=True)
     if (options.out / TIMINGS_NAME).is_file():

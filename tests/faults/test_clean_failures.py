@@ -65,7 +65,13 @@ def test_unknown_methods_are_refused_before_any_work(command, shards, tmp_path):
     assert code == 2 and "no method 'vicrg'" in output and "iebench methods" in output
     code, output = invoke(*args, "--methods", " , ")
     assert code == 2 and "at least one method" in output
+    code, output = invoke(*args, "--methods", "sie,vicreg,sie")
+    assert code == 2 and "'sie' named twice" in output
     assert not (tmp_path / "out").exists()
+
+
+def test_mini_per_class_without_objects_is_refused(tmp_path):
+    assert_clean_failure(*invoke("mini", tmp_path / "out", "--scale", "ci", "--per-class", "2"), "--per-class", "--objects")
 
 
 def test_cuda_on_a_machine_without_one_is_one_clean_line(shards, tmp_path):
