@@ -28,7 +28,7 @@ from iebench.dataset.loose import (
 )
 from iebench.dataset.parts import new_part, part_path
 from iebench.dataset.splits import assign_splits, require_split, split_record
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 from iebench.classes import class_name
@@ -129,6 +129,8 @@ def load_sample(
             with Image.open(io.BytesIO(data)) as image:
                 image.load()
                 size = image.size
+        except UnidentifiedImageError:
+            raise PackError(f"{synset}/{model_id}: {path.name} is not a readable JPEG (not an image file)") from None
         except (OSError, SyntaxError) as error:
             raise PackError(f"{synset}/{model_id}: {path.name} is not a readable JPEG ({error})") from None
         if size != (resolution, resolution):
@@ -200,6 +202,16 @@ def _resolution(objects: list[LooseObject], manifest: dict | None) -> int:
         return image.size[0]
 
 
+def _latent_count(objects: list[LooseObject]) -> int:
+    """The latent vectors' length, from the first object whose first latent file reads (the checks report the others)."""
+    for obj in objects:
+        try:
+            return read_latents(obj, obj.views[0]).shape[0]
+        except LooseLayoutError:
+            continue
+    raise PackError(f"no object under {objects[0].folder.parent.parent} has a readable latent file (nothing was written)")
+
+
 def _claim_output(out: Path, part: dict) -> Path:
     """Make OUT the pack's: a new or empty folder, or one holding this very plan (a resume); returns the plan's path."""
     existing = part_path(out)
@@ -225,8 +237,7 @@ def pack(src: Path, out: Path, options: PackOptions = PackOptions()) -> tuple[di
     except fmt.ShardFormatError as error:
         raise PackError(f"{src}: {error} (nothing was written)") from None
     views = max(len(o.views) for o in objects)
-    k = read_latents(objects[0], objects[0].views[0]).shape[0]
-    preset = schema(src, k)
+    preset = schema(src, _latent_count(objects))
     passes = passes_of(src, objects)
     checked = [(o, check_object(o, views, len(preset.latent_names), passes)) for o in tqdm(objects, desc="check", unit="obj", leave=False)]
     problems = [problem for _, problem in checked if problem]

@@ -128,6 +128,18 @@ def test_missing_view_or_bad_latents_stop_before_writing(tiny_render, tmp_path):
     assert not (tmp_path / "out3").exists()
 
 
+def test_skip_bad_skips_an_unreadable_latent_file_of_the_first_object(tiny_render, tmp_path):
+    from iebench.dataset.loose import list_objects
+
+    src, _ = copy_render(tiny_render, tmp_path)
+    first = list_objects(src)[0]
+    (first.folder / "latent_0.npy").write_bytes(b"not a numpy file")
+    with pytest.raises(PackError, match=f"{first.key}: latent_0.npy is not a .npy file"):
+        pack(src, tmp_path / "out", PackOptions(workers=1))
+    _, skipped = pack(src, tmp_path / "out", PackOptions(workers=1, skip_bad=True))
+    assert skipped == [first.key]
+
+
 def test_corrupt_jpeg_names_the_object_and_a_rerun_resumes(tiny_render, tmp_path):
     src, ref = copy_render(tiny_render, tmp_path)
     image = src / ref.synset / ref.model_id / "image_1.jpg"
