@@ -10,10 +10,15 @@ def r2_sie(target: np.ndarray, prediction: np.ndarray) -> float:
     """R^2 as SIE computes it: one global mean over every entry of the N x k target matrix.
 
     1 - sum((t - p)^2) / sum((t - mean(t))^2). A constant predictor scores above 0 whenever the
-    columns' means differ (about 0.23 on 3DIEBench's relative quaternions): not sklearn's R^2.
+    columns' means differ (about 0.23 on 3DIEBench's relative quaternions): not sklearn's R^2. A
+    target that is one constant (colour on data whose colours are fixed) scores as `r2_columns` scores
+    a constant column: 1 if predicted exactly, else 0, never a division by zero.
     """
     target, prediction = np.asarray(target, np.float64), np.asarray(prediction, np.float64)
-    return float(1 - ((target - prediction) ** 2).sum() / ((target - target.mean()) ** 2).sum())
+    residual, total = ((target - prediction) ** 2).sum(), ((target - target.mean()) ** 2).sum()
+    if total == 0:
+        return 1.0 if residual == 0 else 0.0
+    return float(1 - residual / total)
 
 
 def r2_columns(target: np.ndarray, prediction: np.ndarray) -> np.ndarray:

@@ -74,6 +74,7 @@ def test_r2_per_output_scores_constant_columns_as_sklearn():
     off = np.concatenate([np.full((50, 1), 0.1), noisy], axis=1)
     assert r2_per_output(target, off) == pytest.approx((0 + sum(per_column)) / 3)
     assert np.isfinite(r2_per_output(np.zeros((5, 2)), np.ones((5, 2))))
+    assert r2_sie(np.zeros((5, 2)), np.ones((5, 2))) == 0 and r2_sie(np.zeros((5, 2)), np.zeros((5, 2))) == 1  # fixed colours
     assert r2_columns(target, exact).tolist() == pytest.approx([1.0, *per_column])  # each column's own, in order
 
 
