@@ -95,6 +95,13 @@ def _trim_metrics(path: Path, last_epoch: int) -> None:
     write_atomic(path, "".join(line + "\n" for epoch, line in records if epoch <= last_epoch).encode())
 
 
+def shard_set_digest(data: str) -> str | None:
+    """What identifies a shard set wherever it lies (its checksums); None for the original layout, which has none."""
+    from iebench.baselines.features import data_digest
+
+    return data_digest(Path(data)) if (Path(data) / "SHA256SUMS").is_file() else None
+
+
 def _resume_state(config: TrainConfig, path: Path, resume: bool) -> dict | None:
     """The checkpoint to continue from (None for a new run), checked against the configuration."""
     if not resume:
@@ -105,6 +112,9 @@ def _resume_state(config: TrainConfig, path: Path, resume: bool) -> dict | None:
         raise ConfigError(f"--resume: {path.parent} holds no run to continue ({path.name} is missing): drop --resume to start one")
     state = checkpoint.load(path, for_training=True)
     checkpoint.check_config(state, config.fingerprint(), path)
+    trained_on = state["extra"].get("data")
+    if trained_on is not None and trained_on != shard_set_digest(config.data):
+        raise ConfigError(f"{path.parent} trained on other data than --data {config.data}: resume on the shards it started on")
     done = state["epoch"] + 1
     if config.epochs < done:
         raise ConfigError(f"{path.parent} has trained {done} epochs: --epochs {config.epochs} is fewer; nothing was changed")
@@ -134,6 +144,7 @@ class Session:
     normalize: Normalize
     autocast_dtype: torch.dtype | None  # the whole forward pass's mixed-precision type (float16 on CUDA); None: float32
     run: Path
+    data_digest: str | None  # `shard_set_digest` of the data, kept in every checkpoint: a resume must continue on it
     board: object | None = None  # a TensorBoard writer on the main process, when tensorboard is installed
 
     @property
@@ -205,7 +216,7 @@ def _start_session(config: TrainConfig, run: Path) -> Session:
     dtype = autocast_dtype(config, runtime.device)
     scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)  # bfloat16 has float32's range: no scaling
     normalize = Normalize(size=config.image_size).to(runtime.device)
-    return Session(config, runtime, data, loader, model, probe, optimizer, scaler, normalize, dtype, run)
+    return Session(config, runtime, data, loader, model, probe, optimizer, scaler, normalize, dtype, run, shard_set_digest(config.data))
 
 
 def precision(config: TrainConfig, device: torch.device) -> str:
@@ -364,7 +375,7 @@ def _save_checkpoint(session: Session, epoch: int) -> None:
         scaler=session.scaler,
         epoch=epoch,
         config=session.config.to_json(),
-        extra={"action_dim": session.data.action_dim, "latent_names": list(session.data.latent_names)},
+        extra={"action_dim": session.data.action_dim, "latent_names": list(session.data.latent_names), "data": session.data_digest},
     )
 
 

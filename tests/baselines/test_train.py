@@ -159,6 +159,23 @@ def test_resume_with_fewer_epochs_changes_nothing(packed, tmp_path):
     assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
 
 
+def test_resume_continues_on_its_shards_wherever_they_lie_and_on_no_others(packed, tiny_render, tmp_path):
+    import shutil
+
+    from iebench.dataset.pack import PackOptions, pack
+
+    out, _ = packed
+    run = tmp_path / "run"
+    train(tiny_config(out, run, epochs=1), progress=False)
+    moved = shutil.copytree(out, tmp_path / "moved")
+    other = tmp_path / "other"
+    pack(tiny_render[0].out, other, PackOptions(name="tiny", shard_size_mb=0.004, workers=1, split_seed=1))  # another split
+    with pytest.raises(ConfigError, match="trained on other data than --data"):
+        train(tiny_config(other, run, epochs=2), resume=True, progress=False)
+    train(tiny_config(moved, run, epochs=2), resume=True, progress=False)  # the same shards, copied elsewhere
+    assert len(epoch_losses(run)) == 2
+
+
 def test_files_that_are_not_checkpoints_get_one_clear_line(packed, tmp_path):
     out, _ = packed
     run = tmp_path / "run"
