@@ -59,6 +59,18 @@ def test_a_flipped_byte_in_a_jpeg_is_caught_and_named(shards, tmp_path):
     assert_clean_failure(code, output, shard.name, f"object {key}", "member", "checksum")
 
 
+def test_a_flipped_byte_between_members_is_located_and_finalize_is_not_advised(shards):
+    shard, _ = train_entries(shards)
+    data = bytearray(shard.read_bytes())
+    data[-1] ^= 0xFF  # the tar's end-of-archive padding: no member is touched
+    shard.write_bytes(bytes(data))
+    problems = verify(shards, progress=False)
+    assert problems == [
+        f"{shard.name}: sha256 differs from _info.json (changed or corrupt; every member reads intact, "
+        "so the damage lies between them, in tar headers or padding: re-pack it or restore it from a copy)"
+    ]
+
+
 def test_a_jpeg_the_decoder_warns_about_is_an_error(loose, tmp_path):
     buffer = io.BytesIO()
     Image.new("RGB", (32, 32), (200, 40, 40)).save(buffer, format="JPEG", quality=95)
