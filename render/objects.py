@@ -58,6 +58,10 @@ def scan_root(root: Path) -> list[ObjectRef]:
     ]
     if not objects:
         raise ObjectSourceError(f"no objects in {root}: expected ShapeNetCore's layout <synset>/<model_id>/models/model_normalized.obj")
+    if not any(ref.mesh.is_file() for ref in objects):
+        raise ObjectSourceError(
+            f"no meshes in {root}: none of its {len(objects)} object folders holds a mesh file (a render output is not an object set)"
+        )
     return objects
 
 

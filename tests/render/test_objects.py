@@ -42,3 +42,9 @@ def test_missing_root_and_wrong_layout_are_clear_errors(tmp_path):
         scan_root(tmp_path / "flat")
     with pytest.raises(ObjectSourceError, match="job-index"):
         partition([], 3, 2)
+
+
+def test_a_render_output_is_not_an_object_set(tiny_render):
+    job, _ = tiny_render
+    with pytest.raises(ObjectSourceError, match=f"no meshes in {job.out}: none of its {len(job.objects)} object folders"):
+        scan_root(job.out)
