@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 import iebench
 from iebench.baselines.methods import METHODS, compared_methods, mini_methods, variants_of
@@ -378,6 +379,8 @@ def render(
     from iebench.render.request import RenderRequest, prepare_job, render_and_finalize
 
     shards = PackOptions(**shard_values) if output_format == "shards" else None
+    if latents_from is not None and click.get_current_context().get_parameter_source("views") != ParameterSource.DEFAULT:
+        _fail("--latents lists the views to render: it cannot be combined with --views")
     request = RenderRequest(
         src=src,
         out=out,

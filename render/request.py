@@ -18,7 +18,7 @@ from iebench.render.job import RenderJob, RenderSummary, run
 from iebench.render.objects import ObjectRef, partition, select_objects
 from iebench.render.settings import QUALITIES, RenderSettings
 
-from iebench.object_lists import read_object_list
+from iebench.object_lists import ObjectListError, read_object_list
 from iebench.passes import parse_passes
 from iebench.presets import Preset, PresetError, get_preset, load_variant, parse_factor_flag, with_overrides
 
@@ -114,6 +114,9 @@ def prepare_job(request: RenderRequest) -> RenderJob:
         given = read_given_latents(request.latents_from, scene)
         listed = sorted(set(given.views) & set(listed)) if listed is not None else sorted(given.views)
         views = max(len(v) for v in given.views.values())
+    if listed == []:
+        named = "--latents and --objects share" if request.latents_from is not None and request.object_list else "--objects names"
+        raise ObjectListError(f"{named} no object: nothing to render")
     everything = select_objects(request.src, listed)
     mine = partition(everything, job_index, num_jobs)
     plan = None

@@ -227,12 +227,16 @@ def test_cli_errors_before_any_work(procedural_root, tmp_path):
     from iebench.cli import main
 
     runner = CliRunner()
+    empty = tmp_path / "none.txt"
+    empty.write_text("# no objects\n")
     cases = [
         (["render", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o")], "does not exist"),
         (["render", str(procedural_root), "--out", str(tmp_path / "o"), "--preset", "nope"], "unknown preset"),
         (["render", str(procedural_root), "--out", str(tmp_path / "o"), "--factor", "floor_hue=0.9:0.1"], "empty"),
         (["render", str(procedural_root), "--out", str(tmp_path / "o"), "--views", "0"], "--views"),
         (["render", str(procedural_root), "--out", str(tmp_path / "o"), "--job-index", "2", "--num-jobs", "2"], "job-index"),
+        (["render", str(procedural_root), "--out", str(tmp_path / "o"), "--objects", str(empty)], "--objects names no object"),
+        (["render", str(procedural_root), "--out", str(tmp_path / "o"), "--latents", str(procedural_root), "--views", "5"], "--views"),
     ]
     for args, message in cases:
         result = runner.invoke(main, args)
