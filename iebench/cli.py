@@ -582,10 +582,11 @@ def show(src: Path, out: Path | None, split: str, max_objects: int, max_views: i
     from iebench.dataset.finalize import FinalizeError
     from iebench.dataset.format import INFO_NAME
     from iebench.dataset.loose import LooseLayoutError, loose_contact_sheet
+    from iebench.dataset.parts import PART_GLOB
     from iebench.dataset.reader import shard_contact_sheet
 
     try:
-        if (src / INFO_NAME).is_file():
+        if (src / INFO_NAME).is_file() or any(src.glob(PART_GLOB)):  # a shard set; unfinalized, the error says to finalize it
             sheet = shard_contact_sheet(src, split, max_objects, max_views, tile)
         else:
             sheet = loose_contact_sheet(src, max_objects, max_views, tile)

@@ -27,7 +27,7 @@ def test_train_on_an_unfinalized_shard_folder_says_to_finalize(shards, tmp_path)
     (shards / fmt.INFO_NAME).unlink()
     code, output = invoke("train", "--preset", "tiny", "--data", shards, "--out", tmp_path / "run", "--device", "cpu")
     assert_clean_failure(code, output, "not finalized", f"iebench finalize {shards}")
-    for command in ("verify", "info"):
+    for command in ("verify", "info", "show"):
         assert_clean_failure(*invoke(command, shards), f"iebench finalize {shards}")
 
 
