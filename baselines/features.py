@@ -53,22 +53,21 @@ def fingerprint(*parts: object) -> str:
     return hashlib.sha256("/".join(map(repr, parts)).encode()).hexdigest()[:16]
 
 
+# Files of a shard set that describe how it was made (the render's manifest and run counts, the card), not the data:
+# packing the same renders again after a render run that had nothing left to do rewrites them.
+DESCRIPTIONS = ("_info.json", "README.md")
+
+
 def data_digest(root: Path) -> str:
-    """What identifies a data set: the bytes of its description and split files, and its path where nothing names its contents."""
+    """What identifies a data set: a shard set's checksums of its shards, indexes and split files (wherever it lies);
+    for the original layout, which lists no checksums, the bytes of its split files and its path."""
     root = Path(root).resolve()
-    names = (
-        "_info.json",
-        "SHA256SUMS",
-        "_manifest.json",
-        "train_images.npy",
-        "val_images.npy",
-        "all_latents_train.npy",
-        "all_latents_val.npy",
-    )
-    # Shards list every file's sha256 in SHA256SUMS, so a copy of them elsewhere is the same data and keeps its cached
-    # results; the original release's image folders have no such list, so there the path stands for the images.
-    where = None if (root / "SHA256SUMS").is_file() else str(root)
-    return fingerprint(where, *(sha256_file(root / n) if (root / n).is_file() else None for n in names))
+    sums = root / "SHA256SUMS"
+    if sums.is_file():
+        lines = [line for line in sums.read_text(errors="replace").splitlines() if line.partition("  ")[2].lstrip("*") not in DESCRIPTIONS]
+        return fingerprint("shards", *sorted(lines))
+    names = ("_manifest.json", "train_images.npy", "val_images.npy", "all_latents_train.npy", "all_latents_val.npy")
+    return fingerprint(str(root), *(sha256_file(root / n) if (root / n).is_file() else None for n in names))
 
 
 @torch.no_grad()

@@ -91,7 +91,7 @@ def _trim_metrics(path: Path, last_epoch: int) -> None:
         try:
             records.append((json.loads(line)["epoch"], line))
         except (ValueError, KeyError, TypeError):
-            raise ConfigError(f"{path}: line {number} is not a metrics record; move the file away to resume") from None
+            raise ConfigError(f"{path}: line {number} is not a metrics record; move the file away and run again") from None
     write_atomic(path, "".join(line + "\n" for epoch, line in records if epoch <= last_epoch).encode())
 
 
@@ -113,7 +113,7 @@ def _resume_state(config: TrainConfig, path: Path, resume: bool) -> dict | None:
     state = checkpoint.load(path, for_training=True)
     checkpoint.check_config(state, config.fingerprint(), path)
     trained_on = state["extra"].get("data")
-    if trained_on is not None and trained_on != shard_set_digest(config.data):
+    if trained_on is not None and config.data and trained_on != shard_set_digest(config.data):
         raise ConfigError(f"{path.parent} trained on other data than --data {config.data}: resume on the shards it started on")
     done = state["epoch"] + 1
     if config.epochs < done:
