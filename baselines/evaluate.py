@@ -402,11 +402,11 @@ def read_report(path: Path) -> dict:
         report = json.loads(path.read_text())
     except ValueError as error:
         raise EvalError(f"{path} is not an evaluation report ({error}): run `iebench eval` again") from None
-    if not isinstance(report, dict) or not {"run", "method", "random_init", "weights", "results"} <= report.keys():
+    if not isinstance(report, dict) or not {"run", "method", "random_init", "results"} <= report.keys():
         raise EvalError(f"{path} is not an evaluation report of `iebench eval`")
     run = path.parent.parent  # RUN/eval/eval.json
     weights = run / checkpoint.CHECKPOINT_NAME
-    if not report["random_init"] and weights.is_file() and sha256_file(weights) != report["weights"]:
+    if "weights" in report and not report["random_init"] and weights.is_file() and sha256_file(weights) != report["weights"]:
         raise EvalError(f"{path} evaluates an earlier checkpoint of {run}, which has trained since: run `iebench eval {run}` again")
     return report
 

@@ -67,6 +67,9 @@ def test_report_refuses_an_evaluation_of_an_earlier_checkpoint_and_files_that_ar
     result = CliRunner().invoke(main, ["report", str(run), "--out", str(tmp_path / "stale.md")])
     assert result.exit_code == 1 and "evaluates an earlier checkpoint" in result.output and f"iebench eval {run}" in result.output
     assert not (tmp_path / "stale.md").exists()
+    pixels = {k: v for k, v in json.loads((run / "eval" / "eval.json").read_text()).items() if k != "weights"}
+    (tmp_path / "pixels.json").write_text(json.dumps(pixels | {"method": "pixels"}))  # a reference row has no weights
+    assert CliRunner().invoke(main, ["report", str(tmp_path / "pixels.json"), "--out", str(tmp_path / "p.md")]).exit_code == 0
     for text in ("{bad", "[]", "{}"):
         (tmp_path / "eval.json").write_text(text)
         result = CliRunner().invoke(main, ["report", str(tmp_path / "eval.json"), "--out", str(tmp_path / "x.md")])
@@ -184,8 +187,15 @@ def test_a_cached_evaluation_follows_its_shards_to_another_folder_but_not_to_oth
     moved = shutil.copytree(packed[0], tmp_path / "elsewhere" / "shards")  # SHA256SUMS names every byte: the same data
     assert cached_evaluate(run, moved, ROTATION_ONLY, progress=False) == first and written_at(run) == stamp
     sums = moved / "SHA256SUMS"
-    first_line, *rest = sums.read_text().splitlines()
-    sums.write_text("\n".join(["0" * 64 + first_line[64:], *rest]) + "\n")  # a file with other bytes than the cache's
+    lines = sums.read_text().splitlines()
+
+    def with_zeroed(suffix: str) -> str:  # SHA256SUMS with one file's digest changed
+        index = next(i for i, line in enumerate(lines) if line.endswith(suffix))
+        return "\n".join([*lines[:index], "0" * 64 + lines[index][64:], *lines[index + 1 :]]) + "\n"
+
+    sums.write_text(with_zeroed("  _info.json"))  # a description rewritten (a pack re-run after a render with nothing to do)
+    assert cached_evaluate(run, moved, ROTATION_ONLY, progress=False) == first and written_at(run) == stamp
+    sums.write_text(with_zeroed(".tar"))  # a shard with other bytes than the cache's
     assert cached_evaluate(run, moved, ROTATION_ONLY, progress=False)["key"] != first["key"]
 
 
