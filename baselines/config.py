@@ -46,6 +46,16 @@ def _check_type(name: str, value: object) -> None:
         raise ConfigError(f"{name} must be {wanted[base]}{' (or absent)' if optional else ''}, got {value!r}")
 
 
+def check_settings(data: dict) -> None:
+    """Every key is a TrainConfig field and every value of its type (the method's own `extra` is checked with the method)."""
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = set(data) - known
+    if unknown:
+        raise ConfigError(f"unknown configuration keys: {', '.join(sorted(unknown))}")
+    for name, value in data.items():
+        _check_type(name, value)
+
+
 @dataclass(kw_only=True)
 class TrainConfig:
     """Everything a training run depends on (the run folder keeps it as config.json)."""
@@ -97,12 +107,7 @@ class TrainConfig:
     @classmethod
     def from_json(cls, data: dict) -> TrainConfig:
         """Back from `to_json`, each value checked to be of its field's type."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ConfigError(f"unknown configuration keys: {', '.join(sorted(unknown))}")
-        for name, value in data.items():
-            _check_type(name, value)
+        check_settings(data)
         values = dict(data)
         if "projector" in values:
             values["projector"] = tuple(values["projector"])
@@ -177,7 +182,7 @@ def resolve(preset: str | None = None, config_file: Path | None = None, **flags)
     if config_file is not None:
         try:
             data = tomllib.loads(Path(config_file).read_text())
-            TrainConfig.from_json(values | data)  # its keys and types, with the file named
+            check_settings(data)  # with the file named; its [extra] is checked against the method once the flags are in
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, ConfigError) as error:
             raise ConfigError(f"config file {config_file}: {error}") from None
         values.update(data)

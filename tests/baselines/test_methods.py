@@ -126,6 +126,8 @@ def test_settings_survive_config_json_and_an_extra_table_in_toml(tmp_path):
     toml.write_text('method = "recon-xattn"\n[extra]\ndecoder_blokcs = 2\n')
     with pytest.raises(ConfigError, match="'recon-xattn' has no setting 'decoder_blokcs'"):
         resolve(config_file=toml)
+    toml.write_text("[extra]\ntemperature = 0.2\n")  # the method comes from the flag: flags win, the file's settings are its
+    assert resolve(config_file=toml, method="simclr").extra.temperature == 0.2
 
 
 def test_the_registry_is_the_one_list_of_methods():
