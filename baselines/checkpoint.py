@@ -70,13 +70,13 @@ def load_file(path: Path, what: str = "a checkpoint") -> object:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path} does not exist (expected {what} there)")
-    if not zipfile.is_zipfile(path):  # every torch.save since torch 1.6 writes a zip archive
-        raise CheckpointError(f"{path} is not {what}: not a file torch.save wrote (damaged, cut short, or another kind of file)")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises several kinds for damaged or foreign files
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        if "weights_only" in str(error) or "Weights only" in str(error):
+        if not zipfile.is_zipfile(path):  # torch.save has written zip archives since torch 1.6
+            first = "not a file torch.save wrote: damaged, cut short, or another kind of file"
+        elif "weights_only" in str(error) or "Weights only" in str(error):
             first = "it holds Python objects, not only tensors and plain containers"  # never advise weights_only=False
         raise CheckpointError(f"{path} is not {what} ({first})") from None
 

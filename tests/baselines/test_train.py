@@ -185,7 +185,7 @@ def test_files_that_are_not_checkpoints_get_one_clear_line(packed, tmp_path):
     with pytest.raises(CheckpointError, match="not an iebench checkpoint: it looks like a backbone state dict"):
         train(tiny_config(out, run, epochs=2), resume=True, progress=False)
     (run / "checkpoint.pt").write_bytes(b"\x80\x02random bytes, not a torch file")
-    with pytest.raises(CheckpointError, match="is not an iebench checkpoint: not a file torch.save wrote") as raised:
+    with pytest.raises(CheckpointError, match=r"is not an iebench checkpoint \(not a file torch.save wrote") as raised:
         checkpoint.load(run / "checkpoint.pt")
     assert "weights_only=False" not in str(raised.value) and "\n" not in str(raised.value)
     with pytest.raises(ConfigError, match="holds no run to continue .*drop --resume"):
