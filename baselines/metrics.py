@@ -15,10 +15,10 @@ def r2_sie(target: np.ndarray, prediction: np.ndarray) -> float:
     a constant column: 1 if predicted exactly, else 0, never a division by zero.
     """
     target, prediction = np.asarray(target, np.float64), np.asarray(prediction, np.float64)
-    residual, total = ((target - prediction) ** 2).sum(), ((target - target.mean()) ** 2).sum()
-    if total == 0:
+    residual = ((target - prediction) ** 2).sum()
+    if np.ptp(target) == 0:  # not `total == 0`: the mean of 0.7s is not exactly 0.7, and total is then 1e-29
         return 1.0 if residual == 0 else 0.0
-    return float(1 - residual / total)
+    return float(1 - residual / ((target - target.mean()) ** 2).sum())
 
 
 def r2_columns(target: np.ndarray, prediction: np.ndarray) -> np.ndarray:
@@ -30,7 +30,7 @@ def r2_columns(target: np.ndarray, prediction: np.ndarray) -> np.ndarray:
     target, prediction = np.asarray(target, np.float64), np.asarray(prediction, np.float64)
     residual = ((target - prediction) ** 2).sum(axis=0)
     total = ((target - target.mean(axis=0)) ** 2).sum(axis=0)
-    constant = total == 0
+    constant = np.ptp(target, axis=0) == 0  # exactly constant, whatever the rounding of the mean
     return np.where(constant, np.where(residual == 0, 1.0, 0.0), 1 - residual / np.where(constant, 1.0, total))
 
 

@@ -75,6 +75,8 @@ def test_r2_per_output_scores_constant_columns_as_sklearn():
     assert r2_per_output(target, off) == pytest.approx((0 + sum(per_column)) / 3)
     assert np.isfinite(r2_per_output(np.zeros((5, 2)), np.ones((5, 2))))
     assert r2_sie(np.zeros((5, 2)), np.ones((5, 2))) == 0 and r2_sie(np.zeros((5, 2)), np.zeros((5, 2))) == 1  # fixed colours
+    sevens = np.full((1000, 2), 0.7)  # their mean is not exactly 0.7
+    assert r2_sie(sevens, sevens + 0.1) == 0 and r2_per_output(sevens, sevens + 0.1) == 0
     assert r2_columns(target, exact).tolist() == pytest.approx([1.0, *per_column])  # each column's own, in order
 
 
