@@ -167,10 +167,13 @@ def check_resumable(job: RenderJob) -> None:
     if not path.is_file():
         rendered = next((ref for ref in job.objects if any(object_dir(job.out, ref.synset, ref.model_id).glob(LATENT_GLOB))), None)
         if rendered is not None:
-            raise RenderJobError(
-                f"{job.out} holds views of {rendered.key} but no {path.name}, so their settings cannot be checked: "
-                "render into a new folder, or move the old views away"
+            others = sorted(p.name for p in job.out.glob("_manifest*.json"))
+            why = (
+                f"it was rendered with another job layout ({others[0]}): use its --job-index/--num-jobs, or render into a new folder"
+                if others
+                else "their settings cannot be checked: render into a new folder, or move the old views away"
             )
+            raise RenderJobError(f"{job.out} holds views of {rendered.key} but no {path.name}: {why}")
         return
     try:
         previous = json.loads(path.read_text())
@@ -267,14 +270,16 @@ def _run_pool(job: RenderJob, sink: LooseSink | ShardSink, tasks: list[ObjectTas
                         future = pool.submit(render_object, pending[-1])  # may raise: pop only after
                         in_flight[future] = pending.pop()
                     finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-                    for future in finished:
-                        result = future.result()  # raises if the worker died: the task stays in flight, to be retried
-                        task = in_flight.pop(future)
+                    succeeded = {future for future in finished if future.exception() is None}
+                    for future in succeeded:  # recorded even when a worker died meanwhile
+                        task, result = in_flight.pop(future), future.result()
                         _record(sink, result, summary)
                         if result.error:
                             _write_failures(job, summary)
                             progress.write(f"failed: {result.key}: {result.error.splitlines()[0]}")
                         progress.update(len(task.views))
+                    for future in finished - succeeded:
+                        raise future.exception()  # a dead worker: its task stays in flight, to be retried
             except BrokenProcessPool:
                 for task in in_flight.values():
                     deaths[task.ref.key] = deaths.get(task.ref.key, 0) + 1

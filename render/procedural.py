@@ -330,7 +330,12 @@ def generate(root: Path, classes: int, per_class: int, seed: int = 0) -> list[Pr
     settings = {"seed": seed, "classes": classes, "per_class": per_class}
     marker = Path(root) / MARKER
     if marker.is_file():
-        made = json.loads(marker.read_text())
+        try:
+            made = json.loads(marker.read_text())
+        except ValueError:
+            made = None
+        if not isinstance(made, dict):
+            raise ValueError(f"{marker} is not the record of a procedural set: choose a new folder")
         if {k: made.get(k) for k in settings} != settings:
             raise ValueError(
                 f"{root} holds procedural objects made with seed {made.get('seed')}, {made.get('classes')} classes and "

@@ -61,3 +61,6 @@ def test_a_set_is_made_again_only_with_its_own_settings(tmp_path):
         with pytest.raises(ValueError, match="holds procedural objects made with seed 5, 2 classes and 2 per class"):
             procedural.generate(tmp_path, **({"classes": 2, "per_class": 2, "seed": 5} | other))
     assert len(list(tmp_path.glob("*/*/models/*.obj"))) == 4
+    (tmp_path / procedural.MARKER).write_text("[]")
+    with pytest.raises(ValueError, match="is not the record of a procedural set"):
+        procedural.generate(tmp_path, classes=2, per_class=2, seed=5)
