@@ -202,7 +202,7 @@ def load_info(out: Path) -> dict:
     """`_info.json` of a finalized shard set, or a clear error."""
     path = Path(out) / fmt.INFO_NAME
     if not path.is_file():
-        if not any(Path(out).glob(PART_GLOB)):  # no writer has started a shard set here
+        if not any(Path(out).glob(PART_GLOB)) and not any(Path(out).glob("*.tar")):  # no writer has started a shard set here
             raise FinalizeError(f"{out} is not a shard set (no {fmt.INFO_NAME}, no shards): `iebench pack` makes one from renders")
         raise FinalizeError(f"{out} has no {fmt.INFO_NAME}: not a finalized shard set (run `iebench finalize {out}`)")
     try:

@@ -149,7 +149,7 @@ class Commands(click.Group):
             if debug:
                 raise
             if ctx.invoked_subcommand == "train":  # a run folder resumes only when asked to
-                raise Interrupted("run the same command again with --resume to continue from the last checkpoint") from None
+                raise Interrupted("run the same command again, with --resume if the run folder holds a checkpoint.pt") from None
             raise Interrupted() from None
         except Exception as error:
             if debug or not anticipated(error):

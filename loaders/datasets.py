@@ -15,7 +15,7 @@ from iebench.dataset import format as fmt
 from iebench.loaders.actions import ActionComputer
 from iebench.loaders.decode import CorruptJPEGError, PassError, decode, decode_pass
 from iebench.loaders.sampling import choose_pair, choose_view
-from iebench.loaders.sources import ObjectEntry, SourceError, open_source
+from iebench.loaders.sources import ObjectEntry, SourceError, check_on_error, open_source
 from torch.utils.data import Dataset
 
 from iebench.layout import image_name
@@ -27,8 +27,7 @@ class _SourceDataset(Dataset):
     """Shared plumbing: the source, bad-data policy and a decode that names the object."""
 
     def __init__(self, root: Path, split: str, on_error: str, passes: tuple[str, ...] = ()) -> None:
-        if on_error not in ("raise", "skip"):
-            raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+        check_on_error(on_error)
         self.root, self.split, self.on_error = Path(root), split, on_error
         self.source = open_source(root, split, check_sizes=on_error == "raise")
         self.latent_names = self.source.latent_names

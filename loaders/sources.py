@@ -281,6 +281,12 @@ class LooseSource:
             raise SourceError(f"object {entry.key} in {entry.folder}: latents unreadable ({error})") from None
 
 
+def check_on_error(on_error: str) -> None:
+    """The bad-data policies a loader takes: raise (the default) or skip."""
+    if on_error not in ("raise", "skip"):
+        raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+
+
 def open_source(root: Path, split: str, check_sizes: bool = True) -> ShardSource | LooseSource:
     """The source for a folder: shards when it has `_info.json`, else the original layout.
 

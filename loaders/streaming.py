@@ -22,7 +22,7 @@ from iebench.loaders.actions import ActionComputer
 from iebench.loaders.decode import PassError, decode, decode_pass
 from iebench.loaders.loader import rank_and_world
 from iebench.loaders.sampling import choose_pair
-from iebench.loaders.sources import SourceError
+from iebench.loaders.sources import SourceError, check_on_error
 from torch.utils.data import IterableDataset, get_worker_info
 
 log = logging.getLogger(__name__)
@@ -203,8 +203,7 @@ class StreamingPairs(IterableDataset):
         world_size: int | None = None,
         passes: tuple[str, ...] = (),
     ) -> None:
-        if on_error not in ("raise", "skip"):
-            raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+        check_on_error(on_error)
         self.passes = tuple(passes)
         if isinstance(root, (str, Path)):
             if not Path(root).is_dir():

@@ -570,6 +570,11 @@ def run_mini(options: MiniOptions, command: str = "iebench mini") -> Path:
     if options.per_class is not None and options.objects is None:
         raise ValueError("--per-class picks objects from --objects: give --objects too (the procedural set's size is the scale's)")
     scale = options.scale_used()
+    if scale.device == "cuda" and not options.data_only:
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ValueError(f"the {options.scale} scale trains on a CUDA GPU and this machine has none: --data-only makes its data here")
     options.out.mkdir(parents=True, exist_ok=True)
     if (options.out / TIMINGS_NAME).is_file():
         options.timings = json.loads((options.out / TIMINGS_NAME).read_text())

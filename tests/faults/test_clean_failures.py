@@ -74,6 +74,14 @@ def test_mini_per_class_without_objects_is_refused(tmp_path):
     assert_clean_failure(*invoke("mini", tmp_path / "out", "--scale", "ci", "--per-class", "2"), "--per-class", "--objects")
 
 
+def test_the_gpu_scale_without_a_gpu_is_refused_before_it_renders(tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # as on this project's CI machine, on a GPU machine too
+    assert_clean_failure(*invoke("mini", tmp_path / "out", "--scale", "gpu"), "CUDA GPU", "--data-only")
+    assert not (tmp_path / "out").exists()
+
+
 def test_cuda_on_a_machine_without_one_is_one_clean_line(shards, tmp_path):
     import torch
 
@@ -167,5 +175,5 @@ def test_an_interrupted_run_ends_cleanly(shards, tmp_path):
     process.send_signal(signal.SIGTERM)  # as SLURM's scancel or a `kill` does
     output, _ = process.communicate(timeout=60)
     assert process.returncode == EXIT_INTERRUPTED, output
-    assert_clean_failure(process.returncode, output, "interrupted", "run the same command again with --resume")
+    assert_clean_failure(process.returncode, output, "interrupted", "run the same command again, with --resume if")
     assert temporary_files(run) == []
