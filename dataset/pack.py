@@ -33,7 +33,7 @@ from tqdm import tqdm
 
 from iebench.classes import class_name
 from iebench.cores import available_cores
-from iebench.files import remove_temporary, write_json_atomic
+from iebench.files import TMP_MARK, remove_temporary, write_json_atomic
 from iebench.layout import image_name, image_path, latent_name, latent_path
 from iebench.passes import PASSES, check_passes
 
@@ -215,9 +215,9 @@ def _latent_count(objects: list[LooseObject]) -> int:
 def _claim_output(out: Path, part: dict) -> Path:
     """Make OUT the pack's: a new or empty folder, or one holding this very plan (a resume); returns the plan's path."""
     existing = part_path(out)
-    if out.is_dir() and not existing.is_file() and any(out.iterdir()):
-        example = sorted(p.name for p in out.iterdir())[0]
-        raise PackError(f"{out} is not empty and holds no shard set of pack's (e.g. {example!r}): pack into a new or empty folder")
+    foreign = sorted(p.name for p in out.iterdir() if TMP_MARK not in p.name) if out.is_dir() and not existing.is_file() else []
+    if foreign:  # a pack killed before its plan was written leaves only temporary files: those are its own
+        raise PackError(f"{out} is not empty and holds no shard set of pack's (e.g. {foreign[0]!r}): pack into a new or empty folder")
     planned = _planned_shards(existing) if existing.is_file() else None
     if planned is not None and planned != part["shards"]:
         raise PackError(f"{out} holds shards packed from other input or options (see {existing.name}): use a new folder")

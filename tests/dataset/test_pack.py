@@ -104,6 +104,8 @@ def test_missing_view_or_bad_latents_stop_before_writing(tiny_render, tmp_path):
     src, ref = copy_render(tiny_render, tmp_path)
     with pytest.raises(PackError, match="is not empty and holds no shard set"):
         pack(src, src, PackOptions(workers=1))  # into its own input
+    (tmp_path / "killed").mkdir()
+    (tmp_path / "killed" / "_part.json.tmp-999999999").write_text("{")  # a pack killed while it wrote its plan
     folder = src / ref.synset / ref.model_id
     (folder / "latent_2.npy").unlink()
     np.save(folder / "latent_1.npy", np.zeros(5))
@@ -118,9 +120,9 @@ def test_missing_view_or_bad_latents_stop_before_writing(tiny_render, tmp_path):
     np.save(src / other.synset / other.model_id / "latent_0.npy", np.load(src / other.synset / other.model_id / "latent_1.npy"))
     assert not (tmp_path / "out").exists()
     (folder / "image_3.jpg").unlink()
-    _, skipped = pack(src, tmp_path / "out2", PackOptions(workers=1, skip_bad=True))
+    _, skipped = pack(src, tmp_path / "killed", PackOptions(workers=1, skip_bad=True))  # its own leftovers are removed
     assert skipped == [ref.key]
-    assert verify(tmp_path / "out2", progress=False) == []
+    assert verify(tmp_path / "killed", progress=False) == []
     for latent in src.glob("*/*/latent_0.npy"):
         np.save(latent, np.zeros(5))  # every object bad: --skip-bad leaves nothing
     with pytest.raises(PackError, match="every object has a problem"):
