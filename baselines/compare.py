@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from iebench.baselines import checkpoint
-from iebench.baselines.config import resolve
+from iebench.baselines.config import ConfigError, resolve
 from iebench.baselines.evaluate import EvalSettings, cached_evaluate, markdown_table
 from iebench.baselines.plots import report_chart
 from iebench.baselines.probes import ProbeSettings
@@ -36,7 +36,10 @@ def compare(
         config = resolve(preset, method=method, data=str(data), out=str(run), epochs=epochs)
         done = checkpoint.trained_epochs(run)
         if done < config.epochs:
-            train(config, resume=done > 0, progress=progress)
+            try:
+                train(config, resume=done > 0, progress=progress)
+            except ConfigError as error:  # the preset sets what compare has no flag for, the batch size among them
+                raise ConfigError(f"{method} with the {preset} preset: {error} (the preset sets it: give more objects)") from None
         reports.append(cached_evaluate(run, data, EvalSettings(probe=ProbeSettings(epochs=probe_epochs)), progress=progress))
     floor = EvalSettings(random_init=True, probe=ProbeSettings(epochs=probe_epochs))
     reports.append(cached_evaluate(out / methods[0], data, floor, progress=progress))
