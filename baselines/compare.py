@@ -39,7 +39,7 @@ def compare(
             try:
                 train(config, resume=done > 0, progress=progress)
             except ConfigError as error:  # the preset sets what compare has no flag for, the batch size among them
-                raise ConfigError(f"{method} with the {preset} preset: {error} (the preset sets it: give more objects)") from None
+                raise ConfigError(f"{method} with the {preset} preset: {error}") from None
         reports.append(cached_evaluate(run, data, EvalSettings(probe=ProbeSettings(epochs=probe_epochs)), progress=progress))
     floor = EvalSettings(random_init=True, probe=ProbeSettings(epochs=probe_epochs))
     reports.append(cached_evaluate(out / methods[0], data, floor, progress=progress))
