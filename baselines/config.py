@@ -120,9 +120,10 @@ class TrainConfig:
     def validate(self) -> TrainConfig:
         """Check ranges once, before any work."""
         registered(self.method)
-        for name in ("epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.epochs < 1:
+            raise ConfigError(f"epochs must be at least 1, got {self.epochs}")
+        if self.batch_size < 2:
+            raise ConfigError(f"batch_size must be at least 2 (BatchNorm and the variance terms need two), got {self.batch_size}")
         if self.workers is not None and self.workers < 0:
             raise ConfigError(f"workers must be 0 or more, got {self.workers}")
         if self.lr <= 0:

@@ -30,6 +30,10 @@ from torch import nn
 ViewSource = Callable[[np.ndarray, np.ndarray], torch.Tensor]
 
 
+class ProbeBatchError(ValueError):
+    """A probe batch the backbone cannot run on in train mode (one image)."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class ProbeSettings:
     """How every probe trains (SPEC 4's values as defaults)."""
@@ -74,6 +78,11 @@ class LiveViews:
 
     @torch.no_grad()
     def __call__(self, objects: np.ndarray, views: np.ndarray) -> torch.Tensor:
+        if len(objects) == 1:
+            raise ProbeBatchError(
+                "--bn-mode train normalises each probe batch by its own statistics, and a batch of one image has none: "
+                f"choose a --batch-size that leaves no image alone ({self.objects} objects in {self.images.split})"
+            )
         batch = torch.stack([self.images[int(o) * self.views + int(v)]["image"] for o, v in zip(objects, views)])
         self.backbone.train()
         return self.backbone(self.normalize(batch.to(self.device))).float()[:, self.part]

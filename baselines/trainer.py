@@ -186,8 +186,8 @@ def _start_session(config: TrainConfig, run: Path) -> Session:
     torch.manual_seed(config.seed)
     data = prepare_data(config)
     per_rank = config.batch_size // runtime.world_size
-    if per_rank < 1 or config.batch_size % runtime.world_size:
-        raise ConfigError(f"batch size {config.batch_size} does not split over {runtime.world_size} ranks")
+    if per_rank < 2 or config.batch_size % runtime.world_size:
+        raise ConfigError(f"batch size {config.batch_size} does not split over {runtime.world_size} ranks, two or more each")
     try:
         loader = make_loader(
             data,

@@ -231,6 +231,10 @@ def test_bn_mode_train_runs_the_backbone_as_the_released_scripts(tiny_run, packe
     views = LiveViews(method.backbone, out, "train", 32, torch.device("cpu"))
     reps = views(np.array([0, 1, 2]), np.array([0, 1, 2]))
     assert reps.shape == (3, 512) and not torch.equal(method.backbone.bn1.running_mean, before)  # running statistics moved
+    from iebench.baselines.probes import ProbeBatchError
+
+    with pytest.raises(ProbeBatchError, match="a batch of one image has none"):  # not BatchNorm's traceback
+        views(np.array([0]), np.array([1]))
 
 
 def test_data_of_another_schema_is_refused_with_both_named(tiny_run, tiny_render, tmp_path):

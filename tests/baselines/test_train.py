@@ -102,6 +102,8 @@ def test_bad_input_is_refused_before_training(packed, tmp_path):
         train(tiny_config(out, tmp_path / "d", epochs=2, lr=5e-4), resume=True, progress=False)
     with pytest.raises(ConfigError, match="unknown preset"):
         resolve("huge")
+    with pytest.raises(ConfigError, match="batch_size must be at least 2"):  # BatchNorm cannot normalise one sample
+        resolve("tiny", batch_size=1)
 
 
 @pytest.mark.parametrize(
