@@ -377,13 +377,13 @@ def _report(
 
 
 def _write_report(out_dir: Path, report: dict, plots: dict, classes: int) -> None:
-    """eval.json, eval.md and the plots."""
+    """The plots, eval.md, then eval.json: last, so that its presence says the evaluation is whole."""
     from iebench.baselines.plots import eval_plots
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(out_dir / "eval.json", report)
-    write_atomic(out_dir / "eval.md", (markdown_table([report]) + "\n" + retrieval_table(report)).encode())
     eval_plots(out_dir, plots, report["results"].get("classification", {}).get("all"), classes)
+    write_atomic(out_dir / "eval.md", (markdown_table([report]) + "\n" + retrieval_table(report)).encode())
+    write_json_atomic(out_dir / "eval.json", report)
 
 
 def _cell(results: dict, task: str, *path: str) -> str:
