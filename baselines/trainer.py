@@ -31,6 +31,7 @@ from iebench.files import remove_temporary, write_atomic, write_json_atomic
 
 METRICS_NAME = "metrics.jsonl"
 CONFIG_NAME = "config.json"
+LOSS_CURVE = "loss.png"
 # Channels-last layout: the backbone alone runs 12 % faster on CPU, a whole step of the laptop mini 1-7 %
 # (bench/train_step.py); the same maths up to rounding.
 MEMORY_FORMAT = torch.channels_last
@@ -167,17 +168,25 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> T
     if os.environ.get("RANK", "0") == "0":  # rank 0 alone writes the run folder
         remove_temporary(run)  # what a crashed run left (a half-written checkpoint.pt.tmp-<pid>)
     state = _resume_state(config, run / checkpoint.CHECKPOINT_NAME, resume)
-    if state is not None and state["epoch"] + 1 == config.epochs:
-        return TrainResult(run, config.epochs, _last_epoch_loss(run / METRICS_NAME))  # already done: nothing to write
+    if state is not None and state["epoch"] + 1 == config.epochs:  # already trained: only what an interruption left undone
+        if os.environ.get("RANK", "0") == "0" and not (run / LOSS_CURVE).is_file():
+            _draw_loss_curve(config, run)
+        return TrainResult(run, config.epochs, _last_epoch_loss(run / METRICS_NAME))
     session = _start_session(config, run)
     start_epoch = _restore(session, state) if state is not None else 0
     _write_run_files(session, start_epoch, resume)
     last_loss = _run_epochs(session, start_epoch, progress)
-    if session.runtime.is_main and session.metrics.is_file():
-        from iebench.baselines.plots import loss_curve
-
-        loss_curve(session.metrics, run / "loss.png", title=f"{config.method} on {Path(config.data).name}")
+    if session.runtime.is_main:
+        _draw_loss_curve(config, run)
     return TrainResult(run, config.epochs, last_loss)
+
+
+def _draw_loss_curve(config: TrainConfig, run: Path) -> None:
+    """RUN/loss.png from its metrics.jsonl (where there is one)."""
+    from iebench.baselines.plots import loss_curve
+
+    if (run / METRICS_NAME).is_file():
+        loss_curve(run / METRICS_NAME, run / LOSS_CURVE, title=f"{config.method} on {Path(config.data).name}")
 
 
 def _start_session(config: TrainConfig, run: Path) -> Session:

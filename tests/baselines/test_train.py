@@ -159,6 +159,9 @@ def test_resume_with_fewer_epochs_changes_nothing(packed, tmp_path):
     done = train(tiny_config(out, run, epochs=2), resume=True, progress=False)
     assert done.last_epoch_loss == pytest.approx(epoch_losses(run)[-1])
     assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
+    (run / "loss.png").unlink()  # interrupted between its last checkpoint and the curve
+    train(tiny_config(out, run, epochs=2), resume=True, progress=False)
+    assert (run / "loss.png").is_file()
 
 
 def test_resume_continues_on_its_shards_wherever_they_lie_and_on_no_others(packed, tiny_render, tmp_path):
