@@ -333,7 +333,10 @@ def train_config(scale: MiniScale, method: str, seed: int, shards: Path, run: Pa
 
     started = run / CONFIG_NAME
     if started.is_file():  # a run resumed keeps the precision it started in, whatever this machine does
-        cpu_bf16 = json.loads(started.read_text()).get("cpu_bf16", False)
+        before = json.loads(started.read_text())
+        if before.get("epochs") != scale.epochs:  # the report would give one number of epochs for runs of another
+            raise ValueError(f"{run} was trained for {before.get('epochs')} epochs and this command asks for {scale.epochs}: use a new OUT")
+        cpu_bf16 = before.get("cpu_bf16", False)
     else:
         cpu_bf16 = scale.device == "cpu" and scale.cpu_bf16 and native_cpu_bf16()
     return TrainConfig(

@@ -64,6 +64,9 @@ def test_ci_scale_end_to_end_made_here_trained_there_and_resumes(tmp_path):
     assert not any(name.startswith("train") for name in again.ran)  # nothing retrained
     assert again.timings == json.loads((there / "_timings.json").read_text())  # first run's times kept
     assert "train sie seed 0" in again.timings and "| total |" in again.out.joinpath("report.md").read_text()
+    for epochs in (1, 3):  # fewer would report the longer runs as shorter; more would extend them silently
+        with pytest.raises(ValueError, match=r"sie-seed0 was trained for 2 epochs and this command asks for \d: use a new OUT"):
+            run_mini(MiniOptions(out=there, scale="ci", seeds=1, epochs=epochs))
 
 
 def test_a_named_recipe_replaces_the_scales_samples_at_its_resolution():
@@ -87,7 +90,7 @@ def test_cpu_bf16_trains_in_bfloat16_only_where_the_cpu_does_it_in_hardware(tmp_
     started.mkdir()
     for native, began_in in ((False, True), (True, False)):  # a run resumed keeps its precision, whatever this machine does
         monkeypatch.setattr(trainer, "native_cpu_bf16", lambda native=native: native)
-        (started / "config.json").write_text(json.dumps({"cpu_bf16": began_in}))
+        (started / "config.json").write_text(json.dumps({"cpu_bf16": began_in, "epochs": 150}))  # the laptop scale's
         assert train_config(SCALES["laptop"], "sie", 0, tmp_path, started).cpu_bf16 is began_in
 
 
