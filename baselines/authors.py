@@ -118,6 +118,8 @@ def import_checkpoint(source: Path, run: Path, method: str | None = None, image_
     source, run = Path(source), Path(run)
     if (run / checkpoint.CHECKPOINT_NAME).exists():
         raise CheckpointError(f"{run} already holds a run: choose a new folder")
+    if run.is_dir() and any(run.iterdir()):
+        raise CheckpointError(f"{run} is not empty: import into a new or empty folder (it becomes a run folder)")
     found = read(source)
     if method is not None and method not in SIE_METHODS:
         raise CheckpointError(f"--method must be one of {', '.join(SIE_METHODS)} (the authors' SIE models), got {method!r}")

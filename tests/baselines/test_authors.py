@@ -54,6 +54,8 @@ def test_a_bare_backbone_imports_for_classification_and_r2_only(packed, tmp_path
     out, _ = packed
     original = authors_model_pth(tmp_path / "model.pth")
     torch.save(original.backbone.state_dict(), tmp_path / "final_weights.pth")
+    with pytest.raises(CheckpointError, match="is not empty: import into a new or empty folder"):
+        import_checkpoint(tmp_path / "final_weights.pth", out, image_size=32)  # the shards: a run would be written among them
     done = import_checkpoint(tmp_path / "final_weights.pth", tmp_path / "run", image_size=32)
     assert done["parts"] == ["backbone"] and done["authors_epochs"] is None
     result = CliRunner().invoke(main, ["eval", str(tmp_path / "run"), "--data", str(out), "--epochs", "2"])
