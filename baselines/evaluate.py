@@ -99,7 +99,11 @@ def load_subject(run: Path, random_init: bool, latent_names: tuple[str, ...], se
     path = Path(run) / checkpoint.CHECKPOINT_NAME
     if random_init:
         saved = Path(run) / "config.json"
-        config = TrainConfig.from_json(json.loads(saved.read_text())) if saved.is_file() else TrainConfig()
+        if not saved.is_file():
+            raise EvalError(
+                f"{run} is not a run folder (no config.json): --random-init evaluates the untrained network of a run's configuration"
+            )
+        config = TrainConfig.from_json(json.loads(saved.read_text()))
         torch.manual_seed(seed)
         return Subject(build_method(config, _action_dim(config, latent_names)).eval(), config, f"random-init-{seed}", None)
     state = checkpoint.load(path)

@@ -84,6 +84,8 @@ def test_bad_input_fails_before_work(tiny_run, packed, tmp_path):
         evaluate(tiny_run, tmp_path / "nowhere", QUICK, progress=False)
     result = CliRunner().invoke(main, ["eval", str(tmp_path), "--data", str(out)])
     assert result.exit_code == 1 and "no checkpoint.pt" in result.output
+    result = CliRunner().invoke(main, ["eval", str(tmp_path), "--data", str(out), "--random-init"])
+    assert result.exit_code == 1 and "is not a run folder" in result.output and not (tmp_path / "eval-random-init").exists()
 
 
 def test_checkpoint_that_does_not_fit_and_missing_latents(tiny_run, packed, tmp_path):
