@@ -247,25 +247,46 @@ class StreamingPairs(IterableDataset):
     def __len__(self) -> int:
         return self.samples_per_rank()
 
-    def _my_shards_and_quota(self, epoch: int) -> tuple[list[str], int, int]:
+    def _my_shards_and_quota(self, epoch: int) -> tuple[list[str], int, int, int]:
+        """This worker's shards, its quota, its stream id, and how many workers split those shards by sample.
+
+        Local shards with their index are split by sample: every worker of every rank walks all of the epoch's
+        shards and keeps every n-th object (the others are not read), so each object comes once an epoch.
+        Shards at other URLs are split by shard, as WebDataset does: a worker with fewer objects wraps around.
+        """
         rank, world = self.rank, self.world_size
         worker = get_worker_info()
         index, workers = (worker.id, worker.num_workers) if worker else (0, 1)
         order = np.random.default_rng(np.random.SeedSequence([self.seed, epoch, 11])).permutation(len(self.urls))
         shards = [self.urls[i] for i in order]
-        rank_shards = shards[rank::world] or [shards[rank % len(shards)]]
-        mine = rank_shards[index::workers] or [rank_shards[index % len(rank_shards)]]
         per_rank = self.samples_per_rank()
         quota = per_rank // workers + (1 if index < per_rank % workers else 0)
-        return mine, quota, rank * workers + index
+        stream_id = rank * workers + index
+        if all(self._index(url) is not None for url in shards):
+            return shards, quota, stream_id, world * workers
+        rank_shards = shards[rank::world] or [shards[rank % len(shards)]]
+        mine = rank_shards[index::workers] or [rank_shards[index % len(rank_shards)]]
+        return mine, quota, stream_id, 1
 
-    def _stream(self, shards: list[str], epoch: int) -> Iterator[tuple[str, str, dict[str, bytes], int, int, int]]:
-        """Endless (key, url, kept fields, first, second, pass) over the worker's shards, pair chosen on the fly."""
+    def _index(self, url: str) -> dict | None:
+        """{key: members} of a local shard's offset index (loaded once), or None."""
+        if url not in self._indexes:
+            self._indexes[url] = local_index(url)
+        return self._indexes[url]
+
+    def _stream(
+        self, shards: list[str], epoch: int, part: int = 0, parts: int = 1
+    ) -> Iterator[tuple[str, str, dict[str, bytes], int, int, int]]:
+        """Endless (key, url, kept fields, first, second, pass) over the worker's shards, pair chosen on the fly;
+        with `parts` > 1 (indexed shards), only the objects at positions `part` mod `parts` of the shards' order."""
         for passes in range(1 << 30):
-            seen = 0
+            seen, position = 0, 0
             for url in shards:
-                if url not in self._indexes:
-                    self._indexes[url] = local_index(url)
+                index = self._index(url)
+                if parts > 1:
+                    keys = list(index)
+                    index = {k: index[k] for i, k in enumerate(keys, position) if i % parts == part}
+                    position += len(keys)
                 pairs: dict[str, tuple[int, int]] = {}
 
                 def wanted(key: str, passes: int = passes, pairs: dict = pairs) -> set[str]:
@@ -273,13 +294,15 @@ class StreamingPairs(IterableDataset):
                     first, second = pairs[key] = choose_pair(self.seed, epoch + passes * 1_000_003, key, self.views_per_object)
                     return set(self._fields(first, second))
 
-                index = self._indexes[url]
                 samples = iterate_indexed(url, index, wanted) if index is not None else iterate_samples(url, wanted)
                 for key, fields in samples:
                     first, second = pairs.pop(key)
                     kept = {f: fields.get(f) for f in self._fields(first, second)}
                     seen += 1
                     yield key, url, kept, first, second, passes
+            if not seen and parts > 1 and position:  # fewer objects than workers: this one repeats another's
+                part %= position
+                continue
             if not seen:
                 raise SourceError(f"shards {shards[:3]} hold no samples")
 
@@ -325,11 +348,11 @@ class StreamingPairs(IterableDataset):
 
     def __iter__(self) -> Iterator[dict]:
         epoch = int(self._epoch[0])
-        shards, quota, stream_id = self._my_shards_and_quota(epoch)
+        shards, quota, stream_id, parts = self._my_shards_and_quota(epoch)
         rng = np.random.default_rng(np.random.SeedSequence([self.seed, epoch, 13, stream_id]))
         buffer: list = []
         produced = 0
-        source = self._stream(shards, epoch)
+        source = self._stream(shards, epoch, stream_id, parts)
         while produced < quota:
             # Fill only as far as this epoch still needs, so a small epoch is not mixed with the next pass.
             while len(buffer) < max(1, min(self.shuffle_buffer, quota - produced)):

@@ -117,6 +117,18 @@ def test_streaming_refuses_what_it_cannot_read(packed, tmp_path):
         StreamingPairs(packed[0], "train", on_error="skp")
 
 
+@pytest.mark.parametrize("shard_size_mb", [100, 0.004])  # one shard for two workers; uneven shards
+def test_streaming_workers_share_an_epoch_object_by_object(tiny_render, tmp_path, shard_size_mb):
+    from iebench.dataset.pack import PackOptions, pack
+
+    info, _ = pack(tiny_render[0].out, tmp_path / "shards", PackOptions(name="t", shard_size_mb=shard_size_mb, workers=1))
+    train = sorted(k for s in info["splits"]["train"]["shards"] for k in s["keys"])
+    loader = make_loader(StreamingPairs(tmp_path / "shards", "train", seed=0, shuffle_buffer=2), batch_size=1, num_workers=2)
+    for epoch in range(2):  # two workers over local shards: each object once, none twice
+        loader.set_epoch(epoch)
+        assert sorted(key for batch in loader for key in batch["key"]) == train
+
+
 def test_normalize_on_the_batch():
     batch = torch.full((2, 3, 8, 8), 128, dtype=torch.uint8)
     out = Normalize(size=16)(batch)
