@@ -100,6 +100,12 @@ def make_loader(
         if prefetch_factor is not None:
             options["prefetch_factor"] = prefetch_factor
     if isinstance(dataset, IterableDataset):
+        largest_share = -(-len(dataset) // max(1, workers))  # each worker batches its own share and drops its partial batch
+        if batch_size > largest_share:
+            raise ValueError(
+                f"a batch of {batch_size} is larger than the {largest_share} objects the busiest of {max(1, workers)} workers "
+                f"streams ({len(dataset)} per rank): no batch would be made; use a smaller batch or fewer workers"
+            )
         return EpochLoader(dataset, batch_size=batch_size, drop_last=True, **options)
     sampler = EpochBatchSampler(len(dataset), batch_size, rank, world_size, seed, shuffle=train, drop_last=drop_last)
     return EpochLoader(dataset, batch_sampler=sampler, **options)

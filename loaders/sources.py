@@ -147,7 +147,7 @@ class ShardSource:
         except FinalizeError as error:
             raise SourceError(str(error)) from None
         if split not in fmt.SPLITS:
-            raise SourceError(f"unknown split {split!r}; splits are {', '.join(fmt.SPLITS)}")
+            raise SourceError(f"{self.root}: unknown split {split!r}; splits are {', '.join(fmt.SPLITS)}")
         self.latent_names = tuple(info["latent_names"])
         self.views_per_object = info["views_per_object"]
         self.resolution = info["resolution"]
@@ -223,7 +223,7 @@ class LooseSource:
     def __init__(self, root: Path, split: str, val_fraction: float = 0.2, split_seed: int = 0) -> None:
         self.root = Path(root)
         if split not in fmt.SPLITS:
-            raise SourceError(f"unknown split {split!r}; splits are {', '.join(fmt.SPLITS)}")
+            raise SourceError(f"{self.root}: unknown split {split!r}; splits are {', '.join(fmt.SPLITS)}")
         found = list_objects(self.root)
         self.views_per_object = max(len(o.views) for o in found)
         first = np.load(latent_path(found[0].folder, found[0].views[0]))

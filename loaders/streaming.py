@@ -212,6 +212,8 @@ class StreamingPairs(IterableDataset):
                 info = load_info(Path(root))
             except FinalizeError as error:
                 raise SourceError(str(error)) from None
+            if split not in info["splits"]:
+                raise SourceError(f"{root}: unknown split {split!r}; splits are {', '.join(info['splits'])}")
             self.urls = [str(Path(root) / s["name"]) for s in info["splits"][split]["shards"]]
             num_samples = num_samples or info["splits"][split]["objects"]
             latent_names, views = tuple(info["latent_names"]), info["views_per_object"]

@@ -115,6 +115,10 @@ def test_streaming_refuses_what_it_cannot_read(packed, tmp_path):
         StreamingPairs(str(tmp_path / "nowhere"), "train")
     with pytest.raises(ValueError, match="on_error must be"):
         StreamingPairs(packed[0], "train", on_error="skp")
+    with pytest.raises(ValueError, match="no batch would be made"):
+        make_loader(StreamingPairs(packed[0], "train"), batch_size=packed[1]["splits"]["train"]["objects"] + 1, num_workers=0)
+    with pytest.raises(SourceError, match="unknown split 'test'"):
+        StreamingPairs(packed[0], "test")
 
 
 @pytest.mark.parametrize("shard_size_mb", [100, 0.004])  # one shard for two workers; uneven shards
