@@ -204,7 +204,10 @@ def load_info(out: Path) -> dict:
     if not path.is_file():
         if not any(Path(out).glob(PART_GLOB)) and not any(Path(out).glob("*.tar")):  # no writer has started a shard set here
             raise FinalizeError(f"{out} is not a shard set (no {fmt.INFO_NAME}, no shards): `iebench pack` makes one from renders")
-        raise FinalizeError(f"{out} has no {fmt.INFO_NAME}: not a finalized shard set (run `iebench finalize {out}`)")
+        raise FinalizeError(
+            f"{out} has no {fmt.INFO_NAME}: not a finalized shard set (once every pack or render job writing to it has "
+            f"finished, run `iebench finalize {out}`)"
+        )
     try:
         info = json.loads(path.read_text())
     except ValueError as error:
