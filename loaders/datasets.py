@@ -32,7 +32,7 @@ class _SourceDataset(Dataset):
         self.source = open_source(root, split, check_sizes=on_error == "raise")
         self.latent_names = self.source.latent_names
         self.views_per_object = self.source.views_per_object
-        self.passes = tuple(passes)
+        self.passes = (passes,) if isinstance(passes, str) else tuple(passes)  # passes="mask" is one pass, not four letters
         missing = [name for name in self.passes if name not in self.source.passes]
         if missing:
             raise SourceError(

@@ -52,6 +52,8 @@ class Normalize(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Normalise a uint8 batch (the mean and std are scaled to 0-255, so no division by 255 first)."""
+        if images.dtype != torch.uint8:  # float images in 0-1 would come out wrong, silently
+            raise TypeError(f"Normalize takes uint8 images (0-255), as the loaders give them; got {images.dtype}")
         x = images.float()
         if self.size is not None and x.shape[-1] != self.size:
             x = nn.functional.interpolate(x, size=(self.size, self.size), mode="bilinear", antialias=True, align_corners=False)

@@ -204,7 +204,7 @@ class StreamingPairs(IterableDataset):
         passes: tuple[str, ...] = (),
     ) -> None:
         check_on_error(on_error)
-        self.passes = tuple(passes)
+        self.passes = (passes,) if isinstance(passes, str) else tuple(passes)  # passes="mask" is one pass, not four letters
         if isinstance(root, (str, Path)):
             if not Path(root).is_dir():
                 raise SourceError(f"{root} is not a folder of shards (give a folder, or a list of shard URLs)")

@@ -138,6 +138,8 @@ def test_normalize_on_the_batch():
     out = Normalize(size=16)(batch)
     assert out.shape == (2, 3, 16, 16) and out.dtype == torch.float32
     assert torch.allclose(out[:, 0], torch.tensor((128 / 255 - 0.5016) / 0.1030), atol=1e-4)
+    with pytest.raises(TypeError, match="uint8 images"):  # images already in 0-1 would be normalised wrong
+        Normalize()(batch.float() / 255)
 
 
 def test_corrupt_sample_names_the_shard_and_object(packed, tmp_path, caplog):

@@ -116,6 +116,8 @@ def test_loaders_return_the_passes_from_shards_and_loose_files(passes_render, pa
         assert ViewDataset(root, "val", passes=("normal",))[0]["normal"].shape == (3, 32, 32)
     streamed = next(iter(StreamingPairs(passes_shards, "train", passes=("depth",), shuffle_buffer=1)))
     assert streamed["view1_depth"].shape == (1, 32, 32) and (streamed["view1_depth"] > 0).all()
+    assert PairDataset(passes_shards, "train", passes="mask").passes == ("mask",)  # a name alone is one pass
+    assert StreamingPairs(passes_shards, "train", passes="depth").passes == ("depth",)
 
 
 def test_a_set_without_passes_says_so(packed, tiny_render):
