@@ -14,6 +14,7 @@ import torch
 from iebench.dataset import format as fmt
 from iebench.loaders.actions import ActionComputer
 from iebench.loaders.decode import CorruptJPEGError, PassError, decode, decode_pass
+from iebench.loaders.items import pair_item
 from iebench.loaders.sampling import choose_pair, choose_view
 from iebench.loaders.sources import ObjectEntry, SourceError, check_on_error, open_source
 from torch.utils.data import Dataset
@@ -55,12 +56,12 @@ class _SourceDataset(Dataset):
                 f"{entry.shard or entry.folder}: object {entry.key}: {member}: view {view} does not decode cleanly ({error})"
             ) from None
 
-    def _decode_passes(self, entry: ObjectEntry, view: int, prefix: str = "") -> dict:
-        """{prefix + name: tensor} of the requested passes of one view."""
+    def _decode_passes(self, entry: ObjectEntry, view: int) -> dict:
+        """{name: tensor} of the requested passes of one view."""
         out = {}
         for name in self.passes:
             try:
-                out[prefix + name] = decode_pass(name, self.source.read_pass(entry, view, name))
+                out[name] = decode_pass(name, self.source.read_pass(entry, view, name))
             except PassError as error:
                 raise SourceError(
                     f"{entry.shard or entry.folder}: object {entry.key}: view {view}: pass {name} does not decode ({error})"
@@ -130,16 +131,14 @@ class PairDataset(_SourceDataset):
             first, second = self.pair(index, epoch)
             latents = self.source.latent_rows(entry, [first, second])
             view = self._decode if self.decode_images else self.source.read_view
-            return {
-                "view1": view(entry, first),
-                "view2": view(entry, second),
-                "action": torch.from_numpy(self.compute_action(latents[0], latents[1])),
-                "label": entry.label,
-                "key": entry.key,
-                "views": torch.tensor([first, second]),
-                **self._decode_passes(entry, first, "view1_"),
-                **self._decode_passes(entry, second, "view2_"),
-            }
+            return pair_item(
+                entry.key,
+                entry.label,
+                (first, second),
+                (view(entry, first), view(entry, second)),
+                torch.from_numpy(self.compute_action(latents[0], latents[1])),
+                (self._decode_passes(entry, first), self._decode_passes(entry, second)),
+            )
 
         return self._guard(index, load)
 

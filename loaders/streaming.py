@@ -20,6 +20,7 @@ from iebench.dataset import format as fmt
 from iebench.dataset.finalize import FinalizeError, load_info
 from iebench.loaders.actions import ActionComputer
 from iebench.loaders.decode import PassError, decode, decode_pass
+from iebench.loaders.items import pair_item
 from iebench.loaders.loader import rank_and_world
 from iebench.loaders.sampling import choose_pair
 from iebench.loaders.sources import SourceError, check_on_error
@@ -327,26 +328,19 @@ class StreamingPairs(IterableDataset):
                 raise SourceError(
                     f"{url}: object {key}: member {key}.{view:03d}.jpg: view {view} does not decode cleanly ({error})"
                 ) from None
-        view1, view2 = views
         try:
             latents = np.load(io.BytesIO(fields["latents.npy"]), allow_pickle=False)
         except ValueError as error:
             raise SourceError(f"{url}: object {key}: member {key}.latents.npy unreadable ({error})") from None
-        item = {
-            "view1": view1,
-            "view2": view2,
-            "action": torch.from_numpy(self.compute_action(latents[first], latents[second])),
-            "label": int(fields["cls"]),
-            "key": key,
-            "views": torch.tensor([first, second]),
-        }
-        for prefix, view in (("view1_", first), ("view2_", second)):
+        passes = ({}, {})
+        for by_name, view in zip(passes, (first, second)):
             for name in self.passes:
                 try:
-                    item[prefix + name] = decode_pass(name, fields[fmt.pass_field(view, name)])
+                    by_name[name] = decode_pass(name, fields[fmt.pass_field(view, name)])
                 except PassError as error:
                     raise SourceError(f"{url}: object {key}: member {key}.{fmt.pass_field(view, name)} does not decode ({error})") from None
-        return item
+        action = torch.from_numpy(self.compute_action(latents[first], latents[second]))
+        return pair_item(key, int(fields["cls"]), (first, second), tuple(views), action, passes)
 
     def __iter__(self) -> Iterator[dict]:
         epoch = int(self._epoch[0])
