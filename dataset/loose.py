@@ -111,6 +111,26 @@ def read_latents(obj: LooseObject, view: int) -> np.ndarray:
     return latents.astype(np.float64)
 
 
+def latent_count(objects: list[LooseObject]) -> int:
+    """The latent vectors' length, from the first object whose first latent file reads (checks report the others)."""
+    for obj in objects:
+        try:
+            return read_latents(obj, obj.views[0]).shape[0]
+        except LooseLayoutError:
+            continue
+    raise LooseLayoutError(f"no object under {objects[0].folder.parent.parent} has a readable latent file")
+
+
+def image_size(objects: list[LooseObject]) -> int:
+    """The images' side in pixels, from the first object's first image."""
+    path = image_path(objects[0].folder, objects[0].views[0])
+    try:
+        with Image.open(path) as image:
+            return image.size[0]
+    except OSError as error:
+        raise LooseLayoutError(f"{objects[0].key}: {path.name} is not a readable image ({error})") from None
+
+
 def loose_contact_sheet(root: Path, max_objects: int = 12, max_views: int = 8, tile: int = 128) -> Image.Image:
     """A contact sheet of a loose-layout folder, rows spread round-robin over the classes."""
     objects = list_objects(root)

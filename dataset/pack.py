@@ -20,6 +20,8 @@ from iebench.dataset import format as fmt
 from iebench.dataset.loose import (
     LooseLayoutError,
     LooseObject,
+    image_size,
+    latent_count,
     list_objects,
     passes_of,
     read_latents,
@@ -195,23 +197,6 @@ def _planned_shards(path: Path) -> list | None:
         return None
 
 
-def _resolution(objects: list[LooseObject], manifest: dict | None) -> int:
-    if manifest is not None:
-        return int(manifest["render_settings"]["resolution"])
-    with Image.open(image_path(objects[0].folder, 0)) as image:
-        return image.size[0]
-
-
-def _latent_count(objects: list[LooseObject]) -> int:
-    """The latent vectors' length, from the first object whose first latent file reads (the checks report the others)."""
-    for obj in objects:
-        try:
-            return read_latents(obj, obj.views[0]).shape[0]
-        except LooseLayoutError:
-            continue
-    raise PackError(f"no object under {objects[0].folder.parent.parent} has a readable latent file (nothing was written)")
-
-
 def _claim_output(out: Path, part: dict) -> Path:
     """Make OUT the pack's: a new or empty folder, or one holding this very plan (a resume); returns the plan's path."""
     existing = part_path(out)
@@ -237,7 +222,10 @@ def pack(src: Path, out: Path, options: PackOptions = PackOptions()) -> tuple[di
     except fmt.ShardFormatError as error:
         raise PackError(f"{src}: {error} (nothing was written)") from None
     views = max(len(o.views) for o in objects)
-    preset = schema(src, _latent_count(objects))
+    try:
+        preset = schema(src, latent_count(objects))
+    except LooseLayoutError as error:
+        raise PackError(f"{error} (nothing was written)") from None
     passes = passes_of(src, objects)
     checked = [(o, check_object(o, views, len(preset.latent_names), passes)) for o in tqdm(objects, desc="check", unit="obj", leave=False)]
     problems = [problem for _, problem in checked if problem]
@@ -259,7 +247,7 @@ def pack(src: Path, out: Path, options: PackOptions = PackOptions()) -> tuple[di
     part = new_part(
         name=options.name,
         views=views,
-        resolution=_resolution(objects, manifest),
+        resolution=int(manifest["render_settings"]["resolution"]) if manifest else image_size(objects),
         latent_names=preset.latent_names,
         preset=preset.to_json(),
         render_manifest=manifest,

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from iebench.dataset import format as fmt
 from iebench.dataset.finalize import FinalizeError, load_info
-from iebench.dataset.loose import LooseLayoutError, list_objects, passes_of, schema
+from iebench.dataset.loose import LooseLayoutError, image_size, latent_count, list_objects, passes_of, schema
 from iebench.dataset.parts import PART_GLOB
 from iebench.dataset.splits import SIE_SPLIT_FILES, SplitError, assign_splits
 
@@ -226,13 +226,9 @@ class LooseSource:
             raise SourceError(f"{self.root}: unknown split {split!r}; splits are {', '.join(fmt.SPLITS)}")
         found = list_objects(self.root)
         self.views_per_object = max(len(o.views) for o in found)
-        first = np.load(latent_path(found[0].folder, found[0].views[0]))
-        self.latent_names = schema(self.root, first.shape[0]).latent_names
+        self.latent_names = schema(self.root, latent_count(found)).latent_names
         self.passes = passes_of(self.root, found)
-        with open(image_path(found[0].folder, 0), "rb") as handle:
-            from PIL import Image
-
-            self.resolution = Image.open(handle).size[0]
+        self.resolution = image_size(found)
         keys = [(o.synset, o.model_id) for o in found]
         has_sie = all((self.root / name).is_file() for name in SIE_SPLIT_FILES.values())
         split_of = assign_splits(keys, split_files=self.root if has_sie else None, val_fraction=val_fraction, seed=split_seed)

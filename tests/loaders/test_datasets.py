@@ -84,6 +84,25 @@ def test_the_original_layout_gives_the_same_items(packed, tiny_render):
             assert torch.equal(x["view1"], y["view1"]) and torch.equal(x["action"], y["action"])
 
 
+def test_a_damaged_first_latent_in_the_original_layout_is_named_on_reading(tiny_render, tmp_path):
+    import shutil
+
+    from iebench.dataset.loose import list_objects
+
+    job, _ = tiny_render
+    root = tmp_path / "loose"
+    shutil.copytree(job.out, root)
+    first = list_objects(root)[0]  # the object whose latent file gave the schema
+    for latent in first.folder.glob("latent_*.npy"):
+        latent.write_bytes(b"not a numpy file")
+    key = fmt.sample_key(first.synset, first.model_id)
+    split = next(s for s in fmt.SPLITS if key in [o.key for o in PairDataset(root, s).objects])
+    data = PairDataset(root, split, seed=2)  # opens: the schema comes from the first readable latent file
+    assert data.latent_names == PairDataset(job.out, split).latent_names
+    with pytest.raises(SourceError, match=key):
+        data[[o.key for o in data.objects].index(key)]
+
+
 def test_view_and_object_datasets(packed):
     out, info = packed
     views = ViewDataset(out, "val", mode="all")
