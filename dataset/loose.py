@@ -122,13 +122,14 @@ def latent_count(objects: list[LooseObject]) -> int:
 
 
 def image_size(objects: list[LooseObject]) -> int:
-    """The images' side in pixels, from the first object's first image."""
-    path = image_path(objects[0].folder, objects[0].views[0])
-    try:
-        with Image.open(path) as image:
-            return image.size[0]
-    except OSError as error:
-        raise LooseLayoutError(f"{objects[0].key}: {path.name} is not a readable image ({error})") from None
+    """The images' side in pixels, from the first object whose first image reads (checks report the others)."""
+    for obj in objects:
+        try:
+            with Image.open(image_path(obj.folder, obj.views[0])) as image:
+                return image.size[0]
+        except OSError:
+            continue
+    raise LooseLayoutError(f"no object under {objects[0].folder.parent.parent} has a readable first image")
 
 
 def loose_contact_sheet(root: Path, max_objects: int = 12, max_views: int = 8, tile: int = 128) -> Image.Image:

@@ -12,6 +12,7 @@ import io
 import json
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -65,8 +66,11 @@ class PackOptions:
     skip_bad: bool = False
 
 
-def check_object(obj: LooseObject, views: int, k: int, passes: tuple[str, ...] = ()) -> str | None:
-    """Why an object cannot be packed (missing views, missing or malformed latents, missing passes), or None."""
+def check_object(obj: LooseObject, views: int, k: int, passes: tuple[str, ...] = (), resolution: int | None = None) -> str | None:
+    """Why an object cannot be packed (missing views, missing or malformed latents, missing passes), or None.
+
+    With `resolution`, every image and pass is also decoded and its size checked (what writing the shard does).
+    """
     if obj.views != tuple(range(views)):
         missing = sorted(set(range(views)) - set(obj.views))
         return f"{obj.key}: views {missing[:10]} missing (expected {image_name(0)}..{image_name(views - 1)})"
@@ -82,7 +86,21 @@ def check_object(obj: LooseObject, views: int, k: int, passes: tuple[str, ...] =
         for name in passes:
             if not (obj.folder / PASSES[name].loose_name(view)).is_file():
                 return f"{obj.key}: {PASSES[name].loose_name(view)} missing (the set has passes {', '.join(passes)})"
+    if resolution is not None:
+        try:
+            load_sample(obj.folder, obj.synset, obj.model_id, views, resolution, 0, ("",) * k, "", passes)
+        except (PackError, OSError) as error:
+            return str(error)
     return None
+
+
+def _check_all(objects: list[LooseObject], views: int, k: int, passes: tuple[str, ...], resolution: int | None, workers: int) -> list:
+    """`check_object` over every object: in a pool when images are decoded, as that is the slow part."""
+    check = partial(check_object, views=views, k=k, passes=passes, resolution=resolution)
+    if resolution is None or workers == 1:
+        return [check(o) for o in tqdm(objects, desc="check", unit="obj", leave=False)]
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        return list(tqdm(pool.map(check, objects, chunksize=16), total=len(objects), desc="check (decoding)", unit="obj", leave=False))
 
 
 def plan_shards(objects: list[LooseObject], split_of: dict, options: PackOptions, job: str = "") -> list[dict]:
@@ -222,12 +240,16 @@ def pack(src: Path, out: Path, options: PackOptions = PackOptions()) -> tuple[di
     except fmt.ShardFormatError as error:
         raise PackError(f"{src}: {error} (nothing was written)") from None
     views = max(len(o.views) for o in objects)
+    passes, manifest = passes_of(src, objects), render_manifest(src)
     try:
         preset = schema(src, latent_count(objects))
+        resolution = int(manifest["render_settings"]["resolution"]) if manifest else image_size(objects)
     except LooseLayoutError as error:
         raise PackError(f"{error} (nothing was written)") from None
-    passes = passes_of(src, objects)
-    checked = [(o, check_object(o, views, len(preset.latent_names), passes)) for o in tqdm(objects, desc="check", unit="obj", leave=False)]
+    workers = options.workers or available_cores()
+    # --skip-bad decodes every image first: a bad one found while a shard is written could not be skipped.
+    deep = resolution if options.skip_bad else None
+    checked = list(zip(objects, _check_all(objects, views, len(preset.latent_names), passes, deep, workers)))
     problems = [problem for _, problem in checked if problem]
     if problems and not options.skip_bad:
         count = f"{len(problems)} objects" if len(problems) > 1 else "an object"
@@ -243,11 +265,10 @@ def pack(src: Path, out: Path, options: PackOptions = PackOptions()) -> tuple[di
     keys = [(o.synset, o.model_id) for o in objects]
     split_of = assign_splits(keys, split_files=options.split_files, val_fraction=options.val_fraction, seed=options.split_seed)
     require_split(keys, split_of)
-    manifest = render_manifest(src)
     part = new_part(
         name=options.name,
         views=views,
-        resolution=int(manifest["render_settings"]["resolution"]) if manifest else image_size(objects),
+        resolution=resolution,
         latent_names=preset.latent_names,
         preset=preset.to_json(),
         render_manifest=manifest,
@@ -271,7 +292,7 @@ def pack(src: Path, out: Path, options: PackOptions = PackOptions()) -> tuple[di
     folders = {fmt.sample_key(o.synset, o.model_id): (o.synset, o.model_id, o.folder) for o in objects}
     errors: list[str] = []
     failure: OSError | None = None
-    workers = max(1, min(options.workers or available_cores(), len(todo) or 1))
+    workers = max(1, min(workers, len(todo) or 1))
     with (
         ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool,
         tqdm(total=sum(len(s["keys"]) for s in todo), desc="pack", unit="obj") as progress,

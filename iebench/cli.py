@@ -470,7 +470,11 @@ def _duration(seconds: float) -> str:
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
 @shard_options()
 @click.option("--workers", type=NONNEG, default=0, show_default=True, help="Processes writing shards; 0: one per core.")
-@click.option("--skip-bad", is_flag=True, help="Pack the good objects and list the bad ones, instead of stopping.")
+@click.option(
+    "--skip-bad",
+    is_flag=True,
+    help="Pack the good objects and list the bad ones (it decodes every image first to find them), instead of stopping.",
+)
 def pack(
     src: Path,
     out: Path,

@@ -160,6 +160,16 @@ def test_corrupt_jpeg_names_the_object_and_a_rerun_resumes(tiny_render, tmp_path
     assert info["splits"]["train"]["objects"] + info["splits"]["val"]["objects"] == 6
 
 
+def test_skip_bad_skips_an_object_whose_jpeg_or_pass_does_not_decode(tiny_render, tmp_path):
+    src, ref = copy_render(tiny_render, tmp_path)
+    image = src / ref.synset / ref.model_id / "image_1.jpg"
+    image.write_bytes(image.read_bytes()[:200])  # truncated: only decoding finds it
+    info, skipped = pack(src, tmp_path / "out", PackOptions(workers=2, skip_bad=True))
+    assert skipped == [f"{ref.synset}/{ref.model_id}"]
+    assert info["splits"]["train"]["objects"] + info["splits"]["val"]["objects"] == 5
+    assert verify(tmp_path / "out", progress=False) == []
+
+
 def test_other_options_into_the_same_folder_are_refused(tiny_render, packed):
     job, _ = tiny_render
     out, _ = packed
