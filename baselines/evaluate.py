@@ -445,7 +445,19 @@ def markdown_table(reports: list[dict]) -> str:
             )
             + " |"
         )
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + _not_applicable_notes(reports)
+
+
+def _not_applicable_notes(reports: list[dict]) -> str:
+    """A line under the table for each run with n/a cells, saying why (no predictor, a bare imported backbone, ...)."""
+    notes = []
+    for report in reports:
+        why: dict[str, list[str]] = {}
+        for task, value in report["results"].items():
+            if isinstance(value, dict) and "not_applicable" in value:
+                why.setdefault(value["not_applicable"], []).append(task.upper() if task in ("mrr", "pre") else task)
+        notes += [f"- n/a for {Path(report['run']).name} ({', '.join(tasks)}): {reason}" for reason, tasks in why.items()]
+    return "" if not notes else "\n" + "\n".join(notes) + "\n"
 
 
 def retrieval_table(report: dict) -> str:

@@ -63,6 +63,7 @@ def test_a_bare_backbone_imports_for_classification_and_r2_only(packed, tmp_path
     results = json.loads((tmp_path / "run" / "eval" / "eval.json").read_text())["results"]
     assert "top1" in results["classification"]["all"] and "r2_sie" in results["rotation"]
     assert results["mrr"] == {"not_applicable": "imported backbone only (no projector or predictor)"}
+    assert "- n/a for run (MRR, PRE): imported backbone only (no projector or predictor)" in result.output  # why, on the console
     result = CliRunner().invoke(
         main, ["train", "--data", str(out), "--out", str(tmp_path / "run"), "--resume", "--epochs", "2", "--image-size", "32"]
     )
