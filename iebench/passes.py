@@ -249,7 +249,9 @@ PASSES: dict[str, PassSpec] = {
 def parse_passes(names: str | Iterable[str]) -> tuple[str, ...]:
     """Pass names from a flag ("depth,normal,mask") in table order; the camera record comes with any pass."""
     if isinstance(names, str):
-        names = [n.strip() for n in names.split(",") if n.strip()]
+        given, names = names, [n.strip() for n in names.split(",") if n.strip()]
+        if given.strip() and not names:
+            raise PassError(f"no pass named in {given!r}: passes are {', '.join(PASSES)}")
     names = set(names)
     unknown = sorted(names - set(PASSES))
     if unknown:

@@ -42,6 +42,8 @@ def test_parse_passes_adds_the_camera_and_refuses_unknown_names():
     assert parse_passes(["normal"]) == ("camera", "normal")
     with pytest.raises(PassError, match="unknown pass albedo"):
         parse_passes("depth,albedo")
+    with pytest.raises(PassError, match="no pass named in ','"):
+        parse_passes(",")  # a typo, not a request for none
 
 
 def test_pass_members_sort_beside_their_view():
