@@ -15,6 +15,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
+from iebench.dataset import format as fmt
 from iebench.render import writer
 from iebench.render.given_latents import GivenLatents
 from iebench.render.objects import ObjectRef
@@ -122,7 +123,7 @@ def _fingerprint(job: RenderJob) -> dict:
 
 def _manifest(job: RenderJob, summary: RenderSummary | None, status: str, renderer: dict) -> dict:
     return {
-        "format": "iebench-shards/1" if job.shard_plan else "3diebench-loose/1",
+        "format": fmt.FORMAT if job.shard_plan else "3diebench-loose/1",
         "generator": f"iebench {iebench.__version__}",
         "status": status,
         **_fingerprint(job),

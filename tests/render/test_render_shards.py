@@ -59,6 +59,7 @@ def test_shards_hold_the_same_views_as_loose_files(tiny_render, procedural_root,
             keys += 1
     assert keys == len(job.objects)
     assert len(shards.info["splits"]["train"]["shards"]) >= 2
+    assert shards.info["format"] == shards.info["render_manifest"]["format"] == fmt.FORMAT  # one version, not two
 
 
 def test_jobs_of_an_array_rendered_with_other_seeds_are_not_one_dataset(procedural_root, tmp_path):
