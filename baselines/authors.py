@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+
 from iebench.baselines import checkpoint
 from iebench.baselines.checkpoint import CheckpointError
 from iebench.baselines.config import TrainConfig
 from iebench.baselines.methods import build_method, variants_of
-
 from iebench.files import write_atomic, write_json_atomic
 
 # The authors' module names -> ours (the parts of the model a run keeps; their online evaluator is left out).

@@ -10,7 +10,6 @@ from iebench.baselines.evaluate import EvalSettings, cached_evaluate, markdown_t
 from iebench.baselines.plots import report_chart
 from iebench.baselines.probes import ProbeSettings
 from iebench.baselines.trainer import train
-
 from iebench.files import write_atomic, write_json_atomic
 
 TINY_NOTE = (

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
 from iebench.baselines import checkpoint
 from iebench.baselines.config import TrainConfig
 from iebench.baselines.distributed import wants_cuda
@@ -34,10 +35,9 @@ from iebench.baselines.probes import (
     fit_regressor,
     regression_scores,
 )
+from iebench.files import remove_temporary, sha256_file, write_atomic, write_json_atomic
 from iebench.loaders.actions import ActionComputer, ActionError, action_size, check_action
 from iebench.loaders.sources import SourceError, open_source
-
-from iebench.files import remove_temporary, sha256_file, write_atomic, write_json_atomic
 from iebench.presets import get_preset
 from iebench.rotations import euler_to_quaternion
 

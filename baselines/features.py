@@ -9,12 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from iebench.baselines.methods.base import Method
-from iebench.loaders import Normalize, ObjectViews
-from iebench.loaders.loader import collate_skipping_none
 from tqdm import tqdm
 
+from iebench.baselines.methods.base import Method
 from iebench.files import sha256_file, write_atomic
+from iebench.loaders import Normalize, ObjectViews
+from iebench.loaders.loader import collate_skipping_none
 
 
 @dataclass

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
+
 from iebench.baselines.metrics import (
     per_class_accuracy,
     r2_columns,
@@ -25,7 +27,6 @@ from iebench.baselines.metrics import (
     r2_sie,
     top_k_accuracy,
 )
-from torch import nn
 
 ViewSource = Callable[[np.ndarray, np.ndarray], torch.Tensor]
 

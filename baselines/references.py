@@ -7,13 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
 from iebench.baselines.evaluate import RESULTS_VERSION, EvalSettings, colour_target
 from iebench.baselines.features import SplitFeatures, data_digest, fingerprint
 from iebench.baselines.probes import CachedViews, classification_scores, fit_classifier, fit_regressor, regression_scores
+from iebench.files import write_json_atomic
 from iebench.loaders import ObjectViews
 from iebench.loaders.actions import ActionComputer
-
-from iebench.files import write_json_atomic
 
 THUMBNAIL = 16
 

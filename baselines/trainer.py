@@ -16,18 +16,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from iebench.baselines import checkpoint
-from iebench.baselines.config import ConfigError, TrainConfig
-from iebench.baselines.distributed import Runtime, setup
-from iebench.baselines.methods import build_method
-from iebench.loaders import Normalize, PairDataset, make_loader
-from iebench.loaders.actions import ActionError
-from iebench.loaders.sources import SourceError
 from torch import nn
 from tqdm import tqdm
 
 import iebench
+from iebench.baselines import checkpoint
+from iebench.baselines.config import ConfigError, TrainConfig
+from iebench.baselines.distributed import Runtime, setup
+from iebench.baselines.methods import build_method
 from iebench.files import remove_temporary, write_atomic, write_json_atomic
+from iebench.loaders import Normalize, PairDataset, make_loader
+from iebench.loaders.actions import ActionError
+from iebench.loaders.sources import SourceError
 
 METRICS_NAME = "metrics.jsonl"
 CONFIG_NAME = "config.json"

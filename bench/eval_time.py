@@ -14,13 +14,13 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from synthetic import write_loose  # bench/synthetic.py (scripts run from bench/)
+
 from iebench.baselines.config import resolve
 from iebench.baselines.evaluate import EvalSettings, evaluate
 from iebench.baselines.trainer import train
-from iebench.dataset.pack import PackOptions, pack
-from synthetic import write_loose  # bench/synthetic.py (scripts run from bench/)
-
 from iebench.cores import available_cores
+from iebench.dataset.pack import PackOptions, pack
 
 
 def main() -> None:

@@ -25,16 +25,16 @@ import time
 from pathlib import Path
 
 import torch
+from synthetic import synthetic_view, write_loose  # bench/synthetic.py (scripts run from bench/)
+
 from iebench.baselines.config import resolve
 from iebench.baselines.evaluate import EvalSettings, evaluate
 from iebench.baselines.methods import compared_methods
 from iebench.baselines.probes import ProbeSettings
 from iebench.baselines.trainer import train
+from iebench.cores import available_cores
 from iebench.dataset.pack import PackOptions, pack
 from iebench.loaders.decode import decode, decode_batch_on_gpu
-from synthetic import synthetic_view, write_loose  # bench/synthetic.py (scripts run from bench/)
-
-from iebench.cores import available_cores
 
 ALL_METHODS = list(compared_methods())
 

@@ -26,10 +26,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from iebench.dataset.pack import PackOptions, pack
-from iebench.loaders import PairDataset, StreamingPairs
-from iebench.loaders import datasets as loader_datasets
-from iebench.loaders.decode import SIE_MEAN, SIE_STD, decode
 from PIL import Image
 from scipy.spatial.transform import Rotation
 from synthetic import write_loose  # bench/synthetic.py (scripts run from bench/)
@@ -37,7 +33,11 @@ from torchvision import transforms
 from torchvision.io import ImageReadMode, decode_jpeg
 
 from iebench.cores import available_cores
+from iebench.dataset.pack import PackOptions, pack
 from iebench.layout import image_path, latent_path
+from iebench.loaders import PairDataset, StreamingPairs
+from iebench.loaders import datasets as loader_datasets
+from iebench.loaders.decode import SIE_MEAN, SIE_STD, decode
 
 
 class OriginalStyleDataset(torch.utils.data.Dataset):

@@ -19,7 +19,6 @@ from pathlib import Path
 from iebench.baselines.checkpoint import trained_epochs
 from iebench.baselines.evaluate import EvalSettings, evaluate
 from iebench.baselines.trainer import train
-
 from iebench.orchestration.mini import SCALES, train_config
 
 

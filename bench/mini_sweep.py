@@ -17,9 +17,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
+
 from iebench.baselines.evaluate import EvalSettings, evaluate
 from iebench.baselines.trainer import train
-
 from iebench.orchestration.mini import SCALES, compare, summarise, train_config
 
 BASE = SCALES["laptop"]

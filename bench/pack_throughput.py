@@ -15,10 +15,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from iebench.dataset.pack import PackOptions, pack
 from synthetic import write_loose  # bench/synthetic.py (scripts run from bench/)
 
 from iebench.cores import available_cores
+from iebench.dataset.pack import PackOptions, pack
 
 
 def main() -> None:

@@ -21,15 +21,15 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from iebench.passes import PASSES, parse_passes
+from iebench.presets import get_preset, sample_view_latents
 from iebench.render import procedural
 from iebench.render.blender import SceneRenderer, bpy_version
 from iebench.render.objects import scan_root
 from iebench.render.scene import view_scene
 from iebench.render.settings import RenderSettings
 from iebench.render.writer import encode_jpeg
-
-from iebench.passes import PASSES, parse_passes
-from iebench.presets import get_preset, sample_view_latents
 
 THIRD_PARTY = Path(__file__).resolve().parent.parent / "tests" / "data" / "thirdparty"
 PASS_SETS = {

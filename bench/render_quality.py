@@ -18,16 +18,16 @@ import time
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
+
+from iebench.cores import available_cores
+from iebench.presets import get_preset, sample_view_latents
 from iebench.render import procedural
 from iebench.render.blender import SceneRenderer, bpy_version
 from iebench.render.objects import scan_root
 from iebench.render.scene import view_scene
 from iebench.render.settings import ORIGINAL_RECIPE, RenderSettings
 from iebench.render.writer import encode_jpeg
-from PIL import Image
-
-from iebench.cores import available_cores
-from iebench.presets import get_preset, sample_view_latents
 
 THIRD_PARTY = Path(__file__).resolve().parent.parent / "tests" / "data" / "thirdparty"
 

@@ -24,14 +24,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from iebench.dataset.pack import PackOptions, pack
-from iebench.render.job import RenderJob, run
-from iebench.render.settings import RenderSettings
 from synthetic import procedural_objects  # bench/synthetic.py (scripts run from bench/)
 
 from iebench.cores import available_cores
+from iebench.dataset.pack import PackOptions, pack
 from iebench.layout import latent_name
 from iebench.presets import get_preset
+from iebench.render.job import RenderJob, run
+from iebench.render.settings import RenderSettings
 
 
 def _children() -> dict[int, int]:

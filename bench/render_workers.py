@@ -17,12 +17,12 @@ import time
 from importlib.metadata import version
 from pathlib import Path
 
-from iebench.render.job import RenderJob, run
-from iebench.render.settings import RenderSettings
 from synthetic import procedural_objects  # bench/synthetic.py (scripts run from bench/)
 
 from iebench.cores import available_cores
 from iebench.presets import get_preset
+from iebench.render.job import RenderJob, run
+from iebench.render.settings import RenderSettings
 
 
 def splits(cores: int) -> list[tuple[int, int]]:

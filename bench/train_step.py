@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 
 import torch
-from iebench.baselines import trainer
 
+from iebench.baselines import trainer
 from iebench.orchestration.mini import SCALES, train_config
 
 LAYOUTS = {"contiguous": torch.contiguous_format, "channels-last": torch.channels_last}

@@ -15,12 +15,12 @@ import tempfile
 from pathlib import Path
 
 import torch
-from iebench.baselines.config import resolve
-from iebench.baselines.trainer import train
-from iebench.dataset.pack import PackOptions, pack
 from synthetic import write_loose  # bench/synthetic.py (scripts run from bench/)
 
+from iebench.baselines.config import resolve
+from iebench.baselines.trainer import train
 from iebench.cores import available_cores
+from iebench.dataset.pack import PackOptions, pack
 
 
 def main() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 from iebench.dataset.format import HF_SPLIT_NAMES, SPLITS
-
 from iebench.passes import PASSES
 
 CITATION = """@inproceedings{garrido2023sie,

@@ -15,12 +15,12 @@ import json
 from pathlib import Path
 
 import numpy as np
-from iebench.dataset import format as fmt
-from iebench.dataset.card import render_card
-from iebench.dataset.parts import PART_GLOB
 
 import iebench
 from iebench.classes import class_name
+from iebench.dataset import format as fmt
+from iebench.dataset.card import render_card
+from iebench.dataset.parts import PART_GLOB
 from iebench.files import remove_temporary, sha256_file, write_atomic
 from iebench.object_lists import sie_entry
 

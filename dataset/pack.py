@@ -17,6 +17,11 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError
+from tqdm import tqdm
+
+from iebench.classes import class_name
+from iebench.cores import available_cores
 from iebench.dataset import format as fmt
 from iebench.dataset.loose import (
     LooseLayoutError,
@@ -31,11 +36,6 @@ from iebench.dataset.loose import (
 )
 from iebench.dataset.parts import new_part, part_path
 from iebench.dataset.splits import assign_splits, require_split, split_record
-from PIL import Image, UnidentifiedImageError
-from tqdm import tqdm
-
-from iebench.classes import class_name
-from iebench.cores import available_cores
 from iebench.files import TMP_MARK, remove_temporary, write_json_atomic
 from iebench.layout import image_name, image_path, latent_name, latent_path
 from iebench.passes import PASSES, check_passes

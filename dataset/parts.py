@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from iebench.dataset import format as fmt
-
 import iebench
 from iebench.classes import label_map
+from iebench.dataset import format as fmt
 
 PART_GLOB = "_part*.json"
 

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from iebench.dataset import format as fmt
-from iebench.dataset.finalize import load_info
 from PIL import Image
 
 from iebench.classes import class_name
 from iebench.contact_sheet import SheetRow, contact_sheet, spread_over_classes
+from iebench.dataset import format as fmt
+from iebench.dataset.finalize import load_info
 from iebench.passes import PASSES, preview_image
 
 

@@ -15,11 +15,11 @@ from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
+
 from iebench.dataset import format as fmt
 from iebench.dataset.finalize import CARD_NAME, SET_FILES, SUMS_NAME, load_info, sie_arrays, split_file_names
 from iebench.dataset.parts import PART_GLOB
-from tqdm import tqdm
-
 from iebench.files import TMP_MARK, sha256_file
 from iebench.jpeg import CorruptJPEGError, jpeg_size
 from iebench.passes import check_passes

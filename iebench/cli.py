@@ -688,7 +688,7 @@ def methods_command(compared: bool) -> None:
 def export(run: Path, out: Path) -> None:
     """Write RUN's backbone as a plain state dict in its reference code's layout.
 
-    
+    \b
     resnet18-sie: the SIE authors' resnet18() loads it with strict=True;
     resnet18:     torchvision's resnet18() loads it after fc = Identity();
     vit-s16:      torchvision's VisionTransformer (ViT-S/16) without head.
@@ -714,7 +714,7 @@ def import_command(checkpoint: Path, run: Path, method: str | None, image_size: 
     CHECKPOINT is their model.pth ({epoch, model, optimizer}: backbone, projectors and predictor, so all five
     tasks) or final_weights.pth (the backbone alone: classification, rotation and colour only).
 
-    
+    \b
     Example:
       iebench import SIE-exp/model.pth runs/sie-authors
       iebench eval runs/sie-authors --data 3DIEBench-shards

@@ -11,15 +11,15 @@ import logging
 from pathlib import Path
 
 import torch
+from torch.utils.data import Dataset
+
 from iebench.dataset import format as fmt
+from iebench.layout import image_name
 from iebench.loaders.actions import ActionComputer
 from iebench.loaders.decode import CorruptJPEGError, PassError, decode, decode_pass
 from iebench.loaders.items import pair_item
 from iebench.loaders.sampling import choose_pair, choose_view
 from iebench.loaders.sources import ObjectEntry, SourceError, check_on_error, open_source
-from torch.utils.data import Dataset
-
-from iebench.layout import image_name
 
 log = logging.getLogger(__name__)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import multiprocessing
 
 import torch
-from iebench.loaders.sampling import EpochBatchSampler
 from torch.utils.data import DataLoader, Dataset, IterableDataset, default_collate
 
 from iebench.cores import available_cores
+from iebench.loaders.sampling import EpochBatchSampler
 
 
 def collate_skipping_none(batch: list) -> dict:

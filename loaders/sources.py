@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from iebench.classes import label_map
 from iebench.dataset import format as fmt
 from iebench.dataset.finalize import FinalizeError, load_info
 from iebench.dataset.loose import LooseLayoutError, image_size, latent_count, list_objects, passes_of, schema
 from iebench.dataset.parts import PART_GLOB
 from iebench.dataset.splits import SIE_SPLIT_FILES, SplitError, assign_splits
-
-from iebench.classes import label_map
 from iebench.files import sha256_file
 from iebench.layout import image_path, latent_path
 from iebench.object_lists import ObjectListError, read_object_list

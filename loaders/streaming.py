@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import webdataset as wds
+from torch.utils.data import IterableDataset, get_worker_info
+
 from iebench.dataset import format as fmt
 from iebench.dataset.finalize import FinalizeError, load_info
 from iebench.loaders.actions import ActionComputer
@@ -24,7 +26,6 @@ from iebench.loaders.items import pair_item
 from iebench.loaders.loader import rank_and_world
 from iebench.loaders.sampling import choose_pair
 from iebench.loaders.sources import SourceError, check_on_error
-from torch.utils.data import IterableDataset, get_worker_info
 
 log = logging.getLogger(__name__)
 

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import bpy
 import numpy as np
-from iebench.render import scene as spec
-from iebench.render.exr import read_exr_channels
-from iebench.render.settings import RenderSettings
 from mathutils import Matrix
 from PIL import Image
 
 from iebench.passes import PASSES
+from iebench.render import scene as spec
+from iebench.render.exr import read_exr_channels
+from iebench.render.settings import RenderSettings
 
 _DENOISE_QUALITY = {"fast": "FAST", "balanced": "BALANCED", "high": "HIGH"}
 

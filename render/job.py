@@ -15,7 +15,14 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
+
+import iebench
+from iebench.cores import available_cores
 from iebench.dataset import format as fmt
+from iebench.files import remove_temporary, write_atomic, write_json_atomic
+from iebench.layout import LATENT_GLOB, object_dir
+from iebench.presets import Preset, sample_view_latents
 from iebench.render import writer
 from iebench.render.given_latents import GivenLatents
 from iebench.render.objects import ObjectRef
@@ -29,13 +36,6 @@ from iebench.render.worker import (
     init_worker,
     render_object,
 )
-from tqdm import tqdm
-
-import iebench
-from iebench.cores import available_cores
-from iebench.files import remove_temporary, write_atomic, write_json_atomic
-from iebench.layout import LATENT_GLOB, object_dir
-from iebench.presets import Preset, sample_view_latents
 
 # Cycles threads per worker process by default. On 2 cores one process with 2 threads renders 1.23x the images a
 # second of two processes with one at 256 px, and the same at 64 px (bench/render_workers.py, docs/benchmarks.md).

@@ -14,13 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from iebench.dataset.pack import PackOptions
-from iebench.render.job import RenderJob, RenderSummary, run
-from iebench.render.objects import ObjectRef, partition, select_objects
-from iebench.render.settings import QUALITIES, RenderSettings
-
 from iebench.object_lists import ObjectListError, read_object_list
 from iebench.passes import parse_passes
 from iebench.presets import Preset, PresetError, get_preset, load_variant, parse_factor_flag, with_overrides
+from iebench.render.job import RenderJob, RenderSummary, run
+from iebench.render.objects import ObjectRef, partition, select_objects
+from iebench.render.settings import QUALITIES, RenderSettings
 
 ARRAY_INDEX_ENV = "SLURM_ARRAY_TASK_ID"
 ARRAY_COUNT_ENV = "SLURM_ARRAY_TASK_COUNT"

@@ -11,17 +11,17 @@ import json
 from pathlib import Path
 
 import numpy as np
+
+from iebench.classes import class_name
 from iebench.dataset import format as fmt
 from iebench.dataset.pack import PackOptions
 from iebench.dataset.parts import new_part, part_path, shard_job_suffix
 from iebench.dataset.splits import assign_splits, require_split, split_record
+from iebench.files import remove_temporary, write_json_atomic
+from iebench.layout import object_dir
 from iebench.render import writer
 from iebench.render.objects import ObjectRef
 from iebench.render.worker import ObjectResult
-
-from iebench.classes import class_name
-from iebench.files import remove_temporary, write_json_atomic
-from iebench.layout import object_dir
 
 # Bytes of a stored 3DIEBench view at 256 px (SPEC 1: 17 GB for 2.6 M views), for sizing shards before rendering.
 BYTES_PER_VIEW_256 = 6_500

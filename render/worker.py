@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from iebench.passes import PASSES
 from iebench.render.objects import ObjectRef
 from iebench.render.scene import view_scene
 from iebench.render.settings import RenderSettings
 from iebench.render.writer import encode_jpeg
-
-from iebench.passes import PASSES
 
 
 @dataclass(frozen=True)
@@ -98,6 +98,7 @@ def _as_obj(mesh: Path, workdir: str) -> Path:
     if mesh.suffix.lower() == ".obj":
         return mesh
     import trimesh
+
     from iebench.render.blender import MeshError
 
     try:

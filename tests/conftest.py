@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
+from iebench.layout import LATENT_GLOB
+from iebench.presets import get_preset
 from iebench.render import procedural
 from iebench.render.job import RenderJob, RenderSummary, run
 from iebench.render.objects import scan_root
 from iebench.render.settings import RenderSettings
-
-from iebench.layout import LATENT_GLOB
-from iebench.presets import get_preset
 
 THIRD_PARTY = Path(__file__).parent / "data" / "thirdparty"
 TINY_SETTINGS = RenderSettings(resolution=32, samples=4, denoiser="fast")

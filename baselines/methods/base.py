@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from torch import nn
+
 from iebench.baselines.backbones import build_backbone
 from iebench.baselines.config import TrainConfig
-from torch import nn
 
 
 @dataclass(frozen=True, kw_only=True)

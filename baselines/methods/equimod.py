@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+
 from iebench.baselines.config import TrainConfig
 from iebench.baselines.distributed import gather
 from iebench.baselines.losses import info_nce, vicreg_loss

@@ -22,12 +22,13 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from torch import nn
+
 from iebench.baselines.config import TrainConfig
 from iebench.baselines.distributed import gather
 from iebench.baselines.losses import vicreg_loss
 from iebench.baselines.methods.base import Method
 from iebench.baselines.models import projector
-from torch import nn
 
 MIN_TOKENS = 16
 

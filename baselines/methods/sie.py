@@ -9,6 +9,7 @@ alone, as the authors' `SIEOnlyEqui`; the others weight it by equi_factor x sim_
 from __future__ import annotations
 
 import torch
+
 from iebench.baselines.config import TrainConfig
 from iebench.baselines.distributed import gather
 from iebench.baselines.losses import sie_loss

@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from torch import nn
+
 from iebench.baselines.config import TrainConfig
 from iebench.baselines.distributed import gather
 from iebench.baselines.losses import info_nce
 from iebench.baselines.methods.base import Method
 from iebench.baselines.models import projector
 from iebench.baselines.probes import regression_head
-from torch import nn
 
 
 @dataclass(frozen=True, kw_only=True)

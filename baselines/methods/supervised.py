@@ -7,10 +7,11 @@ ceiling a representation of this backbone, data and budget can reach (the mini's
 from __future__ import annotations
 
 import torch
+from torch import nn
+
 from iebench.baselines.config import TrainConfig
 from iebench.baselines.methods.base import Method
 from iebench.baselines.probes import regression_head
-from torch import nn
 
 
 class SupervisedAction(Method):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+
 from iebench.baselines.config import TrainConfig
 from iebench.baselines.distributed import gather
 from iebench.baselines.losses import vicreg_loss

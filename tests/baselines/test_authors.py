@@ -5,11 +5,11 @@ import json
 import pytest
 import torch
 from click.testing import CliRunner
+
 from iebench.baselines.authors import import_checkpoint
 from iebench.baselines.checkpoint import CheckpointError
 from iebench.baselines.config import TrainConfig
 from iebench.baselines.methods import build_method
-
 from iebench.cli import main
 
 THEIR_NAMES = {"inv_projector.": "projector_inv.", "equi_projector.": "projector_equi.", "predictor.hyper.": "predictor.hypernet.net."}

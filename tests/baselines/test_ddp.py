@@ -7,6 +7,7 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+
 from iebench.baselines.config import TrainConfig
 from iebench.baselines.methods import build_method
 

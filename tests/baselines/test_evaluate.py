@@ -4,10 +4,10 @@ import json
 
 import pytest
 from click.testing import CliRunner
+
 from iebench.baselines.evaluate import EvalError, EvalSettings, evaluate, parse_tasks
 from iebench.baselines.probes import ProbeSettings
 from iebench.baselines.trainer import train
-
 from iebench.cli import main
 
 from .test_train import tiny_config
@@ -92,6 +92,7 @@ def test_checkpoint_that_does_not_fit_and_missing_latents(tiny_run, packed, tmp_
     import shutil
 
     import torch
+
     from iebench.baselines.evaluate import check
 
     out, _ = packed
@@ -215,6 +216,7 @@ def test_a_cached_evaluation_is_computed_again_when_the_results_change_shape(eva
 def test_bn_mode_train_runs_the_backbone_as_the_released_scripts(tiny_run, packed):
     import numpy as np
     import torch
+
     from iebench.baselines.probes import LiveViews
 
     out, _ = packed

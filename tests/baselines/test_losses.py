@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+
 from iebench.baselines.losses import covariance_term, sie_loss, variance_term
 from iebench.baselines.models import HyperPredictor
 

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+
 from iebench.baselines.config import ConfigError, TrainConfig
 from iebench.baselines.losses import info_nce, vicreg_loss
 from iebench.baselines.methods import METHODS, build_method, default_action, registered

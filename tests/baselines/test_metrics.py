@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+
 from iebench.baselines.metrics import (
     mrr_and_hits,
     prediction_error,
@@ -20,7 +21,6 @@ from iebench.baselines.probes import (
     fit_regressor,
     regression_scores,
 )
-
 from iebench.rotations import euler_to_quaternion, relative_quaternion
 
 

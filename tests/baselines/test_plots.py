@@ -3,8 +3,9 @@
 import json
 
 import numpy as np
-from iebench.baselines.plots import eval_plots, loss_curve, report_chart, summary_chart
 from PIL import Image
+
+from iebench.baselines.plots import eval_plots, loss_curve, report_chart, summary_chart
 
 
 def picture(path) -> np.ndarray:

@@ -3,6 +3,7 @@
 import pytest
 import torch
 import torch.nn.functional as F
+
 from iebench.baselines.config import ConfigError, TrainConfig
 from iebench.baselines.methods import build_method
 

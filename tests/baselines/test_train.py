@@ -6,6 +6,7 @@ import re
 import numpy as np
 import pytest
 import torch
+
 from iebench.baselines import checkpoint
 from iebench.baselines.checkpoint import CheckpointError
 from iebench.baselines.config import ConfigError, TrainConfig, resolve

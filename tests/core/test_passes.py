@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-from iebench.dataset import format as fmt
 
+from iebench.dataset import format as fmt
 from iebench.passes import PASSES, PassError, check_passes, colour_map, parse_passes, preview_depth
 
 

@@ -7,12 +7,12 @@ import tarfile
 import numpy as np
 import pytest
 import webdataset as wds
+from PIL import Image
+
 from iebench.dataset import format as fmt
 from iebench.dataset.pack import PackError, PackOptions, pack
 from iebench.dataset.reader import ShardSet
 from iebench.dataset.verify import verify
-from PIL import Image
-
 from iebench.object_lists import read_object_list
 
 

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+
 from iebench.dataset.splits import SplitError, read_sie_split, stratified_split
 
 

@@ -6,10 +6,11 @@ import shutil
 from dataclasses import replace
 
 import pytest
+from PIL import Image
+
 from iebench.dataset import format as fmt
 from iebench.dataset.reader import ShardSet
 from iebench.dataset.verify import verify
-from PIL import Image
 
 
 @pytest.fixture

@@ -13,12 +13,12 @@ import time
 import numpy as np
 import pytest
 from click.testing import CliRunner
+
+from iebench.cli import EXIT_INTERRUPTED, main
 from iebench.dataset import format as fmt
 from iebench.dataset.finalize import FinalizeError
 from iebench.dataset.verify import verify
 from iebench.loaders import PairDataset
-
-from iebench.cli import EXIT_INTERRUPTED, main
 
 from .conftest import TINY_TRAIN, assert_clean_failure, invoke, temporary_files
 

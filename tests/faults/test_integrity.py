@@ -11,12 +11,13 @@ import json
 
 import numpy as np
 import pytest
+from PIL import Image
+
 from iebench.dataset import format as fmt
 from iebench.dataset.verify import verify
 from iebench.loaders import PairDataset, StreamingPairs, ViewDataset, make_loader
 from iebench.loaders.decode import CorruptJPEGError, decode
 from iebench.loaders.sources import SourceError
-from PIL import Image
 
 from .conftest import TINY_TRAIN, assert_clean_failure, invoke
 

@@ -7,14 +7,14 @@ import shutil
 
 import numpy as np
 import pytest
+
 from iebench.dataset import format as fmt
 from iebench.dataset.reader import ShardSet
 from iebench.dataset.verify import verify
 from iebench.loaders import PairDataset
-from iebench.render.given_latents import read_given_latents
-
 from iebench.object_lists import read_object_list
 from iebench.presets import get_preset
+from iebench.render.given_latents import read_given_latents
 
 from .conftest import assert_clean_failure, invoke
 

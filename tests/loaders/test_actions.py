@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
-from iebench.loaders.actions import ActionError, action_size, compute_action
 from scipy.spatial.transform import Rotation
 
+from iebench.loaders.actions import ActionError, action_size, compute_action
 from iebench.presets import LATENT_NAMES, TRANSLATION_NAMES
 
 

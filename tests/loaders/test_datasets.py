@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 import torch
+from scipy.spatial.transform import Rotation
+
 from iebench.dataset import format as fmt
 from iebench.loaders import (
     ObjectViews,
@@ -13,7 +15,6 @@ from iebench.loaders import (
 )
 from iebench.loaders.decode import Normalize
 from iebench.loaders.sources import SourceError
-from scipy.spatial.transform import Rotation
 
 
 def test_pairs_match_the_stored_latents(packed, tiny_render):

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+
 from iebench.loaders.sampling import EpochBatchSampler, choose_pair
 
 

@@ -4,6 +4,7 @@ import io
 import tarfile
 
 import pytest
+
 from iebench.loaders.sources import SourceError
 from iebench.loaders.streaming import iterate_samples
 

@@ -5,9 +5,8 @@ import shutil
 
 import numpy as np
 import pytest
-from iebench.baselines import trainer
-from iebench.render.settings import ORIGINAL_RECIPE
 
+from iebench.baselines import trainer
 from iebench.orchestration.mini import (
     SCALES,
     MiniOptions,
@@ -20,6 +19,7 @@ from iebench.orchestration.mini import (
     summarise,
     train_config,
 )
+from iebench.render.settings import ORIGINAL_RECIPE
 
 pytest.importorskip("bpy", reason="the render extra (bpy) is part of the dev set-up")
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import trimesh
+
+from iebench.presets import LATENT_NAMES
 from iebench.render import procedural, scene
 from iebench.render.settings import RenderSettings
 from iebench.render.writer import encode_jpeg
-
-from iebench.presets import LATENT_NAMES
 
 bpy = pytest.importorskip("bpy", reason="the render extra (bpy) is part of the dev set-up")
 from iebench.render.blender import SceneRenderer  # noqa: E402

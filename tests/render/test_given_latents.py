@@ -5,13 +5,13 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from iebench.dataset.reader import ShardSet
-from iebench.render.given_latents import GivenLatentsError, read_given_latents
 from PIL import Image
 
 from iebench.cli import main
+from iebench.dataset.reader import ShardSet
 from iebench.object_lists import sie_entry
 from iebench.presets import get_preset
+from iebench.render.given_latents import GivenLatentsError, read_given_latents
 
 pytest.importorskip("bpy", reason="the render extra (bpy) is part of the dev set-up")
 TINY = ["--resolution", "32", "--samples", "4", "--denoiser", "fast"]

@@ -1,13 +1,13 @@
 import numpy as np
 import pytest
+
+from iebench.object_lists import read_object_list
 from iebench.render.objects import (
     ObjectSourceError,
     partition,
     scan_root,
     select_objects,
 )
-
-from iebench.object_lists import read_object_list
 
 
 def test_scan_finds_shapenet_layout(procedural_root):

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from iebench.render.job import RenderJob, RenderJobError, manifest_path, run
-from iebench.render.objects import partition, scan_root
 from PIL import Image
 
 from iebench.presets import sample_view_latents
+from iebench.render.job import RenderJob, RenderJobError, manifest_path, run
+from iebench.render.objects import partition, scan_root
 
 from ..conftest import THIRD_PARTY, TINY_SETTINGS
 

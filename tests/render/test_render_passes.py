@@ -8,15 +8,15 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from PIL import Image
+
+from iebench.cli import main
 from iebench.dataset import format as fmt
 from iebench.dataset.reader import ShardSet
 from iebench.dataset.verify import verify
 from iebench.loaders.datasets import ObjectViews, PairDataset, ViewDataset
 from iebench.loaders.sources import SourceError
 from iebench.loaders.streaming import StreamingPairs
-from PIL import Image
-
-from iebench.cli import main
 from iebench.passes import PASSES
 
 pytest.importorskip("bpy", reason="the render extra (bpy) is part of the dev set-up")

@@ -5,12 +5,12 @@ import io
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from iebench.dataset import format as fmt
-from iebench.dataset.reader import ShardSet
-from iebench.dataset.verify import verify
 from PIL import Image
 
 from iebench.cli import main
+from iebench.dataset import format as fmt
+from iebench.dataset.reader import ShardSet
+from iebench.dataset.verify import verify
 
 pytest.importorskip("bpy", reason="the render extra (bpy) is part of the dev set-up")
 

@@ -1,12 +1,12 @@
 """`iebench render`'s options resolved into a job, without Blender: the array position, the partition, refused combinations."""
 
 import pytest
+
 from iebench.dataset.format import sample_key
 from iebench.dataset.pack import PackOptions
+from iebench.presets import PresetError
 from iebench.render import procedural
 from iebench.render.request import ARRAY_COUNT_ENV, ARRAY_INDEX_ENV, RenderRequest, array_position, prepare_job
-
-from iebench.presets import PresetError
 
 
 def test_the_array_position_comes_from_the_flags_then_slurm(monkeypatch):

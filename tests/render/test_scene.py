@@ -2,9 +2,9 @@ import colorsys
 import math
 
 import numpy as np
-from iebench.render import scene
 
 from iebench.presets import LATENT_NAMES, TRANSLATION_NAMES
+from iebench.render import scene
 
 
 def test_camera_matches_the_original_placement():
