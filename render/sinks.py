@@ -75,10 +75,23 @@ class ShardSink:
             raise ValueError(f"{self.out} holds shards planned with other options (see {path.name}): use a new folder")
         if not path.is_file():
             write_json_atomic(path, self.part)
-        else:  # keep the objects a previous run had to leave out of written shards
-            self.part = json.loads(path.read_text()) | {"render_manifest": self.part["render_manifest"]}
+        else:
+            stored = self._resumed(json.loads(path.read_text()))
+            write_json_atomic(path, stored)  # keeps the previous run's manifest until this run's `close`
+            self.part = stored | {"render_manifest": self.part["render_manifest"]}
         # Only this job's leftovers: the other jobs of an array write into the same folder at the same time.
         remove_temporary(self.out, (path.name, *(shard["name"] for shard in self.part["shards"])))
+
+    def _resumed(self, stored: dict) -> dict:
+        """The plan of a previous run: objects it left out of written shards stay out; a shard it never wrote gets all
+        its objects back (it is rendered again whole, its failed objects retried)."""
+        planned = {shard["name"]: shard["keys"] for shard in self.part["shards"]}
+        for shard in stored["shards"]:
+            if not fmt.shard_complete(self.out / shard["name"]):
+                retried = set(planned[shard["name"]]) - set(shard["keys"])
+                shard["keys"] = planned[shard["name"]]
+                stored["skipped"] = sorted(set(stored.get("skipped", [])) - retried)
+        return stored
 
     def missing_views(self, ref: ObjectRef, views: list[int]) -> list[int]:
         """All views of an object whose shard is not written yet, else none."""
@@ -94,7 +107,7 @@ class ShardSink:
             self.failed[key] = name
         self.pending.setdefault(name, {})[key] = result
         shard = next(s for s in self.part["shards"] if s["name"] == name)
-        if len(self.pending[name]) == len(shard["keys"]):
+        if set(self.pending[name]) >= set(shard["keys"]):
             self._write(shard, self.pending.pop(name))
 
     def _write(self, shard: dict, results: dict[str, ObjectResult]) -> None:

@@ -93,3 +93,53 @@ def test_job_array_then_finalize_and_resume(procedural_root, tmp_path):
     assert again.exit_code == 0, again.output
     assert lost.read_bytes() == before
     assert all(p.stat().st_mtime_ns == t for p, t in others.items())
+
+
+def test_a_shard_its_plan_dropped_an_object_from_is_rendered_whole_on_resume(tmp_path):
+    """A run that died after recording a failed object's removal but before writing its shard: the resume retries the
+    object, and writes the shard once every object has arrived (it raised KeyError when the count fell short)."""
+    import json
+
+    from iebench.dataset.pack import PackOptions
+    from iebench.dataset.parts import part_path
+    from iebench.presets import get_preset
+    from iebench.render.objects import ObjectRef
+    from iebench.render.sinks import ShardSink, shard_plan
+    from iebench.render.worker import ObjectResult, RenderedView
+
+    objects = tuple(ObjectRef(f"0{c}000000", f"m{i}", tmp_path / "unused.obj") for c in range(2) for i in range(3))
+    preset = get_preset("3diebench")
+    part = shard_plan(
+        list(objects),
+        list(objects),
+        PackOptions(name="tiny"),
+        views=2,
+        resolution=16,
+        preset=preset.to_json(),
+        latent_names=preset.latent_names,
+        job_index=0,
+        num_jobs=1,
+        source={},
+    )
+    jpeg = io.BytesIO()
+    Image.new("RGB", (16, 16), (90, 120, 200)).save(jpeg, "JPEG")
+    out = tmp_path / "out"
+    out.mkdir()
+    ShardSink(out, part, "", objects).prepare(objects)
+    shard = part["shards"][0]
+    dropped = shard["keys"][0]
+    stored = json.loads(part_path(out).read_text())  # the state the dead run left: its plan rewritten, no shard
+    stored["shards"][0]["keys"].remove(dropped)
+    stored["skipped"] = [dropped]
+    part_path(out).write_text(json.dumps(stored))
+
+    sink = ShardSink(out, part, "", objects)
+    sink.prepare(objects)
+    for ref in objects:
+        if fmt.sample_key(ref.synset, ref.model_id) in shard["keys"]:
+            assert sink.missing_views(ref, [0, 1]) == [0, 1]
+            views = [RenderedView(v, jpeg.getvalue(), np.zeros(len(preset.latent_names))) for v in range(2)]
+            sink.accept(ObjectResult(ref.key, views))
+    assert fmt.shard_complete(out / shard["name"])
+    assert sorted(e["key"] for e in fmt.read_index(out / shard["name"])["samples"]) == sorted(shard["keys"])
+    assert json.loads(part_path(out).read_text())["skipped"] == []
