@@ -19,7 +19,7 @@ from iebench.loaders.loader import collate_skipping_none
 
 @dataclass
 class SplitFeatures:
-    """Representations (objects, views, 512), latents (objects, views, k), labels and keys of a split."""
+    """Representations (objects, views, the backbone's width), latents (objects, views, k), labels and keys of a split."""
 
     keys: list[str]
     labels: np.ndarray

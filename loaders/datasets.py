@@ -19,7 +19,7 @@ from iebench.loaders.actions import ActionComputer
 from iebench.loaders.decode import CorruptJPEGError, PassError, decode, decode_pass
 from iebench.loaders.items import pair_item
 from iebench.loaders.sampling import choose_pair, choose_view
-from iebench.loaders.sources import ObjectEntry, SourceError, check_on_error, open_source
+from iebench.loaders.sources import ObjectEntry, SourceError, check_on_error, open_source, requested_passes
 
 log = logging.getLogger(__name__)
 
@@ -33,13 +33,7 @@ class _SourceDataset(Dataset):
         self.source = open_source(root, split, check_sizes=on_error == "raise")
         self.latent_names = self.source.latent_names
         self.views_per_object = self.source.views_per_object
-        self.passes = (passes,) if isinstance(passes, str) else tuple(passes)  # passes="mask" is one pass, not four letters
-        missing = [name for name in self.passes if name not in self.source.passes]
-        if missing:
-            raise SourceError(
-                f"{root} has no {', '.join(missing)} pass (it holds {', '.join(self.source.passes) or 'none'}): "
-                f"render it with `iebench render ... --passes {','.join(self.passes)}`"
-            )
+        self.passes = requested_passes(passes, self.source.passes, root)
 
     @property
     def objects(self) -> list[ObjectEntry]:

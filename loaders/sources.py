@@ -283,6 +283,18 @@ def check_on_error(on_error: str) -> None:
         raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
 
 
+def requested_passes(passes: str | tuple[str, ...], held: tuple[str, ...], root: Path | str) -> tuple[str, ...]:
+    """The passes a loader was asked for, as a tuple (`"mask"` is one pass, not four letters), all held by `root`."""
+    passes = (passes,) if isinstance(passes, str) else tuple(passes)
+    missing = [name for name in passes if name not in held]
+    if missing:
+        raise SourceError(
+            f"{root} has no {', '.join(missing)} pass (it holds {', '.join(held) or 'none'}): "
+            f"render it with `iebench render ... --passes {','.join(passes)}`"
+        )
+    return passes
+
+
 def open_source(root: Path, split: str, check_sizes: bool = True) -> ShardSource | LooseSource:
     """The source for a folder: shards when it has `_info.json`, else the original layout.
 

@@ -1,7 +1,8 @@
 """Streaming SIE pairs from shards at any URL webdataset opens (local paths, `pipe:`, http, s3 via pipe).
 
-Unlike WebDataset's own pipeline (SPEC 7), each epoch draws a fresh shard permutation before the
-shards are split by rank and worker; the pair is chosen while a sample streams past, so only the
+Unlike WebDataset's own pipeline (SPEC 7), each epoch draws a fresh shard permutation; local shards with
+their index are then split among ranks and workers object by object (shards at other URLs shard by shard);
+the pair is chosen while a sample streams past, so only the
 two chosen views are kept and decoded; and every rank yields exactly the same number of samples,
 so every rank has the same number of full batches and DDP never hangs.
 """
@@ -25,7 +26,7 @@ from iebench.loaders.decode import PassError, decode, decode_pass
 from iebench.loaders.items import pair_item
 from iebench.loaders.loader import rank_and_world
 from iebench.loaders.sampling import choose_pair
-from iebench.loaders.sources import SourceError, check_on_error
+from iebench.loaders.sources import SourceError, check_on_error, requested_passes
 
 log = logging.getLogger(__name__)
 
@@ -206,7 +207,6 @@ class StreamingPairs(IterableDataset):
         passes: tuple[str, ...] = (),
     ) -> None:
         check_on_error(on_error)
-        self.passes = (passes,) if isinstance(passes, str) else tuple(passes)  # passes="mask" is one pass, not four letters
         if isinstance(root, (str, Path)):
             if not Path(root).is_dir():
                 raise SourceError(f"{root} is not a folder of shards (give a folder, or a list of shard URLs)")
@@ -219,11 +219,10 @@ class StreamingPairs(IterableDataset):
             self.urls = [str(Path(root) / s["name"]) for s in info["splits"][split]["shards"]]
             num_samples = num_samples or info["splits"][split]["objects"]
             latent_names, views = tuple(info["latent_names"]), info["views_per_object"]
-            missing = [name for name in self.passes if name not in info.get("passes", ())]
-            if missing:
-                raise SourceError(f"{root} has no {', '.join(missing)} pass (it holds {', '.join(info.get('passes', ())) or 'none'})")
+            self.passes = requested_passes(passes, tuple(info.get("passes", ())), root)
         else:
             self.urls = list(root)
+            self.passes = (passes,) if isinstance(passes, str) else tuple(passes)  # the shards at the URLs are trusted to hold them
             if num_samples is None or latent_names is None or views is None:
                 raise ValueError("with a list of URLs, give num_samples, latent_names and views")
         if not self.urls:
@@ -281,9 +280,10 @@ class StreamingPairs(IterableDataset):
     def _stream(
         self, shards: list[str], epoch: int, part: int = 0, parts: int = 1
     ) -> Iterator[tuple[str, str, dict[str, bytes], int, int, int]]:
-        """Endless (key, url, kept fields, first, second, pass) over the worker's shards, pair chosen on the fly;
+        """Endless (key, url, kept fields, first, second, lap) over the worker's shards, pair chosen on the fly (a lap
+        counts the worker's rounds of its shards);
         with `parts` > 1 (indexed shards), only the objects at positions `part` mod `parts` of the shards' order."""
-        for passes in range(1 << 30):
+        for lap in range(1 << 30):
             seen, position = 0, 0
             for url in shards:
                 index = self._index(url)
@@ -293,9 +293,9 @@ class StreamingPairs(IterableDataset):
                     position += len(keys)
                 pairs: dict[str, tuple[int, int]] = {}
 
-                def wanted(key: str, passes: int = passes, pairs: dict = pairs) -> set[str]:
+                def wanted(key: str, lap: int = lap, pairs: dict = pairs) -> set[str]:
                     # A worker that wraps around its shards draws new pairs on each pass.
-                    first, second = pairs[key] = choose_pair(self.seed, epoch + passes * 1_000_003, key, self.views_per_object)
+                    first, second = pairs[key] = choose_pair(self.seed, epoch + lap * 1_000_003, key, self.views_per_object)
                     return set(self._fields(first, second))
 
                 samples = iterate_indexed(url, index, wanted) if index is not None else iterate_samples(url, wanted)
@@ -303,7 +303,7 @@ class StreamingPairs(IterableDataset):
                     first, second = pairs.pop(key)
                     kept = {f: fields.get(f) for f in self._fields(first, second)}
                     seen += 1
-                    yield key, url, kept, first, second, passes
+                    yield key, url, kept, first, second, lap
             if not seen and parts > 1 and position:  # fewer objects than workers: this one repeats another's
                 part %= position
                 continue
@@ -312,7 +312,7 @@ class StreamingPairs(IterableDataset):
 
     def _fields(self, first: int, second: int) -> list[str]:
         """The members an item of the pair (first, second) needs: its two views, latents, label, and the views' passes."""
-        fields = [f"{first:03d}.jpg", f"{second:03d}.jpg", "latents.npy", "cls"]
+        fields = [fmt.view_field(first), fmt.view_field(second), "latents.npy", "cls"]
         return fields + [fmt.pass_field(v, name) for v in (first, second) for name in self.passes]
 
     def _item(self, key: str, url: str, fields: dict[str, bytes | None], first: int, second: int) -> dict:
@@ -324,10 +324,10 @@ class StreamingPairs(IterableDataset):
         views = []
         for view in (first, second):
             try:
-                views.append(decode(fields[f"{view:03d}.jpg"]))
+                views.append(decode(fields[fmt.view_field(view)]))
             except (ValueError, RuntimeError) as error:
                 raise SourceError(
-                    f"{url}: object {key}: member {key}.{view:03d}.jpg: view {view} does not decode cleanly ({error})"
+                    f"{url}: object {key}: member {key}.{fmt.view_field(view)}: view {view} does not decode cleanly ({error})"
                 ) from None
         try:
             latents = np.load(io.BytesIO(fields["latents.npy"]), allow_pickle=False)

@@ -38,7 +38,7 @@ class Method(nn.Module):
         self.inv_dim = self.dim // 2 if config.inv_dim is None else config.inv_dim
 
     def representation(self, images: torch.Tensor) -> torch.Tensor:
-        """The representation the evaluation probes (512-d for ResNet-18, 384-d for ViT-S)."""
+        """The representation the evaluation probes (the backbone's width: `backbones.WIDTHS`)."""
         with self.backbone_precision():
             return self.from_backbone(self.backbone(images))
 
