@@ -46,6 +46,7 @@ class SIEBasicBlock(nn.Module):
             self.downsample[0].stride = (stride, stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The block's output (the authors' padding when the block strides)."""
         out = F.relu(self.bn1(self.conv1(x)))
         if self.conv2.stride == (2, 2):
             out = F.pad(out, (0, 1, 0, 1))

@@ -45,7 +45,7 @@ def save(
     *,
     model: dict[str, torch.nn.Module],
     optimizer: torch.optim.Optimizer,
-    scaler,
+    scaler: torch.amp.GradScaler,
     epoch: int,
     config: dict,
     extra: dict | None = None,

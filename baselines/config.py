@@ -173,7 +173,7 @@ PRESETS: dict[str, dict] = {
 }
 
 
-def resolve(preset: str | None = None, config_file: Path | None = None, **flags) -> TrainConfig:
+def resolve(preset: str | None = None, config_file: Path | None = None, **flags: object) -> TrainConfig:
     """Defaults < preset < TOML file < flags (flags that are None are left out)."""
     values: dict = {}
     if preset is not None:

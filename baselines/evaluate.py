@@ -25,6 +25,7 @@ from iebench.baselines.config import TrainConfig
 from iebench.baselines.distributed import wants_cuda
 from iebench.baselines.features import SplitFeatures, cached_extract, data_digest, extract, fingerprint
 from iebench.baselines.methods import build_method
+from iebench.baselines.methods.base import Method
 from iebench.baselines.metrics import mrr_and_hits, prediction_error, retrieval_ranks
 from iebench.baselines.probes import (
     CachedViews,
@@ -247,7 +248,7 @@ def _quaternions(features: SplitFeatures) -> np.ndarray:
     return euler_to_quaternion(features.latents[..., rotation]).reshape(-1, 4)
 
 
-def retrieval(method, train: SplitFeatures, val: SplitFeatures, action: str, device: torch.device) -> tuple[dict, dict, np.ndarray]:
+def retrieval(method: Method, train: SplitFeatures, val: SplitFeatures, action: str, device: torch.device) -> tuple[dict, dict, np.ndarray]:
     """The released scripts' retrieval protocols, each named by source -> gallery.
 
     MRR and H@k (source view 0 of each object, gallery the object's views): train->train and val->val.

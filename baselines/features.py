@@ -97,7 +97,7 @@ def extract(
     return SplitFeatures(keys, np.concatenate(labels), np.concatenate(latents), torch.cat(reps), data.latent_names)
 
 
-def cached_extract(cache_dir: Path | None, key: str, split: str, **kwargs) -> SplitFeatures:
+def cached_extract(cache_dir: Path | None, key: str, split: str, **kwargs: object) -> SplitFeatures:
     """`extract`, through a cache file `features-<split>-<key>.pt` when there is a cache folder."""
     if cache_dir is None:
         return extract(split=split, **kwargs)

@@ -29,6 +29,7 @@ from iebench.baselines.metrics import (
 )
 
 ViewSource = Callable[[np.ndarray, np.ndarray], torch.Tensor]
+Target = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (latents of view 1, of view 2) -> what a probe regresses
 
 
 class ProbeBatchError(ValueError):
@@ -165,7 +166,7 @@ def _pair_inputs(source: ViewSource, objects: np.ndarray, first: np.ndarray, sec
     return torch.cat([source(objects, first), source(objects, second)], 1)
 
 
-def fit_regressor(train: ViewSource, latents: np.ndarray, target, settings: ProbeSettings, device: torch.device) -> nn.Module:
+def fit_regressor(train: ViewSource, latents: np.ndarray, target: Target, settings: ProbeSettings, device: torch.device) -> nn.Module:
     """SPEC 4's MLP on [rep(view 1), rep(view 2)] regressing target(latents1, latents2), `draws_per_object` random pairs
     per object per epoch."""
     objects = _drawn_objects(train.objects, settings)
@@ -183,7 +184,7 @@ def fit_regressor(train: ViewSource, latents: np.ndarray, target, settings: Prob
 
 @torch.no_grad()
 def regression_scores(
-    head: nn.Module, source: ViewSource, latents: np.ndarray, target, settings: ProbeSettings, device: torch.device, stream: int = 4
+    head: nn.Module, source: ViewSource, latents: np.ndarray, target: Target, settings: ProbeSettings, device: torch.device, stream: int = 4
 ) -> dict:
     """R^2 both ways, and each target column's own (sklearn's), on `val_pairs_per_object` seeded pairs per object,
     with the targets and predictions."""

@@ -46,6 +46,7 @@ class OnlineProbe(nn.Module):
         self.regressor = nn.Linear(2 * dim, action_dim) if action_dim else None
 
     def forward(self, r1: torch.Tensor, r2: torch.Tensor, labels: torch.Tensor, action: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The probes' losses and scores on one batch, by name."""
         logits = self.classifier(r1)
         terms = {"probe_ce": nn.functional.cross_entropy(logits, labels), "probe_acc": (logits.argmax(1) == labels).float().mean()}
         if self.regressor is not None:

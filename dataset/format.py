@@ -20,6 +20,7 @@ import tarfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -189,7 +190,7 @@ def read_index(shard: Path) -> dict:
     return index
 
 
-def entry_ids(shard: Path, entry: dict, handle=None) -> tuple[str, str]:
+def entry_ids(shard: Path, entry: dict, handle: BinaryIO | None = None) -> tuple[str, str]:
     """(synset, model_id) of an index entry: stored in it (format 2), else read from the sample's `.json` member."""
     if "synset" in entry and "model_id" in entry:
         return entry["synset"], entry["model_id"]
@@ -197,7 +198,7 @@ def entry_ids(shard: Path, entry: dict, handle=None) -> tuple[str, str]:
     return meta["synset"], meta["model_id"]
 
 
-def read_member(shard: Path, key: str, field: str, span: list[int], handle=None) -> bytes:
+def read_member(shard: Path, key: str, field: str, span: list[int], handle: BinaryIO | None = None) -> bytes:
     """One member's bytes from its [offset, size, crc32] in the index (one read), checked.
 
     Raises `MemberError` naming shard, object and member when the read comes short or the crc32

@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image
@@ -29,15 +30,15 @@ class SampleRef:
     synset: str
     model_id: str
 
-    def read(self, field: str, handle=None) -> bytes:
+    def read(self, field: str, handle: BinaryIO | None = None) -> bytes:
         """One member's bytes, checked against the index (`fmt.MemberError` names shard, object and member)."""
         return fmt.read_member(self.shard, self.key, field, self.members[field], handle)
 
-    def latents(self, handle=None) -> np.ndarray:
+    def latents(self, handle: BinaryIO | None = None) -> np.ndarray:
         """The object's (views, k) latents."""
         return np.load(io.BytesIO(self.read("latents.npy", handle)), allow_pickle=False)
 
-    def sample(self, handle=None) -> fmt.ObjectSample:
+    def sample(self, handle: BinaryIO | None = None) -> fmt.ObjectSample:
         """The whole object read back as a sample `fmt.write_shard` takes: views, latents, passes and all."""
         meta = json.loads(self.read("json", handle))
         views, names = range(meta["views"]), meta.get("passes", [])

@@ -123,7 +123,8 @@ def _raise_interrupt(signum, frame) -> None:
 class Commands(click.Group):
     """The iebench group: anticipated failures become one `Error:` line unless --debug asks for the traceback."""
 
-    def main(self, args=None, *rest, **options):
+    def main(self, args: list[str] | None = None, *rest: object, **options: object) -> object:
+        """Run the CLI, with --debug accepted anywhere before `--` and SIGTERM cleaned up as Ctrl-C is."""
         args = list(sys.argv[1:] if args is None else args)
         cut = args.index("--") if "--" in args else len(args)
         if "--debug" in args[:cut]:  # accepted anywhere before `--`, not only before the command
@@ -139,7 +140,8 @@ class Commands(click.Group):
             if previous is not None:
                 signal.signal(signal.SIGTERM, previous)
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: click.Context) -> object:
+        """Run the command: an interrupt or an anticipated failure becomes one `Error:` line."""
         debug = bool(ctx.params.get("debug"))
         try:
             return super().invoke(ctx)

@@ -8,6 +8,7 @@ device (`iebench.loaders.decode.Normalize`).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -62,7 +63,8 @@ class _SourceDataset(Dataset):
                 ) from None
         return out
 
-    def _guard(self, index: int, load):
+    def _guard(self, load: Callable[[], dict]) -> dict | None:
+        """The item `load` builds, or None (logged) for a bad sample when skipping bad data."""
         try:
             return load()
         except SourceError as error:
@@ -134,7 +136,7 @@ class PairDataset(_SourceDataset):
                 (self._decode_passes(entry, first), self._decode_passes(entry, second)),
             )
 
-        return self._guard(index, load)
+        return self._guard(load)
 
 
 class ViewDataset(_SourceDataset):
@@ -171,7 +173,7 @@ class ViewDataset(_SourceDataset):
                 **self._decode_passes(entry, view),
             }
 
-        return self._guard(index, load)
+        return self._guard(load)
 
 
 class ObjectViews(_SourceDataset):
@@ -199,7 +201,7 @@ class ObjectViews(_SourceDataset):
                 **{name: _stack([p[name] for p in passes]) for name in self.passes},
             }
 
-        return self._guard(index, load)
+        return self._guard(load)
 
 
 def _stack(values: list):

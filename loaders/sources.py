@@ -10,6 +10,7 @@ import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -46,7 +47,8 @@ class _HandleCache:
     def __init__(self) -> None:
         self.pid, self.handles = os.getpid(), {}
 
-    def get(self, path: str):
+    def get(self, path: str) -> BinaryIO:
+        """The open file at `path`, opened once per process."""
         if self.pid != os.getpid():
             self.pid, self.handles = os.getpid(), {}
         handle = self.handles.get(path)

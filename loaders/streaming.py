@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -113,7 +113,7 @@ def _members(stream) -> Iterator[tuple[str, int]]:
             _skip(stream, padded)
 
 
-def iterate_samples(url: str, wanted=None) -> Iterator[tuple[str, dict[str, bytes]]]:
+def iterate_samples(url: str, wanted: Callable[[str], set[str]] | None = None) -> Iterator[tuple[str, dict[str, bytes]]]:
     """(key, {field: bytes}) for each sample of a tar stream, members grouped by key.
 
     `wanted(key)` gives the fields to keep for a sample (None: keep every field); the bytes of the other
@@ -148,7 +148,9 @@ def iterate_samples(url: str, wanted=None) -> Iterator[tuple[str, dict[str, byte
         stream.close()
 
 
-def iterate_indexed(path: str, index: dict[str, dict[str, list[int]]], wanted) -> Iterator[tuple[str, dict[str, bytes | _Corrupt]]]:
+def iterate_indexed(
+    path: str, index: dict[str, dict[str, list[int]]], wanted: Callable[[str], set[str]]
+) -> Iterator[tuple[str, dict[str, bytes | _Corrupt]]]:
     """(key, {field: bytes}) for each sample of a local shard, in tar order, reading only the wanted members at their offsets.
 
     A member cut short or failing its crc32 comes as `_Corrupt`, for the item to raise or skip.

@@ -52,7 +52,7 @@ def _lathe(profile: list[tuple[float, float]], z0: float = 0.0) -> trimesh.Trime
     return trimesh.creation.revolve(points, sections=32)
 
 
-def _legs(rng, half_x: float, half_y: float, height: float, thickness: float, round_legs: bool) -> list[trimesh.Trimesh]:
+def _legs(half_x: float, half_y: float, height: float, thickness: float, round_legs: bool) -> list[trimesh.Trimesh]:
     legs = []
     for sx in (-1, 1):
         for sy in (-1, 1):
@@ -69,7 +69,7 @@ def build_chair(rng: np.random.Generator) -> list[Part]:
     w, d, leg_h = rng.uniform(0.4, 0.6), rng.uniform(0.4, 0.6), rng.uniform(0.35, 0.5)
     seat_t, back_h, leg_t = rng.uniform(0.04, 0.08), rng.uniform(0.35, 0.6), rng.uniform(0.03, 0.06)
     wood, seat = _colour(rng), _colour(rng)
-    parts: list[Part] = [(leg, wood) for leg in _legs(rng, w / 2, d / 2, leg_h, leg_t, rng.random() < 0.5)]
+    parts: list[Part] = [(leg, wood) for leg in _legs(w / 2, d / 2, leg_h, leg_t, rng.random() < 0.5)]
     parts.append((_box((0, 0, leg_h + seat_t / 2), (w, d, seat_t)), seat))
     parts.append((_box((0, d / 2 - seat_t / 2, leg_h + seat_t + back_h / 2), (w, seat_t, back_h)), _colour(rng)))
     return parts
@@ -82,7 +82,7 @@ def build_table(rng: np.random.Generator) -> list[Part]:
     top, wood = _colour(rng), _colour(rng)
     parts: list[Part] = [(_box((0, 0, h - top_t / 2), (w, d, top_t)), top)]
     if rng.random() < 0.5:
-        parts += [(leg, wood) for leg in _legs(rng, w / 2, d / 2, h - top_t, leg_t, rng.random() < 0.5)]
+        parts += [(leg, wood) for leg in _legs(w / 2, d / 2, h - top_t, leg_t, rng.random() < 0.5)]
     else:
         parts.append((_box((-w / 4, 0, (h - top_t) / 2), (w / 3, d * 0.8, h - top_t)), wood))
         parts.append((_box((w / 2 - leg_t, 0, (h - top_t) / 2), (leg_t, d * 0.8, h - top_t)), wood))

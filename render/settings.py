@@ -40,7 +40,7 @@ class RenderSettings:
         if self.device not in DEVICES:
             raise ValueError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
 
-    def replace(self, **changes) -> RenderSettings:
+    def replace(self, **changes: object) -> RenderSettings:
         """A copy with some settings changed."""
         return dataclasses.replace(self, **changes)
 
