@@ -207,11 +207,17 @@ def _write_planned_shard(out: Path, shard: dict, part: dict, folders: dict[str, 
         return f"{shard['name']}: {error}"
 
 
-def _planned_shards(path: Path) -> list | None:
-    """The shards a plan already in OUT lists (None if it cannot be read: it is written again)."""
+# What makes two packs the same data: the same shards of the same objects, views, size, latents, passes and split.
+# (Not the source's path: a folder moved between two runs resumes.)
+SAME_PACK = ("name", "views_per_object", "resolution", "latent_names", "passes", "labels", "split", "shards")
+
+
+def _stored_plan(path: Path) -> dict | None:
+    """The plan already in OUT, as far as it decides the data (None if it cannot be read: it is written again)."""
     try:
-        return json.loads(path.read_text())["shards"]
-    except (ValueError, KeyError, TypeError):
+        stored = json.loads(path.read_text())
+        return {key: stored.get(key) for key in SAME_PACK}
+    except (ValueError, AttributeError):
         return None
 
 
@@ -221,8 +227,8 @@ def _claim_output(out: Path, part: dict) -> Path:
     foreign = sorted(p.name for p in out.iterdir() if TMP_MARK not in p.name) if out.is_dir() and not existing.is_file() else []
     if foreign:  # a pack killed before its plan was written leaves only temporary files: those are its own
         raise PackError(f"{out} is not empty and holds no shard set of pack's (e.g. {foreign[0]!r}): pack into a new or empty folder")
-    planned = _planned_shards(existing) if existing.is_file() else None
-    if planned is not None and planned != part["shards"]:
+    stored = _stored_plan(existing) if existing.is_file() else None
+    if stored is not None and stored != json.loads(json.dumps({key: part.get(key) for key in SAME_PACK})):  # as JSON holds it
         raise PackError(f"{out} holds shards packed from other input or options (see {existing.name}): use a new folder")
     out.mkdir(parents=True, exist_ok=True)
     return existing

@@ -177,6 +177,17 @@ def test_other_options_into_the_same_folder_are_refused(tiny_render, packed):
         pack(job.out, out, PackOptions(name="tiny", shard_size_mb=0.004, shard_seed=9))
 
 
+def test_the_same_objects_with_other_views_are_refused_in_a_finished_pack(tiny_render, packed, tmp_path):
+    src, _ = copy_render(tiny_render, tmp_path)
+    for extra in [*src.glob("*/*/image_[23].jpg"), *src.glob("*/*/latent_[23].npy")]:
+        extra.unlink()  # 2 views of the same objects: the same shard plan, other data
+    out = tmp_path / "out"
+    shutil.copytree(packed[0], out)
+    with pytest.raises(PackError, match="other input or options"):
+        pack(src, out, PackOptions(name="tiny", shard_size_mb=0.004, workers=1))
+    assert verify(out, progress=False) == []  # untouched
+
+
 def test_info_and_show_commands(packed, tmp_path):
     from click.testing import CliRunner
 
