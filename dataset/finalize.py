@@ -3,7 +3,7 @@
 Reads every writer's plan (`_part*.json`: one pack run, or each job of a render array), checks that
 each planned shard is complete, then writes the SIE split files and the dataset card `README.md`,
 then `_info.json` (with the sha256 of every file of the set), whose presence says the set is whole,
-and last `SHA256SUMS`, which lists every file, `_info.json` included. Running it again rewrites all of
+and last `SHA256SUMS`, which lists every file but the writers' plans and manifests, `_info.json` included. Running it again rewrites all of
 these from the shards (the way to repair edited split files).
 """
 

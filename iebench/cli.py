@@ -636,7 +636,7 @@ def show(src: Path, out: Path | None, split: str, max_objects: int, max_views: i
 @click.option("--batch-size", type=COUNT, help="Global batch size, over all ranks.")
 @click.option("--lr", type=POSITIVE, help="Adam's learning rate, constant [default: 1e-3].")
 @click.option("--weight-decay", type=NONNEG_FLOAT, help="Adam's weight decay [default: 1e-6].")
-@click.option("--image-size", type=COUNT, help="Resize on the device to this size (the stored size if not set by a preset).")
+@click.option("--image-size", type=COUNT, help="Resize on the device to this size [default: 256, the paper's; presets set their own].")
 @click.option("--action", type=click.Choice(["rotation", "euler", "rotation-color", "all", "none"]), help="Action [default: the method's].")
 @click.option("--seed", type=NONNEG, help="Seed of the initial weights and of every pair drawn [default: 0].")
 @click.option("--workers", type=NONNEG, help="DataLoader workers per rank [default: cores, at most 8].")
