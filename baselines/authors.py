@@ -8,7 +8,6 @@ Their backbone is `resnet18-sie` here, with the same keys; the heads differ only
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from iebench.baselines import checkpoint
 from iebench.baselines.checkpoint import CheckpointError
 from iebench.baselines.config import TrainConfig
 from iebench.baselines.methods import build_method, variants_of
-from iebench.files import write_atomic, write_json_atomic
+from iebench.files import write_json_atomic
 
 # The authors' module names -> ours (the parts of the model a run keeps; their online evaluator is left out).
 RENAMES = {
@@ -150,8 +149,6 @@ def import_checkpoint(source: Path, run: Path, method: str | None = None, image_
         "extra": {"action_dim": int(action_dim), "imported": imported},
     }
     run.mkdir(parents=True, exist_ok=True)
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    write_atomic(run / checkpoint.CHECKPOINT_NAME, buffer.getvalue())
-    write_json_atomic(run / "config.json", config.to_json())
+    checkpoint.save_atomic(run / checkpoint.CHECKPOINT_NAME, state)
+    write_json_atomic(run / checkpoint.CONFIG_NAME, config.to_json())
     return {**imported, "method": config.method, "dropped_entries": found.dropped}

@@ -13,10 +13,18 @@ import torch
 from iebench.files import write_atomic
 
 CHECKPOINT_NAME = "checkpoint.pt"
+CONFIG_NAME = "config.json"  # beside the checkpoint: the TrainConfig the run was made with
 
 
 class CheckpointError(ValueError):
     """A checkpoint that does not fit this run; the message says what differs."""
+
+
+def save_atomic(path: Path, value: object) -> None:
+    """`torch.save` under a temporary name, then renamed: an interrupted write never leaves a file cut short."""
+    buffer = io.BytesIO()
+    torch.save(value, buffer)
+    write_atomic(Path(path), buffer.getvalue())
 
 
 def rng_state() -> dict:
@@ -60,9 +68,7 @@ def save(
         "config": config,
         "extra": extra or {},
     }
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    write_atomic(Path(path), buffer.getvalue())
+    save_atomic(path, state)
 
 
 def load_file(path: Path, what: str = "a checkpoint") -> object:

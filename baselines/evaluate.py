@@ -43,6 +43,8 @@ from iebench.presets import get_preset
 from iebench.rotations import euler_to_quaternion
 
 TASKS = ("classification", "rotation", "colour", "mrr", "pre")
+# A run's evaluations: RUN/eval/eval.json, and RUN/eval-random-init/eval.json for its untrained floor.
+EVAL_DIR, RANDOM_INIT_DIR, REPORT_NAME = "eval", "eval-random-init", "eval.json"
 PARTS = ("inv", "equi", "all")
 BN_MODES = ("eval", "train")
 # The shape of a result: bump it when a result field is added or changes meaning, so that a cached eval.json made
@@ -99,7 +101,7 @@ def load_subject(run: Path, random_init: bool, latent_names: tuple[str, ...], se
     """The trained method of a run (or, for the floor, a freshly initialised one of the run's configuration)."""
     path = Path(run) / checkpoint.CHECKPOINT_NAME
     if random_init:
-        saved = Path(run) / "config.json"
+        saved = Path(run) / checkpoint.CONFIG_NAME
         if not saved.is_file():
             raise EvalError(
                 f"{run} is not a run folder (no config.json): --random-init evaluates the untrained network of a run's configuration"
@@ -153,7 +155,7 @@ def check(settings: EvalSettings, latent_names: tuple[str, ...], subject: Subjec
 
 def eval_dir(run: Path, settings: EvalSettings) -> Path:
     """Where `evaluate` writes: RUN/eval, or RUN/eval-random-init for the untrained floor."""
-    return Path(run) / ("eval-random-init" if settings.random_init else "eval")
+    return Path(run) / (RANDOM_INIT_DIR if settings.random_init else EVAL_DIR)
 
 
 def evaluation_key(weights: str, data: Path, settings: EvalSettings, config: TrainConfig) -> str:
@@ -163,14 +165,14 @@ def evaluation_key(weights: str, data: Path, settings: EvalSettings, config: Tra
 
 def cached_evaluate(run: Path, data: Path, settings: EvalSettings, progress: bool = True) -> dict:
     """`evaluate`, unless RUN's eval.json was computed from the same weights, data and settings."""
-    path = eval_dir(run, settings) / "eval.json"
+    path = eval_dir(run, settings) / REPORT_NAME
     if path.is_file():
         cached = json.loads(path.read_text())
         weights_path = Path(run) / checkpoint.CHECKPOINT_NAME
         weights = (
             f"random-init-{settings.probe.seed}" if settings.random_init else sha256_file(weights_path) if weights_path.is_file() else None
         )
-        config_path = Path(run) / "config.json"
+        config_path = Path(run) / checkpoint.CONFIG_NAME
         if weights and config_path.is_file():
             config = TrainConfig.from_json(json.loads(config_path.read_text()))
             if cached.get("key") == evaluation_key(weights, Path(data), settings, config):
@@ -337,7 +339,7 @@ def _start(run: Path, data: Path, settings: EvalSettings) -> None:
         raise EvalError(f"{run} has no {checkpoint.CHECKPOINT_NAME} (train it first, or pass --random-init)")
     if not data.is_dir():
         raise EvalError(f"--data {data} is not a folder of shards (or of the original layout)")
-    for folder in (run / "eval", run / "eval-random-init", run / "features"):
+    for folder in (run / EVAL_DIR, run / RANDOM_INIT_DIR, run / "features"):
         remove_temporary(folder)
 
 
@@ -388,7 +390,7 @@ def _write_report(out_dir: Path, report: dict, plots: dict, classes: int) -> Non
     out_dir.mkdir(parents=True, exist_ok=True)
     eval_plots(out_dir, plots, report["results"].get("classification", {}).get("all"), classes)
     write_atomic(out_dir / "eval.md", (markdown_table([report]) + "\n" + retrieval_table(report)).encode())
-    write_json_atomic(out_dir / "eval.json", report)
+    write_json_atomic(out_dir / REPORT_NAME, report)
 
 
 def _cell(results: dict, task: str, *path: str) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,8 +10,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from iebench.baselines.checkpoint import save_atomic
 from iebench.baselines.methods.base import Method
-from iebench.files import sha256_file, write_atomic
+from iebench.files import sha256_file
 from iebench.loaders import Normalize, ObjectViews
 from iebench.loaders.loader import collate_skipping_none
 
@@ -106,7 +106,5 @@ def cached_extract(cache_dir: Path | None, key: str, split: str, **kwargs: objec
         return SplitFeatures.from_state(torch.load(path, weights_only=True))
     features = extract(split=split, **kwargs)
     path.parent.mkdir(parents=True, exist_ok=True)
-    buffer = io.BytesIO()
-    torch.save(features.to_state(), buffer)
-    write_atomic(path, buffer.getvalue())
+    save_atomic(path, features.to_state())
     return features

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from iebench.baselines.evaluate import RESULTS_VERSION, EvalSettings, colour_target
+from iebench.baselines.evaluate import REPORT_NAME, RESULTS_VERSION, EvalSettings, colour_target
 from iebench.baselines.features import SplitFeatures, data_digest, fingerprint
 from iebench.baselines.probes import CachedViews, classification_scores, fit_classifier, fit_regressor, regression_scores
 from iebench.files import write_json_atomic
@@ -35,7 +35,7 @@ def thumbnails(root: Path, split: str, size: int = THUMBNAIL) -> SplitFeatures:
 def pixels_report(data: Path, out_dir: Path, settings: EvalSettings) -> dict:
     """Classification, rotation and colour probes on thumbnails; OUT_DIR/eval.json, reused while data and settings match."""
     key = fingerprint("pixels", THUMBNAIL, data_digest(data), settings.key_fields(), RESULTS_VERSION)
-    path = Path(out_dir) / "eval.json"
+    path = Path(out_dir) / REPORT_NAME
     if path.is_file() and json.loads(path.read_text()).get("key") == key:
         return json.loads(path.read_text())
     device, probe = torch.device("cpu"), settings.probe

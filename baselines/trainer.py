@@ -7,7 +7,6 @@ epoch) and `loss.png`.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import sys
@@ -30,7 +29,7 @@ from iebench.loaders.actions import ActionError
 from iebench.loaders.sources import SourceError
 
 METRICS_NAME = "metrics.jsonl"
-CONFIG_NAME = "config.json"
+CONFIG_NAME = checkpoint.CONFIG_NAME
 LOSS_CURVE = "loss.png"
 # Channels-last layout: the backbone alone runs 12 % faster on CPU, a whole step of the laptop mini 1-7 %
 # (bench/train_step.py); the same maths up to rounding.
@@ -422,7 +421,5 @@ def export_backbone(run: Path, out: Path) -> Path:
         ) from None
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    buffer = io.BytesIO()
-    torch.save(backbone.export_state_dict(), buffer)
-    write_atomic(out, buffer.getvalue())
+    checkpoint.save_atomic(out, backbone.export_state_dict())
     return out

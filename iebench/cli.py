@@ -830,13 +830,14 @@ def eval_command(
 )
 def report(runs: tuple[Path, ...], out: Path) -> None:
     """Put evaluated runs side by side: a table and a bar chart (RUN may be a run folder or an eval.json)."""
-    from iebench.baselines.evaluate import markdown_table, read_report
+    from iebench.baselines.evaluate import EVAL_DIR, RANDOM_INIT_DIR, REPORT_NAME, markdown_table, read_report
     from iebench.baselines.plots import report_chart
     from iebench.files import write_atomic
 
     reports = []
     for run in runs:
-        paths = [run] if run.is_file() else [p for p in (run / "eval" / "eval.json", run / "eval-random-init" / "eval.json") if p.is_file()]
+        found = (run / EVAL_DIR / REPORT_NAME, run / RANDOM_INIT_DIR / REPORT_NAME)
+        paths = [run] if run.is_file() else [p for p in found if p.is_file()]
         if not paths:
             _fail(f"{run} has no eval/eval.json: run `iebench eval {run} --data ...` first")
         reports += [read_report(p) for p in paths]

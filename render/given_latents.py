@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from iebench.dataset import format as fmt
 from iebench.layout import LATENT_GLOB, latent_view
 from iebench.object_lists import ObjectListError, read_object_list
 from iebench.presets import Preset
@@ -110,7 +111,6 @@ def _from_split_arrays(paths: list[Path], preset: Preset) -> dict[Key, dict[int,
 
 
 def _from_shards(root: Path, preset: Preset) -> dict[Key, dict[int, np.ndarray]]:
-    from iebench.dataset import format as fmt
     from iebench.dataset.reader import ShardSet
 
     shards = ShardSet(root)
@@ -141,7 +141,7 @@ def read_given_latents(source: Path, preset: Preset) -> GivenLatents:
     elif source.is_file() and source.name.endswith("_images.npy"):
         split = source.name[: -len("_images.npy")]
         views, kind = _from_split_arrays([source.with_name(f"all_latents_{split}.npy")], preset), "split-arrays"
-    elif (source / "_info.json").is_file():
+    elif (source / fmt.INFO_NAME).is_file():
         views, kind = _from_shards(source, preset), "shards"
     elif source.is_dir() and list(source.glob(f"*/*/{LATENT_GLOB}")):
         views, kind = _from_loose(source, preset), "loose"

@@ -22,6 +22,7 @@ import numpy as np
 
 import iebench
 from iebench.baselines.methods import mini_methods
+from iebench.dataset import format as fmt
 from iebench.files import write_atomic, write_json_atomic
 
 if TYPE_CHECKING:
@@ -239,7 +240,7 @@ def made_elsewhere(options: MiniOptions, scale: MiniScale) -> bool:
     from iebench.render.job import settings_mismatch
 
     shards = options.out / "shards"
-    if (options.out / "render").exists() or not (shards / "_info.json").is_file():
+    if (options.out / "render").exists() or not (shards / fmt.INFO_NAME).is_file():
         return False
     manifest = load_info(shards).get("render_manifest")
     if not manifest:
@@ -277,7 +278,7 @@ def _pack(options: MiniOptions, render: Path) -> Path:
     from iebench.dataset.pack import PackOptions, pack
 
     out = options.out / "shards"
-    if not (out / "_info.json").is_file():
+    if not (out / fmt.INFO_NAME).is_file():
         pack(render, out, PackOptions(name="3diebench-mini", skip_bad=True))
     load_info(out)
     return out
