@@ -88,7 +88,7 @@ def check_object(obj: LooseObject, views: int, k: int, passes: tuple[str, ...] =
                 return f"{obj.key}: {PASSES[name].loose_name(view)} missing (the set has passes {', '.join(passes)})"
     if resolution is not None:
         try:
-            load_sample(obj.folder, obj.synset, obj.model_id, views, resolution, 0, ("",) * k, "", passes)
+            read_checked(obj.folder, obj.synset, obj.model_id, views, resolution, passes)
         except (PackError, OSError) as error:
             return str(error)
     return None
@@ -124,18 +124,10 @@ def plan_shards(objects: list[LooseObject], split_of: dict, options: PackOptions
     return shards
 
 
-def load_sample(
-    obj_folder: Path,
-    synset: str,
-    model_id: str,
-    views: int,
-    resolution: int,
-    label: int,
-    latent_names: tuple[str, ...],
-    preset: str,
-    passes: tuple[str, ...] = (),
-) -> fmt.ObjectSample:
-    """Read one object's files, checking every JPEG and pass decodes at the expected size.
+def read_checked(
+    obj_folder: Path, synset: str, model_id: str, views: int, resolution: int, passes: tuple[str, ...] = ()
+) -> tuple[list[bytes], np.ndarray, list[dict[str, bytes]]]:
+    """One object's JPEG bytes, (views, k) latents and pass bytes, every JPEG and pass checked to decode at the size.
 
     PIL decodes here: it keeps pack workers free of torch (about 400 MB each). A JPEG that decodes
     only with a libjpeg warning ("Corrupt JPEG data: ...") passes PIL, which ignores warnings; `verify`
@@ -163,13 +155,29 @@ def load_sample(
             name, problem = problems[0]
             raise PackError(f"{synset}/{model_id}: {PASSES[name].loose_name(view)} {problem}")
         views_passes.append(stored)
+    return jpegs, np.stack(latents), views_passes
+
+
+def load_sample(
+    obj_folder: Path,
+    synset: str,
+    model_id: str,
+    views: int,
+    resolution: int,
+    label: int,
+    latent_names: tuple[str, ...],
+    preset: str,
+    passes: tuple[str, ...] = (),
+) -> fmt.ObjectSample:
+    """One object's files as the sample a shard stores (`read_checked` checks them)."""
+    jpegs, latents, views_passes = read_checked(obj_folder, synset, model_id, views, resolution, passes)
     return fmt.ObjectSample(
         synset,
         model_id,
         label,
         class_name(synset),
         tuple(jpegs),
-        np.stack(latents),
+        latents,
         latent_names,
         preset,
         tuple(views_passes) if passes else (),
@@ -234,6 +242,62 @@ def _claim_output(out: Path, part: dict) -> Path:
     return existing
 
 
+def _many(problems: list[str], what: str) -> tuple[str, str]:
+    """("3 objects" or "an object", " (and 2 more, listed above)" or ""): how an error counts its problems."""
+    count = f"{len(problems)} {what}s" if len(problems) > 1 else f"a{'n' if what[0] in 'aeiou' else ''} {what}"
+    return count, f" (and {len(problems) - 1} more, listed above)" if len(problems) > 1 else ""
+
+
+def _good_objects(src: Path, objects: list[LooseObject], checks: list[str | None], skip_bad: bool) -> list[LooseObject]:
+    """The objects without a problem; without `skip_bad`, any problem stops the pack before anything is written."""
+    problems = [problem for problem in checks if problem]
+    if problems and not skip_bad:
+        count, more = _many(problems, "object")
+        raise PackError(
+            f"{count} cannot be packed (nothing was written; fix it, or --skip-bad packs the others): {problems[0]}{more}",
+            problems if len(problems) > 1 else (),
+        )
+    good = [o for o, problem in zip(objects, checks) if not problem]
+    if not good:
+        raise PackError(f"{src}: every object has a problem, so --skip-bad leaves nothing to pack (nothing was written): {problems[0]}")
+    return good
+
+
+def _write_shards(out: Path, part: dict, objects: list[LooseObject], workers: int) -> None:
+    """Write the plan's shards not yet complete, in parallel; failures are reported once every worker has stopped."""
+    todo = [s for s in part["shards"] if not fmt.shard_complete(out / s["name"])]
+    folders = {fmt.sample_key(o.synset, o.model_id): (o.synset, o.model_id, o.folder) for o in objects}
+    errors: list[str] = []
+    failure: OSError | None = None
+    with (
+        ProcessPoolExecutor(max(1, min(workers, len(todo) or 1)), mp_context=get_context("spawn")) as pool,
+        tqdm(total=sum(len(s["keys"]) for s in todo), desc="pack", unit="obj") as progress,
+    ):
+        futures = {pool.submit(_write_planned_shard, out, s, part, {k: folders[k] for k in s["keys"]}): s for s in todo}
+        for future in futures:
+            if future.cancelled():
+                continue
+            try:
+                error = future.result()
+            except OSError as raised:  # the first one is raised once every worker has stopped (and cleaned up)
+                failure = failure or raised
+                for pending in futures:
+                    pending.cancel()
+                continue
+            if error:
+                errors.append(error)
+            progress.update(len(futures[future]["keys"]))
+    if failure is not None:
+        raise failure
+    if errors:
+        count, more = _many(errors, "shard")
+        raise PackError(
+            f"{count} could not be written: {errors[0]}{more}; fix it and run the same command again (the other "
+            "shards are complete: it resumes)",
+            errors if len(errors) > 1 else (),
+        )
+
+
 def pack(src: Path, out: Path, options: PackOptions = PackOptions()) -> tuple[dict, list[str]]:
     """Pack a loose-layout folder into shards; returns the finalized `_info.json` and the skipped objects."""
     from iebench.dataset.finalize import finalize
@@ -255,20 +319,9 @@ def pack(src: Path, out: Path, options: PackOptions = PackOptions()) -> tuple[di
     workers = options.workers or available_cores()
     # --skip-bad decodes every image first: a bad one found while a shard is written could not be skipped.
     deep = resolution if options.skip_bad else None
-    checked = list(zip(objects, _check_all(objects, views, len(preset.latent_names), passes, deep, workers)))
-    problems = [problem for _, problem in checked if problem]
-    if problems and not options.skip_bad:
-        count = f"{len(problems)} objects" if len(problems) > 1 else "an object"
-        more = f" (and {len(problems) - 1} more, listed above)" if len(problems) > 1 else ""
-        raise PackError(
-            f"{count} cannot be packed (nothing was written; fix it, or --skip-bad packs the others): {problems[0]}{more}",
-            problems if len(problems) > 1 else (),
-        )
-    bad = {o.key for o, problem in checked if problem}
-    objects = [o for o in objects if o.key not in bad]
-    if not objects:
-        raise PackError(f"{src}: every object has a problem, so --skip-bad leaves nothing to pack (nothing was written): {problems[0]}")
-    keys = [(o.synset, o.model_id) for o in objects]
+    good = _good_objects(src, objects, _check_all(objects, views, len(preset.latent_names), passes, deep, workers), options.skip_bad)
+    skipped = sorted({o.key for o in objects} - {o.key for o in good})
+    keys = [(o.synset, o.model_id) for o in good]
     split_of = assign_splits(keys, split_files=options.split_files, val_fraction=options.val_fraction, seed=options.split_seed)
     require_split(keys, split_of)
     part = new_part(
@@ -284,47 +337,15 @@ def pack(src: Path, out: Path, options: PackOptions = PackOptions()) -> tuple[di
             "path": str(src.resolve()),
             "procedural": bool(manifest and manifest.get("object_source", {}).get("procedural")),
         },
-        synsets=[o.synset for o in objects],
+        synsets=[o.synset for o in good],
         split=split_record(split_files=options.split_files, val_fraction=options.val_fraction, seed=options.split_seed),
         shard_seed=options.shard_seed,
         shard_size_mb=options.shard_size_mb,
-        skipped=sorted(bad),
-        shards=plan_shards(objects, split_of, options),
+        skipped=skipped,
+        shards=plan_shards(good, split_of, options),
     )
     existing = _claim_output(out, part)
     remove_temporary(out, (existing.name, *(s["name"] for s in part["shards"])))
     write_json_atomic(existing, part)
-    todo = [s for s in part["shards"] if not fmt.shard_complete(out / s["name"])]
-    folders = {fmt.sample_key(o.synset, o.model_id): (o.synset, o.model_id, o.folder) for o in objects}
-    errors: list[str] = []
-    failure: OSError | None = None
-    workers = max(1, min(workers, len(todo) or 1))
-    with (
-        ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool,
-        tqdm(total=sum(len(s["keys"]) for s in todo), desc="pack", unit="obj") as progress,
-    ):
-        futures = {pool.submit(_write_planned_shard, out, s, part, {k: folders[k] for k in s["keys"]}): s for s in todo}
-        for future in futures:
-            if future.cancelled():
-                continue
-            try:
-                error = future.result()
-            except OSError as raised:  # the first one is reported once every worker has stopped (and cleaned up)
-                failure = failure or raised
-                for pending in futures:
-                    pending.cancel()
-                continue
-            if error:
-                errors.append(error)
-            progress.update(len(futures[future]["keys"]))
-    if failure is not None:
-        raise failure
-    if errors:
-        count = f"{len(errors)} shards" if len(errors) > 1 else "a shard"
-        more = f" (and {len(errors) - 1} more, listed above)" if len(errors) > 1 else ""
-        raise PackError(
-            f"{count} could not be written: {errors[0]}{more}; fix it and run the same command again (the other "
-            "shards are complete: it resumes)",
-            errors if len(errors) > 1 else (),
-        )
-    return finalize(out), sorted(bad)
+    _write_shards(out, part, good, workers)
+    return finalize(out), skipped
