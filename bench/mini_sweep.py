@@ -20,7 +20,8 @@ import torch
 
 from iebench.baselines.evaluate import EvalSettings, evaluate
 from iebench.baselines.trainer import train
-from iebench.orchestration.mini import SCALES, compare, summarise, train_config
+from iebench.orchestration.mini import SCALES, train_config
+from iebench.orchestration.verdicts import seedwise_margin, summarise
 
 BASE = SCALES["laptop"]
 CONFIGS = {
@@ -62,7 +63,7 @@ def row(name: str, found: dict, seeds: int) -> str:
     """One table row: configuration, minutes, each method's mean ± std, and the verdict on SIE against the invariant methods."""
     values = {m: {"rotation": dict(enumerate(v))} for m, v in found["rotation"].items()}
     invariant = [m for m in ("vicreg", "simclr") if m in values]
-    closest = min((compare(values, "rotation", "sie", m) for m in invariant), key=lambda f: f["margin"] - 2 * f["spread"])
+    closest = min((seedwise_margin(values, "rotation", "sie", m) for m in invariant), key=lambda f: f["margin"] - 2 * f["spread"])
     stats = {m: s["rotation"] for m, s in summarise(values).items()}
     cells = " | ".join(f"{m} {mean:.3f} ± {std:.3f}" for m, (mean, std) in stats.items())
     return f"| {name} | {found['minutes']:.1f} | {cells} | {closest['margin']:+.3f} | {closest['spread']:.3f} | {closest['verdict']} |"

@@ -16,7 +16,8 @@ import argparse
 import json
 from pathlib import Path
 
-from iebench.orchestration.mini import MiniOptions, run_mini, seed_values, summarise
+from iebench.orchestration.mini import MiniOptions, run_mini
+from iebench.orchestration.verdicts import seed_values, summarise
 
 
 def disagreements(reference: dict, other: dict, unjudged: frozenset[str] = frozenset()) -> list[str]:

@@ -10,20 +10,20 @@ stages, so the training machine needs neither Blender nor the renders.
 from __future__ import annotations
 
 import json
-import platform
 import sys
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-import iebench
 from iebench.baselines.methods import mini_methods
 from iebench.dataset import format as fmt
 from iebench.files import write_atomic, write_json_atomic
+from iebench.orchestration.mini_report import stage_kind, write_report
+from iebench.orchestration.verdicts import SUPERVISED
 
 if TYPE_CHECKING:
     from iebench.baselines.config import TrainConfig
@@ -103,8 +103,6 @@ SCALES = {
     ),
 }
 DEFAULT_METHODS = mini_methods()
-SUPERVISED = "supervised-rotation"
-REFERENCES = ("random init", "pixels", SUPERVISED)  # rows that are not self-supervised methods
 COLOUR_CLAIM = ("sie", "sie-rotcolor")  # the methods claim (b) compares
 
 
@@ -135,20 +133,15 @@ class MiniOptions:
 TIMINGS_NAME = "_timings.json"
 
 
-def _kind(stage: str) -> str:
-    """'train sie seed 1' -> 'train sie': the stages whose times predict each other."""
-    return stage.rsplit(" seed ", 1)[0]
-
-
 def _eta(options: MiniOptions, remaining: list[str]) -> str:
     """Time left, from the measured times of stages of the same kind (or of any training/evaluation)."""
     by_kind: dict[str, list[float]] = {}
     for name, seconds in options.timings.items():
-        by_kind.setdefault(_kind(name), []).append(seconds)
-        by_kind.setdefault(_kind(name).split(" ")[0], []).append(seconds)
+        by_kind.setdefault(stage_kind(name), []).append(seconds)
+        by_kind.setdefault(stage_kind(name).split(" ")[0], []).append(seconds)
     total = 0.0
     for stage in remaining:
-        known = by_kind.get(_kind(stage)) or by_kind.get(stage.split(" ")[0])
+        known = by_kind.get(stage_kind(stage)) or by_kind.get(stage.split(" ")[0])
         if known is None:
             return "ETA after the first training run"
         total += float(np.mean(known))
@@ -370,201 +363,6 @@ def _methods(options: MiniOptions, scale: MiniScale, seed: int) -> tuple[str, ..
     return options.methods + ((SUPERVISED,) if scale.supervised and seed == 0 and SUPERVISED not in options.methods else ())
 
 
-METRICS = {
-    "top-1 (all, %)": lambda r: 100 * r["classification"]["all"]["top1"],
-    "rotation R^2 (SIE)": lambda r: r["rotation"]["r2_sie"],
-    "rotation R^2 (per output)": lambda r: r["rotation"]["r2_per_output"],
-    "rotation probe's fit (per output)": lambda r: r["rotation"].get("train_fit", {}).get("r2_per_output", np.nan),
-    "colour R^2 (SIE)": lambda r: r.get("colour", {}).get("r2_sie", np.nan),
-    # the colour target's two columns (`colour_target`): where a representation keeps colour, or loses it
-    "floor hue R^2": lambda r: r.get("colour", {}).get("r2_by_output", [np.nan] * 2)[0],
-    "spot hue R^2": lambda r: r.get("colour", {}).get("r2_by_output", [np.nan] * 2)[1],
-    "MRR": lambda r: r["mrr"].get("val->val", {}).get("mrr", np.nan),
-    "H@1": lambda r: r["mrr"].get("val->val", {}).get("h@1", np.nan),
-}
-
-
-def seed_values(reports: list[dict]) -> dict[str, dict[str, dict[int, float]]]:
-    """Per method (the untrained floor as 'random init'), per metric: each seed's value."""
-    values: dict[str, dict[str, dict[int, float]]] = {}
-    for report in reports:
-        name = "random init" if report["random_init"] else report["method"]
-        seed = report["settings"]["probe"]["seed"]
-        for metric, read in METRICS.items():
-            values.setdefault(name, {}).setdefault(metric, {})[seed] = float(read(report["results"]))
-    return values
-
-
-def _std(values: list[float]) -> float:
-    """The sample standard deviation (0 for a single value)."""
-    return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
-
-
-def summarise(values: dict[str, dict[str, dict[int, float]]]) -> dict[str, dict[str, tuple[float, float]]]:
-    """Per method and metric: mean and sample standard deviation over seeds."""
-    return {
-        name: {m: (float(np.mean(list(v.values()))), _std(list(v.values()))) for m, v in metrics.items()}
-        for name, metrics in values.items()
-    }
-
-
-def verdict(margin: float, spread: float, seeds: int) -> str:
-    """'holds' when the margin exceeds twice the spread over seeds, 'fails' when the order is reversed by as much,
-    'inconclusive' otherwise, and always with one seed (no spread to judge by)."""
-    if seeds < 2:
-        return "inconclusive"
-    if margin > 2 * spread:
-        return "holds"
-    return "fails" if margin < -2 * spread else "inconclusive"
-
-
-def compare(values: dict, metric: str, better: str, worse: str) -> dict:
-    """`better` minus `worse` seed by seed: the margin (mean), its spread (sample standard deviation over seeds) and the verdict.
-
-    Seed by seed, because every method of a seed shares that seed's probe draws and validation pairs (and its
-    data order): what a seed makes easier or harder for one method it makes so for all, and the difference's own
-    spread is the noise a margin has to beat.
-    """
-    a, b = values[better][metric], values[worse][metric]
-    seeds = sorted(set(a) & set(b))
-    per_seed = [a[s] - b[s] for s in seeds]
-    margin, spread = float(np.mean(per_seed)), _std(per_seed)
-    return {"versus": worse, "margin": margin, "spread": spread, "per_seed": per_seed, "verdict": verdict(margin, spread, len(seeds))}
-
-
-def claims(values: dict) -> list[dict]:
-    """The paper's qualitative findings: the verdict on each, its margin and the spread of the margin over seeds.
-
-    Where a claim compares one method with several, each comparison must hold, and the report shows the closest.
-    A winner that does not beat the pixels row (where there is one) leaves the claim inconclusive.
-    """
-    out, summary = [], summarise(values)
-
-    def claim(text: str, metric: str, pairs: list[tuple[str, str]]) -> None:
-        found = [compare(values, metric, better, worse) for better, worse in pairs]
-        closest = min(found, key=lambda f: f["margin"] - 2 * f["spread"])
-        verdicts = {f["verdict"] for f in found}
-        closest["verdict"] = "holds" if verdicts == {"holds"} else "fails" if "fails" in verdicts else "inconclusive"
-        better, worse = pairs[found.index(closest)]
-        winner = better if closest["margin"] > 0 else worse
-        pixels = summary.get("pixels", {}).get(metric, (np.nan,))[0]
-        if closest["verdict"] != "inconclusive" and winner != "random init" and summary[winner][metric][0] <= pixels:
-            closest["verdict"] = "inconclusive"
-            text += " (the winner does not beat the pixels row)"
-        out.append({"claim": text, "metric": metric, "better": better, **closest})
-
-    invariant = [m for m in ("vicreg", "simclr") if m in values]
-    if "sie" in values and invariant:
-        claim(
-            "(a) SIE's rotation R^2 (per output) is above the invariant methods'",
-            "rotation R^2 (per output)",
-            [("sie", m) for m in invariant],
-        )
-    if "sie" in values and "sie-rotcolor" in values:
-        claim("(b) SIE rotation + colour has a higher colour R^2 than SIE", "colour R^2 (SIE)", [("sie-rotcolor", "sie")])
-    trained = [m for m in values if m not in REFERENCES]
-    if "random init" in values and trained:
-        claim(
-            "(c) every trained method beats the untrained backbone on classification",
-            "top-1 (all, %)",
-            [(m, "random init") for m in trained],
-        )
-    return out
-
-
-def claim_line(found: dict) -> str:
-    """'- (a) ...: **holds** (sie - vicreg: margin +0.200 = mean of +0.190, +0.210; spread over seeds 0.014)'."""
-    seeds = ", ".join(f"{d:+.3f}" for d in found["per_seed"])
-    return (
-        f"- {found['claim']}: **{found['verdict']}** ({found['better']} - {found['versus']}: margin {found['margin']:+.3f}"
-        f" = mean of {seeds}; spread over seeds {found['spread']:.3f})"
-    )
-
-
-def write_report(options: MiniOptions, scale: MiniScale, reports: list[dict], command: str) -> Path:
-    """report.md, report.json and report.png in OUT."""
-    import torch
-
-    from iebench.baselines.plots import summary_chart
-
-    values = seed_values(reports)
-    summary = summarise(values)
-    found = claims(values)
-    render = render_settings(scale, options.quality).to_json()
-    precision = training_precision(reports)
-    lines = [
-        f"# 3DIEBench-mini ({options.scale} scale, {options.seeds} seed{'s' if options.seeds > 1 else ''})",
-        "",
-        f"`{command}`",
-        "",
-        f"iebench {iebench.__version__}, Python {platform.python_version()}, torch {torch.__version__}, "
-        f"{platform.machine()}; seeds {list(range(options.seeds))}; scale {asdict(scale)}; "
-        f"render {render}; trained in " + "; ".join(f"{dtype} ({len(runs)} runs)" for dtype, runs in precision.items()),
-        "",
-        "| method | " + " | ".join(METRICS) + " |",
-        "|" + "---|" * (len(METRICS) + 1),
-    ]
-    for name, metrics in summary.items():
-        lines.append(
-            f"| {name} | "
-            + " | ".join(
-                "n/a" if np.isnan(m) else f"{m:.3f} ± {s:.3f}" if "top-1" not in k else f"{m:.1f} ± {s:.1f}"
-                for k, (m, s) in metrics.items()
-            )
-            + " |"
-        )
-    lines += ["", "## The paper's findings at this scale", ""]
-    lines += [claim_line(c) for c in found]
-    lines += ["", "## Time per stage (summed over seeds and invocations)", "", "| stage | runs | minutes |", "|---|---|---|"]
-    for kind, seconds in stage_minutes(options.timings).items():
-        lines.append(f"| {kind} | {seconds[1]} | {seconds[0]:.1f} |")
-    write_atomic(options.out / "report.md", ("\n".join(lines) + "\n").encode())
-    write_json_atomic(
-        options.out / "report.json",
-        {
-            "command": command,
-            "scale": asdict(scale),
-            "render": render,
-            "precision": precision,
-            "seeds": options.seeds,
-            "summary": summary,
-            "claims": found,
-            "timings": options.timings,
-            "reports": reports,
-        },
-    )
-    summary_chart(
-        summary,
-        options.out / "report.png",
-        f"3DIEBench-mini, {options.scale} scale, {options.seeds} seed{'s' if options.seeds > 1 else ''} (mean ± std)",
-    )
-    return options.out / "report.md"
-
-
-def training_precision(reports: list[dict]) -> dict[str, list[str]]:
-    """The trained runs by the precision they computed in (`trainer.precision`, from each run's config.json)."""
-    import torch
-
-    from iebench.baselines.config import TrainConfig
-    from iebench.baselines.trainer import CONFIG_NAME, precision
-
-    found: dict[str, list[str]] = {}
-    for run in sorted({Path(r["run"]) for r in reports if not r.get("random_init") and (Path(r["run"]) / CONFIG_NAME).is_file()}):
-        config = TrainConfig.from_json(json.loads((run / CONFIG_NAME).read_text()))
-        found.setdefault(precision(config, torch.device("cuda" if config.device == "cuda" else "cpu")), []).append(run.name)
-    return found
-
-
-def stage_minutes(timings: dict[str, float]) -> dict[str, tuple[float, int]]:
-    """Minutes and count per stage kind ('train sie' over all seeds), then the total."""
-    out: dict[str, tuple[float, int]] = {}
-    for name, seconds in timings.items():
-        minutes, count = out.get(_kind(name), (0.0, 0))
-        out[_kind(name)] = (minutes + seconds / 60, count + 1)
-    out["total"] = (sum(timings.values()) / 60, len(timings))
-    return out
-
-
 def run_mini(options: MiniOptions, command: str = "iebench mini") -> Path:
     """Every stage, resumable; returns the report's path (the shards' with `data_only`)."""
     if options.scale not in SCALES:
@@ -593,4 +391,4 @@ def run_mini(options: MiniOptions, command: str = "iebench mini") -> Path:
     if options.data_only:
         return shards
     reports = _train_and_evaluate(options, scale, shards, plan)
-    return write_report(options, scale, reports, command)
+    return write_report(options, scale, render_settings(scale, options.quality).to_json(), reports, command)

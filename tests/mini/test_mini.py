@@ -7,18 +7,8 @@ import numpy as np
 import pytest
 
 from iebench.baselines import trainer
-from iebench.orchestration.mini import (
-    SCALES,
-    MiniOptions,
-    claim_line,
-    claims,
-    compare,
-    render_settings,
-    run_mini,
-    seed_values,
-    summarise,
-    train_config,
-)
+from iebench.orchestration.mini import SCALES, MiniOptions, render_settings, run_mini, train_config
+from iebench.orchestration.verdicts import claim_line, claims, seed_values, seedwise_margin, summarise
 from iebench.render.settings import ORIGINAL_RECIPE
 
 pytest.importorskip("bpy", reason="the render extra (bpy) is part of the dev set-up")
@@ -127,7 +117,7 @@ def test_claims_compare_seed_by_seed():
     }
     found = {c["claim"][:3]: c for c in claims(values)}
     # SIE beats VICReg by 0.05 on every seed: the seeds' common ups and downs cancel, and the spread is 0 ...
-    assert compare(values, "rotation R^2 (per output)", "sie", "vicreg")["verdict"] == "holds"
+    assert seedwise_margin(values, "rotation R^2 (per output)", "sie", "vicreg")["verdict"] == "holds"
     # ... but not SimCLR (per seed -0.01, +0.06, +0.05): (a) must hold against both, and shows the closer one
     assert found["(a)"]["verdict"] == "inconclusive" and found["(a)"]["versus"] == "simclr"
     assert found["(a)"]["margin"] == pytest.approx(0.1 / 3) and found["(a)"]["spread"] == pytest.approx(np.std([-0.01, 0.06, 0.05], ddof=1))
