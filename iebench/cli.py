@@ -21,7 +21,9 @@ from click.core import ParameterSource
 
 import iebench
 from iebench.baselines.methods import METHODS, compared_methods, mini_methods, variants_of
+from iebench.orchestration.mini import SCALES
 from iebench.presets import PRESETS
+from iebench.render.settings import DENOISERS, PREFILTERS, QUALITIES
 
 DEBUG_ENV = "IEBENCH_DEBUG"
 EXIT_INTERRUPTED = 130
@@ -270,18 +272,16 @@ def shard_options(note: str = "") -> Callable[[Callable], Callable]:
     "--quality",
     "--recipe",
     "recipe",
-    type=click.Choice(["draft", "fast", "default", "original"]),
+    type=click.Choice(list(QUALITIES)),
     default="default",
     show_default=True,
     help="Render recipe along the speed/quality frontier (docs/benchmarks.md): draft 8 spp, fast 16 spp, "
     "default 24 spp (all OIDN high, fast prefilter); original: the generator's 100 spp adaptive, accurate prefilter.",
 )
 @click.option("--samples", type=COUNT, help="Cycles samples per pixel (overrides the recipe).")
-@click.option("--denoiser", type=click.Choice(["off", "fast", "balanced", "high"]), help="OIDN quality (overrides the recipe).")
+@click.option("--denoiser", type=click.Choice(DENOISERS), help="OIDN quality (overrides the recipe).")
 @click.option("--adaptive/--no-adaptive", default=None, help="Adaptive sampling, threshold 0.01 (overrides the recipe).")
-@click.option(
-    "--prefilter", type=click.Choice(["fast", "accurate"]), help="OIDN prefilter of the albedo and normal passes (overrides the recipe)."
-)
+@click.option("--prefilter", type=click.Choice(PREFILTERS), help="OIDN prefilter of the albedo and normal passes (overrides the recipe).")
 @click.option("--jpeg-quality", type=QUALITY, default=95, show_default=True, help="JPEG quality (4:2:0 subsampling).")
 @click.option("--legacy-bgr", is_flag=True, help="Swap red and blue as the published 3DIEBench JPEGs do.")
 @click.option("--device", type=click.Choice(["cpu", "gpu", "auto"]), default="cpu", show_default=True, help="Cycles device.")
@@ -876,7 +876,7 @@ def compare(data: Path, out: Path, methods: tuple[str, ...], preset: str, epochs
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
 @click.option(
     "--scale",
-    type=click.Choice(["ci", "laptop", "gpu"]),
+    type=click.Choice(list(SCALES)),
     default="laptop",
     show_default=True,
     help="ci: a few objects and views at 32 px, a few minutes; laptop: 10 classes x 40 objects, 16 views at 64 px, "
@@ -894,7 +894,7 @@ def compare(data: Path, out: Path, methods: tuple[str, ...], preset: str, epochs
 @click.option("--epochs", type=COUNT, help="Training epochs instead of the scale's (an ablation; use a new OUT).")
 @click.option(
     "--quality",
-    type=click.Choice(["draft", "fast", "default", "original"]),
+    type=click.Choice(list(QUALITIES)),
     help="Render with this recipe (as `render --quality`) instead of the scale's samples; the same latents whatever the "
     "recipe, so runs with different recipes compare what the recipe does to training (use a new OUT).",
 )

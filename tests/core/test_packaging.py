@@ -29,3 +29,27 @@ def test_the_core_imports_none_of_the_parts():
                 assert not (node.module or "").startswith(parts), f"{path.name} imports {node.module}"
             elif isinstance(node, ast.Import):
                 assert not [a.name for a in node.names if a.name.startswith(parts)], f"{path.name} imports a part"
+
+
+def test_the_cli_loads_neither_torch_nor_blender_and_offers_the_registries_choices():
+    """`iebench --help` stays fast; the choices it spells out (to stay torch-free) are the registries' own."""
+    import subprocess
+    import sys
+
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, iebench.cli; print(sorted({'torch', 'bpy'} & set(sys.modules)))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert loaded.stdout.strip() == "[]"
+
+    from iebench.baselines.backbones import BACKBONES
+    from iebench.baselines.config import PRESETS
+    from iebench.cli import main
+    from iebench.loaders.actions import ACTIONS
+
+    train = {p.name: p for p in main.commands["train"].params}
+    assert tuple(train["backbone"].type.choices) == BACKBONES
+    assert set(train["preset"].type.choices) == set(PRESETS)
+    assert tuple(train["action"].type.choices) == ACTIONS
