@@ -17,7 +17,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import click
-from click.core import ParameterSource
 
 import iebench
 from iebench.baselines.methods import METHODS, compared_methods, mini_methods, variants_of
@@ -265,7 +264,7 @@ def shard_options(note: str = "") -> Callable[[Callable], Callable]:
     metavar="NAME=VALUE|LO:HI",
     help="Fix a factor or set its range, e.g. --factor floor_hue=0.3 --factor rot_z=-0.5:0.5 (repeatable).",
 )
-@click.option("--views", type=COUNT, default=50, show_default=True, help="Views per object.")
+@click.option("--views", type=COUNT, help="Views per object [default: 50; with --latents, the views they list].")
 @click.option("--seed", type=NONNEG, default=0, show_default=True, help="Seed: a view's factors depend on (seed, object, view) only.")
 @click.option("--resolution", type=COUNT, default=256, show_default=True, help="Image width and height in pixels.")
 @click.option(
@@ -313,7 +312,6 @@ def shard_options(note: str = "") -> Callable[[Callable], Callable]:
 )
 @click.option(
     "--passes",
-    "passes_flag",
     default="",
     metavar="NAMES",
     help="Also store these passes of every view, from the same render: depth, normal, mask (comma-separated); "
@@ -329,35 +327,7 @@ def shard_options(note: str = "") -> Callable[[Callable], Callable]:
     help="loose: the original layout of files; shards: WebDataset shards written while rendering.",
 )
 @shard_options(note="Shards: ")
-def render(
-    src: Path,
-    out: Path,
-    preset: str,
-    variant: Path | None,
-    factors: tuple[str, ...],
-    views: int,
-    seed: int,
-    resolution: int,
-    recipe: str,
-    samples: int | None,
-    denoiser: str | None,
-    adaptive: bool | None,
-    prefilter: str | None,
-    jpeg_quality: int,
-    legacy_bgr: bool,
-    device: str,
-    workers: int,
-    job_index: int | None,
-    num_jobs: int | None,
-    object_list: Path | None,
-    max_faces: int,
-    max_mesh_mb: float,
-    latents_from: Path | None,
-    passes_flag: str,
-    dry_run: bool,
-    output_format: str,
-    shard_values: dict,
-) -> None:
+def render(src: Path, out: Path, dry_run: bool, output_format: str, shard_values: dict, **flags: object) -> None:
     """Render 3DIEBench views of the meshes under SRC (ShapeNetCore v2 layout) into OUT.
 
     Writes OUT/<synset>/<model_id>/image_<i>.jpg and latent_<i>.npy (the original layout, read
@@ -381,35 +351,7 @@ def render(
     from iebench.render.request import RenderRequest, prepare_job, render_and_finalize
 
     shards = PackOptions(**shard_values) if output_format == "shards" else None
-    if latents_from is not None and click.get_current_context().get_parameter_source("views") != ParameterSource.DEFAULT:
-        _fail("--latents lists the views to render: it cannot be combined with --views")
-    request = RenderRequest(
-        src=src,
-        out=out,
-        preset=preset,
-        variant=variant,
-        factors=factors,
-        views=views,
-        seed=seed,
-        resolution=resolution,
-        recipe=recipe,
-        samples=samples,
-        denoiser=denoiser,
-        adaptive=adaptive,
-        prefilter=prefilter,
-        jpeg_quality=jpeg_quality,
-        legacy_bgr=legacy_bgr,
-        device=device,
-        workers=workers,
-        job_index=job_index,
-        num_jobs=num_jobs,
-        object_list=object_list,
-        max_faces=max_faces,
-        max_mesh_mb=max_mesh_mb,
-        latents_from=latents_from,
-        shards=shards,
-        passes=passes_flag,
-    )
+    request = RenderRequest(src=src, out=out, shards=shards, **flags)  # every other flag is named as the request's field
     try:
         job = prepare_job(request)
     except (PresetError, ObjectSourceError, ObjectListError, ValueError) as error:  # GivenLatentsError is a ValueError

@@ -25,6 +25,9 @@ ARRAY_INDEX_ENV = "SLURM_ARRAY_TASK_ID"
 ARRAY_COUNT_ENV = "SLURM_ARRAY_TASK_COUNT"
 
 
+DEFAULT_VIEWS = 50  # as 3DIEBench
+
+
 @dataclass(frozen=True, kw_only=True)
 class RenderRequest:
     """The options of `iebench render`, as given (None: not given, the recipe's or the environment's value)."""
@@ -34,7 +37,7 @@ class RenderRequest:
     preset: str = "3diebench"
     variant: Path | None = None  # a TOML variant file
     factors: tuple[str, ...] = ()  # NAME=VALUE or NAME=LO:HI overrides
-    views: int = 50
+    views: int | None = None  # None: DEFAULT_VIEWS, or with `latents_from` every view the latents list
     seed: int = 0
     resolution: int = 256
     recipe: str = "default"  # a name of QUALITIES: draft, fast, default, original
@@ -99,17 +102,19 @@ def prepare_job(request: RenderRequest) -> RenderJob:
     """
     scene = scene_of(request)
     settings = settings_of(request)
-    if request.views < 1:
+    if request.views is not None and request.views < 1:
         raise ValueError(f"--views must be at least 1, got {request.views}")
     passes = parse_passes(request.passes)  # PassError is a ValueError
     job_index, num_jobs = array_position(request.job_index, request.num_jobs)
     listed = read_object_list(request.object_list) if request.object_list else None
-    views, given = request.views, None
+    views, given = request.views or DEFAULT_VIEWS, None
     if request.latents_from is not None:
         from iebench.render.given_latents import read_given_latents
 
         if request.factors or request.variant:
             raise PresetError("--latents defines every factor of every view: it cannot be combined with --factor or --variant")
+        if request.views is not None:
+            raise ValueError("--latents lists the views to render: it cannot be combined with --views")
         given = read_given_latents(request.latents_from, scene)
         listed = sorted(set(given.views) & set(listed)) if listed is not None else sorted(given.views)
         views = max(len(v) for v in given.views.values())
