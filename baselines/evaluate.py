@@ -31,6 +31,8 @@ from iebench.baselines.probes import (
     CachedViews,
     LiveViews,
     ProbeSettings,
+    Target,
+    ViewSource,
     classification_scores,
     fit_classifier,
     fit_regressor,
@@ -217,15 +219,36 @@ def _classification(ctx: _Context, classes: int) -> dict:
     return out
 
 
-def _regression(ctx: _Context, part: str, target) -> dict:
-    method, probe = ctx.subject.method, ctx.settings.probe
-    cut = _part(method.dim, method.inv_dim, part)
-    head = fit_regressor(ctx.source("train", cut), ctx.train.latents, target, probe, ctx.device)
-    out = {"part": part, **regression_scores(head, ctx.source("val", cut), ctx.val.latents, target, probe, ctx.device)}
-    if ctx.settings.bn_mode == "eval":  # how well the probe fits its own training pairs: an under-fit probe shows here
-        fit = regression_scores(head, CachedViews(ctx.train.representations, cut), ctx.train.latents, target, probe, ctx.device, stream=6)
+def probe_regression(
+    views: tuple[ViewSource, ViewSource, ViewSource | None],
+    train: SplitFeatures,
+    val: SplitFeatures,
+    target: Target,
+    probe: ProbeSettings,
+    device: torch.device,
+) -> dict:
+    """A regression probe trained on `views[0]`, scored on `views[1]`, and with `views[2]` (the training views, cached)
+    scored on its own training pairs too (`train_fit`): an under-fit probe shows there."""
+    fit_on, score_on, fit_check = views
+    head = fit_regressor(fit_on, train.latents, target, probe, device)
+    out = regression_scores(head, score_on, val.latents, target, probe, device)
+    if fit_check is not None:
+        fit = regression_scores(head, fit_check, train.latents, target, probe, device, stream=6)
         out["train_fit"] = {"r2_sie": fit["r2_sie"], "r2_per_output": fit["r2_per_output"]}
     return out
+
+
+def class_count(train: SplitFeatures, val: SplitFeatures) -> int:
+    """The number of classes the classification probe predicts: every label either split holds."""
+    return int(max(train.labels.max(), val.labels.max())) + 1
+
+
+def _regression(ctx: _Context, part: str, target: Target) -> dict:
+    method = ctx.subject.method
+    cut = _part(method.dim, method.inv_dim, part)
+    fit_check = CachedViews(ctx.train.representations, cut) if ctx.settings.bn_mode == "eval" else None
+    views = (ctx.source("train", cut), ctx.source("val", cut), fit_check)
+    return {"part": part, **probe_regression(views, ctx.train, ctx.val, target, ctx.settings.probe, ctx.device)}
 
 
 @torch.no_grad()
@@ -325,7 +348,7 @@ def evaluate(run: Path, data: Path, settings: EvalSettings = EvalSettings(), pro
     train, val = _features(run, data, subject, device, progress)
     extracted = time.perf_counter()
     backbone_state = {k: v.clone() for k, v in subject.method.backbone.state_dict().items()}
-    classes = int(max(train.labels.max(), val.labels.max())) + 1
+    classes = class_count(train, val)
     results, plots = run_tasks(_Context(subject, data, train, val, settings, device, backbone_state, classes), latent_names)
     timing = {"features_seconds": extracted - start, "probes_seconds": time.perf_counter() - extracted}
     report = _report(run, data, settings, subject, train, val, results, timing)

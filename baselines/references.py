@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from iebench.baselines.evaluate import REPORT_NAME, RESULTS_VERSION, EvalSettings, colour_target
+from iebench.baselines.evaluate import REPORT_NAME, RESULTS_VERSION, EvalSettings, class_count, colour_target, probe_regression
 from iebench.baselines.features import SplitFeatures, data_digest, fingerprint
-from iebench.baselines.probes import CachedViews, classification_scores, fit_classifier, fit_regressor, regression_scores
+from iebench.baselines.probes import CachedViews, classification_scores, fit_classifier
 from iebench.files import write_json_atomic
 from iebench.loaders import ObjectViews
 from iebench.loaders.actions import ActionComputer
@@ -41,17 +41,16 @@ def pixels_report(data: Path, out_dir: Path, settings: EvalSettings) -> dict:
     device, probe = torch.device("cpu"), settings.probe
     train, val = thumbnails(data, "train"), thumbnails(data, "val")
     names = train.latent_names
-    classes = int(max(train.labels.max(), val.labels.max())) + 1
+    classes = class_count(train, val)
     head = fit_classifier(CachedViews(train.representations), train.labels, classes, probe, device)
     results: dict = {
         "classification": {"all": classification_scores(head, CachedViews(val.representations), val.labels, classes, probe, device)}
     }
     for task, target in (("rotation", ActionComputer("rotation", names)), ("colour", colour_target(names))):
-        head = fit_regressor(CachedViews(train.representations), train.latents, target, probe, device)
-        out = regression_scores(head, CachedViews(val.representations), val.latents, target, probe, device)
-        fit = regression_scores(head, CachedViews(train.representations), train.latents, target, probe, device, stream=6)
+        views = (CachedViews(train.representations), CachedViews(val.representations), CachedViews(train.representations))
+        out = probe_regression(views, train, val, target, probe, device)
         del out["target"], out["prediction"]  # every score, as an evaluation's result has them; not the arrays
-        results[task] = {"part": "all", **out, "train_fit": {"r2_sie": fit["r2_sie"], "r2_per_output": fit["r2_per_output"]}}
+        results[task] = {"part": "all", **out}
     results["mrr"] = {"not_applicable": "pixels have no predictor"}
     report = {
         "run": str(out_dir),
