@@ -38,6 +38,7 @@ from iebench.baselines.probes import (
     fit_regressor,
     regression_scores,
 )
+from iebench.baselines.results import not_applicable, result_value, run_label
 from iebench.files import remove_temporary, sha256_file, write_atomic, write_json_atomic
 from iebench.loaders.actions import ActionComputer, ActionError, action_size, check_action
 from iebench.loaders.sources import SourceError, open_source
@@ -417,11 +418,9 @@ def _write_report(out_dir: Path, report: dict, plots: dict, classes: int) -> Non
 
 
 def _cell(results: dict, task: str, *path: str) -> str:
-    value = results.get(task, {})
-    if "not_applicable" in value:
+    if not_applicable(results, task):
         return "n/a"
-    for step in path:
-        value = value.get(step) if isinstance(value, dict) else None
+    value = result_value(results, task, *path)
     return "-" if value is None else f"{value:.3f}"
 
 
@@ -452,9 +451,8 @@ def markdown_table(reports: list[dict]) -> str:
         r = report["results"]
         classification = r.get("classification", {})
         tops = [f"{100 * classification[p]['top1']:.1f}" if p in classification else "-" for p in PARTS]
-        name = Path(report["run"]).name + (" (untrained)" if report["random_init"] else "")
         lines.append(
-            f"| {name} | {report['method'] if not report['random_init'] else 'random init'} | "
+            f"| {run_label(report)} | {report['method'] if not report['random_init'] else 'random init'} | "
             + " | ".join(tops)
             + " | "
             + " | ".join(
@@ -479,9 +477,10 @@ def _not_applicable_notes(reports: list[dict]) -> str:
     notes = []
     for report in reports:
         why: dict[str, list[str]] = {}
-        for task, value in report["results"].items():
-            if isinstance(value, dict) and "not_applicable" in value:
-                why.setdefault(value["not_applicable"], []).append(task.upper() if task in ("mrr", "pre") else task)
+        for task in report["results"]:
+            reason = not_applicable(report["results"], task)
+            if reason:
+                why.setdefault(reason, []).append(task.upper() if task in ("mrr", "pre") else task)
         notes += [f"- n/a for {Path(report['run']).name} ({', '.join(tasks)}): {reason}" for reason, tasks in why.items()]
     return "" if not notes else "\n" + "\n".join(notes) + "\n"
 

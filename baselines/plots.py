@@ -10,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from iebench.baselines.results import result_value, run_label  # noqa: E402
 from iebench.files import atomic_path  # noqa: E402
 
 
@@ -79,18 +80,17 @@ def report_chart(reports: list[dict], out: Path) -> Path:
     import numpy as np
 
     metrics = [
-        ("top-1 all", lambda r: r.get("classification", {}).get("all", {}).get("top1")),
-        ("rotation R^2 SIE", lambda r: r.get("rotation", {}).get("r2_sie")),
-        ("rotation R^2 per output", lambda r: r.get("rotation", {}).get("r2_per_output")),
-        ("colour R^2 SIE", lambda r: r.get("colour", {}).get("r2_sie")),
-        ("MRR (val)", lambda r: r.get("mrr", {}).get("val->val", {}).get("mrr")),
+        ("top-1 all", ("classification", "all", "top1")),
+        ("rotation R^2 SIE", ("rotation", "r2_sie")),
+        ("rotation R^2 per output", ("rotation", "r2_per_output")),
+        ("colour R^2 SIE", ("colour", "r2_sie")),
+        ("MRR (val)", ("mrr", "val->val", "mrr")),
     ]
     figure, ax = plt.subplots(figsize=(2 + 1.6 * len(metrics), 3.8))
     width = 0.8 / max(1, len(reports))
     for i, report in enumerate(reports):
-        values = [f(report["results"]) for _, f in metrics]
-        name = Path(report["run"]).name + (" (untrained)" if report["random_init"] else "")
-        ax.bar(np.arange(len(metrics)) + i * width, [0 if v is None else v for v in values], width, label=name)
+        values = [result_value(report["results"], *path) for _, path in metrics]
+        ax.bar(np.arange(len(metrics)) + i * width, [0 if v is None else v for v in values], width, label=run_label(report))
     ax.set_xticks(np.arange(len(metrics)) + width * (len(reports) - 1) / 2, [m for m, _ in metrics], fontsize=8)
     ax.axhline(0, color="k", lw=0.6)
     ax.legend(fontsize=7)

@@ -7,20 +7,33 @@ from __future__ import annotations
 
 import numpy as np
 
+from iebench.baselines.results import result_value
+
 SUPERVISED = "supervised-rotation"
 REFERENCES = ("random init", "pixels", SUPERVISED)  # rows that are not self-supervised methods
 
+
+def _metric(*path: str | int, scale: float = 1.0):
+    """A reader of one number of a report's results (NaN where it is not there: shown as n/a)."""
+
+    def read(results: dict) -> float:
+        value = result_value(results, *path)
+        return np.nan if value is None else scale * value
+
+    return read
+
+
 METRICS = {
-    "top-1 (all, %)": lambda r: 100 * r["classification"]["all"]["top1"],
-    "rotation R^2 (SIE)": lambda r: r["rotation"]["r2_sie"],
-    "rotation R^2 (per output)": lambda r: r["rotation"]["r2_per_output"],
-    "rotation probe's fit (per output)": lambda r: r["rotation"].get("train_fit", {}).get("r2_per_output", np.nan),
-    "colour R^2 (SIE)": lambda r: r.get("colour", {}).get("r2_sie", np.nan),
+    "top-1 (all, %)": _metric("classification", "all", "top1", scale=100),
+    "rotation R^2 (SIE)": _metric("rotation", "r2_sie"),
+    "rotation R^2 (per output)": _metric("rotation", "r2_per_output"),
+    "rotation probe's fit (per output)": _metric("rotation", "train_fit", "r2_per_output"),
+    "colour R^2 (SIE)": _metric("colour", "r2_sie"),
     # the colour target's two columns (`colour_target`): where a representation keeps colour, or loses it
-    "floor hue R^2": lambda r: r.get("colour", {}).get("r2_by_output", [np.nan] * 2)[0],
-    "spot hue R^2": lambda r: r.get("colour", {}).get("r2_by_output", [np.nan] * 2)[1],
-    "MRR": lambda r: r["mrr"].get("val->val", {}).get("mrr", np.nan),
-    "H@1": lambda r: r["mrr"].get("val->val", {}).get("h@1", np.nan),
+    "floor hue R^2": _metric("colour", "r2_by_output", 0),
+    "spot hue R^2": _metric("colour", "r2_by_output", 1),
+    "MRR": _metric("mrr", "val->val", "mrr"),
+    "H@1": _metric("mrr", "val->val", "h@1"),
 }
 
 
