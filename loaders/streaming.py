@@ -20,6 +20,7 @@ import webdataset as wds
 from torch.utils.data import IterableDataset, get_worker_info
 
 from iebench.dataset import format as fmt
+from iebench.dataset import tarstream
 from iebench.dataset.finalize import FinalizeError, load_info
 from iebench.loaders.actions import ActionComputer
 from iebench.loaders.decode import PassError, decode, decode_pass
@@ -38,81 +39,6 @@ class _Corrupt:
         self.message = message
 
 
-BLOCK = 512
-
-
-def _read(stream, size: int) -> bytes:
-    """Exactly `size` bytes, or fewer only at the end of the stream."""
-    chunks, left = [], size
-    while left:
-        chunk = stream.read(left)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        left -= len(chunk)
-    return b"".join(chunks)
-
-
-def _skip(stream, size: int) -> None:
-    """Pass over `size` bytes: a seek where the stream allows it, else read and drop them."""
-    if size and getattr(stream, "seekable", lambda: False)():
-        stream.seek(size, io.SEEK_CUR)
-        return
-    while size:
-        chunk = stream.read(min(size, 1 << 20))
-        if not chunk:
-            raise EOFError("the stream ends inside a member")
-        size -= len(chunk)
-
-
-def _header(block: bytes) -> tuple[str, int, bytes]:
-    """(name, size, type flag) of a tar header block, its checksum checked (ustar, GNU and pax headers)."""
-    stored = block[148:156].split(b"\0", 1)[0].strip()
-    if not stored or int(stored, 8) != sum(block[:148]) + 8 * 32 + sum(block[156:]):
-        raise EOFError("a tar header fails its checksum")
-    field = block[124:136]
-    size = int.from_bytes(field[1:], "big") if field[0] & 0x80 else int(field.split(b"\0", 1)[0].strip() or b"0", 8)
-    name = block[:100].split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
-    prefix = block[345:500].split(b"\0", 1)[0] if block[257:262] == b"ustar" and block[257:263] != b"ustar " else b""
-    if prefix:
-        name = prefix.decode("utf-8", "surrogateescape") + "/" + name
-    return name, size, block[156:157]
-
-
-def _long_name(kind: bytes, data: bytes, current: str | None) -> str | None:
-    """The name a GNU long-name record (L) or a pax header (x) gives the next member (g: global, no name)."""
-    if kind == b"L":
-        return data.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
-    if kind == b"x":
-        for line in data.split(b"\n"):
-            if line.split(b" ", 1)[-1].startswith(b"path="):
-                return line.split(b"=", 1)[1].decode("utf-8", "surrogateescape")
-    return current
-
-
-def _members(stream) -> Iterator[tuple[str, int]]:
-    """(name, size) of each regular file of a tar stream; its data comes next, for the caller to read or skip."""
-    long_name = None
-    while True:
-        block = _read(stream, BLOCK)
-        if len(block) < BLOCK:
-            if block:
-                raise EOFError("the stream ends inside a header")
-            return
-        if block == bytes(BLOCK):  # the end-of-archive marker
-            return
-        name, size, kind = _header(block)
-        padded = -(-size // BLOCK) * BLOCK
-        if kind in (b"L", b"x", b"g"):
-            long_name = _long_name(kind, _read(stream, padded)[:size], long_name)
-            continue
-        name, long_name = long_name or name, None
-        if kind in (b"0", b"\0", b"7"):
-            yield name, size
-        else:  # not a regular file
-            _skip(stream, padded)
-
-
 def iterate_samples(url: str, wanted: Callable[[str], set[str]] | None = None) -> Iterator[tuple[str, dict[str, bytes]]]:
     """(key, {field: bytes}) for each sample of a tar stream, members grouped by key.
 
@@ -123,22 +49,22 @@ def iterate_samples(url: str, wanted: Callable[[str], set[str]] | None = None) -
     stream = wds.gopen(url)
     key, fields, keep = None, {}, None
     try:
-        for name, size in _members(stream):
+        for name, size in tarstream.members(stream):
             member_key, _, field = name.rsplit("/", 1)[-1].partition(".")
             if member_key != key:
                 if key is not None:
                     yield key, fields
                 key, fields = member_key, {}
                 keep = None if wanted is None else wanted(key)
-            padded = -(-size // BLOCK) * BLOCK
+            padded = -(-size // tarstream.BLOCK) * tarstream.BLOCK
             if keep is None or field in keep:
-                data = _read(stream, size)
+                data = tarstream.read_exact(stream, size)
                 if len(data) < size:
                     raise EOFError("the stream ends inside a member")
                 fields[field] = data
-                _skip(stream, padded - size)
+                tarstream.skip(stream, padded - size)
             else:
-                _skip(stream, padded)
+                tarstream.skip(stream, padded)
         if key is not None:
             yield key, fields
     except (EOFError, ValueError, OSError) as error:
