@@ -43,6 +43,14 @@ class MemberError(ShardFormatError):
     """A member whose bytes are not those its index recorded (cut short or changed); names shard, object and member."""
 
 
+def decode_latents(data: bytes, where: str, key: str) -> np.ndarray:
+    """A sample's `latents.npy` member as an array; `ShardFormatError` names the shard (`where`), object and member."""
+    try:
+        return np.load(io.BytesIO(data), allow_pickle=False)
+    except ValueError as error:
+        raise ShardFormatError(f"{where}: object {key}: member {key}.latents.npy is not a numpy array ({error})") from None
+
+
 def sample_key(synset: str, model_id: str) -> str:
     """The WebDataset key of an object: `<synset>_<model_id>` (a name: the ids are stored beside it, never parsed back)."""
     for kind, value in (("class folder", synset), ("object folder", model_id)):

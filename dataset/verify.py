@@ -8,7 +8,6 @@ recorded sha256 and `SHA256SUMS`, and files that are no part of the set are repo
 
 from __future__ import annotations
 
-import io
 import json
 import tarfile
 from collections.abc import Generator, Iterator
@@ -76,9 +75,9 @@ def _check_passes(key: str, fields: dict[str, bytes], views: int, passes: tuple[
 def _check_latents(key: str, data: bytes, views: int, k: int, preset) -> Iterator[str]:
     """The latents are a float64 (views, k) array inside the preset's ranges."""
     try:
-        latents = np.load(io.BytesIO(data), allow_pickle=False)
-    except ValueError as error:
-        yield f"object {key}: member {key}.latents.npy is not a numpy array ({error})"
+        latents = fmt.decode_latents(data, "", key)
+    except fmt.ShardFormatError as error:
+        yield str(error).removeprefix(": ")
         return
     if latents.shape != (views, k) or latents.dtype != np.float64:
         yield f"object {key}: member {key}.latents.npy holds {latents.dtype} {latents.shape}, expected float64 ({views}, {k})"
@@ -183,8 +182,8 @@ def _intact_latents(fields: dict[str, bytes]) -> np.ndarray | None:
     if "latents.npy" not in fields:
         return None
     try:
-        return np.load(io.BytesIO(fields["latents.npy"]), allow_pickle=False)
-    except ValueError:
+        return fmt.decode_latents(fields["latents.npy"], "", "")
+    except fmt.ShardFormatError:
         return None
 
 

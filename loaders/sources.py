@@ -6,7 +6,6 @@ dataset in this package works on either.
 
 from __future__ import annotations
 
-import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -185,11 +184,10 @@ class ShardSource:
 
     def read_latents(self, entry: ObjectEntry) -> np.ndarray:
         """The object's (views, k) latents."""
-        data = self._read(entry, "latents.npy")
         try:
-            return np.load(io.BytesIO(data), allow_pickle=False)
-        except ValueError as error:
-            raise SourceError(f"{entry.shard}: object {entry.key}: member {entry.key}.latents.npy unreadable ({error})") from None
+            return fmt.decode_latents(self._read(entry, "latents.npy"), str(entry.shard), entry.key)
+        except fmt.ShardFormatError as error:
+            raise SourceError(str(error)) from None
 
     def _read(self, entry: ObjectEntry, field: str) -> bytes:
         span = entry.members.get(field)

@@ -9,7 +9,6 @@ so every rank has the same number of full batches and DDP never hangs.
 
 from __future__ import annotations
 
-import io
 import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -258,9 +257,9 @@ class StreamingPairs(IterableDataset):
                     f"{url}: object {key}: member {key}.{fmt.view_field(view)}: view {view} does not decode cleanly ({error})"
                 ) from None
         try:
-            latents = np.load(io.BytesIO(fields["latents.npy"]), allow_pickle=False)
-        except ValueError as error:
-            raise SourceError(f"{url}: object {key}: member {key}.latents.npy unreadable ({error})") from None
+            latents = fmt.decode_latents(fields["latents.npy"], url, key)
+        except fmt.ShardFormatError as error:
+            raise SourceError(str(error)) from None
         passes = ({}, {})
         for by_name, view in zip(passes, (first, second)):
             for name in self.passes:

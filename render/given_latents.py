@@ -10,7 +10,6 @@ Every array is checked (type, length, object count) before anything renders; eac
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,8 +117,8 @@ def _from_shards(root: Path, preset: Preset) -> dict[Key, dict[int, np.ndarray]]
     for split in fmt.SPLITS:
         for ref in shards.samples(split):
             try:
-                array = np.load(io.BytesIO(ref.read("latents.npy")), allow_pickle=False)
-            except (fmt.ShardFormatError, ValueError) as error:
+                array = ref.latents()
+            except fmt.ShardFormatError as error:
                 raise GivenLatentsError(f"--latents {root}: {error}") from None
             array = _as_float64(array, ref.shard)
             _check_length(array.shape[1], preset, ref.shard)
