@@ -25,14 +25,42 @@ _MEANING = {
     "rot_x": "object rotation about X (extrinsic XYZ Euler, Blender's XYZ mode)",
     "rot_y": "object rotation about Y",
     "rot_z": "object rotation about Z",
-    "floor_hue": "floor colour HSV(h, 0.6, 0.6)",
-    "spot_theta": "polar angle of the spot light (radius 4)",
+    "floor_hue": "floor colour HSV(h, {floor[saturation]:g}, {floor[value]:g})",
+    "spot_theta": "polar angle of the spot light (radius {spot[distance]:g})",
     "spot_phi": "azimuth of the spot light",
-    "spot_hue": "spot light colour HSV(h, 1, 0.8)",
+    "spot_hue": "spot light colour HSV(h, {spot[saturation]:g}, {spot[value]:g})",
     "trans_x": "object translation along X, world frame",
     "trans_y": "object translation along Y, world frame",
     "trans_z": "object translation along Z, world frame",
 }
+
+
+def _meaning(name: str, scene: dict | None) -> str:
+    """What a latent means; the scene's numbers (from the render manifest) where it has them."""
+    text = _MEANING.get(name, "")
+    if "{" not in text:
+        return text
+    return text.format(**scene) if scene else text.split(" HSV(")[0].split(" (radius")[0]
+
+
+def _angle(radians: float) -> str:
+    """pi/4 rather than 0.785."""
+    for divisor in (1, 2, 3, 4, 6, 8, 16):
+        if math.isclose(radians, math.pi / divisor):
+            return "pi" if divisor == 1 else f"pi/{divisor}"
+    return f"{radians:.3f}"
+
+
+def _scene_sentence(scene: dict | None) -> str:
+    """The scene in one sentence, from the render manifest's record (older manifests have none)."""
+    if not scene:
+        return ""
+    camera, floor, sun, spot = scene["camera"], scene["floor"], scene["sun"], scene["spot"]
+    return (
+        f" Scene: camera at distance {camera['distance']:g} (polar angle {_angle(camera['theta'])}, azimuth {_angle(camera['phi'])}); "
+        f"floor plane at z = {floor['z']:g}; sun ({sun['energy']:g}, angle {_angle(sun['angle'])}) straight down; "
+        f"spot light {spot['energy_w']:g} W, cone {_angle(spot['cone'])}; {scene['view_transform']} view transform."
+    )
 
 
 def _size_category(views: int) -> str:
@@ -101,6 +129,7 @@ def render_card(info: dict) -> str:
         "---",
     ]
     settings = (info.get("render_manifest") or {}).get("render_settings")
+    scene = (info.get("render_manifest") or {}).get("scene")
     lines = [
         f"# {name}",
         "",
@@ -142,7 +171,7 @@ def render_card(info: dict) -> str:
         "",
         "| index | name | range | meaning |",
         "|---|---|---|---|",
-        *[f"| {i} | `{f['name']}` | {_range(f)} | {_MEANING.get(f['name'], '')} |" for i, f in enumerate(info["preset"]["factors"])],
+        *[f"| {i} | `{f['name']}` | {_range(f)} | {_meaning(f['name'], scene)} |" for i, f in enumerate(info["preset"]["factors"])],
         "",
         f"Preset `{info['preset']['name']}`: {info['preset']['description']}"
         + (f" {info['preset']['notes']}" if info["preset"].get("notes") else ""),
@@ -178,8 +207,8 @@ def render_card(info: dict) -> str:
             + (f", Intel OIDN denoiser ({settings['denoiser']})" if settings["denoiser"] != "off" else ", no denoiser")
             + f", JPEG quality {settings['jpeg_quality']}"
             + (", red and blue swapped as in the published files" if settings["legacy_bgr"] else ", correct RGB")
-            + ". Scene: camera at distance 2.5 (polar angle pi/4, azimuth pi/2); floor plane at z = -1; "
-            "sun (1.5, angle pi/2) straight down; spot light 500 W, cone pi/8; Filmic view transform.",
+            + "."
+            + _scene_sentence(scene),
         ]
     else:
         lines.append("Packed from the original 3DIEBench release layout (no render manifest).")

@@ -27,6 +27,7 @@ from iebench.render import writer
 from iebench.render.given_latents import GivenLatents
 from iebench.render.objects import ObjectRef
 from iebench.render.procedural import is_procedural
+from iebench.render.scene import scene_record
 from iebench.render.settings import RenderSettings
 from iebench.render.sinks import LooseSink, ShardSink
 from iebench.render.worker import (
@@ -132,6 +133,7 @@ def _manifest(job: RenderJob, summary: RenderSummary | None, status: str, render
         if job.shard_plan
         else "<synset>/<model_id>/image_<i>.jpg + latent_<i>.npy (float64)",
         "render_settings": job.settings.to_json(),
+        "scene": scene_record(),
         "renderer": renderer,
         "object_source": {
             "root": str(job.source_root) if job.source_root else None,

@@ -41,6 +41,17 @@ CAMERA_ROTATION = look_at_matrix(CAMERA_LOCATION)
 BLENDER_TO_OPENCV = np.diag([1.0, -1.0, -1.0])
 
 
+def scene_record() -> dict:
+    """The scene's constants, as the render manifest records them (the dataset card describes the scene from them)."""
+    return {
+        "camera": {"distance": CAMERA_DISTANCE, "theta": CAMERA_THETA, "phi": CAMERA_PHI, "lens_mm": CAMERA_LENS_MM},
+        "floor": {"z": FLOOR_Z, "saturation": FLOOR_SATURATION, "value": FLOOR_VALUE},
+        "sun": {"energy": SUN_ENERGY, "angle": SUN_ANGLE},
+        "spot": {"energy_w": SPOT_ENERGY, "distance": SPOT_DISTANCE, "cone": SPOT_SIZE, "saturation": SPOT_SATURATION, "value": SPOT_VALUE},
+        "view_transform": VIEW_TRANSFORM,
+    }
+
+
 @dataclass(frozen=True)
 class ViewScene:
     """What changes from one view to the next: object pose, floor colour and the spot light."""

@@ -90,7 +90,10 @@ def test_card_reads_on_its_own(packed):
     card = (out / "README.md").read_text()
     assert card.startswith("---\nlicense: cc0-1.0\n")  # procedural objects
     assert "- split: validation" in card and 'path: "tiny-val-*.tar"' in card
-    assert "| 3 | `floor_hue` | [0, 1] |" in card and "Garrido" in card and "generated" in card
+    assert "| 3 | `floor_hue` | [0, 1] | floor colour HSV(h, 0.6, 0.6) |" in card and "Garrido" in card and "generated" in card
+    # the scene as the render manifest recorded it, not as the card's code assumes it
+    assert "Scene: camera at distance 2.5 (polar angle pi/4, azimuth pi/2); floor plane at z = -1;" in card
+    assert "spot light 500 W, cone pi/8; Filmic view transform." in card
 
 
 def copy_render(tiny_render, tmp_path):
