@@ -6,7 +6,8 @@ from pathlib import Path
 
 from iebench.baselines import checkpoint
 from iebench.baselines.config import ConfigError, resolve
-from iebench.baselines.evaluate import EvalSettings, cached_evaluate, markdown_table
+from iebench.baselines.eval_report import markdown_table
+from iebench.baselines.evaluate import EvalSettings, cached_evaluate
 from iebench.baselines.plots import report_chart
 from iebench.baselines.probes import ProbeSettings
 from iebench.baselines.trainer import train

@@ -1,7 +1,11 @@
-"""The error of a configuration that cannot train, apart from the modules that need torch."""
+"""The errors of training and evaluation settings, apart from the modules that need torch."""
 
 from __future__ import annotations
 
 
 class ConfigError(ValueError):
     """A configuration that cannot train; the message names the field."""
+
+
+class EvalError(ValueError):
+    """An evaluation that cannot run; the message says why, before any work."""

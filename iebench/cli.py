@@ -733,13 +733,8 @@ def eval_command(
       iebench eval runs/sie --data 3DIEBench-shards
       iebench eval runs/sie --data 3DIEBench-shards --random-init     # the untrained floor
     """
-    from iebench.baselines.evaluate import (
-        EvalSettings,
-        evaluate,
-        markdown_table,
-        parse_tasks,
-        retrieval_table,
-    )
+    from iebench.baselines.eval_report import markdown_table, retrieval_table
+    from iebench.baselines.evaluate import EvalSettings, evaluate, parse_tasks
     from iebench.baselines.probes import ProbeSettings
 
     settings = EvalSettings(
@@ -772,7 +767,8 @@ def eval_command(
 )
 def report(runs: tuple[Path, ...], out: Path) -> None:
     """Put evaluated runs side by side: a table and a bar chart (RUN may be a run folder or an eval.json)."""
-    from iebench.baselines.evaluate import EVAL_DIR, RANDOM_INIT_DIR, REPORT_NAME, markdown_table, read_report
+    from iebench.baselines.eval_report import markdown_table, read_report
+    from iebench.baselines.evaluate import EVAL_DIR, RANDOM_INIT_DIR, REPORT_NAME
     from iebench.baselines.plots import report_chart
     from iebench.files import write_atomic
 

@@ -5,7 +5,8 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from iebench.baselines.evaluate import EvalError, EvalSettings, evaluate, parse_tasks
+from iebench.baselines.errors import EvalError
+from iebench.baselines.evaluate import EvalSettings, evaluate, parse_tasks
 from iebench.baselines.probes import ProbeSettings
 from iebench.baselines.trainer import train
 from iebench.cli import main

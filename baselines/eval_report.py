@@ -1,0 +1,96 @@
+"""An evaluation's report as tables: one row per run (markdown), each run's retrieval protocols, and reading an
+`eval.json` back, checked against the checkpoint its run holds now."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from iebench.baselines import checkpoint
+from iebench.baselines.errors import EvalError
+from iebench.baselines.results import not_applicable, result_value, run_label
+from iebench.files import sha256_file
+
+PARTS = ("inv", "equi", "all")
+
+
+def _cell(results: dict, task: str, *path: str) -> str:
+    if not_applicable(results, task):
+        return "n/a"
+    value = result_value(results, task, *path)
+    return "-" if value is None else f"{value:.3f}"
+
+
+def read_report(path: Path) -> dict:
+    """An eval.json, checked: a report of `iebench eval`, and of the checkpoint its run holds now."""
+    path = Path(path)
+    try:
+        report = json.loads(path.read_text())
+    except ValueError as error:
+        raise EvalError(f"{path} is not an evaluation report ({error}): run `iebench eval` again") from None
+    if not isinstance(report, dict) or not {"run", "method", "random_init", "results"} <= report.keys():
+        raise EvalError(f"{path} is not an evaluation report of `iebench eval`")
+    run = path.parent.parent  # RUN/eval/eval.json
+    weights = run / checkpoint.CHECKPOINT_NAME
+    if "weights" in report and not report["random_init"] and weights.is_file() and sha256_file(weights) != report["weights"]:
+        raise EvalError(f"{path} evaluates an earlier checkpoint of {run}, which has trained since: run `iebench eval {run}` again")
+    return report
+
+
+def markdown_table(reports: list[dict]) -> str:
+    """One row per evaluated run: classification top-1 per part, R^2 both ways, MRR, H@1, H@5 and PRE (val->val)."""
+    head = (
+        "| run | method | top-1 inv | top-1 equi | top-1 all | rotation R^2 (SIE) | rotation R^2 (per output) "
+        "| colour R^2 (SIE) | colour R^2 (per output) | MRR (val) | H@1 (val) | H@5 (val) | PRE (val->val) |"
+    )
+    lines = [head, "|" + "|".join(["---"] * (head.count("|") - 1)) + "|"]
+    for report in reports:
+        r = report["results"]
+        classification = r.get("classification", {})
+        tops = [f"{100 * classification[p]['top1']:.1f}" if p in classification else "-" for p in PARTS]
+        lines.append(
+            f"| {run_label(report)} | {report['method'] if not report['random_init'] else 'random init'} | "
+            + " | ".join(tops)
+            + " | "
+            + " | ".join(
+                [
+                    _cell(r, "rotation", "r2_sie"),
+                    _cell(r, "rotation", "r2_per_output"),
+                    _cell(r, "colour", "r2_sie"),
+                    _cell(r, "colour", "r2_per_output"),
+                    _cell(r, "mrr", "val->val", "mrr"),
+                    _cell(r, "mrr", "val->val", "h@1"),
+                    _cell(r, "mrr", "val->val", "h@5"),
+                    _cell(r, "pre", "val->val"),
+                ]
+            )
+            + " |"
+        )
+    return "\n".join(lines) + "\n" + _not_applicable_notes(reports)
+
+
+def _not_applicable_notes(reports: list[dict]) -> str:
+    """A line under the table for each run with n/a cells, saying why (no predictor, a bare imported backbone, ...)."""
+    notes = []
+    for report in reports:
+        why: dict[str, list[str]] = {}
+        for task in report["results"]:
+            reason = not_applicable(report["results"], task)
+            if reason:
+                why.setdefault(reason, []).append(task.upper() if task in ("mrr", "pre") else task)
+        notes += [f"- n/a for {Path(report['run']).name} ({', '.join(tasks)}): {reason}" for reason, tasks in why.items()]
+    return "" if not notes else "\n" + "\n".join(notes) + "\n"
+
+
+def retrieval_table(report: dict) -> str:
+    """Every retrieval protocol of one report, named as the released scripts name them (empty without any)."""
+    r = report["results"]
+    rows = [
+        f"| MRR / H@1 / H@2 / H@5 / H@10 | {mode} | "
+        + " / ".join(_cell(r, "mrr", mode, m) for m in ("mrr", "h@1", "h@2", "h@5", "h@10"))
+        + " |"
+        for mode in ("train->train", "val->val")
+        if isinstance(r.get("mrr", {}).get(mode), dict)
+    ]
+    rows += [f"| PRE | {mode} | {_cell(r, 'pre', mode)} |" for mode in ("val->val", "val->all") if mode in r.get("pre", {})]
+    return "" if not rows else "\n".join(["| retrieval | source -> gallery | value |", "|---|---|---|", *rows]) + "\n"
