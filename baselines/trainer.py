@@ -23,6 +23,7 @@ from iebench.baselines import checkpoint
 from iebench.baselines.config import ConfigError, TrainConfig
 from iebench.baselines.distributed import Runtime, setup
 from iebench.baselines.methods import build_method
+from iebench.baselines.precision import autocast_dtype, precision
 from iebench.files import remove_temporary, write_atomic, write_json_atomic
 from iebench.loaders import Normalize, PairDataset, make_loader
 from iebench.loaders.actions import ActionError
@@ -228,28 +229,6 @@ def _start_session(config: TrainConfig, run: Path) -> Session:
     return Session(config, runtime, data, loader, model, probe, optimizer, scaler, normalize, dtype, run, shard_set_digest(config.data))
 
 
-def precision(config: TrainConfig, device: torch.device) -> str:
-    """What a run computes in: "float16" (the forward pass, on CUDA with `amp`), "bfloat16 backbone" (on a CPU with
-    `cpu_bf16`: the heads, the predictor and the losses stay float32) or "float32"."""
-    if device.type == "cuda":
-        return "float16" if config.amp else "float32"
-    return "bfloat16 backbone" if config.cpu_bf16 else "float32"
-
-
-def autocast_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | None:
-    """The type the whole forward pass autocasts to: float16 on CUDA with `amp`, else None (CPU bfloat16 is the backbone's)."""
-    return torch.float16 if precision(config, device) == "float16" else None
-
-
-def native_cpu_bf16() -> bool:
-    """Whether this CPU computes bfloat16 in hardware (AMX or AVX512-BF16), where `cpu_bf16` makes a step faster."""
-    # Not oneDNN's own query: it answers yes for any AVX-512 CPU, where bfloat16 is emulated and slower.
-    try:
-        return torch.backends.mkldnn.is_available() and (torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported())
-    except AttributeError:  # a torch without these queries
-        return False
-
-
 def _restore(session: Session, state: dict) -> int:
     """Load a checkpoint's model, probe, optimiser, scaler and random states; returns the epoch to start from."""
     try:
@@ -399,27 +378,3 @@ def _tensorboard(run: Path):
 
 def _unwrap(model: nn.Module) -> nn.Module:
     return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
-
-
-def export_backbone(run: Path, out: Path) -> Path:
-    """Write a run's backbone as a plain state dict in its reference layout (`Backbone.export_state_dict`).
-
-    resnet18-sie: the SIE authors' `resnet18()` loads it with `strict=True`; resnet18: torchvision's
-    `resnet18()` with `fc = Identity()`; vit-s16: torchvision's VisionTransformer without head.
-    """
-    from iebench.baselines.backbones import build_backbone
-
-    state = checkpoint.load(Path(run) / checkpoint.CHECKPOINT_NAME)
-    config = TrainConfig.from_json(state["config"])
-    backbone = build_backbone(config.backbone, config.stem, config.image_size)
-    prefix = "backbone."
-    try:
-        backbone.load_state_dict({k[len(prefix) :]: v for k, v in state["model"]["method"].items() if k.startswith(prefix)})
-    except RuntimeError as error:
-        raise checkpoint.CheckpointError(
-            f"{run}: the checkpoint's backbone does not fit {config.backbone} ({str(error).splitlines()[0]})"
-        ) from None
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    checkpoint.save_atomic(out, backbone.export_state_dict())
-    return out

@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from iebench.baselines import trainer
+from iebench.baselines.precision import native_cpu_bf16
 from iebench.orchestration.mini import SCALES, train_config
 
 LAYOUTS = {"contiguous": torch.contiguous_format, "channels-last": torch.channels_last}
@@ -56,7 +57,7 @@ def main() -> None:
     print(
         f"{args.scale} scale, {args.method}, {args.epochs} epochs x {args.rounds} rounds; {platform.processor() or platform.machine()}, torch {torch.__version__}"
     )
-    print(f"native bfloat16: {trainer.native_cpu_bf16()}")
+    print(f"native bfloat16: {native_cpu_bf16()}")
     print("| workers | layout | precision | s / step (median) | vs first row |\n|---|---|---|---|---|")
     for (workers, layout, precision), values in seconds.items():
         median = statistics.median(values)

@@ -637,7 +637,7 @@ def export(run: Path, out: Path) -> None:
     resnet18:     torchvision's resnet18() loads it after fc = Identity();
     vit-s16:      torchvision's VisionTransformer (ViT-S/16) without head.
     """
-    from iebench.baselines.trainer import export_backbone
+    from iebench.baselines.export import export_backbone
 
     path = export_backbone(run, out)
     click.echo(f"backbone: {path}")

@@ -322,8 +322,9 @@ def _train_and_evaluate(options: MiniOptions, scale: MiniScale, shards: Path, pl
 
 def train_config(scale: MiniScale, method: str, seed: int, shards: Path, run: Path) -> TrainConfig:
     """The training configuration of one method and seed at a scale."""
+    from iebench.baselines.checkpoint import CONFIG_NAME
     from iebench.baselines.config import TrainConfig
-    from iebench.baselines.trainer import CONFIG_NAME, native_cpu_bf16
+    from iebench.baselines.precision import native_cpu_bf16
 
     started = run / CONFIG_NAME
     if started.is_file():  # a run resumed keeps the precision it started in, whatever this machine does

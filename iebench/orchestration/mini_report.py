@@ -83,11 +83,12 @@ def write_report(options: MiniOptions, scale: MiniScale, render: dict, reports: 
 
 
 def training_precision(reports: list[dict]) -> dict[str, list[str]]:
-    """The trained runs by the precision they computed in (`trainer.precision`, from each run's config.json)."""
+    """The trained runs by the precision they computed in (`precision.precision`, from each run's config.json)."""
     import torch
 
+    from iebench.baselines.checkpoint import CONFIG_NAME
     from iebench.baselines.config import TrainConfig
-    from iebench.baselines.trainer import CONFIG_NAME, precision
+    from iebench.baselines.precision import precision
 
     found: dict[str, list[str]] = {}
     for run in sorted({Path(r["run"]) for r in reports if not r.get("random_init") and (Path(r["run"]) / CONFIG_NAME).is_file()}):

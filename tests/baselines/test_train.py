@@ -10,8 +10,10 @@ import torch
 from iebench.baselines import checkpoint
 from iebench.baselines.checkpoint import CheckpointError
 from iebench.baselines.config import ConfigError, TrainConfig, resolve
+from iebench.baselines.export import export_backbone
 from iebench.baselines.methods import METHODS, registered
-from iebench.baselines.trainer import autocast_dtype, export_backbone, precision, train
+from iebench.baselines.precision import autocast_dtype, precision
+from iebench.baselines.trainer import train
 
 from ..conftest import rotations_only_copy
 

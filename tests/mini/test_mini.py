@@ -6,7 +6,7 @@ import shutil
 import numpy as np
 import pytest
 
-from iebench.baselines import trainer
+from iebench.baselines import precision
 from iebench.orchestration.mini import SCALES, MiniOptions, render_settings, run_mini, train_config
 from iebench.orchestration.verdicts import claim_line, claims, seed_values, seedwise_margin, summarise
 from iebench.render.settings import ORIGINAL_RECIPE
@@ -72,14 +72,14 @@ def test_cpu_bf16_trains_in_bfloat16_only_where_the_cpu_does_it_in_hardware(tmp_
         return train_config(MiniOptions(out=tmp_path, scale=scale, **asked).scale_used(), "sie", 0, tmp_path, tmp_path / "new").cpu_bf16
 
     for native in (True, False):
-        monkeypatch.setattr(trainer, "native_cpu_bf16", lambda native=native: native)
+        monkeypatch.setattr(precision, "native_cpu_bf16", lambda native=native: native)
         assert precision_of("laptop") is native and precision_of("ci", cpu_bf16=True) is native  # the scale's, or --cpu-bf16
         assert not precision_of("laptop", cpu_bf16=False) and not precision_of("ci")  # --no-cpu-bf16, or the scale's
         assert not precision_of("gpu", cpu_bf16=True)  # CUDA trains with AMP instead
     started = tmp_path / "started"
     started.mkdir()
     for native, began_in in ((False, True), (True, False)):  # a run resumed keeps its precision, whatever this machine does
-        monkeypatch.setattr(trainer, "native_cpu_bf16", lambda native=native: native)
+        monkeypatch.setattr(precision, "native_cpu_bf16", lambda native=native: native)
         (started / "config.json").write_text(json.dumps({"cpu_bf16": began_in, "epochs": 150}))  # the laptop scale's
         assert train_config(SCALES["laptop"], "sie", 0, tmp_path, started).cpu_bf16 is began_in
 
