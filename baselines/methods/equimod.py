@@ -14,9 +14,9 @@ import torch
 
 from iebench.baselines.config import TrainConfig
 from iebench.baselines.distributed import gather
+from iebench.baselines.heads import HyperPredictor, projector
 from iebench.baselines.losses import info_nce, vicreg_loss
 from iebench.baselines.methods.base import Method
-from iebench.baselines.models import HyperPredictor, projector
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -26,9 +26,9 @@ from torch import nn
 
 from iebench.baselines.config import TrainConfig
 from iebench.baselines.distributed import gather
+from iebench.baselines.heads import projector
 from iebench.baselines.losses import vicreg_loss
 from iebench.baselines.methods.base import Method
-from iebench.baselines.models import projector
 
 MIN_TOKENS = 16
 

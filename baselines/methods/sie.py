@@ -12,9 +12,9 @@ import torch
 
 from iebench.baselines.config import TrainConfig
 from iebench.baselines.distributed import gather
+from iebench.baselines.heads import HyperPredictor, projector
 from iebench.baselines.losses import sie_loss
 from iebench.baselines.methods.base import Method
-from iebench.baselines.models import HyperPredictor, projector
 
 
 class SIE(Method):

@@ -9,9 +9,9 @@ from torch import nn
 
 from iebench.baselines.config import TrainConfig
 from iebench.baselines.distributed import gather
+from iebench.baselines.heads import projector
 from iebench.baselines.losses import info_nce
 from iebench.baselines.methods.base import Method
-from iebench.baselines.models import projector
 from iebench.baselines.probes import regression_head
 
 

@@ -6,9 +6,9 @@ import torch
 
 from iebench.baselines.config import TrainConfig
 from iebench.baselines.distributed import gather
+from iebench.baselines.heads import projector
 from iebench.baselines.losses import vicreg_loss
 from iebench.baselines.methods.base import Method
-from iebench.baselines.models import projector
 
 
 class VICReg(Method):

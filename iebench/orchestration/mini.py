@@ -280,7 +280,7 @@ def _pack(options: MiniOptions, render: Path) -> Path:
 def _train_and_evaluate(options: MiniOptions, scale: MiniScale, shards: Path, plan: list[str]) -> list[dict]:
     from iebench.baselines.checkpoint import trained_epochs
     from iebench.baselines.evaluate import EvalSettings, cached_evaluate
-    from iebench.baselines.references import pixels_report
+    from iebench.baselines.pixels import pixels_report
     from iebench.baselines.trainer import train
 
     reports = []

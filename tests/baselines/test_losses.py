@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
+from iebench.baselines.heads import HyperPredictor
 from iebench.baselines.losses import covariance_term, sie_loss, variance_term
-from iebench.baselines.models import HyperPredictor
 
 
 def spec_std(z: np.ndarray) -> float:
