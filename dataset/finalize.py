@@ -119,45 +119,48 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def finalize(out: Path) -> dict:
-    """Check that the shard set is whole, then write checksums, split files, the card and `_info.json`."""
-    out = Path(out)
-    parts = load_parts(out)
-    remove_temporary(out, SET_FILES)
-    first = parts[0]
+def _collect(out: Path, parts: list[dict]) -> tuple[dict, dict, dict]:
+    """Every planned shard checked (written, holding its plan's objects, each object once): per split the counts and
+    shards, per split the objects (ids and latents), and the indexes' checksums."""
+    views = parts[0]["views_per_object"]
     seen: dict[str, str] = {}
     splits = {split: {"objects": 0, "views": 0, "bytes": 0, "shards": []} for split in fmt.SPLITS}
     objects: dict[str, dict[str, tuple[str, str, np.ndarray]]] = {split: {} for split in fmt.SPLITS}
     index_sums: dict[str, str] = {}
-    for part in parts:
-        for shard in part["shards"]:
-            path = out / shard["name"]
-            if not fmt.shard_complete(path):
-                raise FinalizeError(f"shard {shard['name']} is not written yet: finish (re-run) the job that plans it")
-            index = fmt.read_index(path)
-            index_sums[fmt.index_path(path).name] = sha256_file(fmt.index_path(path))
-            keys = [e["key"] for e in index["samples"]]
-            if keys != shard["keys"]:
-                raise FinalizeError(f"shard {shard['name']} does not hold the objects its plan lists")
-            for key in keys:
-                if key in seen:
-                    raise FinalizeError(f"object {key} is in both {seen[key]} and {shard['name']}")
-                seen[key] = shard["name"]
-            split = splits[shard["split"]]
-            split["objects"] += len(keys)
-            split["views"] += len(keys) * first["views_per_object"]
-            split["bytes"] += index["bytes"]
-            split["shards"].append(
-                {"name": shard["name"], "objects": len(keys), "bytes": index["bytes"], "sha256": index["sha256"], "keys": keys}
-            )
-            objects[shard["split"]].update(_read_objects(path, index["samples"]))
+    for shard in (shard for part in parts for shard in part["shards"]):
+        path = out / shard["name"]
+        if not fmt.shard_complete(path):
+            raise FinalizeError(f"shard {shard['name']} is not written yet: finish (re-run) the job that plans it")
+        index = fmt.read_index(path)
+        index_sums[fmt.index_path(path).name] = sha256_file(fmt.index_path(path))
+        keys = [e["key"] for e in index["samples"]]
+        if keys != shard["keys"]:
+            raise FinalizeError(f"shard {shard['name']} does not hold the objects its plan lists")
+        for key in keys:
+            if key in seen:
+                raise FinalizeError(f"object {key} is in both {seen[key]} and {shard['name']}")
+            seen[key] = shard["name"]
+        split = splits[shard["split"]]
+        split["objects"] += len(keys)
+        split["views"] += len(keys) * views
+        split["bytes"] += index["bytes"]
+        split["shards"].append(
+            {"name": shard["name"], "objects": len(keys), "bytes": index["bytes"], "sha256": index["sha256"], "keys": keys}
+        )
+        objects[shard["split"]].update(_read_objects(path, index["samples"]))
     for split in splits.values():
         split["shards"].sort(key=lambda s: s["name"])
+    return splits, objects, index_sums
+
+
+def _describe(parts: list[dict], splits: dict, objects: dict) -> dict:
+    """`_info.json` but for its `files`: the set's schema and provenance from the first plan, classes, splits."""
+    first = parts[0]
     counts = {synset: {s: 0 for s in fmt.SPLITS} for synset in first["labels"]}
     for split in fmt.SPLITS:
         for synset, _, _ in objects[split].values():
             counts[synset][split] += 1
-    info = {
+    return {
         "format": fmt.FORMAT,
         "generator": f"iebench {iebench.__version__}",
         "name": first["name"],
@@ -178,18 +181,30 @@ def finalize(out: Path) -> dict:
         "skipped": sorted({k for p in parts for k in p.get("skipped", [])}),
         "splits": splits,
     }
+
+
+def _write_set_files(out: Path, info: dict, objects: dict, labels: dict[str, int]) -> dict[str, str]:
+    """The split files, the card and the wids descriptors; returns the sha256 of each."""
     for split in fmt.SPLITS:
-        write_sie_files(out, split, objects[split], first["labels"])
+        write_sie_files(out, split, objects[split], labels)
     write_atomic(out / CARD_NAME, render_card(info).encode())
-    listed = [split for split in fmt.SPLITS if splits[split]["shards"]]  # wids cannot open an empty list
+    listed = [split for split in fmt.SPLITS if info["splits"][split]["shards"]]  # wids cannot open an empty list
     for split in listed:
-        write_atomic(
-            out / wids_name(split), (json.dumps(wids_descriptor(first["name"], split, splits[split]["shards"]), indent=1) + "\n").encode()
-        )
+        descriptor = wids_descriptor(info["name"], split, info["splits"][split]["shards"])
+        write_atomic(out / wids_name(split), (json.dumps(descriptor, indent=1) + "\n").encode())
+    names = [wids_name(split) for split in listed] + [name for split in fmt.SPLITS for name in split_file_names(split)] + [CARD_NAME]
+    return {name: sha256_file(out / name) for name in names}
+
+
+def finalize(out: Path) -> dict:
+    """Check that the shard set is whole, then write checksums, split files, the card and `_info.json`."""
+    out = Path(out)
+    parts = load_parts(out)
+    remove_temporary(out, SET_FILES)
+    splits, objects, index_sums = _collect(out, parts)
+    info = _describe(parts, splits, objects)
     files = {s["name"]: s["sha256"] for split in fmt.SPLITS for s in splits[split]["shards"]} | index_sums
-    files |= {wids_name(split): sha256_file(out / wids_name(split)) for split in listed}
-    files |= {name: sha256_file(out / name) for split in fmt.SPLITS for name in split_file_names(split)}
-    files[CARD_NAME] = sha256_file(out / CARD_NAME)
+    files |= _write_set_files(out, info, objects, parts[0]["labels"])
     info["files"] = dict(sorted(files.items()))
     info_bytes = (json.dumps(info, indent=1) + "\n").encode()
     write_atomic(out / fmt.INFO_NAME, info_bytes)
