@@ -96,12 +96,11 @@ def _passes_note(passes: list[str]) -> list[str]:
     ]
 
 
-def render_card(info: dict) -> str:
-    """Markdown text of the card: YAML header (license, tags, one config per split), then the facts."""
-    name, views = info["name"], info["views_per_object"]
-    procedural = info["source"].get("procedural", False)
+def _yaml_header(info: dict) -> list[str]:
+    """The Hugging Face header: licence, tags, size, and one config with a split per data split."""
+    name, procedural = info["name"], info["source"].get("procedural", False)
     total_views = sum(info["splits"][s]["views"] for s in SPLITS)
-    header = [
+    return [
         "---",
         f"license: {'cc0-1.0' if procedural else 'other'}",
         *([] if procedural else ["license_name: shapenet-terms-of-use", "license_link: https://shapenet.org/terms"]),
@@ -128,23 +127,31 @@ def render_card(info: dict) -> str:
         ],
         "---",
     ]
-    settings = (info.get("render_manifest") or {}).get("render_settings")
-    scene = (info.get("render_manifest") or {}).get("scene")
-    lines = [
-        f"# {name}",
+
+
+def _introduction(info: dict) -> list[str]:
+    """What the data is, and the terms its objects come under."""
+    views, resolution = info["views_per_object"], info["resolution"]
+    return [
+        f"# {info['name']}",
         "",
         f"Renderings in the style of 3DIEBench (Garrido et al., ICML 2023): {views} views per object, each with a known "
-        f"3D rotation, floor colour and spot light, {info['resolution']}x{info['resolution']} JPEG. "
-        f"Written by {info['generator']}.",
+        f"3D rotation, floor colour and spot light, {resolution}x{resolution} JPEG. Written by {info['generator']}.",
         "",
         (
             "**Objects**: procedurally generated everyday objects (free to use; no ShapeNet data). Each class carries the "
             "ShapeNet synset id of the same everyday class."
-            if procedural
+            if info["source"].get("procedural", False)
             else "**Objects**: ShapeNetCore v2 models; the images are subject to ShapeNet's terms of use "
             "(non-commercial research and education)."
         ),
-        "",
+    ]
+
+
+def _format_section(info: dict) -> list[str]:
+    """The members of a sample, and the files beside the shards."""
+    views, passes = info["views_per_object"], info.get("passes", ())
+    return [
         "## Format",
         "",
         "WebDataset shards, one sample per object, key `<synset>_<model_id>`:",
@@ -157,60 +164,82 @@ def render_card(info: dict) -> str:
         "| `json` | synset, model id, class name, label, view count, latent names, preset |",
         *[
             f"| `000.{name}.{PASSES[name].extension}` ... `{views - 1:03d}.{name}.{PASSES[name].extension}` | {PASSES[name].description} |"
-            for name in info.get("passes", ())
+            for name in passes
         ],
         "",
-        *_passes_note(info.get("passes", ())),
+        *_passes_note(passes),
         "Beside each shard, `<shard>.index.json` gives every member's byte offset, size and crc32. `_info.json` lists shards, "
-        "objects, sizes and sha256 per split, and the sha256 of every other file; `SHA256SUMS` (every file, `_info.json` "
-        "included) works with `sha256sum -c`. The original SIE split files "
+        "objects, sizes and sha256 per split, and the sha256 of every other file but the writers' plans and manifests; "
+        "`SHA256SUMS` (the same files and `_info.json`) works with `sha256sum -c`. The original SIE split files "
         "(`train_images.npy`, `train_labels.npy`, `val_images.npy`, `val_labels.npy`, `all_latents_train.npy`, "
         "`all_latents_val.npy`) are included, so the original SIE code can be pointed at this data.",
-        "",
+    ]
+
+
+def _latents_section(info: dict, scene: dict | None) -> list[str]:
+    """Each latent's index, range and meaning, the preset, and the relative rotation's convention."""
+    preset = info["preset"]
+    return [
         "## Latents",
         "",
         "| index | name | range | meaning |",
         "|---|---|---|---|",
-        *[f"| {i} | `{f['name']}` | {_range(f)} | {_meaning(f['name'], scene)} |" for i, f in enumerate(info["preset"]["factors"])],
+        *[f"| {i} | `{f['name']}` | {_range(f)} | {_meaning(f['name'], scene)} |" for i, f in enumerate(preset["factors"])],
         "",
-        f"Preset `{info['preset']['name']}`: {info['preset']['description']}"
-        + (f" {info['preset']['notes']}" if info["preset"].get("notes") else ""),
+        f"Preset `{preset['name']}`: {preset['description']}" + (f" {preset['notes']}" if preset.get("notes") else ""),
         "",
         "Relative rotation between two views: R1^-1 R2 with R = from_euler('xyz', angles), as a quaternion (x, y, z, w).",
-        "",
-        "## Splits",
-        "",
     ]
+
+
+def _splits_section(info: dict) -> list[str]:
+    """How the objects were split, and the size of each split and class."""
     split = info["split"]
     if split["method"] == "stratified":
-        lines.append(
+        how = (
             f"Split by object, stratified per class: validation fraction {split['val_fraction']}, seed {split['seed']}. "
             f"Objects are spread over shards in a seeded random order (seed {info['shard_seed']})."
         )
     else:
-        lines.append(f"Split by object as in the original SIE split files ({split['path']}).")
-    lines += ["", "| split | objects | views | shards | size |", "|---|---|---|---|---|"]
+        how = f"Split by object as in the original SIE split files ({split['path']})."
+    lines = ["## Splits", "", how, "", "| split | objects | views | shards | size |", "|---|---|---|---|---|"]
     for s in SPLITS:
         data = info["splits"][s]
         lines.append(
             f"| {HF_SPLIT_NAMES[s]} | {data['objects']:,} | {data['views']:,} | {len(data['shards'])} | {data['bytes'] / 2**20:.1f} MiB |"
         )
     lines += ["", "| label | synset | class | train | validation |", "|---|---|---|---|---|"]
-    lines += [f"| {c['label']} | {c['synset']} | {c['name']} | {c['train']} | {c['val']} |" for c in info["classes"]]
-    lines += ["", "## Generation", ""]
-    if settings:
-        manifest = info["render_manifest"]
-        lines += [
-            f"Rendered with Blender {manifest['renderer']['blender']} (Cycles), seed {manifest['seed']}: "
-            f"{settings['samples']} samples per pixel"
-            + (", adaptive sampling" if settings["adaptive_sampling"] else "")
-            + (f", Intel OIDN denoiser ({settings['denoiser']})" if settings["denoiser"] != "off" else ", no denoiser")
-            + f", JPEG quality {settings['jpeg_quality']}"
-            + (", red and blue swapped as in the published files" if settings["legacy_bgr"] else ", correct RGB")
-            + "."
-            + _scene_sentence(scene),
-        ]
-    else:
-        lines.append("Packed from the original 3DIEBench release layout (no render manifest).")
-    lines += ["", "## Citation", "", "```bibtex", CITATION, "```", ""]
-    return "\n".join(header + [""] + lines)
+    return lines + [f"| {c['label']} | {c['synset']} | {c['name']} | {c['train']} | {c['val']} |" for c in info["classes"]]
+
+
+def _generation_section(manifest: dict | None) -> list[str]:
+    """The renderer, seed, recipe and scene, from the render manifest (none for the original release)."""
+    settings = (manifest or {}).get("render_settings")
+    if not settings:
+        return ["## Generation", "", "Packed from the original 3DIEBench release layout (no render manifest)."]
+    return [
+        "## Generation",
+        "",
+        f"Rendered with Blender {manifest['renderer']['blender']} (Cycles), seed {manifest['seed']}: "
+        f"{settings['samples']} samples per pixel"
+        + (", adaptive sampling" if settings["adaptive_sampling"] else "")
+        + (f", Intel OIDN denoiser ({settings['denoiser']})" if settings["denoiser"] != "off" else ", no denoiser")
+        + f", JPEG quality {settings['jpeg_quality']}"
+        + (", red and blue swapped as in the published files" if settings["legacy_bgr"] else ", correct RGB")
+        + "."
+        + _scene_sentence(manifest.get("scene")),
+    ]
+
+
+def render_card(info: dict) -> str:
+    """Markdown text of the card: the YAML header, then the facts, section by section."""
+    scene = (info.get("render_manifest") or {}).get("scene")
+    sections = [
+        _introduction(info),
+        _format_section(info),
+        _latents_section(info, scene),
+        _splits_section(info),
+        _generation_section(info.get("render_manifest")),
+        ["## Citation", "", "```bibtex", CITATION, "```", ""],
+    ]
+    return "\n".join(_yaml_header(info) + [""] + [line for section in sections for line in (*section, "")][:-1])
