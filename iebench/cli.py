@@ -850,18 +850,7 @@ def compare(data: Path, out: Path, methods: tuple[str, ...], preset: str, epochs
     "finished shards and no renders skips the render, after checking the shards were made with this scale's settings "
     "and arrived whole.",
 )
-def mini(
-    out: Path,
-    scale: str,
-    seeds: int,
-    methods: tuple[str, ...],
-    objects_root: Path | None,
-    per_class: int | None,
-    epochs: int | None,
-    quality: str | None,
-    cpu_bf16: bool | None,
-    data_only: bool,
-) -> None:
+def mini(out: Path, objects_root: Path | None, data_only: bool, **flags: object) -> None:
     """3DIEBench-mini: build objects, render, pack, train every method and seed, evaluate, and report.
 
     Every stage resumes, so a run may be completed over several invocations. The report
@@ -871,18 +860,7 @@ def mini(
 
     from iebench.orchestration.mini import MiniOptions, run_mini
 
-    options = MiniOptions(
-        out=out,
-        scale=scale,
-        seeds=seeds,
-        methods=methods,
-        objects=objects_root,
-        per_class=per_class,
-        epochs=epochs,
-        quality=quality,
-        cpu_bf16=cpu_bf16,
-        data_only=data_only,
-    )
+    options = MiniOptions(out=out, objects=objects_root, data_only=data_only, **flags)  # the other flags are named as its fields
     try:
         path = run_mini(options, "iebench " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
     except ValueError as error:
