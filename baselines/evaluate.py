@@ -217,18 +217,23 @@ def _classification(ctx: _Context, classes: int) -> dict:
 
 
 def probe_regression(
-    views: tuple[ViewSource, ViewSource, ViewSource | None],
-    train: SplitFeatures,
-    val: SplitFeatures,
+    fit_on: ViewSource,
+    score_on: Callable[[], ViewSource],
+    fit_check: ViewSource | None,
+    data: tuple[SplitFeatures, SplitFeatures],
     target: Target,
     probe: ProbeSettings,
     device: torch.device,
 ) -> dict:
-    """A regression probe trained on `views[0]`, scored on `views[1]`, and with `views[2]` (the training views, cached)
-    scored on its own training pairs too (`train_fit`): an under-fit probe shows there."""
-    fit_on, score_on, fit_check = views
+    """A regression probe trained on `fit_on`, then scored on the views `score_on()` gives, and with `fit_check` (the
+    training views, cached) scored on its own training pairs too (`train_fit`): an under-fit probe shows there.
+
+    `score_on` is called after the fit: with BatchNorm in training mode, the validation features are extracted on
+    the running statistics the probe's training moved, as the released scripts do.
+    """
+    train, val = data
     head = fit_regressor(fit_on, train.latents, target, probe, device)
-    out = regression_scores(head, score_on, val.latents, target, probe, device)
+    out = regression_scores(head, score_on(), val.latents, target, probe, device)
     if fit_check is not None:
         fit = regression_scores(head, fit_check, train.latents, target, probe, device, stream=6)
         out["train_fit"] = {"r2_sie": fit["r2_sie"], "r2_per_output": fit["r2_per_output"]}
@@ -244,8 +249,10 @@ def _regression(ctx: _Context, part: str, target: Target) -> dict:
     method = ctx.subject.method
     cut = _part(method.dim, method.inv_dim, part)
     fit_check = CachedViews(ctx.train.representations, cut) if ctx.settings.bn_mode == "eval" else None
-    views = (ctx.source("train", cut), ctx.source("val", cut), fit_check)
-    return {"part": part, **probe_regression(views, ctx.train, ctx.val, target, ctx.settings.probe, ctx.device)}
+    scores = probe_regression(
+        ctx.source("train", cut), lambda: ctx.source("val", cut), fit_check, (ctx.train, ctx.val), target, ctx.settings.probe, ctx.device
+    )
+    return {"part": part, **scores}
 
 
 @torch.no_grad()

@@ -47,8 +47,8 @@ def pixels_report(data: Path, out_dir: Path, settings: EvalSettings) -> dict:
         "classification": {"all": classification_scores(head, CachedViews(val.representations), val.labels, classes, probe, device)}
     }
     for task, target in (("rotation", ActionComputer("rotation", names)), ("colour", colour_target(names))):
-        views = (CachedViews(train.representations), CachedViews(val.representations), CachedViews(train.representations))
-        out = probe_regression(views, train, val, target, probe, device)
+        seen = CachedViews(train.representations)
+        out = probe_regression(seen, lambda: CachedViews(val.representations), seen, (train, val), target, probe, device)
         del out["target"], out["prediction"]  # every score, as an evaluation's result has them; not the arrays
         results[task] = {"part": "all", **out}
     results["mrr"] = {"not_applicable": "pixels have no predictor"}

@@ -242,6 +242,20 @@ def test_bn_mode_train_runs_the_backbone_as_the_released_scripts(tiny_run, packe
         views(np.array([0]), np.array([1]))
 
 
+def test_bn_mode_train_scores_validation_on_the_statistics_the_probe_moved(tiny_run, packed, monkeypatch):
+    """As the released scripts: each probe trains with BatchNorm live, then validation is extracted with the running
+    statistics its training left (a spy records the real calls' order; nothing is replaced)."""
+    from iebench.baselines import evaluate as evaluation
+
+    out, _ = packed
+    calls, fit, extract = [], evaluation.fit_regressor, evaluation.extract
+    monkeypatch.setattr(evaluation, "fit_regressor", lambda *a, **k: calls.append("fit") or fit(*a, **k))
+    monkeypatch.setattr(evaluation, "extract", lambda *a, **k: calls.append(f"extract {a[2]}") or extract(*a, **k))
+    settings = EvalSettings(tasks=("rotation", "colour"), bn_mode="train", probe=ProbeSettings(epochs=1, batch_size=4))
+    evaluate(tiny_run, out, settings, progress=False)
+    assert calls[-4:] == ["fit", "extract val", "fit", "extract val"]  # rotation, then colour: each fit before its validation
+
+
 def test_data_of_another_schema_is_refused_with_both_named(tiny_run, tiny_render, tmp_path):
     from ..conftest import rotations_only_copy
 
