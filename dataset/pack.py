@@ -215,16 +215,24 @@ def _write_planned_shard(out: Path, shard: dict, part: dict, folders: dict[str, 
         return f"{shard['name']}: {error}"
 
 
-# What makes two packs the same data: the same shards of the same objects, views, size, latents, passes and split.
-# (Not the source's path: a folder moved between two runs resumes.)
+# What makes two packs the same data: the same shards of the same objects, views, size, latents, passes and split
+# method. Not where the source or the split files lie (the shards pin the assignment): a folder moved between two
+# runs, or a path spelt another way, resumes.
 SAME_PACK = ("name", "views_per_object", "resolution", "latent_names", "passes", "labels", "split", "shards")
+
+
+def _identity(plan: dict) -> dict:
+    """What of a plan decides the data, as JSON holds it."""
+    same = {key: plan.get(key) for key in SAME_PACK}
+    if isinstance(same["split"], dict):
+        same["split"] = {k: v for k, v in same["split"].items() if k != "path"}
+    return json.loads(json.dumps(same))
 
 
 def _stored_plan(path: Path) -> dict | None:
     """The plan already in OUT, as far as it decides the data (None if it cannot be read: it is written again)."""
     try:
-        stored = json.loads(path.read_text())
-        return {key: stored.get(key) for key in SAME_PACK}
+        return _identity(json.loads(path.read_text()))
     except (ValueError, AttributeError):
         return None
 
@@ -236,7 +244,7 @@ def _claim_output(out: Path, part: dict) -> Path:
     if foreign:  # a pack killed before its plan was written leaves only temporary files: those are its own
         raise PackError(f"{out} is not empty and holds no shard set of pack's (e.g. {foreign[0]!r}): pack into a new or empty folder")
     stored = _stored_plan(existing) if existing.is_file() else None
-    if stored is not None and stored != json.loads(json.dumps({key: part.get(key) for key in SAME_PACK})):  # as JSON holds it
+    if stored is not None and stored != _identity(part):
         raise PackError(f"{out} holds shards packed from other input or options (see {existing.name}): use a new folder")
     out.mkdir(parents=True, exist_ok=True)
     return existing

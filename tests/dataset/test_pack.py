@@ -79,6 +79,10 @@ def test_sie_split_files_follow_the_original_format(tiny_render, packed, tmp_pat
                 assert np.array_equal(latents[i * job.views + view], np.load(job.out / synset / model_id / f"latent_{view}.npy"))
     # ... and the original split files can be given back to pack
     again, _ = pack(job.out, tmp_path / "again", PackOptions(name="tiny", split_files=out, workers=1))
+    import shutil
+
+    shutil.copytree(out, tmp_path / "splits")  # the same split files at another path: the same pack, which resumes
+    pack(job.out, tmp_path / "again", PackOptions(name="tiny", split_files=tmp_path / "splits", workers=1))
     for split in fmt.SPLITS:
         assert sorted(k for s in again["splits"][split]["shards"] for k in s["keys"]) == sorted(
             k for s in info["splits"][split]["shards"] for k in s["keys"]
