@@ -70,15 +70,17 @@ def markdown_table(reports: list[dict]) -> str:
 
 
 def _not_applicable_notes(reports: list[dict]) -> str:
-    """A line under the table for each run with n/a cells, saying why (no predictor, a bare imported backbone, ...)."""
-    notes = []
+    """A line under the table for each reason a cell is n/a (no predictor, a bare imported backbone, ...) and its runs."""
+    runs: dict[tuple[str, str], list[str]] = {}
     for report in reports:
         why: dict[str, list[str]] = {}
         for task in report["results"]:
             reason = not_applicable(report["results"], task)
             if reason:
                 why.setdefault(reason, []).append(task.upper() if task in ("mrr", "pre") else task)
-        notes += [f"- n/a for {Path(report['run']).name} ({', '.join(tasks)}): {reason}" for reason, tasks in why.items()]
+        for reason, tasks in why.items():
+            runs.setdefault((", ".join(tasks), reason), []).append(run_label(report))
+    notes = [f"- n/a for {', '.join(labels)} ({tasks}): {reason}" for (tasks, reason), labels in runs.items()]
     return "" if not notes else "\n" + "\n".join(notes) + "\n"
 
 

@@ -91,7 +91,7 @@ def _read_objects(shard: Path, entries: list[dict]) -> dict[str, tuple[str, str,
     with open(shard, "rb") as handle:
         for e in entries:
             data = fmt.read_member(shard, e["key"], "latents.npy", e["members"]["latents.npy"], handle)
-            objects[e["key"]] = (*fmt.entry_ids(shard, e, handle), fmt.decode_latents(data, shard.name, e["key"]))
+            objects[e["key"]] = (*fmt.entry_ids(shard, e, handle), fmt.decode_latents(data, e["key"], shard.name))
     return objects
 
 

@@ -43,12 +43,14 @@ class MemberError(ShardFormatError):
     """A member whose bytes are not those its index recorded (cut short or changed); names shard, object and member."""
 
 
-def decode_latents(data: bytes, where: str, key: str) -> np.ndarray:
-    """A sample's `latents.npy` member as an array; `ShardFormatError` names the shard (`where`), object and member."""
+def decode_latents(data: bytes, key: str, where: str | None = None) -> np.ndarray:
+    """A sample's `latents.npy` member as an array; `ShardFormatError` names the object, its member, and the shard
+    (`where`) when given."""
     try:
         return np.load(io.BytesIO(data), allow_pickle=False)
-    except ValueError as error:
-        raise ShardFormatError(f"{where}: object {key}: member {key}.latents.npy is not a numpy array ({error})") from None
+    except (ValueError, EOFError) as error:  # an empty member is an EOFError
+        prefix = f"{where}: " if where else ""
+        raise ShardFormatError(f"{prefix}object {key}: member {key}.latents.npy is not a numpy array ({error})") from None
 
 
 def sample_key(synset: str, model_id: str) -> str:

@@ -36,7 +36,7 @@ class SampleRef:
 
     def latents(self, handle: BinaryIO | None = None) -> np.ndarray:
         """The object's (views, k) latents."""
-        return fmt.decode_latents(self.read("latents.npy", handle), self.shard.name, self.key)
+        return fmt.decode_latents(self.read("latents.npy", handle), self.key, self.shard.name)
 
     def sample(self, handle: BinaryIO | None = None) -> fmt.ObjectSample:
         """The whole object read back as a sample `fmt.write_shard` takes: views, latents, passes and all."""

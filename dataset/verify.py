@@ -75,9 +75,9 @@ def _check_passes(key: str, fields: dict[str, bytes], views: int, passes: tuple[
 def _check_latents(key: str, data: bytes, views: int, k: int, preset) -> Iterator[str]:
     """The latents are a float64 (views, k) array inside the preset's ranges."""
     try:
-        latents = fmt.decode_latents(data, "", key)
+        latents = fmt.decode_latents(data, key)
     except fmt.ShardFormatError as error:
-        yield str(error).removeprefix(": ")
+        yield str(error)
         return
     if latents.shape != (views, k) or latents.dtype != np.float64:
         yield f"object {key}: member {key}.latents.npy holds {latents.dtype} {latents.shape}, expected float64 ({views}, {k})"
@@ -182,7 +182,7 @@ def _intact_latents(fields: dict[str, bytes]) -> np.ndarray | None:
     if "latents.npy" not in fields:
         return None
     try:
-        return fmt.decode_latents(fields["latents.npy"], "", "")
+        return fmt.decode_latents(fields["latents.npy"], "")
     except fmt.ShardFormatError:
         return None
 

@@ -185,7 +185,7 @@ class ShardSource:
     def read_latents(self, entry: ObjectEntry) -> np.ndarray:
         """The object's (views, k) latents."""
         try:
-            return fmt.decode_latents(self._read(entry, "latents.npy"), str(entry.shard), entry.key)
+            return fmt.decode_latents(self._read(entry, "latents.npy"), entry.key, str(entry.shard))
         except fmt.ShardFormatError as error:
             raise SourceError(str(error)) from None
 

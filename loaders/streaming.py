@@ -257,7 +257,7 @@ class StreamingPairs(IterableDataset):
                     f"{url}: object {key}: member {key}.{fmt.view_field(view)}: view {view} does not decode cleanly ({error})"
                 ) from None
         try:
-            latents = fmt.decode_latents(fields["latents.npy"], url, key)
+            latents = fmt.decode_latents(fields["latents.npy"], key, url)
         except fmt.ShardFormatError as error:
             raise SourceError(str(error)) from None
         passes = ({}, {})
