@@ -74,7 +74,8 @@ class TrainConfig:
     amp: bool = True  # mixed precision (float16), on CUDA only
     cpu_bf16: bool = False  # the backbone in bfloat16 on a CPU: faster with AMX or AVX512-BF16, slower elsewhere
     device: str = "auto"  # auto, cpu, cuda
-    backbone: str = "resnet18-sie"  # resnet18-sie (the SIE authors'), its narrow -w32/-w16, resnet18 (torchvision's), vit-s16 (the reconstruction paper's)
+    # resnet18-sie (the SIE authors'), its narrow -w32/-w16, resnet18 (torchvision's), vit-s16 (the reconstruction paper's)
+    backbone: str = "resnet18-sie"
     stem: str = "imagenet"  # ResNet stem: imagenet (SIE's) or small (3x3, for 32-64 px)
     inv_dim: int | None = None  # the first inv_dim dimensions are invariant, the rest equivariant; None: half
     projector: tuple[int, ...] = (1024, 1024, 1024)  # per part; the whole-representation methods double it

@@ -12,6 +12,8 @@ from iebench.baselines.results import not_applicable, result_value, run_label
 from iebench.files import sha256_file
 
 PARTS = ("inv", "equi", "all")
+# A run's evaluations: RUN/eval/eval.json, and RUN/eval-random-init/eval.json for its untrained floor.
+EVAL_DIR, RANDOM_INIT_DIR, REPORT_NAME = "eval", "eval-random-init", "eval.json"
 
 
 def _cell(results: dict, task: str, *path: str) -> str:

@@ -24,7 +24,7 @@ from iebench.baselines import checkpoint
 from iebench.baselines.config import TrainConfig
 from iebench.baselines.distributed import wants_cuda
 from iebench.baselines.errors import EvalError
-from iebench.baselines.eval_report import PARTS, markdown_table, retrieval_table
+from iebench.baselines.eval_report import EVAL_DIR, PARTS, RANDOM_INIT_DIR, REPORT_NAME, markdown_table, retrieval_table
 from iebench.baselines.features import SplitFeatures, cached_extract, data_digest, extract, fingerprint
 from iebench.baselines.methods import build_method
 from iebench.baselines.methods.base import Method
@@ -47,8 +47,6 @@ from iebench.presets import get_preset
 from iebench.rotations import euler_to_quaternion
 
 TASKS = ("classification", "rotation", "colour", "mrr", "pre")
-# A run's evaluations: RUN/eval/eval.json, and RUN/eval-random-init/eval.json for its untrained floor.
-EVAL_DIR, RANDOM_INIT_DIR, REPORT_NAME = "eval", "eval-random-init", "eval.json"
 BN_MODES = ("eval", "train")
 # The shape of a result: bump it when a result field is added or changes meaning, so that a cached eval.json made
 # before is computed again rather than read with the field missing (the key covers inputs, not outputs).

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from iebench.baselines.evaluate import REPORT_NAME, RESULTS_VERSION, EvalSettings, class_count, colour_target, probe_regression
+from iebench.baselines.eval_report import REPORT_NAME
+from iebench.baselines.evaluate import RESULTS_VERSION, EvalSettings, class_count, colour_target, probe_regression
 from iebench.baselines.features import SplitFeatures, data_digest, fingerprint
 from iebench.baselines.probes import CachedViews, classification_scores, fit_classifier
 from iebench.files import write_json_atomic

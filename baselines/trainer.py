@@ -30,7 +30,6 @@ from iebench.loaders.actions import ActionError
 from iebench.loaders.sources import SourceError
 
 METRICS_NAME = "metrics.jsonl"
-CONFIG_NAME = checkpoint.CONFIG_NAME
 LOSS_CURVE = "loss.png"
 # Channels-last layout: the backbone alone runs 12 % faster on CPU, a whole step of the laptop mini 1-7 %
 # (bench/train_step.py); the same maths up to rounding.
@@ -250,7 +249,7 @@ def _write_run_files(session: Session, start_epoch: int, resume: bool) -> None:
         return
     config, run, runtime = session.config, session.run, session.runtime
     run.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(run / CONFIG_NAME, config.to_json())
+    write_json_atomic(run / checkpoint.CONFIG_NAME, config.to_json())
     write_json_atomic(
         run / "run.json",
         {

@@ -300,8 +300,8 @@ def _write_shards(out: Path, part: dict, objects: list[LooseObject], workers: in
     if errors:
         count, more = _many(errors, "shard")
         raise PackError(
-            f"{count} could not be written: {errors[0]}{more}; fix it and run the same command again (the other "
-            "shards are complete: it resumes)",
+            f"{count} could not be written: {errors[0]}{more}; re-render or replace the file and run the same command again "
+            "(the other shards are complete: it resumes), or pack with --skip-bad into a new folder",
             errors if len(errors) > 1 else (),
         )
 

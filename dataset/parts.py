@@ -17,7 +17,8 @@ PART_GLOB = "_part*.json"
 
 
 def shard_job_suffix(job_index: int, num_jobs: int) -> str:
-    """What a job of an array adds to the names of its shards and plan ("" for a single writer)."""
+    """What a job of an array adds to the names of its shards ("" for a single writer; its plan and manifest take
+    `render.job.job_suffix`, `.jobIIIII-of-NNNNN`)."""
     return "" if num_jobs == 1 else f"-job{job_index:05d}"
 
 

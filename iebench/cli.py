@@ -767,8 +767,7 @@ def eval_command(
 )
 def report(runs: tuple[Path, ...], out: Path) -> None:
     """Put evaluated runs side by side: a table and a bar chart (RUN may be a run folder or an eval.json)."""
-    from iebench.baselines.eval_report import markdown_table, read_report
-    from iebench.baselines.evaluate import EVAL_DIR, RANDOM_INIT_DIR, REPORT_NAME
+    from iebench.baselines.eval_report import EVAL_DIR, RANDOM_INIT_DIR, REPORT_NAME, markdown_table, read_report
     from iebench.baselines.plots import report_chart
     from iebench.files import write_atomic
 

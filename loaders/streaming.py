@@ -2,9 +2,9 @@
 
 Unlike WebDataset's own pipeline (SPEC 7), each epoch draws a fresh shard permutation; local shards with
 their index are then split among ranks and workers object by object (shards at other URLs shard by shard);
-the pair is chosen while a sample streams past, so only the
-two chosen views are kept and decoded; and every rank yields exactly the same number of samples,
-so every rank has the same number of full batches and DDP never hangs.
+the pair is chosen while a sample streams past, so only the two chosen views are kept and decoded; and
+every rank yields exactly the same number of samples, so every rank has the same number of full batches and
+DDP never hangs.
 """
 
 from __future__ import annotations

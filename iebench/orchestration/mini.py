@@ -1,6 +1,6 @@
 """3DIEBench-mini: objects -> render -> shards -> train every method and seed -> evaluate -> report.
 
-An orchestration layer like the CLI: it imports each part inside the stage that needs it. Every
+An orchestration layer like the CLI: it imports the torch and Blender parts inside the stages that need them. Every
 stage resumes: objects, renders and shards are skipped or completed, runs continue from their
 checkpoints, and finished evaluations are reused. The data can be made on one machine (`data_only`)
 and trained on another: an OUT that holds finished shards and no renders skips the objects and render

@@ -53,3 +53,23 @@ def test_the_cli_loads_neither_torch_nor_blender_and_offers_the_registries_choic
     assert tuple(train["backbone"].type.choices) == BACKBONES
     assert set(train["preset"].type.choices) == set(PRESETS)
     assert tuple(train["action"].type.choices) == ACTIONS
+
+
+def test_every_flag_passed_on_as_a_mapping_is_a_field_of_its_request():
+    """render, mini and train hand their flags on as one mapping: a flag without a field would fail only when used."""
+    import dataclasses
+
+    from iebench.baselines.config import TrainConfig
+    from iebench.cli import main
+    from iebench.orchestration.mini import MiniOptions
+    from iebench.render.request import RenderRequest
+
+    shard_options = {"name", "val_fraction", "split_seed", "split_files", "shard_seed", "shard_size_mb"}  # -> shard_values
+    for command, cls, named in (
+        ("render", RenderRequest, {"dry_run", "output_format", *shard_options}),
+        ("mini", MiniOptions, {"objects_root"}),
+        ("train", TrainConfig, {"config_file", "resume", "preset"}),
+    ):
+        flags = {p.name for p in main.commands[command].params} - named
+        fields = {f.name for f in dataclasses.fields(cls)}
+        assert flags <= fields, f"{command}: {sorted(flags - fields)} are not fields of {cls.__name__}"
