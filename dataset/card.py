@@ -6,6 +6,7 @@ import math
 
 from iebench.dataset.format import HF_SPLIT_NAMES, SPLITS
 from iebench.passes import PASSES
+from iebench.scene_constants import scene_record
 
 CITATION = """@inproceedings{garrido2023sie,
   title     = {Self-Supervised Learning of Split Invariant Equivariant Representations},
@@ -35,12 +36,9 @@ _MEANING = {
 }
 
 
-def _meaning(name: str, scene: dict | None) -> str:
-    """What a latent means; the scene's numbers (from the render manifest) where it has them."""
-    text = _MEANING.get(name, "")
-    if "{" not in text:
-        return text
-    return text.format(**scene) if scene else text.split(" HSV(")[0].split(" (radius")[0]
+def _meaning(name: str, scene: dict) -> str:
+    """What a latent means, with the scene's numbers."""
+    return _MEANING.get(name, "").format(**scene)
 
 
 def _angle(radians: float) -> str:
@@ -51,16 +49,20 @@ def _angle(radians: float) -> str:
     return f"{radians:.3f}"
 
 
-def _scene_sentence(scene: dict | None) -> str:
-    """The scene in one sentence, from the render manifest's record (older manifests have none)."""
-    if not scene:
-        return ""
+def _scene_sentence(scene: dict) -> str:
+    """The scene in one sentence."""
     camera, floor, sun, spot = scene["camera"], scene["floor"], scene["sun"], scene["spot"]
     return (
-        f" Scene: camera at distance {camera['distance']:g} (polar angle {_angle(camera['theta'])}, azimuth {_angle(camera['phi'])}); "
+        f"Scene: camera at distance {camera['distance']:g} (polar angle {_angle(camera['theta'])}, azimuth {_angle(camera['phi'])}); "
         f"floor plane at z = {floor['z']:g}; sun ({sun['energy']:g}, angle {_angle(sun['angle'])}) straight down; "
         f"spot light {spot['energy_w']:g} W, cone {_angle(spot['cone'])}; {scene['view_transform']} view transform."
     )
+
+
+def _scene(info: dict) -> dict:
+    """The scene the render manifest recorded; else (the original release, or a render from before manifests recorded
+    it) the original generator's, which this toolkit has always rendered."""
+    return (info.get("render_manifest") or {}).get("scene") or scene_record()
 
 
 def _size_category(views: int) -> str:
@@ -176,7 +178,7 @@ def _format_section(info: dict) -> list[str]:
     ]
 
 
-def _latents_section(info: dict, scene: dict | None) -> list[str]:
+def _latents_section(info: dict, scene: dict) -> list[str]:
     """Each latent's index, range and meaning, the preset, and the relative rotation's convention."""
     preset = info["preset"]
     return [
@@ -212,11 +214,16 @@ def _splits_section(info: dict) -> list[str]:
     return lines + [f"| {c['label']} | {c['synset']} | {c['name']} | {c['train']} | {c['val']} |" for c in info["classes"]]
 
 
-def _generation_section(manifest: dict | None) -> list[str]:
+def _generation_section(info: dict) -> list[str]:
     """The renderer, seed, recipe and scene, from the render manifest (none for the original release)."""
-    settings = (manifest or {}).get("render_settings")
+    manifest = info.get("render_manifest") or {}
+    settings = manifest.get("render_settings")
     if not settings:
-        return ["## Generation", "", "Packed from the original 3DIEBench release layout (no render manifest)."]
+        return [
+            "## Generation",
+            "",
+            "Packed from the original 3DIEBench release layout (no render manifest). " + _scene_sentence(_scene(info)),
+        ]
     return [
         "## Generation",
         "",
@@ -226,20 +233,19 @@ def _generation_section(manifest: dict | None) -> list[str]:
         + (f", Intel OIDN denoiser ({settings['denoiser']})" if settings["denoiser"] != "off" else ", no denoiser")
         + f", JPEG quality {settings['jpeg_quality']}"
         + (", red and blue swapped as in the published files" if settings["legacy_bgr"] else ", correct RGB")
-        + "."
-        + _scene_sentence(manifest.get("scene")),
+        + ". "
+        + _scene_sentence(_scene(info)),
     ]
 
 
 def render_card(info: dict) -> str:
     """Markdown text of the card: the YAML header, then the facts, section by section."""
-    scene = (info.get("render_manifest") or {}).get("scene")
     sections = [
         _introduction(info),
         _format_section(info),
-        _latents_section(info, scene),
+        _latents_section(info, _scene(info)),
         _splits_section(info),
-        _generation_section(info.get("render_manifest")),
+        _generation_section(info),
         ["## Citation", "", "```bibtex", CITATION, "```", ""],
     ]
     return "\n".join(_yaml_header(info) + [""] + [line for section in sections for line in (*section, "")][:-1])

@@ -19,6 +19,7 @@ import numpy as np
 from mathutils import Matrix
 from PIL import Image
 
+from iebench import scene_constants as constants
 from iebench.passes import PASSES
 from iebench.render import scene as spec
 from iebench.render.exr import read_exr_channels
@@ -100,7 +101,7 @@ def _configure_cycles(scene: bpy.types.Scene, settings: RenderSettings, threads:
     scene.render.resolution_x = scene.render.resolution_y = settings.resolution
     scene.render.resolution_percentage = 100
     scene.render.film_transparent = False
-    scene.view_settings.view_transform = spec.VIEW_TRANSFORM
+    scene.view_settings.view_transform = constants.VIEW_TRANSFORM
     scene.view_settings.look = "None"
     scene.view_settings.exposure = 0.0
     scene.view_settings.gamma = 1.0
@@ -173,7 +174,7 @@ class SceneRenderer:
     def _build_world(self) -> None:
         world = bpy.data.worlds.new("World")
         background = world.node_tree.nodes.get("Background") or world.node_tree.nodes.new("ShaderNodeBackground")
-        background.inputs["Color"].default_value = (spec.WORLD_GREY, spec.WORLD_GREY, spec.WORLD_GREY, 1.0)
+        background.inputs["Color"].default_value = (constants.WORLD_GREY, constants.WORLD_GREY, constants.WORLD_GREY, 1.0)
         background.inputs["Strength"].default_value = 1.0
         output = world.node_tree.nodes.get("World Output") or world.node_tree.nodes.new("ShaderNodeOutputWorld")
         world.node_tree.links.new(background.outputs["Background"], output.inputs["Surface"])
@@ -181,37 +182,37 @@ class SceneRenderer:
 
     def _build_camera(self) -> None:
         data = bpy.data.cameras.new("Camera")
-        data.lens = spec.CAMERA_LENS_MM
-        data.sensor_width = spec.CAMERA_SENSOR_MM
+        data.lens = constants.CAMERA_LENS_MM
+        data.sensor_width = constants.CAMERA_SENSOR_MM
         data.sensor_fit = "AUTO"
-        data.clip_start, data.clip_end = spec.CAMERA_CLIP
+        data.clip_start, data.clip_end = constants.CAMERA_CLIP
         camera = bpy.data.objects.new("Camera", data)
         self.scene.collection.objects.link(camera)
         _set_matrix(camera, spec.CAMERA_ROTATION, spec.CAMERA_LOCATION)
         self.scene.camera = camera
 
     def _build_floor(self) -> None:
-        half = spec.FLOOR_SIZE / 2
+        half = constants.FLOOR_SIZE / 2
         mesh = bpy.data.meshes.new("Floor")
         mesh.from_pydata([(-half, -half, 0), (half, -half, 0), (half, half, 0), (-half, half, 0)], [], [(0, 1, 2, 3)])
         floor = bpy.data.objects.new("Floor", mesh)
-        floor.location = (0, 0, spec.FLOOR_Z)
+        floor.location = (0, 0, constants.FLOOR_Z)
         material, self.floor_colour = _diffuse_material("FloorMaterial")
         mesh.materials.append(material)
         self.scene.collection.objects.link(floor)
 
     def _build_lights(self) -> None:
         sun_data = bpy.data.lights.new("Sun", type="SUN")
-        sun_data.energy = spec.SUN_ENERGY
-        sun_data.angle = spec.SUN_ANGLE
+        sun_data.energy = constants.SUN_ENERGY
+        sun_data.angle = constants.SUN_ANGLE
         sun_data.color = (1.0, 1.0, 1.0)
         sun = bpy.data.objects.new("Sun", sun_data)  # identity rotation: shines straight down (-Z)
         self.scene.collection.objects.link(sun)
         spot_data = bpy.data.lights.new("Spot", type="SPOT")
-        spot_data.energy = spec.SPOT_ENERGY
-        spot_data.spot_size = spec.SPOT_SIZE
-        spot_data.spot_blend = spec.SPOT_BLEND
-        spot_data.shadow_soft_size = spec.SPOT_RADIUS
+        spot_data.energy = constants.SPOT_ENERGY
+        spot_data.spot_size = constants.SPOT_SIZE
+        spot_data.spot_blend = constants.SPOT_BLEND
+        spot_data.shadow_soft_size = constants.SPOT_RADIUS
         self.spot = bpy.data.objects.new("Spot", spot_data)
         self.scene.collection.objects.link(self.spot)
 

@@ -27,7 +27,6 @@ from iebench.render import writer
 from iebench.render.given_latents import GivenLatents
 from iebench.render.objects import ObjectRef
 from iebench.render.procedural import is_procedural
-from iebench.render.scene import scene_record
 from iebench.render.settings import RenderSettings
 from iebench.render.sinks import LooseSink, ShardSink
 from iebench.render.worker import (
@@ -37,6 +36,7 @@ from iebench.render.worker import (
     init_worker,
     render_object,
 )
+from iebench.scene_constants import scene_record
 
 # Cycles threads per worker process by default. On 2 cores one process with 2 threads renders 1.23x the images a
 # second of two processes with one at 256 px, and the same at 64 px (bench/render_workers.py, docs/benchmarks.md).
