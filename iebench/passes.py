@@ -80,7 +80,12 @@ def encode_normal(normal: np.ndarray) -> bytes:
     normal = np.asarray(normal, dtype=np.float64)
     length = np.linalg.norm(normal, axis=-1, keepdims=True)
     unit = np.divide(normal, length, out=np.zeros_like(normal), where=length > 1e-6)
-    return _png(np.clip(np.rint((unit + 1.0) * 127.5), 0, 255).astype(np.uint8))
+    return _png(normal_bytes(unit))
+
+
+def normal_bytes(unit: np.ndarray) -> np.ndarray:
+    """Unit normals in [-1, 1] -> uint8 in 0-255, as the PNG stores them (and previews show them)."""
+    return np.clip(np.rint((unit + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
 def decode_normal(data: bytes) -> np.ndarray:
@@ -240,7 +245,7 @@ PASSES: dict[str, PassSpec] = {
             encode_normal,
             decode_normal,
             _check_normal,
-            preview=lambda normal: np.clip(np.rint((normal + 1) * 127.5), 0, 255).astype(np.uint8),
+            preview=normal_bytes,
         ),
     )
 }
