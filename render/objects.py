@@ -33,8 +33,9 @@ class ObjectRef:
         return f"{self.synset}/{self.model_id}"
 
 
-def find_mesh(folder: Path) -> Path | None:
-    """The mesh of an object folder: ShapeNet's normalised OBJ, else its single mesh file."""
+def find_mesh(folder: Path) -> Path:
+    """The mesh of an object folder: ShapeNet's normalised OBJ, else its single mesh file, else where ShapeNet's would
+    be (the render then reports the object as having no mesh file)."""
     shapenet = folder / "models" / "model_normalized.obj"
     if shapenet.is_file():
         return shapenet
@@ -43,7 +44,7 @@ def find_mesh(folder: Path) -> Path | None:
             meshes = sorted(p for p in place.iterdir() if p.is_file() and p.suffix.lower() in MESH_SUFFIXES)
             if len(meshes) == 1:
                 return meshes[0]
-    return None
+    return shapenet
 
 
 def scan_root(root: Path) -> list[ObjectRef]:
@@ -53,7 +54,7 @@ def scan_root(root: Path) -> list[ObjectRef]:
         raise ObjectSourceError(f"object root {root} does not exist or is not a folder")
     # A folder without a mesh is still listed: the renderer reports it as a failure.
     objects = [
-        ObjectRef(synset, model_id, find_mesh(folder) or folder / "models" / "model_normalized.obj")
+        ObjectRef(synset, model_id, find_mesh(folder))
         for synset, model_id, folder in object_folders(root)
     ]
     if not objects:
@@ -75,7 +76,7 @@ def select_objects(root: Path, listed: list[tuple[str, str]] | None = None) -> l
     objects = []
     for synset, model_id in sorted(set(listed)):
         folder = root / synset / model_id
-        objects.append(ObjectRef(synset, model_id, find_mesh(folder) or folder / "models" / "model_normalized.obj"))
+        objects.append(ObjectRef(synset, model_id, find_mesh(folder)))
     return objects
 
 
