@@ -53,10 +53,7 @@ def scan_root(root: Path) -> list[ObjectRef]:
     if not root.is_dir():
         raise ObjectSourceError(f"object root {root} does not exist or is not a folder")
     # A folder without a mesh is still listed: the renderer reports it as a failure.
-    objects = [
-        ObjectRef(synset, model_id, find_mesh(folder))
-        for synset, model_id, folder in object_folders(root)
-    ]
+    objects = [ObjectRef(synset, model_id, find_mesh(folder)) for synset, model_id, folder in object_folders(root)]
     if not objects:
         raise ObjectSourceError(f"no objects in {root}: expected ShapeNetCore's layout <synset>/<model_id>/models/model_normalized.obj")
     if not any(ref.mesh.is_file() for ref in objects):
