@@ -307,7 +307,8 @@ def _write_shards(out: Path, part: dict, objects: list[LooseObject], workers: in
 
 
 def pack(src: Path, out: Path, options: PackOptions = PackOptions()) -> tuple[dict, list[str]]:
-    """Pack a loose-layout folder into shards; returns the finalized `_info.json` and the skipped objects."""
+    """Pack a loose-layout folder into shards; returns the finalized `_info.json` and, for each object skipped
+    (`skip_bad`), why: "<synset>/<model_id>: <problem>"."""
     from iebench.dataset.finalize import finalize
 
     src, out = Path(src), Path(out)
@@ -327,8 +328,10 @@ def pack(src: Path, out: Path, options: PackOptions = PackOptions()) -> tuple[di
     workers = options.workers or available_cores()
     # --skip-bad decodes every image first: a bad one found while a shard is written could not be skipped.
     deep = resolution if options.skip_bad else None
-    good = _good_objects(src, objects, _check_all(objects, views, len(preset.latent_names), passes, deep, workers), options.skip_bad)
+    checks = _check_all(objects, views, len(preset.latent_names), passes, deep, workers)
+    good = _good_objects(src, objects, checks, options.skip_bad)
     skipped = sorted({o.key for o in objects} - {o.key for o in good})
+    problems = sorted(problem for problem in checks if problem)
     keys = [(o.synset, o.model_id) for o in good]
     split_of = assign_splits(keys, split_files=options.split_files, val_fraction=options.val_fraction, seed=options.split_seed)
     require_split(keys, split_of)
@@ -356,4 +359,4 @@ def pack(src: Path, out: Path, options: PackOptions = PackOptions()) -> tuple[di
     remove_temporary(out, (existing.name, *(s["name"] for s in part["shards"])))
     write_json_atomic(existing, part)
     _write_shards(out, part, good, workers)
-    return finalize(out), skipped
+    return finalize(out), problems

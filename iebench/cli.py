@@ -449,7 +449,9 @@ def pack(
         _fail(str(error), getattr(error, "details", ()))
     _echo_info(out, info)
     if skipped:
-        click.echo(f"skipped {len(skipped)} bad objects (listed in _info.json)", err=True)
+        named = f"{len(skipped)} bad object{'s' if len(skipped) > 1 else ''}"
+        more = [f"  ... and {len(skipped) - 5} more"] if len(skipped) > 5 else []
+        click.echo("\n".join([f"skipped {named} (listed in _info.json):", *(f"  {why}" for why in skipped[:5]), *more]), err=True)
 
 
 @main.command()
