@@ -7,6 +7,7 @@ dataset in this package works on either.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -21,6 +22,7 @@ from iebench.dataset.parts import PART_GLOB
 from iebench.dataset.splits import SIE_SPLIT_FILES, SplitError, assign_splits
 from iebench.files import sha256_file
 from iebench.layout import image_path, latent_path
+from iebench.loaders.member_table import MemberTable, TableError, build_table, cached_table, table_digest
 from iebench.object_lists import ObjectListError, read_object_list
 from iebench.passes import PASSES
 
@@ -31,13 +33,35 @@ class SourceError(ValueError):
 
 @dataclass(frozen=True)
 class ObjectEntry:
-    """One object of a split: key, label, and where its members are (shard + offsets, or a folder)."""
+    """One object of a split: key, label, and where its members are (a shard and the object's row of the member
+    table, or a folder)."""
 
     key: str
     label: int
     shard: str | None = None
-    members: dict | None = None
+    row: int | None = None
     folder: str | None = None
+
+
+class ShardObjects(Sequence):
+    """A shard split's objects as `ObjectEntry` items, made on access from the member table (nothing per object is held)."""
+
+    def __init__(self, root: Path, table: MemberTable) -> None:
+        self.root, self.table = root, table
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def __getitem__(self, row: int) -> ObjectEntry:
+        if isinstance(row, slice):
+            return [self[i] for i in range(*row.indices(len(self)))]
+        if row < 0:
+            row += len(self)
+        if not 0 <= row < len(self):
+            raise IndexError(row)
+        table = self.table
+        shard = str(self.root / table.shard_names[table.shards[row]])
+        return ObjectEntry(table.key(row), int(table.labels[row]), shard=shard, row=row)
 
 
 class _HandleCache:
@@ -102,27 +126,45 @@ class SplitLatents:
         if not (images.is_file() and latents.is_file()):
             return
         try:
-            keys = [fmt.sample_key(s, m) for s, m in read_object_list(images)]
+            count = len(np.load(images, mmap_mode="r"))
             array = np.load(latents, mmap_mode="r")
-        except (ObjectListError, fmt.ShardFormatError, OSError, ValueError) as error:
+        except (OSError, ValueError) as error:
             raise SourceError(f"{latents.parent}: split files {images.name}, {latents.name} unreadable ({error})") from None
         if array.dtype != np.float64:
             raise SourceError(
                 f"{latents}: latents are {array.dtype}, 3DIEBench's are float64: use the original file "
                 "(rounded latents would give wrong actions)"
             )
-        if array.ndim != 2 or array.shape[0] != len(keys) * views:
+        if array.ndim != 2 or array.shape[0] != count * views:
             return  # not the files of this data: fall back to the per-object latents
-        self.row = {key: i * views for i, key in enumerate(keys)}
-        self.array, self.available = array, True
+        self.images, self.views, self.array, self.available = images, views, array, True
+        self._sorted_keys()  # read (and checked) now; a worker process reads it again on first use rather than receiving it
+
+    def _sorted_keys(self) -> tuple[np.ndarray, np.ndarray]:
+        """(sorted keys as bytes, each one's first row), read from the object list on first use in each process."""
+        lookup = self.__dict__.get("_sorted")
+        if lookup is None:
+            try:
+                keys = np.array([fmt.sample_key(s, m).encode() for s, m in read_object_list(self.images)], dtype=bytes)
+            except (ObjectListError, fmt.ShardFormatError) as error:
+                raise SourceError(f"{self.images}: split file unreadable ({error})") from None
+            order = np.argsort(keys, kind="stable")
+            lookup = self.__dict__["_sorted"] = (keys[order], order.astype(np.int64) * self.views)
+        return lookup
 
     def rows(self, key: str, views: list[int]) -> np.ndarray | None:
         """The latents of some views of an object, or None if the object is not in the files."""
-        start = self.row.get(key) if self.available else None
-        return None if start is None else np.array(self.array[[start + v for v in views]], dtype=np.float64)
+        if not self.available:
+            return None
+        keys, starts = self._sorted_keys()
+        wanted = key.encode()
+        at = int(np.searchsorted(keys, wanted))
+        if at == len(keys) or keys[at] != wanted:
+            return None
+        return np.array(self.array[[int(starts[at]) + v for v in views]], dtype=np.float64)
 
     def __getstate__(self) -> dict:
-        state = dict(self.__dict__)
+        state = {name: value for name, value in self.__dict__.items() if name != "_sorted"}
         if self.available:
             state["array"] = self.array.filename  # a spawned worker maps the file again rather than receiving a copy
         return state
@@ -155,17 +197,15 @@ class ShardSource:
         self.passes = tuple(info.get("passes", ()))
         listed = info["splits"][split]["shards"]
         self.shards = [self.root / s["name"] for s in listed]
-        entries = []
-        for shard, recorded in zip(self.shards, listed):
-            if check_sizes:
+        if check_sizes:
+            for shard, recorded in zip(self.shards, listed):
                 _check_shard_size(shard, recorded["bytes"])
-            try:
-                samples = fmt.read_index(shard)["samples"]
-            except fmt.ShardFormatError as error:
-                raise SourceError(str(error)) from None
-            for sample in samples:
-                entries.append(ObjectEntry(sample["key"], sample["label"], shard=str(shard), members=sample["members"]))
-        self.objects = sorted(entries, key=lambda e: e.key)
+        try:
+            digest = table_digest(self.root / fmt.INFO_NAME, split, self.shards)
+            self.table = cached_table(digest, lambda: build_table(self.shards, [fmt.read_index(shard) for shard in self.shards]))
+        except (fmt.ShardFormatError, TableError) as error:
+            raise SourceError(str(error)) from None
+        self.objects = ShardObjects(self.root, self.table)
         self._files = _HandleCache()
         self._latents = SplitLatents(self.root, split, self.views_per_object, info.get("files", {}))
 
@@ -189,8 +229,12 @@ class ShardSource:
         except fmt.ShardFormatError as error:
             raise SourceError(str(error)) from None
 
+    def span(self, entry: ObjectEntry, field: str) -> list[int] | None:
+        """[offset, size, crc32] of one of an object's members in its shard, or None if it has no such member."""
+        return self.table.span(entry.row, field)
+
     def _read(self, entry: ObjectEntry, field: str) -> bytes:
-        span = entry.members.get(field)
+        span = self.span(entry, field)
         if span is None:
             raise SourceError(f"{entry.shard}: object {entry.key} has no member {entry.key}.{field}")
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,14 @@ def rotations_only_copy(render_out: Path, dest: Path) -> Path:
     for path in dest.glob(f"*/*/{LATENT_GLOB}"):
         np.save(path, np.load(path)[:3])
     return dest
+
+
+@pytest.fixture(scope="session", autouse=True)
+def member_table_cache(tmp_path_factory) -> Path:
+    """The loaders' member tables are cached in the session's own folder, never in the user's home (CLI runs inherit it)."""
+    folder = tmp_path_factory.mktemp("cache")
+    os.environ["IEBENCH_CACHE"] = str(folder)
+    return folder
 
 
 @pytest.fixture(scope="session")

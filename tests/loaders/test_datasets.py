@@ -171,7 +171,7 @@ def test_corrupt_sample_names_the_shard_and_object(packed, tmp_path, caplog):
     data = PairDataset(copy, "train", seed=0)
     entry = data.objects[0]
     first, _ = data.pair(0)
-    offset, size = entry.members[fmt.view_field(first)][:2]
+    offset, size = data.source.span(entry, fmt.view_field(first))[:2]
     with open(entry.shard, "r+b") as handle:
         handle.seek(offset)
         handle.write(b"\0" * size)
