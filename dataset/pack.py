@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -29,6 +30,7 @@ from iebench.dataset.loose import (
     image_size,
     latent_count,
     list_objects,
+    load_npy,
     passes_of,
     read_latents,
     render_manifest,
@@ -39,6 +41,8 @@ from iebench.dataset.splits import assign_splits, require_split, split_record
 from iebench.files import TMP_MARK, remove_temporary, write_json_atomic
 from iebench.layout import image_name, image_path, latent_name, latent_path
 from iebench.passes import PASSES, check_passes
+
+PARALLEL_CHECK_FROM = 64  # objects: fewer are checked in this process (starting workers would cost more than they save)
 
 
 class PackError(RuntimeError):
@@ -94,17 +98,39 @@ def check_object(obj: LooseObject, views: int, k: int, passes: tuple[str, ...] =
     return None
 
 
-def _check_all(objects: list[LooseObject], views: int, k: int, passes: tuple[str, ...], resolution: int | None, workers: int) -> list:
-    """`check_object` over every object: in a pool when images are decoded, as that is the slow part."""
-    check = partial(check_object, views=views, k=k, passes=passes, resolution=resolution)
-    if resolution is None or workers == 1:
-        return [check(o) for o in tqdm(objects, desc="check", unit="obj", leave=False)]
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-        return list(tqdm(pool.map(check, objects, chunksize=16), total=len(objects), desc="check (decoding)", unit="obj", leave=False))
+def folder_bytes(folder: Path) -> int:
+    """The bytes of the files in an object's folder (what its sample will about weigh)."""
+    with os.scandir(folder) as entries:
+        return sum(entry.stat().st_size for entry in entries if entry.is_file())
 
 
-def plan_shards(objects: list[LooseObject], split_of: dict, options: PackOptions, job: str = "") -> list[dict]:
-    """Shards per split: objects in a seeded random order, cut at about `shard_size_mb`."""
+def _check_and_measure(obj: LooseObject, **check: object) -> tuple[str | None, int]:
+    """(`check_object`'s verdict, the object's bytes) in one pass over its folder."""
+    problem = check_object(obj, **check)
+    return problem, 0 if problem else folder_bytes(obj.folder)
+
+
+def _check_all(
+    objects: list[LooseObject], views: int, k: int, passes: tuple[str, ...], resolution: int | None, workers: int
+) -> tuple[list[str | None], dict[str, int]]:
+    """`check_object` over every object, and each good object's bytes (by key): over `workers` processes when there
+    are enough objects to share out (reading two files a view is the slow part, and with --skip-bad decoding)."""
+    check = partial(_check_and_measure, views=views, k=k, passes=passes, resolution=resolution)
+    desc = "check (decoding)" if resolution is not None else "check"
+    if workers == 1 or len(objects) < PARALLEL_CHECK_FROM:
+        results = [check(o) for o in tqdm(objects, desc=desc, unit="obj", leave=False)]
+    else:
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+            results = list(tqdm(pool.map(check, objects, chunksize=16), total=len(objects), desc=desc, unit="obj", leave=False))
+    sizes = {obj.key: size for obj, (problem, size) in zip(objects, results) if problem is None}
+    return [problem for problem, _ in results], sizes
+
+
+def plan_shards(
+    objects: list[LooseObject], split_of: dict, options: PackOptions, job: str = "", sizes: dict[str, int] | None = None
+) -> list[dict]:
+    """Shards per split: objects in a seeded random order, cut at about `shard_size_mb` (`sizes`: each object's
+    bytes by key where already measured)."""
     target = options.shard_size_mb * 2**20
     shards = []
     for split in fmt.SPLITS:
@@ -113,7 +139,7 @@ def plan_shards(objects: list[LooseObject], split_of: dict, options: PackOptions
         groups, current, size = [], [], 0
         for position in order:
             obj = members[position]
-            obj_bytes = sum(f.stat().st_size for f in obj.folder.iterdir() if f.is_file())
+            obj_bytes = sizes[obj.key] if sizes and obj.key in sizes else folder_bytes(obj.folder)
             if current and size + obj_bytes > target:
                 groups.append(current)
                 current, size = [], 0
@@ -148,7 +174,7 @@ def read_checked(
         if size != (resolution, resolution):
             raise PackError(f"{synset}/{model_id}: {path.name} is {size[0]}x{size[1]}, expected {resolution}x{resolution}")
         jpegs.append(data)
-        latents.append(np.load(latent_path(obj_folder, view), allow_pickle=False).astype(np.float64))
+        latents.append(load_npy(latent_path(obj_folder, view)).astype(np.float64))
         stored = {name: (obj_folder / PASSES[name].loose_name(view)).read_bytes() for name in passes}
         problems = check_passes(stored, resolution)
         if problems:
@@ -328,7 +354,7 @@ def pack(src: Path, out: Path, options: PackOptions = PackOptions()) -> tuple[di
     workers = options.workers or available_cores()
     # --skip-bad decodes every image first: a bad one found while a shard is written could not be skipped.
     deep = resolution if options.skip_bad else None
-    checks = _check_all(objects, views, len(preset.latent_names), passes, deep, workers)
+    checks, sizes = _check_all(objects, views, len(preset.latent_names), passes, deep, workers)
     good = _good_objects(src, objects, checks, options.skip_bad)
     skipped = sorted({o.key for o in objects} - {o.key for o in good})
     problems = sorted(problem for problem in checks if problem)
@@ -353,7 +379,7 @@ def pack(src: Path, out: Path, options: PackOptions = PackOptions()) -> tuple[di
         shard_seed=options.shard_seed,
         shard_size_mb=options.shard_size_mb,
         skipped=skipped,
-        shards=plan_shards(good, split_of, options),
+        shards=plan_shards(good, split_of, options, sizes=sizes),
     )
     existing = _claim_output(out, part)
     remove_temporary(out, (existing.name, *(s["name"] for s in part["shards"])))

@@ -9,14 +9,20 @@ recorded sha256 and `SHA256SUMS`, and files that are no part of the set are repo
 from __future__ import annotations
 
 import json
-import tarfile
 from collections.abc import Generator, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
+from functools import partial
+from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from iebench.cores import available_cores
 from iebench.dataset import format as fmt
+from iebench.dataset import tarstream
 from iebench.dataset.finalize import CARD_NAME, SET_FILES, SUMS_NAME, load_info, sie_arrays, split_file_names
 from iebench.dataset.parts import PART_GLOB
 from iebench.files import TMP_MARK, sha256_file
@@ -26,6 +32,7 @@ from iebench.presets import preset_from_json
 
 # What else a shard folder may hold: the writers' plans and render records, and `iebench show`'s default sheet.
 WRITER_RECORDS = (PART_GLOB, "_manifest*.json", "_failures*.jsonl", "contact_sheet.png")
+PARALLEL_FROM_BYTES = 64 * 2**20  # a smaller set is checked in this process: starting workers would cost more than they save
 
 
 def _check_sample(key: str, present: set[str], fields: dict[str, bytes], info: dict, preset, ids: tuple[str, str]) -> Iterator[str]:
@@ -105,49 +112,80 @@ def _check_metadata(key: str, data: bytes, ids: tuple[str, str], views: int) -> 
 
 
 def _tar_members(path: Path) -> list[tuple[str, int, int]]:
-    """(name, data offset, size) of every member, from the tar's own headers."""
-    with tarfile.open(path) as tar:
-        return [(m.name, m.offset_data, m.size) for m in tar]
+    """(name, data offset, size) of every member, from the tar's own headers (parsed directly: tarfile's parser
+    costs several times more a member)."""
+    found = []
+    with open(path, "rb") as handle:
+        for name, size in tarstream.members(handle):
+            found.append((name, handle.tell(), size))
+            tarstream.skip(handle, -(-size // tarstream.BLOCK) * tarstream.BLOCK)
+    return found
 
 
-def _check_shard(
-    out: Path,
-    split: str,
-    shard: dict,
-    info: dict,
-    preset,
-    owner: dict[str, str],
-    objects: dict[str, tuple[str, str, np.ndarray] | None],
-    tar_sums: dict[str, str],
-) -> list[str]:
-    name, path = shard["name"], out / shard["name"]
-    objects.update({key: None for key in shard["keys"]})  # until read intact
-    if not path.is_file():
+@dataclass
+class ShardReport:
+    """What checking one shard found: problems, its tar's sha256, and its objects (key -> ids and latents, or None
+    where they could not be read intact)."""
+
+    problems: list[str] = dataclass_field(default_factory=list)
+    sha256: str | None = None
+    objects: dict[str, tuple[str, str, np.ndarray] | None] = dataclass_field(default_factory=dict)
+    keys: list[str] = dataclass_field(default_factory=list)  # as its index lists them (an object listed twice, twice)
+
+
+def _shard_file_problems(name: str, path: Path, shard: dict) -> list[str]:
+    """A listed shard that is missing, not a file, or of another size than `_info.json` records."""
+    if not path.exists():
         return [f"{name}: missing"]
-    problems = []
+    if not path.is_file():
+        return [f"{name}: not a file (listed in _info.json as a shard): restore the shard or re-pack the set"]
     if path.stat().st_size != shard["bytes"]:
-        problems.append(f"{name}: {path.stat().st_size} bytes, _info.json says {shard['bytes']} (truncated or changed)")
-    tar_sums[name] = sha256_file(path)
-    changed = tar_sums[name] != shard["sha256"]
+        return [f"{name}: {path.stat().st_size} bytes, _info.json says {shard['bytes']} (truncated or changed)"]
+    return []
+
+
+def _check_shard_quick(out: Path, shard: dict) -> ShardReport:
+    """Size and sha256 of one shard against `_info.json` (what `verify --quick` checks)."""
+    name, path = shard["name"], out / shard["name"]
+    report = ShardReport(_shard_file_problems(name, path, shard))
+    if path.is_file():
+        report.sha256 = sha256_file(path)
+        if report.sha256 != shard["sha256"]:
+            report.problems.append(
+                f"{name}: sha256 differs from _info.json (changed or corrupt; `iebench verify` without --quick says where)"
+            )
+    return report
+
+
+def _check_shard(out: Path, split: str, shard: dict, info: dict) -> ShardReport:
+    """Everything about one shard: its file, sha256, index, every member against its crc32, every sample's content."""
+    name, path = shard["name"], out / shard["name"]
+    report = ShardReport(_shard_file_problems(name, path, shard))
+    report.objects = {key: None for key in shard["keys"]}  # until read intact
+    if not path.is_file():
+        return report
+    problems = report.problems
+    report.sha256 = sha256_file(path)
+    changed = report.sha256 != shard["sha256"]
     try:
         index = fmt.read_index(path)
     except fmt.ShardFormatError as error:
-        return problems + [f"{name}: sha256 differs from _info.json (changed or corrupt)"] * changed + [str(error)]
+        report.problems += [f"{name}: sha256 differs from _info.json (changed or corrupt)"] * changed + [str(error)]
+        return report
     keys = [e["key"] for e in index["samples"]]
     if keys != shard["keys"]:
         problems.append(f"{name}: its index lists {len(keys)} objects, _info.json {len(shard['keys'])} (or in another order)")
+    preset = preset_from_json(info["preset"])
     indexed: dict[str, tuple[int, int]] = {}
     with open(path, "rb") as handle:
         for entry in index["samples"]:
             key = entry["key"]
             found, ids, fields, intact = _read_entry(path, entry, handle, indexed)
             problems.extend(f"{name}: {p}" for p in found)
-            if key in owner:
-                problems.append(f"{name}: object {key} is in {owner[key]} and again in {name} ({split})")
-            owner[key] = f"{name} ({split})"
+            report.keys.append(key)
             problems.extend(f"{name}: {p}" for p in _check_sample(key, set(entry["members"]), fields, info, preset, ids))
             latents = _intact_latents(fields) if intact else None
-            objects[key] = (ids[0], ids[1], latents) if latents is not None else None
+            report.objects[key] = (ids[0], ids[1], latents) if latents is not None else None
     problems += _check_tar_against_index(name, path, indexed)
     if changed:
         where = (
@@ -156,7 +194,7 @@ def _check_shard(
             else "every member reads intact, so the damage lies between them, in tar headers or padding: re-pack it or restore it from a copy"
         )
         problems.insert(0, f"{name}: sha256 differs from _info.json (changed or corrupt; {where})")
-    return problems
+    return report
 
 
 def _read_entry(path: Path, entry: dict, handle, indexed: dict[str, tuple[int, int]]) -> tuple[list[str], tuple[str, str], dict, bool]:
@@ -191,7 +229,7 @@ def _check_tar_against_index(name: str, path: Path, indexed: dict[str, tuple[int
     """The tar's own members are those its index lists, at the offsets it records."""
     try:
         members = _tar_members(path)
-    except (tarfile.TarError, OSError) as error:
+    except (EOFError, ValueError, OSError) as error:
         return [f"{name}: not a readable tar ({error})"]
     problems = []
     if {m[0] for m in members} != set(indexed):
@@ -318,19 +356,53 @@ def _check_folder(out: Path, info: dict) -> list[str]:
     return problems
 
 
-def verify(out: Path, progress: bool = True) -> list[str]:
-    """Every problem of the shard set in OUT (an empty list means it verified)."""
+def _check_shards(out: Path, info: dict, quick: bool, workers: int, progress: bool) -> list[tuple[str, dict, ShardReport]]:
+    """Every listed shard checked, over `workers` processes (shards in the order `_info.json` lists them)."""
+    shards = [(split, s) for split in fmt.SPLITS for s in info["splits"][split]["shards"]]
+    check = partial(_check_shard_quick, out) if quick else None
+    bar = tqdm(total=len(shards), desc="verify --quick" if quick else "verify", unit="shard", disable=not progress)
+    if workers <= 1 or len(shards) <= 1 or sum(s["bytes"] for _, s in shards) < PARALLEL_FROM_BYTES:
+        reports = []
+        for split, shard in shards:
+            reports.append(check(shard) if quick else _check_shard(out, split, shard, info))
+            bar.update()
+    else:
+        with ProcessPoolExecutor(min(workers, len(shards)), mp_context=get_context("spawn")) as pool:
+            futures = [
+                pool.submit(check, shard) if quick else pool.submit(_check_shard, out, split, shard, info) for split, shard in shards
+            ]
+            reports = []
+            for future in futures:
+                reports.append(future.result())
+                bar.update()
+    bar.close()
+    return [(split, shard, report) for (split, shard), report in zip(shards, reports)]
+
+
+def verify(out: Path, progress: bool = True, quick: bool = False, workers: int = 0) -> list[str]:
+    """Every problem of the shard set in OUT (an empty list means it verified).
+
+    `quick` checks every file's size and sha256 only (at disk speed: the everyday check of a copied set); the full
+    check also reads every member, decodes every image and compares the split files with the shards. Shards are
+    checked over `workers` processes (0: every available core).
+    """
     out = Path(out)
     info = load_info(out)
-    preset = preset_from_json(info["preset"])
     problems: list[str] = _check_folder(out, info)
     owner: dict[str, str] = {}
     tar_sums: dict[str, str] = {}
-    shards = [(split, s) for split in fmt.SPLITS for s in info["splits"][split]["shards"]]
     objects: dict[str, dict] = {split: {} for split in fmt.SPLITS}
-    for split, shard in tqdm(shards, desc="verify", unit="shard", disable=not progress):
-        problems += _check_shard(out, split, shard, info, preset, owner, objects[split], tar_sums)
-    for split in fmt.SPLITS:
-        problems += _check_split_files(out, info, split, objects[split])
+    for split, shard, report in _check_shards(out, info, quick, workers or available_cores(), progress):
+        problems += report.problems
+        if report.sha256 is not None:
+            tar_sums[shard["name"]] = report.sha256
+        for key in report.keys:
+            if key in owner:
+                problems.append(f"{shard['name']}: object {key} is in {owner[key]} and again in {shard['name']} ({split})")
+            owner[key] = f"{shard['name']} ({split})"
+        objects[split].update(report.objects)
+    if not quick:
+        for split in fmt.SPLITS:
+            problems += _check_split_files(out, info, split, objects[split])
     problems += _check_checksums(out, info, tar_sums)
     return problems

@@ -466,16 +466,22 @@ def finalize(out: Path) -> None:
 
 @main.command()
 @click.argument("out", metavar="SHARDS", type=click.Path(exists=True, file_okay=False, path_type=Path))
-def verify(out: Path) -> None:
-    """Check every shard of SHARDS against _info.json: checksums, counts, JPEGs, latents, splits, indexes."""
+@click.option("--quick", is_flag=True, help="Check every file's size and sha256 only, at disk speed (the everyday check of a copied set).")
+@click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True, help="Processes checking shards (0: every core).")
+def verify(out: Path, quick: bool, workers: int) -> None:
+    """Check every shard of SHARDS against _info.json: checksums, counts, JPEGs, latents, splits, indexes.
+
+    Without --quick every member is read and checked against its crc32, every image decoded, every latent checked
+    against the preset's ranges, and the split files compared with the shards.
+    """
     from iebench.dataset.verify import verify as verify_set
 
-    problems = verify_set(out)
+    problems = verify_set(out, quick=quick, workers=workers)
     if problems:
         for problem in problems:
             click.echo(problem, err=True)
         _fail(f"{len(problems)} problems in {out}")
-    click.echo(f"{out}: verified")
+    click.echo(f"{out}: verified" + (" (sizes and checksums: --quick)" if quick else ""))
 
 
 def _echo_info(out: Path, info: dict) -> None:

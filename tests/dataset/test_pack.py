@@ -208,3 +208,17 @@ def test_info_and_show_commands(packed, tmp_path):
     assert Image.open(tmp_path / "s.png").height >= 3 * 128
     result = CliRunner().invoke(main, ["verify", str(out)])
     assert result.exit_code == 0 and "verified" in result.output
+
+
+def test_load_npy_reads_what_numpy_writes_and_refuses_a_cut_file(tmp_path):
+    from iebench.dataset.loose import load_npy
+
+    arrays = [np.arange(7, dtype=np.float64), np.ones((2, 3), np.float32), np.asfortranarray(np.arange(6.0).reshape(2, 3))]
+    for number, array in enumerate(arrays * 2):  # twice: the second time each header comes from the cache
+        path = tmp_path / f"a{number}.npy"
+        np.save(path, array)
+        loaded = load_npy(path)
+        assert loaded.dtype == array.dtype and np.array_equal(loaded, array)
+    path.write_bytes(path.read_bytes()[:-8])
+    with pytest.raises(ValueError, match="bytes of data"):
+        load_npy(path)

@@ -110,3 +110,18 @@ def test_cli_exits_non_zero_with_the_report(copy):
     (copy / first_train_shard(copy)).unlink()
     result = CliRunner().invoke(main, ["verify", str(copy)])
     assert result.exit_code == 1 and "missing" in result.output
+
+
+def test_quick_checks_sizes_and_checksums_and_workers_find_the_same_problems(copy, monkeypatch):
+    from iebench.dataset import verify as verify_module
+
+    assert verify(copy, progress=False, quick=True) == []
+    shard = info_of(copy)["splits"]["train"]["shards"][0]["name"]
+    data = bytearray((copy / shard).read_bytes())
+    data[700] ^= 0xFF  # inside the first member's bytes: the same size, another sha256
+    (copy / shard).write_bytes(bytes(data))
+    quick = verify(copy, progress=False, quick=True)
+    assert len(quick) == 1 and quick[0].startswith(f"{shard}: sha256 differs from _info.json")
+    one = verify(copy, progress=False, workers=1)
+    monkeypatch.setattr(verify_module, "PARALLEL_FROM_BYTES", 0)  # a tiny set, checked over processes all the same
+    assert verify(copy, progress=False, workers=2) == one and any("does not match its checksum in the index" in p for p in one)
