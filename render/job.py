@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -206,10 +207,32 @@ def views_of(job: RenderJob, ref: ObjectRef) -> list[int]:
     return sorted(job.given.views.get((ref.synset, ref.model_id), {}))
 
 
-def view_latents(job: RenderJob, ref: ObjectRef, views: list[int]) -> tuple[tuple[int, np.ndarray], ...]:
-    """(view, latents) of an object's views: the given latents (`--latents`), else the seeded draws."""
-    latents_for = job.given.latents_for if job.given else sample_view_latents
-    return tuple((v, latents_for(job.preset, job.seed, ref.synset, ref.model_id, v)) for v in views)
+@dataclass(frozen=True)
+class SeededViews(Sequence):
+    """(view, latents) of some views of an object, each drawn from its seed when read, not before: planning a render
+    of 52,472 objects would otherwise draw 2.6 million latent vectors (about 40 us each) before the first render."""
+
+    preset: Preset
+    seed: int
+    synset: str
+    model_id: str
+    views: tuple[int, ...]
+
+    def __len__(self) -> int:
+        return len(self.views)
+
+    def __getitem__(self, i: int | slice) -> tuple[int, np.ndarray] | SeededViews:
+        if isinstance(i, slice):
+            return replace(self, views=self.views[i])
+        view = self.views[i]
+        return view, sample_view_latents(self.preset, self.seed, self.synset, self.model_id, view)
+
+
+def view_latents(job: RenderJob, ref: ObjectRef, views: list[int]) -> Sequence[tuple[int, np.ndarray]]:
+    """(view, latents) of an object's views: the given latents (`--latents`), else the seeded draws (made when read)."""
+    if job.given is None:
+        return SeededViews(job.preset, job.seed, ref.synset, ref.model_id, tuple(views))
+    return tuple((v, job.given.latents_for(job.preset, job.seed, ref.synset, ref.model_id, v)) for v in views)
 
 
 def plan(job: RenderJob, sink: LooseSink | ShardSink) -> tuple[list[ObjectTask], int]:
