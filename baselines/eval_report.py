@@ -98,3 +98,50 @@ def retrieval_table(report: dict) -> str:
     ]
     rows += [f"| PRE | {mode} | {_cell(r, 'pre', mode)} |" for mode in ("val->val", "val->all") if mode in r.get("pre", {})]
     return "" if not rows else "\n".join(["| retrieval | source -> gallery | value |", "|---|---|---|", *rows]) + "\n"
+
+
+# Every number of one report, by task: (task, label, path in the task's results); top-1 is shown in per cent.
+_METRIC_ROWS = (
+    *(("classification", f"top-1 {p} (%)", (p, "top1")) for p in PARTS),
+    ("rotation", "rotation R^2 (SIE)", ("r2_sie",)),
+    ("rotation", "rotation R^2 (per output)", ("r2_per_output",)),
+    ("colour", "colour R^2 (SIE)", ("r2_sie",)),
+    ("colour", "colour R^2 (per output)", ("r2_per_output",)),
+    ("translation", "translation R^2, object frame (SIE)", ("object", "r2_sie")),
+    ("translation", "translation R^2, object frame (per output)", ("object", "r2_per_output")),
+    ("translation", "translation R^2, base frame (SIE)", ("base", "r2_sie")),
+    ("translation", "translation R^2, base frame (per output)", ("base", "r2_per_output")),
+    ("mrr", "MRR (val->val)", ("val->val", "mrr")),
+    ("mrr", "H@1 (val->val)", ("val->val", "h@1")),
+    ("mrr", "H@5 (val->val)", ("val->val", "h@5")),
+    ("pre", "PRE (val->val)", ("val->val",)),
+    ("pre", "PRE (val->all)", ("val->all",)),
+)
+
+
+def _metric_cell(results: dict, task: str, path: tuple[str, ...], label: str) -> str:
+    if not_applicable(results, task):
+        return "n/a"
+    value = result_value(results, task, *path)
+    return "-" if value is None else f"{100 * value:.1f}" if label.startswith("top-1") else f"{value:.3f}"
+
+
+def metrics_table(report: dict) -> str:
+    """Every task's numbers of one report, one metric a row: on the validation split and, where the report has an
+    OOD set (`ood`), on it beside (in the OOD column, "val" names the OOD set: MRR OOD->OOD, PRE OOD->train+OOD)."""
+    results, ood = report["results"], report.get("ood")
+    head = "| metric | val |" + (" OOD |" if ood else "")
+    lines = [head, "|---|---|" + ("---|" if ood else "")]
+    for task, label, path in _METRIC_ROWS:
+        if task not in results:
+            continue
+        row = f"| {label} | {_metric_cell(results, task, path, label)} |"
+        if ood:
+            row += f" {_metric_cell(ood['results'], task, path, label)} |"
+        lines.append(row)
+    note = (
+        f"\nOOD: {ood['data']}, {ood['objects']} objects (both of its splits), {ood['objects_in_train']} of them in the training split.\n"
+        if ood
+        else ""
+    )
+    return "\n".join(lines) + "\n" + note

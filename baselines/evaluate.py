@@ -24,7 +24,7 @@ from iebench.baselines import checkpoint
 from iebench.baselines.config import TrainConfig
 from iebench.baselines.distributed import wants_cuda
 from iebench.baselines.errors import EvalError
-from iebench.baselines.eval_report import EVAL_DIR, PARTS, RANDOM_INIT_DIR, REPORT_NAME, markdown_table, retrieval_table
+from iebench.baselines.eval_report import EVAL_DIR, PARTS, RANDOM_INIT_DIR, REPORT_NAME, markdown_table, metrics_table, retrieval_table
 from iebench.baselines.features import SplitFeatures, cached_extract, data_digest, extract, fingerprint
 from iebench.baselines.methods import build_method
 from iebench.baselines.methods.base import Method
@@ -43,10 +43,13 @@ from iebench.baselines.probes import (
 from iebench.files import remove_temporary, sha256_file, write_atomic, write_json_atomic
 from iebench.loaders.actions import ActionComputer, ActionError, action_size, check_action
 from iebench.loaders.sources import SourceError, open_source
-from iebench.presets import get_preset
-from iebench.rotations import euler_to_quaternion
+from iebench.presets import ROTATION_NAMES, TRANSLATION_NAMES, get_preset
+from iebench.rotations import euler_to_quaternion, translation_in_object_frame
 
 TASKS = ("classification", "rotation", "colour", "mrr", "pre")
+# Tasks run only when asked for: translation needs data with translation latents (3DIEBench-T).
+EXTRA_TASKS = ("translation",)
+TRANSLATION_FRAMES = ("object", "base")
 BN_MODES = ("eval", "train")
 # The shape of a result: bump it when a result field is added or changes meaning, so that a cached eval.json made
 # before is computed again rather than read with the field missing (the key covers inputs, not outputs).
@@ -84,9 +87,9 @@ class Subject:
 def parse_tasks(text: str) -> tuple[str, ...]:
     """Tasks from a comma-separated list, checked."""
     tasks = tuple(t.strip() for t in text.split(",") if t.strip())
-    unknown = [t for t in tasks if t not in TASKS]
+    unknown = [t for t in tasks if t not in TASKS + EXTRA_TASKS]
     if unknown or not tasks:
-        raise EvalError(f"unknown task(s) {', '.join(unknown) or '(none)'}; tasks are {', '.join(TASKS)}")
+        raise EvalError(f"unknown task(s) {', '.join(unknown) or '(none)'}; tasks are {', '.join(TASKS + EXTRA_TASKS)}")
     return tasks
 
 
@@ -109,7 +112,8 @@ def load_subject(run: Path, random_init: bool, latent_names: tuple[str, ...], se
     state = checkpoint.load(path)
     config = TrainConfig.from_json(state["config"])
     extra = state["extra"]
-    method = build_method(config, int(extra.get("action_dim", _action_dim(config, latent_names))))
+    # the data's own action size only where the checkpoint does not say (computed lazily: the data may lack the action's latents)
+    method = build_method(config, int(extra["action_dim"] if "action_dim" in extra else _action_dim(config, latent_names)))
     try:
         method.load_state_dict(state["model"]["method"])
     except RuntimeError as error:
@@ -129,6 +133,18 @@ def colour_target(names: tuple[str, ...]) -> Callable[[np.ndarray, np.ndarray], 
     return lambda l1, l2: np.stack([l2[:, floor] - l1[:, floor], l2[:, spot] - l1[:, spot]], axis=1)
 
 
+def translation_target(names: tuple[str, ...], frame: str) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """The translation task's target from two views' latents (world positions t): t2 - t1 in the base (world) frame,
+    R1^-1 (t2 - t1) in the object frame (view 1's object coordinates, R1 its rotation)."""
+    if frame not in TRANSLATION_FRAMES:
+        raise EvalError(f"unknown translation frame {frame!r}; frames are {', '.join(TRANSLATION_FRAMES)}")
+    rotation = [names.index(n) for n in ROTATION_NAMES]
+    position = [names.index(n) for n in TRANSLATION_NAMES]
+    if frame == "base":
+        return lambda l1, l2: l2[:, position] - l1[:, position]
+    return lambda l1, l2: translation_in_object_frame(l1[:, rotation], l1[:, position], l2[:, position])
+
+
 def check(settings: EvalSettings, latent_names: tuple[str, ...], subject: Subject | None) -> None:
     """Everything that would fail later, checked before any feature is computed."""
     if settings.bn_mode not in BN_MODES:
@@ -146,6 +162,8 @@ def check(settings: EvalSettings, latent_names: tuple[str, ...], subject: Subjec
             check_action("rotation", latent_names)
         if "colour" in settings.tasks:
             check_action("rotation-color", latent_names)
+        if "translation" in settings.tasks:
+            check_action("rotation-translation", latent_names)
     except ActionError as error:
         raise EvalError(f"the data set cannot be evaluated on these tasks: {error}") from None
 
@@ -155,12 +173,14 @@ def eval_dir(run: Path, settings: EvalSettings) -> Path:
     return Path(run) / (RANDOM_INIT_DIR if settings.random_init else EVAL_DIR)
 
 
-def evaluation_key(weights: str, data: Path, settings: EvalSettings, config: TrainConfig) -> str:
-    """The key of a result: the weights' digest, the data's, every setting that changes the numbers, and the results' shape."""
-    return fingerprint(weights, data_digest(data), settings.key_fields(), config.image_size, config.backbone, config.stem, RESULTS_VERSION)
+def evaluation_key(weights: str, data: Path, settings: EvalSettings, config: TrainConfig, ood: Path | None = None) -> str:
+    """The key of a result: the weights' digest, the data's (and the OOD set's), every setting that changes the numbers,
+    and the results' shape."""
+    parts = (weights, data_digest(data), settings.key_fields(), config.image_size, config.backbone, config.stem, RESULTS_VERSION)
+    return fingerprint(*parts) if ood is None else fingerprint(*parts, "ood", data_digest(ood))
 
 
-def cached_evaluate(run: Path, data: Path, settings: EvalSettings, progress: bool = True) -> dict:
+def cached_evaluate(run: Path, data: Path, settings: EvalSettings, progress: bool = True, ood: Path | None = None) -> dict:
     """`evaluate`, unless RUN's eval.json was computed from the same weights, data and settings."""
     path = eval_dir(run, settings) / REPORT_NAME
     if path.is_file():
@@ -172,9 +192,19 @@ def cached_evaluate(run: Path, data: Path, settings: EvalSettings, progress: boo
         config_path = Path(run) / checkpoint.CONFIG_NAME
         if weights and config_path.is_file():
             config = TrainConfig.from_json(json.loads(config_path.read_text()))
-            if cached.get("key") == evaluation_key(weights, Path(data), settings, config):
+            if cached.get("key") == evaluation_key(weights, Path(data), settings, config, ood):
                 return cached
-    return evaluate(run, data, settings, progress=progress)
+    return evaluate(run, data, settings, progress=progress, ood=ood)
+
+
+@dataclass
+class OodSet:
+    """An out-of-distribution set scored beside the validation split: every object of it, both of its splits, with its
+    labels in the evaluated data's classes (`why_no_classification` says why not, where a class is not there)."""
+
+    path: Path
+    features: SplitFeatures
+    why_no_classification: str | None = None
 
 
 @dataclass
@@ -189,6 +219,8 @@ class _Context:
     device: torch.device
     backbone_state: dict
     classes: int
+    ood: OodSet | None = None
+    ood_results: dict = field(default_factory=dict)  # what each task scored on the OOD set, filled as the tasks run
 
     def source(self, split: str, part: slice):
         """Where a probe reads representations: the cached features, or (BatchNorm in training mode) the live backbone."""
@@ -211,6 +243,12 @@ def _classification(ctx: _Context, classes: int) -> dict:
             continue
         head = fit_classifier(ctx.source("train", cut), ctx.train.labels, classes, probe, ctx.device)
         out[part] = classification_scores(head, ctx.source("val", cut), ctx.val.labels, classes, probe, ctx.device)
+        if ctx.ood is not None and ctx.ood.why_no_classification is None:
+            ood = ctx.ood.features
+            scores = classification_scores(head, CachedViews(ood.representations, cut), ood.labels, classes, probe, ctx.device)
+            ctx.ood_results.setdefault("classification", {})[part] = scores
+    if ctx.ood is not None and ctx.ood.why_no_classification is not None:
+        ctx.ood_results["classification"] = {"not_applicable": ctx.ood.why_no_classification}
     return out
 
 
@@ -222,9 +260,11 @@ def probe_regression(
     target: Target,
     probe: ProbeSettings,
     device: torch.device,
+    also: dict[str, tuple[ViewSource, np.ndarray]] | None = None,
 ) -> dict:
     """A regression probe trained on `fit_on`, then scored on the views `score_on()` gives, and with `fit_check` (the
     training views, cached) scored on its own training pairs too (`train_fit`): an under-fit probe shows there.
+    The same probe is scored on each of `also`'s (views, latents) too, under `also` by name (an OOD set).
 
     `score_on` is called after the fit: with BatchNorm in training mode, the validation features are extracted on
     the running statistics the probe's training moved, as the released scripts do.
@@ -235,7 +275,16 @@ def probe_regression(
     if fit_check is not None:
         fit = regression_scores(head, fit_check, train.latents, target, probe, device, stream=6)
         out["train_fit"] = {"r2_sie": fit["r2_sie"], "r2_per_output": fit["r2_per_output"]}
+    if also:
+        out["also"] = {
+            name: _scores_only(regression_scores(head, views, latents, target, probe, device)) for name, (views, latents) in also.items()
+        }
     return out
+
+
+def _scores_only(scores: dict) -> dict:
+    """A regression's scores without its target and prediction arrays."""
+    return {k: v for k, v in scores.items() if k not in ("target", "prediction")}
 
 
 def class_count(train: SplitFeatures, val: SplitFeatures) -> int:
@@ -243,14 +292,24 @@ def class_count(train: SplitFeatures, val: SplitFeatures) -> int:
     return int(max(train.labels.max(), val.labels.max())) + 1
 
 
-def _regression(ctx: _Context, part: str, target: Target) -> dict:
+def _regression(ctx: _Context, part: str, target: Target) -> tuple[dict, dict | None]:
+    """The probe's scores on the validation split, and on the OOD set (None without one)."""
     method = ctx.subject.method
     cut = _part(method.dim, method.inv_dim, part)
     fit_check = CachedViews(ctx.train.representations, cut) if ctx.settings.bn_mode == "eval" else None
+    also = {"ood": (CachedViews(ctx.ood.features.representations, cut), ctx.ood.features.latents)} if ctx.ood is not None else None
     scores = probe_regression(
-        ctx.source("train", cut), lambda: ctx.source("val", cut), fit_check, (ctx.train, ctx.val), target, ctx.settings.probe, ctx.device
+        ctx.source("train", cut),
+        lambda: ctx.source("val", cut),
+        fit_check,
+        (ctx.train, ctx.val),
+        target,
+        ctx.settings.probe,
+        ctx.device,
+        also=also,
     )
-    return {"part": part, **scores}
+    ood = scores.pop("also", {}).get("ood")
+    return {"part": part, **scores}, None if ood is None else {"part": part, **ood}
 
 
 @torch.no_grad()
@@ -321,19 +380,47 @@ def run_tasks(ctx: _Context, latent_names: tuple[str, ...]) -> tuple[dict, dict]
     }
     for task, (part, target) in targets.items():
         if task in settings.tasks:
-            out = _regression(ctx, part, target)
+            out, ood = _regression(ctx, part, target)
             plots[task] = (out.pop("target"), out.pop("prediction"))
             results[task] = out
+            if ood is not None:
+                ctx.ood_results[task] = ood
+    if "translation" in settings.tasks:
+        results["translation"] = _translation(ctx, latent_names)
     if {"mrr", "pre"} & set(settings.tasks):
         found, ranks = _retrieval_results(ctx)
         results |= found
         if ranks is not None:
             plots["ranks"] = ranks
+        if ctx.ood is not None:
+            ctx.ood_results |= _ood_retrieval(ctx, found)
     return results, plots
 
 
-def evaluate(run: Path, data: Path, settings: EvalSettings = EvalSettings(), progress: bool = True) -> dict:
+def _translation(ctx: _Context, latent_names: tuple[str, ...]) -> dict:
+    """The relative translation probed in both frames (on the rotation probe's part of the representation)."""
+    out = {}
+    for frame in TRANSLATION_FRAMES:
+        scores, ood = _regression(ctx, ctx.settings.rotation_part, translation_target(latent_names, frame))
+        out[frame] = _scores_only(scores)
+        if ood is not None:
+            ctx.ood_results.setdefault("translation", {})[frame] = ood
+    return out
+
+
+def _ood_retrieval(ctx: _Context, found: dict) -> dict:
+    """MRR and PRE with the OOD set in the validation split's place (OOD -> OOD, and OOD -> train + OOD for PRE)."""
+    if any("not_applicable" in value for value in found.values()):
+        return found
+    mrr, pre, _ = retrieval(ctx.subject.method, ctx.train, ctx.ood.features, ctx.subject.config.action_name, ctx.device)
+    return {t: {"mrr": {"val->val": mrr["val->val"]}, "pre": pre}[t] for t in found}
+
+
+def evaluate(run: Path, data: Path, settings: EvalSettings = EvalSettings(), progress: bool = True, ood: Path | None = None) -> dict:
     """Evaluate a run (or an untrained backbone) on a data set; writes eval.json, eval.md and plots into RUN.
+
+    With `ood` (a second data set of the same latents, e.g. rendered with `--preset rotation-ood`), every probe
+    trained on the data's train split is also scored on every object of `ood` (both its splits): `ood` in eval.json.
 
     The steps, in order: sweep what a crashed evaluation left; open the data; load what is evaluated
     and check the settings against both; extract (or reuse) the features of both splits; run the
@@ -345,15 +432,22 @@ def evaluate(run: Path, data: Path, settings: EvalSettings = EvalSettings(), pro
     latent_names = _latent_names(data)
     subject = load_subject(run, settings.random_init, latent_names, settings.probe.seed)
     check(settings, latent_names, subject)
+    if ood is not None:
+        check_ood(Path(ood), settings, latent_names)
     subject.method.to(device)
     start = time.perf_counter()
     train, val = _features(run, data, subject, device, progress)
+    ood_set = None if ood is None else ood_features(run, data, Path(ood), subject, device, progress)
     extracted = time.perf_counter()
     backbone_state = {k: v.clone() for k, v in subject.method.backbone.state_dict().items()}
     classes = class_count(train, val)
-    results, plots = run_tasks(_Context(subject, data, train, val, settings, device, backbone_state, classes), latent_names)
+    ctx = _Context(subject, data, train, val, settings, device, backbone_state, classes, ood_set)
+    results, plots = run_tasks(ctx, latent_names)
     timing = {"features_seconds": extracted - start, "probes_seconds": time.perf_counter() - extracted}
     report = _report(run, data, settings, subject, train, val, results, timing)
+    if ood_set is not None:
+        report["key"] = evaluation_key(subject.weights, data, settings, subject.config, Path(ood))
+        report["ood"] = _ood_report(ood_set, train, ctx.ood_results)
     _write_report(eval_dir(run, settings), report, plots, classes)
     return report
 
@@ -366,6 +460,63 @@ def _start(run: Path, data: Path, settings: EvalSettings) -> None:
         raise EvalError(f"--data {data} is not a folder of shards (or of the original layout)")
     for folder in (run / EVAL_DIR, run / RANDOM_INIT_DIR, run / "features"):
         remove_temporary(folder)
+
+
+def check_ood(ood: Path, settings: EvalSettings, latent_names: tuple[str, ...]) -> None:
+    """An OOD set must be a data folder of the same latents, and its features cached (BatchNorm in eval mode)."""
+    if settings.bn_mode != "eval":
+        raise EvalError("--ood scores the probes on cached features: use it with --bn-mode eval")
+    if not ood.is_dir():
+        raise EvalError(f"--ood {ood} is not a folder of shards (or of the original layout)")
+    try:
+        names = open_source(ood, "val").latent_names
+    except SourceError as error:
+        raise EvalError(f"--ood {ood}: {error}") from None
+    if tuple(names) != tuple(latent_names):
+        raise EvalError(
+            f"--ood {ood}: its latents ({', '.join(names)}) are not the evaluated data's ({', '.join(latent_names)}): "
+            "render the OOD set with a preset of the same latents"
+        )
+
+
+def ood_features(run: Path, data: Path, ood: Path, subject: Subject, device: torch.device, progress: bool) -> OodSet:
+    """Every object of the OOD set (its train and val splits together), its labels in the evaluated data's classes."""
+    cache = None if subject.weights.startswith("random-init-") else run / "features"
+    key = fingerprint(subject.weights, data_digest(ood), subject.config.image_size)
+    parts = [
+        cached_extract(
+            cache, key, split, method=subject.method, root=ood, device=device, image_size=subject.config.image_size, progress=progress
+        )
+        for split in ("train", "val")
+        if open_source(ood, split).objects
+    ]
+    if not parts:
+        raise EvalError(f"--ood {ood} holds no objects")
+    ood_classes, classes = open_source(ood, "val").class_ids, open_source(data, "val").class_ids
+    unknown = sorted(set(ood_classes) - set(classes))
+    labels = np.concatenate([p.labels for p in parts])
+    why = f"classes {', '.join(unknown)} of the OOD set are not in {data}" if unknown else None
+    if not unknown:
+        labels = np.array([classes.index(ood_classes[label]) for label in labels], dtype=labels.dtype)
+    features = SplitFeatures(
+        [k for p in parts for k in p.keys],
+        labels,
+        np.concatenate([p.latents for p in parts]),
+        torch.cat([p.representations for p in parts]),
+        parts[0].latent_names,
+    )
+    return OodSet(ood, features, why)
+
+
+def _ood_report(ood: OodSet, train: SplitFeatures, results: dict) -> dict:
+    """eval.json's `ood`: the set, how many of its objects the probes (and the run) saw in training, and every task's scores."""
+    return {
+        "data": str(ood.path),
+        "objects": len(ood.features.keys),
+        "objects_in_train": len(set(ood.features.keys) & set(train.keys)),
+        "views_per_object": int(ood.features.representations.shape[1]),
+        "results": results,
+    }
 
 
 def _latent_names(data: Path) -> tuple[str, ...]:
@@ -408,11 +559,16 @@ def _report(
     }
 
 
+def _side_by_side(report: dict) -> str:
+    """eval.md's table of every metric, validation beside OOD, where there is an OOD set or a task the run table lacks."""
+    return "\n" + metrics_table(report) if "ood" in report or "translation" in report["results"] else ""
+
+
 def _write_report(out_dir: Path, report: dict, plots: dict, classes: int) -> None:
     """The plots, eval.md, then eval.json: last, so that its presence says the evaluation is whole."""
     from iebench.baselines.plots import eval_plots
 
     out_dir.mkdir(parents=True, exist_ok=True)
     eval_plots(out_dir, plots, report["results"].get("classification", {}).get("all"), classes)
-    write_atomic(out_dir / "eval.md", (markdown_table([report]) + "\n" + retrieval_table(report)).encode())
+    write_atomic(out_dir / "eval.md", (markdown_table([report]) + "\n" + retrieval_table(report) + _side_by_side(report)).encode())
     write_json_atomic(out_dir / REPORT_NAME, report)

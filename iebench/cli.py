@@ -587,7 +587,11 @@ def show(src: Path, out: Path | None, split: str, max_objects: int, max_views: i
 @click.option("--lr", type=POSITIVE, help="Adam's learning rate, constant [default: 1e-3].")
 @click.option("--weight-decay", type=NONNEG_FLOAT, help="Adam's weight decay [default: 1e-6].")
 @click.option("--image-size", type=COUNT, help="Resize on the device to this size [default: 256, the paper's; presets set their own].")
-@click.option("--action", type=click.Choice(["rotation", "euler", "rotation-color", "all", "none"]), help="Action [default: the method's].")
+@click.option(
+    "--action",
+    type=click.Choice(["rotation", "euler", "rotation-color", "translation", "rotation-translation", "all", "none"]),
+    help="Action [default: the method's]; translation and rotation-translation need data with translation latents (3diebench-t).",
+)
 @click.option("--seed", type=NONNEG, help="Seed of the initial weights and of every pair drawn [default: 0].")
 @click.option("--workers", type=NONNEG, help="DataLoader workers per rank [default: cores, at most 8].")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]))
@@ -689,14 +693,15 @@ def import_command(checkpoint: Path, run: Path, method: str | None, image_size: 
     "--tasks",
     default=",".join(("classification", "rotation", "colour", "mrr", "pre")),
     show_default=True,
-    help="Comma-separated: classification, rotation, colour, mrr, pre.",
+    help="Comma-separated: classification, rotation, colour, mrr, pre, and translation (asked for by name: on data with "
+    "translation latents, 3diebench-t; R^2 in the object frame and the base frame).",
 )
 @click.option(
     "--part",
     type=click.Choice(["inv", "equi", "all"]),
     default="all",
     show_default=True,
-    help="Representation part for the rotation and colour probes (classification reports all three).",
+    help="Representation part for the rotation, colour and translation probes (classification reports all three).",
 )
 @click.option("--epochs", type=COUNT, default=300, show_default=True, help="Probe epochs.")
 @click.option("--lr", type=POSITIVE, default=1e-3, show_default=True, help="Probe learning rate (Adam).")
@@ -720,6 +725,12 @@ def import_command(checkpoint: Path, run: Path, method: str | None, image_size: 
 @click.option("--seed", type=NONNEG, default=0, show_default=True, help="Seed of every probe's sampling and initialisation.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--random-init", is_flag=True, help="Evaluate an untrained backbone of RUN's configuration (the floor of every table).")
+@click.option(
+    "--ood",
+    type=click.Path(path_type=Path),
+    help="A second data set of the same latents (e.g. rendered with --preset rotation-ood from the val object list): every "
+    "probe trained on --data's train split is also scored on every object of it (both its splits), beside --data's val.",
+)
 def eval_command(
     run: Path,
     data: Path,
@@ -733,6 +744,7 @@ def eval_command(
     seed: int,
     device: str,
     random_init: bool,
+    ood: Path | None,
 ) -> None:
     """Evaluate RUN's frozen backbone with the SIE protocols; writes RUN/eval/eval.json, eval.md and plots.
 
@@ -740,8 +752,10 @@ def eval_command(
     Example:
       iebench eval runs/sie --data 3DIEBench-shards
       iebench eval runs/sie --data 3DIEBench-shards --random-init     # the untrained floor
+      iebench eval runs/sie --data 3DIEBench-T-shards --tasks classification,rotation,translation
+      iebench eval runs/sie --data 3DIEBench-shards --ood rotation-ood-shards   # validation and OOD side by side
     """
-    from iebench.baselines.eval_report import markdown_table, retrieval_table
+    from iebench.baselines.eval_report import markdown_table, metrics_table, retrieval_table
     from iebench.baselines.evaluate import EvalSettings, evaluate, parse_tasks
     from iebench.baselines.probes import ProbeSettings
 
@@ -754,9 +768,11 @@ def eval_command(
         device=device,
         probe=ProbeSettings(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, draws_per_object=draws_per_object),
     )
-    report = evaluate(run, data, settings)
+    report = evaluate(run, data, settings, ood=ood)
     click.echo(markdown_table([report]))
     click.echo(retrieval_table(report))
+    if ood is not None or "translation" in report["results"]:
+        click.echo(metrics_table(report))
     click.echo(
         f"features {report['timing']['features_seconds']:.1f} s, probes {report['timing']['probes_seconds']:.1f} s "
         f"-> {run / ('eval-random-init' if random_init else 'eval')}"

@@ -86,6 +86,17 @@ def relative_quaternion(angles1: np.ndarray, angles2: np.ndarray, canonical: boo
     return quat
 
 
+def translation_in_object_frame(angles1: np.ndarray, position1: np.ndarray, position2: np.ndarray) -> np.ndarray:
+    """R1^-1 (p2 - p1): the displacement between two world positions (..., 3), in view 1's object coordinates.
+
+    R1 is view 1's rotation (extrinsic XYZ Euler angles, (..., 3)); with the relative rotation R1^-1 R2 this is
+    the translation part of the relative rigid motion (R1, p1)^-1 (R2, p2).
+    """
+    delta = np.asarray(position2, dtype=np.float64) - np.asarray(position1, dtype=np.float64)
+    inverse = np.swapaxes(euler_to_matrix(angles1), -1, -2)  # a rotation's inverse is its transpose
+    return np.einsum("...ij,...j->...i", inverse, delta)
+
+
 def spherical_to_cartesian(radius: float, theta: float, phi: float) -> np.ndarray:
     """Point at polar angle theta (from +Z) and azimuth phi (from +X), as the original generator placed it."""
     return np.array(

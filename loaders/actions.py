@@ -5,7 +5,9 @@
 | `rotation` | 4 | quaternion (x, y, z, w) of R1^-1 R2, not sign-canonicalised (SIE); `canonical=True` makes w >= 0 |
 | `euler` | 3 | the same relative rotation as extrinsic XYZ Euler angles |
 | `rotation-color` | 6 | `rotation` + (floor_hue_2 - floor_hue_1, spot_hue_2 - spot_hue_1), as SIE rot+colour |
-| `all` | 4 + k - 3 | `rotation` + the differences of every other latent (lights, floor, translation) |
+| `translation` | 3 | R1^-1 (t2 - t1): the object's displacement in view 1's object coordinates (3DIEBench-T's latents) |
+| `rotation-translation` | 7 | `rotation` + `translation`: the relative rigid motion (R1, t1)^-1 (R2, t2) |
+| `all` | 4 + k - 3 | `rotation` + the differences of every other latent (lights, floor, translation in world coordinates) |
 | `none` | 0 | no action (methods that learn without transformation parameters) |
 """
 
@@ -14,9 +16,12 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from iebench.rotations import EULER_ORDER, relative_quaternion
+from iebench.presets import ROTATION_NAMES, TRANSLATION_NAMES
+from iebench.rotations import EULER_ORDER, relative_quaternion, translation_in_object_frame
 
-ACTIONS = ("rotation", "euler", "rotation-color", "all", "none")
+# The same list, torch-free, is the CLI's `train --action` choice (a test holds them equal).
+ACTIONS = ("rotation", "euler", "rotation-color", "translation", "rotation-translation", "all", "none")
+_SIZES = {"rotation": 4, "euler": 3, "rotation-color": 6, "translation": 3, "rotation-translation": 7, "none": 0}
 
 
 class ActionError(ValueError):
@@ -25,7 +30,8 @@ class ActionError(ValueError):
 
 def action_size(name: str, latent_names: tuple[str, ...]) -> int:
     """Length of the action vector."""
-    return {"rotation": 4, "euler": 3, "rotation-color": 6, "all": 4 + len(latent_names) - 3, "none": 0}[check_action(name, latent_names)]
+    name = check_action(name, latent_names)
+    return 4 + len(latent_names) - 3 if name == "all" else _SIZES[name]
 
 
 def check_action(name: str, latent_names: tuple[str, ...]) -> str:
@@ -36,6 +42,8 @@ def check_action(name: str, latent_names: tuple[str, ...]) -> str:
         "rotation": ("rot_x", "rot_y", "rot_z"),
         "euler": ("rot_x", "rot_y", "rot_z"),
         "rotation-color": ("rot_x", "rot_y", "rot_z", "floor_hue", "spot_hue"),
+        "translation": ROTATION_NAMES + TRANSLATION_NAMES,
+        "rotation-translation": ROTATION_NAMES + TRANSLATION_NAMES,
         "all": ("rot_x", "rot_y", "rot_z"),
         "none": (),
     }[name]
@@ -57,6 +65,7 @@ class ActionComputer:
             self.rest = [i for i in range(len(latent_names)) if i not in self.rotation]
         else:
             self.rest = []
+        self.translation = [latent_names.index(n) for n in TRANSLATION_NAMES] if "translation" in name else []
         self.size = action_size(name, latent_names)
 
     def __call__(self, latents1: np.ndarray, latents2: np.ndarray) -> np.ndarray:
@@ -64,7 +73,13 @@ class ActionComputer:
         l1, l2 = np.asarray(latents1, dtype=np.float64), np.asarray(latents2, dtype=np.float64)
         if self.name == "none":
             return np.zeros((*l1.shape[:-1], 0), dtype=np.float32)
+        if self.translation:
+            moved = translation_in_object_frame(l1[..., self.rotation], l1[..., self.translation], l2[..., self.translation])
+            if self.name == "translation":
+                return moved.astype(np.float32)
         quat = relative_quaternion(l1[..., self.rotation], l2[..., self.rotation], canonical=self.canonical)
+        if self.translation:
+            return np.concatenate([quat, moved], axis=-1).astype(np.float32)
         if self.name == "euler":
             return Rotation.from_quat(quat).as_euler(EULER_ORDER).astype(np.float32)
         if self.rest:

@@ -32,6 +32,13 @@ def choose_pair(seed: int, epoch: int, key: str, views: int) -> tuple[int, int]:
     return first, second + (second >= first)
 
 
+def choose_sequence(seed: int, epoch: int, key: str, views: int, length: int) -> tuple[int, ...]:
+    """`length` distinct views of an object in a random order, uniform over such sequences, from (seed, epoch, key)."""
+    if not 1 <= length <= views:
+        raise ValueError(f"object {key} has {views} view(s): a sequence of {length} distinct views needs {length}")
+    return tuple(int(v) for v in object_rng(seed, epoch, key, stream=2).permutation(views)[:length])
+
+
 def choose_view(seed: int, key: str, views: int) -> int:
     """One view of an object (fixed per seed: the evaluation's 'one random view per object')."""
     return int(object_rng(seed, 0, key, stream=1).integers(views))

@@ -206,6 +206,7 @@ class ShardSource:
         except (fmt.ShardFormatError, TableError) as error:
             raise SourceError(str(error)) from None
         self.objects = ShardObjects(self.root, self.table)
+        self.class_ids = tuple(c["synset"] for c in sorted(info["classes"], key=lambda c: c["label"]))  # label -> class id
         self._files = _HandleCache()
         self._latents = SplitLatents(self.root, split, self.views_per_object, info.get("files", {}))
 
@@ -277,6 +278,7 @@ class LooseSource:
         has_sie = all((self.root / name).is_file() for name in SIE_SPLIT_FILES.values())
         split_of = assign_splits(keys, split_files=self.root if has_sie else None, val_fraction=val_fraction, seed=split_seed)
         labels = label_map([o.synset for o in found])
+        self.class_ids = tuple(sorted(labels, key=labels.__getitem__))  # label -> class id
         self.objects = sorted(
             (
                 ObjectEntry(fmt.sample_key(o.synset, o.model_id), labels[o.synset], folder=str(o.folder))

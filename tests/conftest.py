@@ -77,3 +77,31 @@ def packed(tiny_render, tmp_path_factory):
     info, skipped = pack(job.out, out, PackOptions(name="tiny", shard_size_mb=0.004, workers=2))
     assert not skipped
     return out, info
+
+
+@pytest.fixture(scope="session")
+def tiny_render_t(procedural_root, tmp_path_factory) -> tuple[RenderJob, RenderSummary]:
+    """The procedural set rendered with the 3diebench-t preset (10 latents: translation in world coordinates), 32 px."""
+    job = RenderJob(
+        objects=tuple(scan_root(procedural_root)),
+        out=tmp_path_factory.mktemp("render-t"),
+        preset=get_preset("3diebench-t"),
+        seed=11,
+        views=4,
+        settings=TINY_SETTINGS,
+        workers=2,
+        source_root=procedural_root,
+    )
+    return job, run(job)
+
+
+@pytest.fixture(scope="session")
+def packed_t(tiny_render_t, tmp_path_factory) -> Path:
+    """The 3diebench-t render packed into shards, finalized."""
+    from iebench.dataset.pack import PackOptions, pack
+
+    job, _ = tiny_render_t
+    out = tmp_path_factory.mktemp("shards-t")
+    _, skipped = pack(job.out, out, PackOptions(name="tiny-t", shard_size_mb=0.004, workers=2))
+    assert not skipped
+    return out
