@@ -190,8 +190,8 @@ def _pss(pid: int, under: str) -> tuple[float, float]:
     inside = False
     for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
         fields = line.split()
-        if len(fields) >= 6 and "-" in fields[0] and ":" in fields[3]:  # a mapping's header line
-            inside = fields[5].startswith(under)
+        if len(fields) >= 5 and "-" in fields[0] and len(fields[1]) == 4:  # a mapping's header line (anonymous ones name no file)
+            inside = len(fields) >= 6 and fields[5].startswith(under)
         elif fields and fields[0] == "Pss:":
             total += int(fields[1])
             mapped += int(fields[1]) if inside else 0

@@ -140,37 +140,35 @@ class MemberTable:
 
 def build_table(shards: list[Path], indexes: list[dict]) -> MemberTable:
     """The table of the objects the shards' indexes list, sorted by key; `TableError` names a shard that lists an object twice."""
-    fields = sorted({field for index in indexes for sample in index["samples"] for field in sample["members"]})
+    samples = [(number, sample) for number, index in enumerate(indexes) for sample in index["samples"]]
+    fields = sorted({field for _, sample in samples for field in sample["members"]})
+    width = 3 if all(index.get("format") != NO_CRC_FORMAT for index in indexes) else 2
+    spans = np.zeros((len(samples), len(fields), 3), np.int64)
+    spans[:, :, 1] = MISSING
+    common = tuple(fields)  # the writer stores every object's members in sorted order: one list of spans per object
+    rows = [row for row, (_, sample) in enumerate(samples) if tuple(sample["members"]) == common]
+    if rows:
+        values = [span for row in rows for span in samples[row][1]["members"].values()]
+        spans[rows, :, :width] = np.array(values, dtype=np.int64).reshape(len(rows), len(fields), width)
     column = {field: i for i, field in enumerate(fields)}
-    count = sum(len(index["samples"]) for index in indexes)
-    keys, labels, owner = [], np.empty(count, np.int64), np.empty(count, np.int32)
-    where, values = [], []  # flat position (object * fields + field) and [offset, size(, crc32)] of every member
-    row = 0
-    for number, index in enumerate(indexes):
-        for sample in index["samples"]:
-            keys.append(sample["key"])
-            labels[row], owner[row] = sample["label"], number
-            base = row * len(fields)
-            for field, span in sample["members"].items():
-                where.append(base + column[field])
-                values.append(span if len(span) > 2 else [*span, 0])
-            row += 1
-    spans = np.zeros((count, len(fields)), SPAN)
-    spans["size"] = MISSING
-    flat, values = spans.reshape(-1), np.array(values, dtype=np.int64).reshape(-1, 3)
-    flat["offset"][where], flat["size"][where], flat["crc"][where] = values[:, 0], values[:, 1], values[:, 2]
-    key_array = np.array([key.encode() for key in keys], dtype=bytes)
-    order = np.argsort(key_array, kind="stable")
-    sorted_keys = key_array[order]
+    for row in sorted(set(range(len(samples))) - set(rows)):  # an object with members of its own (or in another order)
+        for field, span in samples[row][1]["members"].items():
+            spans[row, column[field], : len(span)] = span
+    keys = np.array([sample["key"].encode() for _, sample in samples], dtype=bytes)
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
     if len(sorted_keys) > 1:
         repeated = np.nonzero(sorted_keys[1:] == sorted_keys[:-1])[0]
         if len(repeated):
             key = sorted_keys[repeated[0]].decode()
-            where = sorted({shards[owner[i]].name for i in order[repeated[0] : repeated[0] + 2]})
+            where = sorted({shards[samples[i][0]].name for i in order[repeated[0] : repeated[0] + 2]})
             raise TableError(f"object {key} is listed twice ({' and '.join(where)}): run `iebench verify {shards[0].parent}`")
-    checked = all(index.get("format") != NO_CRC_FORMAT for index in indexes)
+    table = np.zeros((len(samples), len(fields)), SPAN)
+    table["offset"], table["size"], table["crc"] = spans[order, :, 0], spans[order, :, 1], spans[order, :, 2]
+    labels = np.array([sample["label"] for _, sample in samples], dtype=np.int64)[order]
+    owner = np.array([number for number, _ in samples], dtype=np.int32)[order]
     names = tuple(shard.name for shard in shards)
-    return MemberTable(tuple(fields), names, sorted_keys, labels[order], owner[order], spans[order], checked=checked)
+    return MemberTable(tuple(fields), names, sorted_keys, labels, owner, table, checked=width == 3)
 
 
 def cached_table(digest: str, build: callable) -> MemberTable:
