@@ -3,18 +3,21 @@
 An http(s) shard is read with the standard library's HTTP client: a read that waits longer than the timeout
 fails, and a failed connection, read or cut-short body is retried after a back-off that doubles, resuming
 where the bytes stopped (a range request where the server accepts them, else the shard opened again and the
-bytes already read skipped). A `pipe:` command's output has the same timeout (the command is stopped when its
-output stalls) but no retries: a command is not a source that can be resumed. webdataset's own http reader
+bytes already read skipped). A `pipe:` command's output has the same timeout (the command and its children are
+stopped when its output stalls) but no retries: a command is not a source that can be resumed. webdataset's own http reader
 (curl in a pipe) has a connect timeout and retries but no read timeout, and cannot resume; fsspec's http file
 system needs aiohttp and has no retries of its own; so neither is used here.
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import io
+import os
+import select
+import signal
 import subprocess
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -60,13 +63,12 @@ def is_http(url: str) -> bool:
 
 
 def open_url(url: str, options: RemoteOptions) -> BinaryIO:
-    """A buffered stream of the shard at `url`: http(s) with timeout and retries, `pipe:` with a timeout, else webdataset's opener."""
+    """A stream of the shard at `url`: http(s) with timeout and retries, a `pipe:` command with a timeout, else webdataset's opener."""
     if is_http(url):
         return io.BufferedReader(HTTPShard(url, options), buffer_size=1 << 16)
-    stream = wds.gopen(url)
     if url.startswith("pipe:"):
-        return TimedPipe(stream, options.timeout)
-    return stream
+        return CommandStream(url[len("pipe:") :], options.timeout)
+    return wds.gopen(url)
 
 
 class HTTPShard(io.RawIOBase):
@@ -197,53 +199,56 @@ def describe(error: BaseException) -> str:
     return str(error) or type(error).__name__
 
 
-class TimedPipe:
-    """A `pipe:` stream whose command is stopped when a read waits longer than `timeout` seconds."""
+class CommandStream:
+    """The output of a `pipe:` command; a read that waits longer than `timeout` seconds stops the command (its process group)."""
 
-    def __init__(self, pipe, timeout: float) -> None:
-        self.pipe, self.timeout = pipe, timeout
-        pipe.timeout = timeout  # how long closing waits for the command to end
-        self.timed_out = False
-        self._since: float | None = None  # when the read in progress began
-        self._done = threading.Event()
-        threading.Thread(target=self._watch, daemon=True).start()
-
-    def _watch(self) -> None:
-        while not self._done.wait(min(self.timeout / 4, 1.0)):
-            since = self._since
-            if since is not None and time.monotonic() - since > self.timeout:
-                self.timed_out = True
-                self.pipe.proc.kill()
-                return
+    def __init__(self, command: str, timeout: float) -> None:
+        self.command, self.timeout = command, timeout
+        self.proc = subprocess.Popen(command, shell=True, stdout=subprocess.PIPE, bufsize=0, start_new_session=True)
+        self.fd = self.proc.stdout.fileno()
 
     def read(self, size: int = -1) -> bytes:
-        """Up to `size` bytes of the command's output; a TimeoutError once none came for `timeout` seconds."""
-        self._since = time.monotonic()
-        try:
-            data = self.pipe.read(size)
-        except OSError:
-            if self.timed_out:
-                raise TimeoutError(f"no data for {self.timeout:g} s (the command was stopped)") from None
-            raise
-        finally:
-            self._since = None
-        if self.timed_out:
+        """Up to `size` bytes (at least one, or none at the end); a TimeoutError once none came for `timeout` seconds."""
+        if size is None or size < 0:
+            chunks = []
+            while chunk := self.read(1 << 20):
+                chunks.append(chunk)
+            return b"".join(chunks)
+        ready, _, _ = select.select([self.fd], [], [], self.timeout)
+        if not ready:
+            self._stop()
             raise TimeoutError(f"no data for {self.timeout:g} s (the command was stopped)")
-        return data
+        return os.read(self.fd, size)
+
+    def exit_note(self) -> str:
+        """' (the command exited with status N)' where it has ended with a failure, else ''."""
+        try:
+            status = self.proc.wait(min(self.timeout, 1.0))
+        except subprocess.TimeoutExpired:
+            return ""
+        return f" (the command exited with status {status})" if status not in PIPE_CLOSED else ""
 
     def close(self) -> None:
-        """Close the output and wait (at most the timeout) for the command; its exit status is checked."""
-        self._done.set()
+        """Close the output and wait (at most the timeout) for the command; a failed exit is an OSError."""
+        self.proc.stdout.close()
         try:
-            self.pipe.close()
+            status = self.proc.wait(self.timeout)
         except subprocess.TimeoutExpired:
-            self.pipe.proc.kill()
-            self.pipe.proc.wait()
+            self._stop()
             raise TimeoutError(f"the command did not end within {self.timeout:g} s of its output closing (stopped)") from None
+        if status not in PIPE_CLOSED:
+            raise OSError(f"the command exited with status {status}")
 
     def abort(self) -> None:
         """Stop the command and close its output: the rest is not wanted."""
-        self._done.set()
-        if self.pipe.proc.poll() is None:
-            self.pipe.proc.kill()
-        self.pipe.close()
+        self._stop()
+        self.proc.stdout.close()
+
+    def _stop(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
+
+PIPE_CLOSED = (0, -signal.SIGPIPE, 128 + signal.SIGPIPE)  # a success, or a command that found its reader gone

@@ -24,7 +24,7 @@ from iebench.loaders.actions import ActionComputer
 from iebench.loaders.decode import PassError, decode, decode_pass
 from iebench.loaders.items import pair_item
 from iebench.loaders.loader import rank_and_world
-from iebench.loaders.remote import RemoteError, RemoteOptions, open_url
+from iebench.loaders.remote import CommandStream, RemoteError, RemoteOptions, open_url
 from iebench.loaders.sampling import choose_pair
 from iebench.loaders.sources import SourceError, check_on_error, requested_passes
 
@@ -63,7 +63,8 @@ def iterate_samples(
     except (RemoteError, TimeoutError) as error:
         raise SourceError(f"{url}: {error}{at}; {REMOTE_HINT}") from None
     except (EOFError, ValueError) as error:
-        raise SourceError(f"{url}: not a readable tar stream{at} ({error}; truncated or corrupt?)") from None
+        note = stream.exit_note() if isinstance(stream, CommandStream) else ""
+        raise SourceError(f"{url}: not a readable tar stream{at} ({error}{note}; truncated or corrupt?)") from None
     except OSError as error:
         raise SourceError(f"{url}: cannot be read{at} ({error})") from None
     finally:
