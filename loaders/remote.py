@@ -206,6 +206,7 @@ class CommandStream:
         self.command, self.timeout = command, timeout
         self.proc = subprocess.Popen(command, shell=True, stdout=subprocess.PIPE, bufsize=0, start_new_session=True)
         self.fd = self.proc.stdout.fileno()
+        self._buffer, self._at = b"", 0  # what the last read from the pipe gave, and how much of it was handed out
 
     def read(self, size: int = -1) -> bytes:
         """Up to `size` bytes (at least one, or none at the end); a TimeoutError once none came for `timeout` seconds."""
@@ -214,11 +215,15 @@ class CommandStream:
             while chunk := self.read(1 << 20):
                 chunks.append(chunk)
             return b"".join(chunks)
-        ready, _, _ = select.select([self.fd], [], [], self.timeout)
-        if not ready:
-            self._stop()
-            raise TimeoutError(f"no data for {self.timeout:g} s (the command was stopped)")
-        return os.read(self.fd, size)
+        if self._at == len(self._buffer):
+            ready, _, _ = select.select([self.fd], [], [], self.timeout)
+            if not ready:
+                self._stop()
+                raise TimeoutError(f"no data for {self.timeout:g} s (the command was stopped)")
+            self._buffer, self._at = os.read(self.fd, max(size, 1 << 16)), 0
+        data = self._buffer[self._at : self._at + size]
+        self._at += len(data)
+        return data
 
     def exit_note(self) -> str:
         """' (the command exited with status N)' where it has ended with a failure, else ''."""
