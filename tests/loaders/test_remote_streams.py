@@ -32,6 +32,7 @@ class ShardServer:
         self.root, self.ranges = root, ranges
         self.fault, self.limit, self.faulty = None, 0, 0
         self.requests: list[str | None] = []  # the Range header of each request (None: the whole file)
+        self.etags: list[str] = []  # the ETag of the n-th request (the last one for the later ones), none if empty
         self.release = threading.Event()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(_Handler, server=self))
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
@@ -40,7 +41,7 @@ class ShardServer:
         return f"http://127.0.0.1:{self.httpd.server_address[1]}/{name}"
 
     def break_(self, fault: str, limit: int, faulty: int = -1) -> None:
-        """From now on the first `faulty` requests `fault` ("stall" or "cut") at byte `limit`."""
+        """From now on the first `faulty` requests `fault` ("stall" or "cut" at byte `limit`, or "503": unavailable)."""
         self.fault, self.limit, self.faulty = fault, limit, faulty
 
     def take_fault(self) -> str | None:
@@ -71,7 +72,10 @@ class _Handler(BaseHTTPRequestHandler):
         if not path.is_file():
             self.send_error(404)
             return
-        data = path.read_bytes()
+        data, fault = path.read_bytes(), self.shards.take_fault()
+        if fault == "503":
+            self.send_error(503)
+            return
         start = int(wanted.split("=")[1].split("-")[0]) if wanted and self.shards.ranges else 0
         self.send_response(206 if start else 200)
         if self.shards.ranges:
@@ -79,8 +83,9 @@ class _Handler(BaseHTTPRequestHandler):
         if start:
             self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
         self.send_header("Content-Length", str(len(data) - start))
+        if self.shards.etags:
+            self.send_header("ETag", self.shards.etags[min(len(self.shards.requests), len(self.shards.etags)) - 1])
         self.end_headers()
-        fault = self.shards.take_fault()
         try:
             if fault is None:
                 self.wfile.write(data[start:])
@@ -172,6 +177,20 @@ def test_a_server_that_recovers_gives_the_full_epoch_resumed_by_range(one_shard,
     items = list(remote_pairs([server.url(index["shard"])], info))
     assert_same_epoch(items, one_shard)
     assert server.requests == [None, f"bytes={limit}-"]  # the second request starts where the bytes stopped
+
+
+def test_an_unavailable_server_is_retried_and_a_changed_shard_is_not(one_shard, server):
+    out, info, index = one_shard
+    url = server.url(index["shard"])
+    server.break_("503", 0, faulty=2)
+    assert_same_epoch(list(remote_pairs([url], info)), one_shard)
+    assert server.requests == [None, None, None]  # two 503 answers, then the shard
+    server.requests.clear()
+    server.etags = ['"first"', '"second"']
+    server.break_("cut", middle_object(index)[0], faulty=1)
+    with pytest.raises(SourceError, match=rf'{url}: the shard changed on the server while it was read \("first" became "second"\)'):
+        list(remote_pairs([url], info))
+    assert len(server.requests) == 2  # not tried again: its bytes would not fit together
 
 
 def test_a_server_without_ranges_is_reopened_and_skipped(one_shard):
