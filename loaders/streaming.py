@@ -1,4 +1,4 @@
-"""Streaming SIE pairs from shards at any URL webdataset opens (local paths, `pipe:`, http, s3 via pipe).
+"""Streaming SIE pairs from shards at local paths, http(s) URLs (read timeout, retries: `loaders.remote`) and `pipe:` commands.
 
 Unlike WebDataset's own pipeline (SPEC 7), each epoch draws a fresh shard permutation; local shards with
 their index are then split among ranks and workers object by object (shards at other URLs shard by shard);
@@ -24,7 +24,7 @@ from iebench.loaders.actions import ActionComputer
 from iebench.loaders.decode import PassError, decode, decode_pass
 from iebench.loaders.items import pair_item
 from iebench.loaders.loader import rank_and_world
-from iebench.loaders.remote import CommandStream, RemoteError, RemoteOptions, open_url
+from iebench.loaders.remote import CommandStream, RemoteError, RemoteOptions, is_http, open_url
 from iebench.loaders.sampling import choose_pair
 from iebench.loaders.sources import SourceError, check_on_error, requested_passes
 
@@ -61,7 +61,8 @@ def iterate_samples(
             yield key, fields
         finished = True
     except (RemoteError, TimeoutError) as error:
-        raise SourceError(f"{url}: {error}{at}; {REMOTE_HINT}") from None
+        hint = HTTP_HINT if is_http(url) else COMMAND_HINT
+        raise SourceError(f"{url}: {error}{at}; {hint}") from None
     except (EOFError, ValueError) as error:
         note = stream.exit_note() if isinstance(stream, CommandStream) else ""
         raise SourceError(f"{url}: not a readable tar stream{at} ({error}{note}; truncated or corrupt?)") from None
@@ -72,7 +73,8 @@ def iterate_samples(
             _close(stream, url, finished)
 
 
-REMOTE_HINT = "check the server, or give a longer timeout or more retries (StreamingPairs(..., remote=RemoteOptions(...)))"
+HTTP_HINT = "check the server, or give a longer timeout or more retries (StreamingPairs(..., remote=RemoteOptions(...)))"
+COMMAND_HINT = "check the command, or give a longer timeout (StreamingPairs(..., remote=RemoteOptions(timeout=...)))"
 
 
 class _Place:
@@ -92,7 +94,10 @@ def _close(stream, url: str, finished: bool) -> None:
     """Close a stream (a command left early is stopped); a failure to close (a command's exit status) is an error only
     for a stream read to its end."""
     try:
-        stream.close() if finished else getattr(stream, "abort", stream.close)()
+        if finished:
+            stream.close()
+        else:
+            getattr(stream, "abort", stream.close)()
     except (OSError, ValueError) as error:
         if finished:
             raise SourceError(f"{url}: the stream did not end cleanly ({error})") from None
@@ -113,13 +118,13 @@ def _grouped_members(stream, url: str, wanted: Callable[[str], set[str]] | None,
             keep = None if wanted is None else wanted(key)
             if key in keys:
                 fields[DUPLICATE] = _Corrupt(
-                    f"{url}: object {key} comes twice in the stream (its members are not together): the shard is malformed"
+                    f"{url}: object {key} comes twice in the stream (its members are not together): the shard is malformed (write it again)"
                 )
             keys.add(key)
         padded = -(-size // tarstream.BLOCK) * tarstream.BLOCK
         if field in names:
             fields[DUPLICATE] = _Corrupt(
-                f"{url}: object {key}: member {key}.{field} comes twice in the stream (which copy is right is unknown): the shard is malformed"
+                f"{url}: object {key}: member {key}.{field} comes twice in the stream (which copy is right is unknown): the shard is malformed (write it again)"
             )
         elif keep is None or field in keep:
             fields[field] = tarstream.read_exact(stream, size)
