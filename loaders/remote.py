@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import io
+import logging
 import os
 import select
 import signal
@@ -25,6 +26,8 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 import webdataset as wds
+
+log = logging.getLogger(__name__)
 
 GIVE_UP_STATUSES = frozenset({400, 401, 403, 404, 405, 410, 416})  # a retry cannot help: the request or the URL is wrong
 
@@ -123,10 +126,14 @@ class HTTPShard(io.RawIOBase):
                 if isinstance(error, _NoRetry):
                     raise RemoteError(str(error)) from None
                 self.failures += 1
+                where = f"at byte {self.position:,} of {self.size:,}" if self.size else f"at byte {self.position:,}"
                 if self.failures > self.options.retries:
-                    where = f"at byte {self.position:,} of {self.size:,}" if self.size else f"at byte {self.position:,}"
                     raise RemoteError(f"{reason} {where} (gave up after {self.tries} tries)") from None
-                time.sleep(self.options.delay(self.failures))
+                delay = self.options.delay(self.failures)
+                log.warning(
+                    "%s: %s %s; trying again in %g s (retry %d of %d)", self.url, reason, where, delay, self.failures, self.options.retries
+                )
+                time.sleep(delay)
 
     def _drop(self) -> None:
         if self.response is not None:

@@ -170,13 +170,15 @@ def test_a_stalled_server_is_a_clear_error_within_the_timeout(one_shard, server)
 
 
 @pytest.mark.parametrize("fault", ["stall", "cut"])
-def test_a_server_that_recovers_gives_the_full_epoch_resumed_by_range(one_shard, server, fault):
+def test_a_server_that_recovers_gives_the_full_epoch_resumed_by_range(one_shard, server, fault, caplog):
     out, info, index = one_shard
     limit, _ = middle_object(index)
     server.break_(fault, limit, faulty=1)
-    items = list(remote_pairs([server.url(index["shard"])], info))
+    url = server.url(index["shard"])
+    items = list(remote_pairs([url], info))
     assert_same_epoch(items, one_shard)
     assert server.requests == [None, f"bytes={limit}-"]  # the second request starts where the bytes stopped
+    assert f"{url}: " in caplog.text and f"at byte {limit:,} of" in caplog.text and "trying again in 0.02 s (retry 1 of 2)" in caplog.text
 
 
 def test_an_unavailable_server_is_retried_and_a_changed_shard_is_not(one_shard, server):
