@@ -18,6 +18,7 @@ import logging
 import os
 import select
 import signal
+import ssl
 import subprocess
 import time
 import urllib.error
@@ -123,8 +124,8 @@ class HTTPShard(io.RawIOBase):
                 reason = describe(error)
                 if isinstance(error, urllib.error.HTTPError) and error.code in GIVE_UP_STATUSES:
                     raise RemoteError(f"the server answered {reason}") from None
-                if isinstance(error, _NoRetry):
-                    raise RemoteError(str(error)) from None
+                if isinstance(error, _NoRetry) or isinstance(getattr(error, "reason", error), ssl.SSLCertVerificationError):
+                    raise RemoteError(reason) from None
                 self.failures += 1
                 where = f"at byte {self.position:,} of {self.size:,}" if self.size else f"at byte {self.position:,}"
                 if self.failures > self.options.retries:
@@ -196,6 +197,8 @@ def describe(error: BaseException) -> str:
     if isinstance(error, urllib.error.HTTPError):
         return f"HTTP {error.code} {error.reason}"
     if isinstance(error, urllib.error.URLError):
+        if isinstance(error.reason, TimeoutError):  # while connecting, before any answer
+            return "no answer within the timeout (is the host reachable, the server alive?)"
         error = error.reason if isinstance(error.reason, BaseException) else error
     if isinstance(error, TimeoutError):
         return "no data within the read timeout (the server stalled)"
