@@ -30,6 +30,8 @@ import webdataset as wds
 
 log = logging.getLogger(__name__)
 
+NO_ANSWER = "no answer within the timeout (is the host reachable, the server alive?)"
+
 GIVE_UP_STATUSES = frozenset({400, 401, 403, 404, 405, 410, 416})  # a retry cannot help: the request or the URL is wrong
 
 
@@ -150,7 +152,10 @@ class HTTPShard(io.RawIOBase):
         if self.position and self.ranges:
             headers["Range"] = f"bytes={self.position}-"
         self.tries += 1
-        response = urllib.request.urlopen(urllib.request.Request(self.url, headers=headers), timeout=self.options.timeout)
+        try:
+            response = urllib.request.urlopen(urllib.request.Request(self.url, headers=headers), timeout=self.options.timeout)
+        except TimeoutError:  # connected, but no answer came (a timeout while connecting comes as a URLError)
+            raise RemoteError(NO_ANSWER) from None
         validator = response.headers.get("ETag") or response.headers.get("Last-Modified")
         if self.tries == 1:
             self.validator = validator
@@ -198,7 +203,7 @@ def describe(error: BaseException) -> str:
         return f"HTTP {error.code} {error.reason}"
     if isinstance(error, urllib.error.URLError):
         if isinstance(error.reason, TimeoutError):  # while connecting, before any answer
-            return "no answer within the timeout (is the host reachable, the server alive?)"
+            return NO_ANSWER
         error = error.reason if isinstance(error.reason, BaseException) else error
     if isinstance(error, TimeoutError):
         return "no data within the read timeout (the server stalled)"

@@ -41,7 +41,7 @@ class ShardServer:
         return f"http://127.0.0.1:{self.httpd.server_address[1]}/{name}"
 
     def break_(self, fault: str, limit: int, faulty: int = -1) -> None:
-        """From now on the first `faulty` requests `fault` ("stall" or "cut" at byte `limit`, or "503": unavailable)."""
+        """From now on the first `faulty` requests `fault` ("stall" or "cut" at byte `limit`, "503": unavailable, "silent": no answer at all)."""
         self.fault, self.limit, self.faulty = fault, limit, faulty
 
     def take_fault(self) -> str | None:
@@ -75,6 +75,9 @@ class _Handler(BaseHTTPRequestHandler):
         data, fault = path.read_bytes(), self.shards.take_fault()
         if fault == "503":
             self.send_error(503)
+            return
+        if fault == "silent":  # accepts the connection, never answers
+            self.shards.release.wait(10)
             return
         start = int(wanted.split("=")[1].split("-")[0]) if wanted and self.shards.ranges else 0
         self.send_response(206 if start else 200)
@@ -167,6 +170,10 @@ def test_a_stalled_server_is_a_clear_error_within_the_timeout(one_shard, server)
         timed(lambda: list(remote_pairs([url], info)))
     assert timed.seconds < 5  # 3 tries of 0.3 s and two short back-offs, not forever
     assert server.requests[0] is None and all(r and r.startswith("bytes=") for r in server.requests[1:])
+    server.break_("silent", 0)
+    with pytest.raises(SourceError, match=rf"{url}: no answer within the timeout .* \(gave up after 3 tries\) before its first object"):
+        timed(lambda: list(remote_pairs([url], info)))
+    assert timed.seconds < 5
 
 
 @pytest.mark.parametrize("fault", ["stall", "cut"])
