@@ -85,7 +85,8 @@ class HTTPShard(io.RawIOBase):
         self.position = 0  # bytes of the body delivered so far
         self.size: int | None = None  # the body's length, when the server says it
         self.ranges = False  # whether the server accepts range requests
-        self.validator: str | None = None  # ETag or Last-Modified of the first response
+        self.validator: str | None = None  # ETag or Last-Modified of the first answer
+        self.answered = False  # whether an answer came yet
         self.failures = 0  # failed tries in a row (reset when bytes arrive)
         self.tries = 0  # requests made in all
         self.response: http.client.HTTPResponse | None = None
@@ -157,8 +158,8 @@ class HTTPShard(io.RawIOBase):
         except TimeoutError:  # connected, but no answer came (a timeout while connecting comes as a URLError)
             raise RemoteError(NO_ANSWER) from None
         validator = response.headers.get("ETag") or response.headers.get("Last-Modified")
-        if self.tries == 1:
-            self.validator = validator
+        if not self.answered:
+            self.answered, self.validator = True, validator
             self.ranges = response.headers.get("Accept-Ranges", "").strip().lower() == "bytes"
         elif self.validator and validator and validator != self.validator:
             response.close()
@@ -172,7 +173,11 @@ class HTTPShard(io.RawIOBase):
             self.size = total
         else:
             length = response.headers.get("Content-Length")
-            self.size = int(length) if length and length.isdigit() else None
+            size = int(length) if length and length.isdigit() else None
+            if self.size is not None and size is not None and size != self.size:
+                response.close()
+                raise _NoRetry(f"the shard changed on the server while it was read ({self.size:,} bytes became {size:,})")
+            self.size = size
             self._skip(response, self.position)
         self.response = response
 

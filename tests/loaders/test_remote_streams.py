@@ -30,7 +30,7 @@ class ShardServer:
 
     def __init__(self, root: Path, ranges: bool = True) -> None:
         self.root, self.ranges = root, ranges
-        self.fault, self.limit, self.faulty = None, 0, 0
+        self.fault, self.limit, self.faulty, self.planned = None, 0, 0, []
         self.requests: list[str | None] = []  # the Range header of each request (None: the whole file)
         self.etags: list[str] = []  # the ETag of the n-th request (the last one for the later ones), none if empty
         self.release = threading.Event()
@@ -44,7 +44,13 @@ class ShardServer:
         """From now on the first `faulty` requests `fault` ("stall" or "cut" at byte `limit`, "503": unavailable, "silent": no answer at all)."""
         self.fault, self.limit, self.faulty = fault, limit, faulty
 
+    def plan(self, *faults: str, limit: int = 0) -> None:
+        """The next requests get these faults, one each, then none."""
+        self.fault, self.limit, self.faulty, self.planned = None, limit, 0, list(faults)
+
     def take_fault(self) -> str | None:
+        if self.planned:
+            return self.planned.pop(0)
         if self.faulty == 0:
             return None
         self.faulty -= 1 if self.faulty > 0 else 0
@@ -191,9 +197,10 @@ def test_a_server_that_recovers_gives_the_full_epoch_resumed_by_range(one_shard,
 def test_an_unavailable_server_is_retried_and_a_changed_shard_is_not(one_shard, server):
     out, info, index = one_shard
     url = server.url(index["shard"])
-    server.break_("503", 0, faulty=2)
+    limit, _ = middle_object(index)
+    server.plan("503", "503", "cut", limit=limit)
     assert_same_epoch(list(remote_pairs([url], info)), one_shard)
-    assert server.requests == [None, None, None]  # two 503 answers, then the shard
+    assert server.requests == [None, None, None, f"bytes={limit}-"]  # two 503 answers, the shard cut short, its rest
     server.requests.clear()
     server.etags = ['"first"', '"second"']
     server.break_("cut", middle_object(index)[0], faulty=1)
