@@ -1,4 +1,4 @@
-"""Streaming SIE pairs from shards at any URL webdataset opens (local paths, `pipe:`, http, s3 via pipe).
+"""Streaming SIE pairs from shards at local paths, http(s) URLs (read timeout, retries: `loaders.remote`) and `pipe:` commands.
 
 Unlike WebDataset's own pipeline (SPEC 7), each epoch draws a fresh shard permutation; local shards with
 their index are then split among ranks and workers object by object (shards at other URLs shard by shard);
@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import webdataset as wds
 from torch.utils.data import IterableDataset, get_worker_info
 
 from iebench.dataset import format as fmt
@@ -25,6 +24,7 @@ from iebench.loaders.actions import ActionComputer
 from iebench.loaders.decode import PassError, decode, decode_pass
 from iebench.loaders.items import pair_item
 from iebench.loaders.loader import rank_and_world
+from iebench.loaders.remote import CommandStream, RemoteError, RemoteOptions, is_http, open_url
 from iebench.loaders.sampling import choose_pair
 from iebench.loaders.sources import SourceError, check_on_error, requested_passes
 
@@ -38,39 +38,103 @@ class _Corrupt:
         self.message = message
 
 
-def iterate_samples(url: str, wanted: Callable[[str], set[str]] | None = None) -> Iterator[tuple[str, dict[str, bytes]]]:
+DUPLICATE = "__duplicate__"  # the field under which a sample carries the note that a member or the object came twice
+
+
+def iterate_samples(
+    url: str, wanted: Callable[[str], set[str]] | None = None, remote: RemoteOptions | None = None
+) -> Iterator[tuple[str, dict[str, bytes | _Corrupt]]]:
     """(key, {field: bytes}) for each sample of a tar stream, members grouped by key.
 
     `wanted(key)` gives the fields to keep for a sample (None: keep every field); the bytes of the other
     members are skipped (seeked over in a local file) rather than read into memory, so keeping 2 views of
     50 costs little more than reading the 2. Tar headers are read directly (ustar, GNU long names, pax).
+    http(s) URLs are read with `remote`'s read timeout and retries (see `loaders.remote`). A sample is
+    yielded only once its members are all read; a stream that fails raises `SourceError` naming the URL,
+    what failed and the last whole object, after the whole objects before it were yielded. A member name
+    that comes twice (or an object whose members are not together) gives the sample a `DUPLICATE` field.
     """
-    stream = wds.gopen(url)
-    key, fields, keep = None, {}, None
+    stream, at, finished = None, _Place(), False
     try:
-        for name, size in tarstream.members(stream):
-            member_key, _, field = name.rsplit("/", 1)[-1].partition(".")
-            if member_key != key:
-                if key is not None:
-                    yield key, fields
-                key, fields = member_key, {}
-                keep = None if wanted is None else wanted(key)
-            padded = -(-size // tarstream.BLOCK) * tarstream.BLOCK
-            if keep is None or field in keep:
-                data = tarstream.read_exact(stream, size)
-                if len(data) < size:
-                    raise EOFError("the stream ends inside a member")
-                fields[field] = data
-                tarstream.skip(stream, padded - size)
-            else:
-                tarstream.skip(stream, padded)
-        if key is not None:
+        stream = open_url(url, remote or RemoteOptions())
+        for key, fields in _grouped_members(stream, url, wanted, at):
             yield key, fields
-    except (EOFError, ValueError, OSError) as error:
-        where = f" after object {key}" if key is not None else ""
-        raise SourceError(f"{url}: not a readable tar stream{where} ({error}; truncated or corrupt?)") from None
+        finished = True
+    except (RemoteError, TimeoutError) as error:
+        hint = HTTP_HINT if is_http(url) else COMMAND_HINT
+        raise SourceError(f"{url}: {error}{at}; {hint}") from None
+    except (EOFError, ValueError) as error:
+        note = stream.exit_note() if isinstance(stream, CommandStream) else ""
+        raise SourceError(f"{url}: not a readable tar stream{at} ({error}{note}; truncated or corrupt?)") from None
+    except OSError as error:
+        raise SourceError(f"{url}: cannot be read{at} ({error})") from None
     finally:
-        stream.close()
+        if stream is not None:
+            _close(stream, url, finished)
+
+
+HTTP_HINT = "check the server, or give a longer timeout or more retries (StreamingPairs(..., remote=RemoteOptions(...)))"
+COMMAND_HINT = "check the command, or give a longer timeout (StreamingPairs(..., remote=RemoteOptions(timeout=...)))"
+
+
+class _Place:
+    """Where a tar stream is: the object being read and how many objects were read whole before it."""
+
+    def __init__(self) -> None:
+        self.key: str | None = None
+        self.whole = 0
+
+    def __str__(self) -> str:
+        if self.key is None:
+            return " before its first object"
+        return f" in object {self.key} ({self.whole} whole object{'' if self.whole == 1 else 's'} before it)"
+
+
+def _close(stream, url: str, finished: bool) -> None:
+    """Close a stream (a command left early is stopped); a failure to close (a command's exit status) is an error only
+    for a stream read to its end."""
+    try:
+        if finished:
+            stream.close()
+        else:
+            getattr(stream, "abort", stream.close)()
+    except (OSError, ValueError) as error:
+        if finished:
+            raise SourceError(f"{url}: the stream did not end cleanly ({error})") from None
+        log.debug("closing %s, which failed or was left early: %s", url, error)
+
+
+def _grouped_members(stream, url: str, wanted: Callable[[str], set[str]] | None, at: _Place) -> Iterator[tuple[str, dict]]:
+    """(key, {field: bytes}) of each run of members sharing a key, the unwanted members skipped unread."""
+    key, fields, names, keep, keys = None, {}, set(), None, set()
+    for name, size in tarstream.members(stream):
+        member_key, _, field = name.rsplit("/", 1)[-1].partition(".")
+        if member_key != key:
+            if key is not None:
+                yield key, fields
+                at.whole += 1
+            key = at.key = member_key
+            fields, names = {}, set()
+            keep = None if wanted is None else wanted(key)
+            if key in keys:
+                fields[DUPLICATE] = _Corrupt(
+                    f"{url}: object {key} comes twice in the stream (its members are not together): the shard is malformed (write it again)"
+                )
+            keys.add(key)
+        padded = -(-size // tarstream.BLOCK) * tarstream.BLOCK
+        if field in names:
+            fields[DUPLICATE] = _Corrupt(
+                f"{url}: object {key}: member {key}.{field} comes twice in the stream (which copy is right is unknown): the shard is malformed (write it again)"
+            )
+        elif keep is None or field in keep:
+            fields[field] = tarstream.read_exact(stream, size)
+            if len(fields[field]) < size:
+                raise EOFError("the stream ends inside a member")
+            padded -= size
+        names.add(field)
+        tarstream.skip(stream, padded)
+    if key is not None:
+        yield key, fields
 
 
 def iterate_indexed(
@@ -104,6 +168,27 @@ def local_index(url: str) -> dict[str, dict[str, list[int]]] | None:
         raise SourceError(str(error)) from None
 
 
+def split_objects(root: Path, info: dict, split: str) -> int:
+    """The objects a split's shards hold (their indexes; else _info.json's key lists), refused where _info.json says otherwise."""
+    held = 0
+    for shard in info["splits"][split]["shards"]:
+        path = root / shard["name"]
+        if fmt.index_path(path).is_file():
+            try:
+                held += len(fmt.read_index(path)["samples"])
+            except fmt.ShardFormatError as error:
+                raise SourceError(str(error)) from None
+        else:
+            held += len(shard.get("keys", ()))
+    said = info["splits"][split]["objects"]
+    if said != held:
+        raise SourceError(
+            f"{root / fmt.INFO_NAME}: the {split} split's shards hold {held} objects, not the {said} this file says "
+            f"(edited or stale): run `iebench finalize {root}` to write it again"
+        )
+    return held
+
+
 class StreamingPairs(IterableDataset):
     """Pairs streamed from shards: `root` is a shard folder (its `_info.json` lists the split) or a list of URLs.
 
@@ -114,7 +199,9 @@ class StreamingPairs(IterableDataset):
     checks them). With URLs, give `num_samples` (objects
     per epoch, all ranks together), `latent_names` and `views` (or keep the folder form). Items are the same dicts as `PairDataset`'s
     (with `passes`, `view1_<pass>` and `view2_<pass>` too). Create it after
-    the process group is initialised (or pass `rank` and `world_size`).
+    the process group is initialised (or pass `rank` and `world_size`). `remote` sets how shards at http(s)
+    URLs are read (read timeout, retries, back-off; `pipe:` commands get the timeout); under on_error="skip"
+    a shard whose stream fails keeps the objects read whole before the failure.
     """
 
     def __init__(
@@ -132,6 +219,7 @@ class StreamingPairs(IterableDataset):
         rank: int | None = None,
         world_size: int | None = None,
         passes: tuple[str, ...] = (),
+        remote: RemoteOptions | None = None,
     ) -> None:
         check_on_error(on_error)
         if isinstance(root, (str, Path)):
@@ -144,7 +232,8 @@ class StreamingPairs(IterableDataset):
             if split not in info["splits"]:
                 raise SourceError(f"{root}: unknown split {split!r}; splits are {', '.join(info['splits'])}")
             self.urls = [str(Path(root) / s["name"]) for s in info["splits"][split]["shards"]]
-            num_samples = num_samples or info["splits"][split]["objects"]
+            held = split_objects(Path(root), info, split)
+            num_samples = num_samples or held
             latent_names, views = tuple(info["latent_names"]), info["views_per_object"]
             self.passes = requested_passes(passes, tuple(info.get("passes", ())), root)
         else:
@@ -156,6 +245,7 @@ class StreamingPairs(IterableDataset):
             raise ValueError("no shards to stream")
         self.latent_names, self.views_per_object = tuple(latent_names), views
         self.action, self.seed, self.canonical, self.on_error = action, seed, canonical, on_error
+        self.remote = remote or RemoteOptions()
         self.compute_action = ActionComputer(action, self.latent_names, canonical)
         self.action_dim = self.compute_action.size
         self.shuffle_buffer, self.num_samples = shuffle_buffer, num_samples
@@ -209,7 +299,10 @@ class StreamingPairs(IterableDataset):
     ) -> Iterator[tuple[str, str, dict[str, bytes], int, int, int]]:
         """Endless (key, url, kept fields, first, second, lap) over the worker's shards, pair chosen on the fly (a lap
         counts the worker's rounds of its shards);
-        with `parts` > 1 (indexed shards), only the objects at positions `part` mod `parts` of the shards' order."""
+        with `parts` > 1 (indexed shards), only the objects at positions `part` mod `parts` of the shards' order.
+        Under on_error="skip" a shard whose stream fails gives the whole objects read before the failure (on each lap:
+        a worker that wraps around opens it again)."""
+        failed: dict[str, str] = {}  # url -> why its stream failed
         for lap in range(1 << 30):
             seen, position = 0, 0
             for url in shards:
@@ -225,17 +318,32 @@ class StreamingPairs(IterableDataset):
                     first, second = pairs[key] = choose_pair(self.seed, epoch + lap * 1_000_003, key, self.views_per_object)
                     return set(self._fields(first, second))
 
-                samples = iterate_indexed(url, index, wanted) if index is not None else iterate_samples(url, wanted)
-                for key, fields in samples:
+                for key, fields in self._shard_samples(url, index, wanted, failed):
                     first, second = pairs.pop(key)
                     kept = {f: fields.get(f) for f in self._fields(first, second)}
+                    if DUPLICATE in fields:
+                        kept[DUPLICATE] = fields[DUPLICATE]
                     seen += 1
                     yield key, url, kept, first, second, lap
             if not seen and parts > 1 and position:  # fewer objects than workers: this one repeats another's
                 part %= position
                 continue
             if not seen:
+                if failed:
+                    first = next(iter(failed.values()))
+                    raise SourceError(f"no shard of {shards[:3]} gave a whole object ({len(failed)} failed; the first: {first})")
                 raise SourceError(f"shards {shards[:3]} hold no samples")
+
+    def _shard_samples(self, url: str, index: dict | None, wanted: Callable, failed: dict[str, str]) -> Iterator[tuple[str, dict]]:
+        """The samples of one shard; under on_error="skip" a failing stream ends them (noted in `failed`) instead of raising."""
+        samples = iterate_indexed(url, index, wanted) if index is not None else iterate_samples(url, wanted, self.remote)
+        try:
+            yield from samples
+        except SourceError as error:
+            if self.on_error == "raise":
+                raise
+            log.warning("skipping the rest of a shard (its whole objects before the failure are kept): %s", error)
+            failed[url] = str(error)
 
     def _fields(self, first: int, second: int) -> list[str]:
         """The members an item of the pair (first, second) needs: its two views, latents, label, and the views' passes."""
