@@ -317,6 +317,15 @@ def shard_options(note: str = "") -> Callable[[Callable], Callable]:
     help="Also store these passes of every view, from the same render: depth, normal, mask (comma-separated); "
     "the camera record (intrinsics, extrinsics, object matrix) comes with any. Default: none (RGB only).",
 )
+@click.option(
+    "--object-timeout",
+    type=POSITIVE,
+    help="Seconds one object's import and views may take; a slower object's worker is stopped and the object is listed "
+    "as timed out [default: 300 s plus, per view, 2 s and 20 times a view's time on 2 CPU cores at these settings].",
+)
+@click.option(
+    "--retry-failed", is_flag=True, help="On a resume, render again the objects an earlier run stopped (timed out, or their worker died)."
+)
 @click.option("--dry-run", is_flag=True, help="Print the image count, disk estimate and ETA (from a short calibration render), then stop.")
 @click.option(
     "--format",

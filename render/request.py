@@ -57,6 +57,8 @@ class RenderRequest:
     latents_from: Path | None = None  # render exactly the views these latents give
     shards: PackOptions | None = None  # write shards with these options instead of loose files
     passes: str = ""  # named passes to store besides RGB, comma-separated (iebench.passes)
+    object_timeout: float | None = None  # None: `render.job.default_object_timeout`
+    retry_failed: bool = False
 
 
 def _env_int(name: str) -> int | None:
@@ -142,6 +144,8 @@ def prepare_job(request: RenderRequest) -> RenderJob:
         shard_plan=plan,
         given=given,
         passes=passes,
+        object_timeout=request.object_timeout,
+        retry_failed=request.retry_failed,
     )
 
 
