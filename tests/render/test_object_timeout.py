@@ -70,3 +70,47 @@ def test_the_default_limit_grows_with_the_work():
     # a view at default settings took 0.89 s on 2 cores (docs/benchmarks.md): the limit is > 20x the object's time
     assert default > 20 * 50 * 0.89 and original > default
     assert np.isclose(default_object_timeout(50, QUALITIES["default"].replace(resolution=512)) - 300, 4 * (default - 300) - 3 * 100)
+
+
+def _workers_of(pid: int) -> list[int]:
+    """The spawned worker processes of a process (from /proc: no psutil here)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = open(f"/proc/{entry}/stat").read()
+            cmdline = open(f"/proc/{entry}/cmdline", "rb").read()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid and b"spawn_main" in cmdline:
+            found.append(int(entry))
+    return found
+
+
+def test_a_worker_that_dies_names_its_object_and_the_run_goes_on(tmp_path):
+    root = tmp_path / "objects"
+    shutil.copytree(THIRD_PARTY / "toys" / "jenga", root / "toys" / "hang")
+    (root / "toys" / "hang" / "jenga.png").unlink()
+    os.mkfifo(root / "toys" / "hang" / "jenga.png")
+    shutil.copytree(THIRD_PARTY / "toys" / "block000", root / "toys" / "block000")
+    out = tmp_path / "out"
+    args = ("render", str(root), "--out", str(out), "--views", "2", "--resolution", "32", "--samples", "2", "--workers", "1")
+    render = subprocess.Popen(cli(*args, "--object-timeout", "500"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 180
+        while len(list((out / "toys" / "block000").glob("image_*.jpg"))) < 2:  # one worker: block000, then the stuck one
+            assert time.monotonic() < deadline and render.poll() is None
+            time.sleep(0.5)
+        for _ in range(2):  # the object is retried once in a fresh worker; killed again, it is reported
+            time.sleep(4)
+            workers = _workers_of(render.pid)
+            assert len(workers) == 1
+            os.kill(workers[0], 9)  # what the kernel's out-of-memory killer, or a crash, does
+        _, stderr = render.communicate(timeout=120)
+    finally:
+        render.kill()
+    assert render.returncode == 1, stderr
+    reason = failures(out)["toys/hang"]
+    assert "the Blender worker died while rendering it" in reason and "exit code -9" in reason
+    assert "toys/hang: the Blender worker died" in stderr
