@@ -212,6 +212,60 @@ def objects_list(root: Path) -> None:
     click.echo(f"{len(found)} objects in {len(counts)} classes")
 
 
+@objects.command("link")
+@click.argument("src", type=click.Path(path_type=Path))
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option(
+    "--layout",
+    required=True,
+    type=click.Choice(["shapenet", "class-folders", "gso", "objaverse", "flat"]),
+    help="How SRC holds its objects: shapenet (<synset>/<id>/models/model_normalized.obj), class-folders (<class>/<name>.glb: "
+    "ShapeNetCore's GLB, ABO), gso (<name>/meshes/model.obj), objaverse (<uid>.glb in any sub-folders), flat (mesh files).",
+)
+@click.option(
+    "--classes",
+    "classes_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="CSV with the header mesh,class (optionally licence): each mesh path relative to SRC and its class; "
+    "meshes it does not list are left out.",
+)
+@click.option(
+    "--collection",
+    type=click.Choice(["shapenet", "gso", "abo", "objaverse", "other"]),
+    help="Which collection it is, for its licence on the dataset card [default: shapenet, gso, objaverse from the layout; else other].",
+)
+@click.option("--licence", help="The licence to record (for --collection other, e.g. cc-by-4.0; overrides a collection's own).")
+def objects_link(src: Path, out: Path, layout: str, classes_file: Path | None, collection: str | None, licence: str | None) -> None:
+    """Link a collection of meshes into ShapeNet's layout (symbolic links, no copies) in OUT, which must not exist.
+
+    OUT gets <class>/<model_id>/models/model_normalized.<ext> for every object, with the files its mesh
+    refers to beside it, and _collection.json (layout, licence, class names), which `iebench render`
+    carries into its manifest and the dataset card. docs/rendering.md lists the collections.
+
+    \b
+    Examples:
+      iebench objects link ShapeNetCore.v2 objs --layout shapenet
+      iebench objects link google_scanned_objects objs --layout gso --classes gso_classes.csv
+      iebench objects link objaverse/glbs objs --layout objaverse --classes lvis.csv
+      iebench objects link abo/3dmodels/original objs --layout flat --classes abo_types.csv --collection abo
+    """
+    from iebench.render.collections import LinkError, link
+
+    try:
+        report = link(src, out, layout, classes_file, collection, licence)
+    except (LinkError, OSError) as error:
+        _fail(str(error))
+    record = report.record
+    click.echo(
+        f"linked {report.linked} objects of {len(report.classes)} classes into {out} "
+        f"(collection {record['collection']}, licence {record['licence']['name']})"
+    )
+    if report.left_out:
+        click.echo(f"{len(report.left_out)} meshes left out: {classes_file} does not list them (first: {report.left_out[0]})")
+    if report.not_found:
+        click.echo(f"{len(report.not_found)} rows of {classes_file} name no mesh of {src} (first: {report.not_found[0]})", err=True)
+
+
 # ---------------------------------------------------------------------------------------------- render
 SHARD_KEYS = ("name", "val_fraction", "split_seed", "split_files", "shard_seed", "shard_size_mb")
 
@@ -521,6 +575,12 @@ def info(out: Path) -> None:
     settings = (data.get("render_manifest") or {}).get("render_settings")
     if settings:
         click.echo("render: " + ", ".join(f"{k} {v}" for k, v in settings.items()))
+    collection = data["source"].get("collection")
+    if collection:
+        click.echo(
+            f"objects: {collection['collection']} collection, {collection['layout']} layout, licence {collection['licence']['name']}"
+            + (f" ({len(collection['object_licences'])} objects with their own)" if collection.get("object_licences") else "")
+        )
     click.echo(f"\n{'label':>5}  {'synset':<9} {'class':<14} {'train':>7} {'val':>7}")
     for c in data["classes"]:
         click.echo(f"{c['label']:>5}  {c['synset']:<9} {c['name']:<14} {c['train']:>7} {c['val']:>7}")

@@ -23,6 +23,7 @@ from iebench.files import remove_temporary, write_atomic, write_json_atomic
 from iebench.layout import LATENT_GLOB, object_dir
 from iebench.presets import Preset, sample_view_latents
 from iebench.render import writer
+from iebench.render.collections import read_collection
 from iebench.render.given_latents import GivenLatents
 from iebench.render.objects import ObjectRef
 from iebench.render.pool import WorkerPool, is_stopped_reason
@@ -153,6 +154,7 @@ def _manifest(job: RenderJob, summary: RenderSummary | None, status: str, render
         "object_source": {
             "root": str(job.source_root) if job.source_root else None,
             "procedural": bool(job.source_root and is_procedural(job.source_root)),
+            **({"collection": collection} if (collection := read_collection(job.source_root)) else {}),  # `iebench objects link`
         },
         "objects": [o.key for o in job.objects],
         "counts": None

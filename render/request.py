@@ -123,6 +123,9 @@ def prepare_job(request: RenderRequest) -> RenderJob:
     if listed == []:
         named = "--latents and --objects share" if request.latents_from is not None and request.object_list else "--objects names"
         raise ObjectListError(f"{named} no object: nothing to render")
+    from iebench.render.collections import read_collection
+
+    read_collection(request.src)  # a linked collection's record must be readable: the manifest and the card carry it
     everything = select_objects(request.src, listed)
     mine = partition(everything, job_index, num_jobs)
     plan = None
@@ -159,8 +162,11 @@ def _shard_plan(
     num_jobs: int,
     passes: tuple[str, ...],
 ) -> dict:
+    from iebench.render.collections import read_collection
     from iebench.render.procedural import is_procedural
     from iebench.render.sinks import shard_plan
+
+    collection = {"collection": found} if (found := read_collection(request.src)) else {}
 
     return shard_plan(
         everything,
@@ -172,7 +178,7 @@ def _shard_plan(
         latent_names=scene.latent_names,
         job_index=job_index,
         num_jobs=num_jobs,
-        source={"kind": "render", "path": str(request.src), "procedural": is_procedural(request.src)},
+        source={"kind": "render", "path": str(request.src), "procedural": is_procedural(request.src), **collection},
         passes=passes,
     )
 
