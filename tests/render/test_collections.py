@@ -242,3 +242,39 @@ def test_missing_mtllib_and_texture_paths_are_reported_as_written(tmp_path):
     assert summary.warnings["toys/nomtl"] == ["missing material library 'jenga.mtl' (mtllib of jenga.obj): rendered with default materials"]
     (warning,) = summary.warnings["toys/abspath"]
     assert warning.startswith("missing texture '/nonexistent/textures/wood.png' (material"), warning
+
+
+def test_gltf_textures_that_cannot_be_found_or_read_are_reported(tmp_path):
+    root = tmp_path / "objects"
+    folder = root / "toys" / "gltf" / "models"
+    folder.mkdir(parents=True)
+    files = trimesh.Scene(duck_mesh()).export(file_type="gltf")
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    gltf = json.loads((folder / "model.gltf").read_text())
+    gltf["images"] = [{"uri": "textures/duckCM.png"}]  # an external texture, never copied
+    (folder / "model.gltf").write_text(json.dumps(gltf))
+    (folder / "model.gltf").rename(folder / "model_normalized.gltf")
+    broken = root / "toys" / "glb" / "models"
+    broken.mkdir(parents=True)
+    data = bytearray(duck_mesh().export(file_type="glb"))
+    start = data.index(b"\x89PNG")
+    data[start : start + 64] = bytes(64)  # the embedded image's header destroyed: not a PNG any more
+    (broken / "model_normalized.glb").write_bytes(bytes(data))
+    out = tmp_path / "out"
+    summary = run(
+        RenderJob(
+            objects=tuple(scan_root(root)),
+            out=out,
+            preset=__import__("iebench.presets", fromlist=["get_preset"]).get_preset("3diebench"),
+            views=1,
+            settings=RenderSettings(resolution=48, samples=2, denoiser="fast"),
+            workers=1,
+        )
+    )
+    assert summary.failures == {}
+    assert summary.warnings["toys/gltf"] == ["missing texture 'textures/duckCM.png' (material 'Material_0'): rendered with its base colour"]
+    (warning,) = summary.warnings["toys/glb"]
+    assert warning.startswith("unreadable texture") and "embedded image" in warning
+    for key in ("toys/gltf", "toys/glb"):
+        assert magenta(np.asarray(Image.open(out / key / "image_0.jpg"))) == 0
