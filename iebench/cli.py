@@ -201,14 +201,16 @@ def objects_procedural(out: Path, classes: int, per_class: int, seed: int) -> No
 def objects_list(root: Path) -> None:
     """Count the objects per class of a ShapeNet-layout folder."""
     from iebench.classes import class_name
+    from iebench.render.collections import read_collection
     from iebench.render.objects import scan_root
 
     found = scan_root(root)
+    names = (read_collection(root) or {}).get("classes")  # a linked collection's own class names
     counts: dict[str, int] = {}
     for ref in found:
         counts[ref.synset] = counts.get(ref.synset, 0) + 1
     for synset, count in sorted(counts.items()):
-        click.echo(f"{synset}  {class_name(synset):<14} {count:>7}")
+        click.echo(f"{synset}  {class_name(synset, names):<14} {count:>7}")
     click.echo(f"{len(found)} objects in {len(counts)} classes")
 
 

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -34,8 +32,6 @@ from iebench.render.worker import (
     ObjectResult,
     ObjectTask,
     WorkerOptions,
-    init_worker,
-    render_object,
 )
 from iebench.scene_constants import scene_record
 
@@ -367,9 +363,8 @@ def estimate(job: RenderJob, calibration_views: int = 3) -> Estimate:
     views = view_latents(job, ref, views_of(job, ref)[:calibration_views])  # the views it will render, as it will render them
     total = sum(len(views_of(job, o)) for o in job.objects)
     options = WorkerOptions(job.settings, job.threads_per_worker(), job.max_faces, job.max_mesh_mb, job.passes)
-    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"), initializer=init_worker, initargs=(options,)) as pool:
-        pool.submit(render_object, ObjectTask(ref, views[:1], job.preset.latent_names)).result()  # warm-up
-        result = pool.submit(render_object, ObjectTask(ref, views, job.preset.latent_names)).result()
+    tasks = [ObjectTask(ref, views[:1], job.preset.latent_names), ObjectTask(ref, views, job.preset.latent_names)]  # warm-up, then timed
+    *_, result = WorkerPool(1, options, job.time_limit()).run(tasks, on_death=lambda task: False)  # one worker: in order
     if result.error:
         raise RenderJobError(f"calibration render of {ref.key} failed: {result.error}")
     latent_bytes = len(writer.npy_bytes(np.zeros(len(job.preset.latent_names))))
