@@ -286,6 +286,9 @@ def _run_pool(job: RenderJob, sink: LooseSink | ShardSink, tasks: list[ObjectTas
         progress.update(views[result.key])
 
 
+EARLIER = "(in an earlier run; --retry-failed renders it again)"
+
+
 def _carried_failures(job: RenderJob, tasks: list[ObjectTask]) -> tuple[list[ObjectTask], dict[str, str]]:
     """Tasks a resume skips (objects a previous run stopped: timed out, or their worker died), unless --retry-failed."""
     path = failures_path(job.out, job.job_index, job.num_jobs)
@@ -320,7 +323,8 @@ def run(job: RenderJob) -> RenderSummary:
     tasks, carried = _carried_failures(job, tasks)  # read before this run rewrites the failure list
     summary = RenderSummary(objects=len(job.objects), images_skipped=done)
     for key, reason in carried.items():  # recorded again (and left out of their shards), not rendered
-        _record(sink, ObjectResult(key, error=f"{reason} (in an earlier run; --retry-failed renders it again)"), summary)
+        note = "" if reason.endswith(EARLIER) else f" {EARLIER}"
+        _record(sink, ObjectResult(key, error=reason + note), summary)
     todo = sum(len(t.views) for t in tasks)
     with tqdm(total=todo, unit="img", desc="render", dynamic_ncols=True, disable=todo == 0) as progress:
         if tasks:

@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -278,3 +279,26 @@ def test_gltf_textures_that_cannot_be_found_or_read_are_reported(tmp_path):
     assert warning.startswith("unreadable texture") and "embedded image" in warning
     for key in ("toys/gltf", "toys/glb"):
         assert magenta(np.asarray(Image.open(out / key / "image_0.jpg"))) == 0
+
+
+def test_render_straight_to_shards_carries_the_collection(collection_src, tmp_path):
+    classes = tmp_path / "classes.csv"
+    classes.write_text("mesh,class\nduck.glb,rubber duck\njenga.glb,wooden toy\nblock000.stl,wooden toy\nduck-colours.ply,rubber duck\n")
+    report = link(collection_src, tmp_path / "objs", "flat", classes, collection="gso")
+    assert report.linked == 4
+    out = tmp_path / "shards"
+    args = ("render", str(tmp_path / "objs"), "--out", str(out), "--views", "1", "--resolution", "32", "--samples", "2")
+    done = subprocess.run(cli(*args, "--format", "shards", "--val-fraction", "0.5"), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    info = json.loads((out / "_info.json").read_text())
+    assert [(c["synset"], c["name"], c["label"]) for c in info["classes"]] == [
+        ("rubber_duck", "rubber duck", 0),
+        ("wooden_toy", "wooden toy", 1),
+    ]
+    card = (out / "README.md").read_text()
+    assert "license: cc-by-4.0" in card and "Google Scanned Objects" in card
+    names = set()
+    for shard in out.glob("*.tar"):  # each sample's own metadata names its class too
+        with tarfile.open(shard) as tar:
+            names |= {json.loads(tar.extractfile(m).read())["class_name"] for m in tar.getmembers() if m.name.endswith(".json")}
+    assert names == {"rubber duck", "wooden toy"}
