@@ -296,8 +296,11 @@ def _carried_failures(job: RenderJob, tasks: list[ObjectTask]) -> tuple[list[Obj
         return tasks, {}
     stopped = {}
     for line in path.read_text().splitlines():
-        record = json.loads(line) if line.strip() else {}
-        if record.get("severity") == "error" and is_stopped_reason(record.get("reason", "")):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:  # a damaged line: that object is simply rendered again
+            continue
+        if isinstance(record, dict) and record.get("severity") == "error" and is_stopped_reason(record.get("reason", "")):
             stopped[record["object"]] = record["reason"]
     carried = {task.ref.key: stopped[task.ref.key] for task in tasks if task.ref.key in stopped}
     return [task for task in tasks if task.ref.key not in carried], carried

@@ -9,6 +9,7 @@ object's deadline, and kills and replaces a worker whose object ran out of time.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -103,7 +104,8 @@ class WorkerPool:
     def _collect(self, pending: list[ObjectTask], on_death: Callable[[ObjectTask], bool]) -> Iterator[ObjectResult]:
         """Wait for the next message, death or deadline, and deal with each that happened."""
         now = time.monotonic()
-        timeout = max(0.0, min(w.deadline for w in self._workers) - now)
+        soonest = min(w.deadline for w in self._workers)  # infinite when every worker is idle and ready
+        timeout = None if math.isinf(soonest) else max(0.0, soonest - now)
         ready = set(wait([w.connection for w in self._workers] + [w.process.sentinel for w in self._workers], timeout))
         now = time.monotonic()
         for worker in list(self._workers):
@@ -114,9 +116,9 @@ class WorkerPool:
                     yield from self._died(worker, pending, on_death)
                     continue
                 if message == "ready":
-                    worker.ready = True
+                    worker.ready, worker.deadline = True, math.inf  # no limit while it waits for a task
                     continue
-                worker.task = None
+                worker.task, worker.deadline = None, math.inf
                 worker.done += 1
                 yield message
                 if worker.done >= self.recycle_every:  # Blender's memory creeps up: a fresh process now and then
@@ -134,8 +136,12 @@ class WorkerPool:
         task = worker.task
         worker.task = None
         self._stop(worker, kill=True)
-        if task is None:
-            raise RuntimeError(f"a Blender worker exited while starting (exit code {worker.process.exitcode})")
+        if task is None:  # idle: a fresh one is started when there is work; one that never became ready cannot render
+            if not worker.ready:
+                raise RuntimeError(
+                    f"a Blender worker exited while starting (exit code {worker.process.exitcode}): IEBENCH_BLENDER_LOG=FILE keeps Blender's output"
+                )
+            return
         if on_death(task):
             pending.append(task)
         else:
