@@ -17,6 +17,7 @@ from iebench.dataset.pack import PackOptions
 from iebench.object_lists import ObjectListError, read_object_list
 from iebench.passes import parse_passes
 from iebench.presets import Preset, PresetError, get_preset, load_variant, parse_factor_flag, with_overrides
+from iebench.render.collections import read_collection
 from iebench.render.job import RenderJob, RenderSummary, run
 from iebench.render.objects import ObjectRef, partition, select_objects
 from iebench.render.settings import QUALITIES, RenderSettings
@@ -123,8 +124,6 @@ def prepare_job(request: RenderRequest) -> RenderJob:
     if listed == []:
         named = "--latents and --objects share" if request.latents_from is not None and request.object_list else "--objects names"
         raise ObjectListError(f"{named} no object: nothing to render")
-    from iebench.render.collections import read_collection
-
     read_collection(request.src)  # a linked collection's record must be readable: the manifest and the card carry it
     everything = select_objects(request.src, listed)
     mine = partition(everything, job_index, num_jobs)
@@ -162,12 +161,10 @@ def _shard_plan(
     num_jobs: int,
     passes: tuple[str, ...],
 ) -> dict:
-    from iebench.render.collections import read_collection
     from iebench.render.procedural import is_procedural
     from iebench.render.sinks import shard_plan
 
     collection = {"collection": found} if (found := read_collection(request.src)) else {}
-
     return shard_plan(
         everything,
         mine,
