@@ -583,9 +583,11 @@ def info(out: Path) -> None:
             f"objects: {collection['collection']} collection, {collection['layout']} layout, licence {collection['licence']['name']}"
             + (f" ({len(collection['object_licences'])} objects with their own)" if collection.get("object_licences") else "")
         )
-    click.echo(f"\n{'label':>5}  {'synset':<9} {'class':<14} {'train':>7} {'val':>7}")
+    ids = max([9, *(len(c["synset"]) for c in data["classes"])])  # a linked collection's class ids may be longer than a synset
+    names = max([14, *(len(c["name"]) for c in data["classes"])])
+    click.echo(f"\n{'label':>5}  {'synset':<{ids}} {'class':<{names}} {'train':>7} {'val':>7}")
     for c in data["classes"]:
-        click.echo(f"{c['label']:>5}  {c['synset']:<9} {c['name']:<14} {c['train']:>7} {c['val']:>7}")
+        click.echo(f"{c['label']:>5}  {c['synset']:<{ids}} {c['name']:<{names}} {c['train']:>7} {c['val']:>7}")
     click.echo()
     _echo_info(out, data)
 
