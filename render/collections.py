@@ -170,13 +170,64 @@ def _link_object(src: Path, out: Path, obj: SourceObject) -> None:
     models.mkdir(parents=True)
     (models / f"model_normalized{mesh.suffix.lower()}").symlink_to(mesh)
     if mesh.suffix.lower() not in SELF_CONTAINED:  # an OBJ's .mtl and textures, a .gltf's buffers and images, by relative path
-        for sibling in sorted(mesh.parent.iterdir()):
-            if sibling.suffix.lower() not in MESH_SUFFIXES and not sibling.name.startswith("."):
-                (models / sibling.name).symlink_to(sibling, target_is_directory=sibling.is_dir())
+        # In the object's own folder every other file may belong to it; among other objects' files only what it names.
+        names = _own_files(mesh) if obj.root is not None else _referenced_files(mesh)
+        for name in names:
+            sibling = mesh.parent / name
+            (models / name).symlink_to(sibling, target_is_directory=sibling.is_dir())
     if obj.root is not None:  # the object's other folders (GSO's materials/textures) one level up, as from the mesh's folder
         for entry in sorted((src / obj.root).iterdir()):
             if entry != mesh.parent and not (out / entry.name).exists():
                 (out / entry.name).symlink_to(entry, target_is_directory=entry.is_dir())
+
+
+def _own_files(mesh: Path) -> list[str]:
+    """Every entry beside a mesh in its object's own folder, other meshes and hidden files aside."""
+    return sorted(p.name for p in mesh.parent.iterdir() if p.suffix.lower() not in MESH_SUFFIXES and not p.name.startswith("."))
+
+
+_TEXTURE_STATEMENTS = (b"map_", b"bump", b"disp", b"decal", b"refl", b"norm")
+
+
+def _names_in(path: Path) -> list[str]:
+    """The files an OBJ (its mtllib), an MTL (its maps, the file name last on the line) or a glTF (buffer and image uris)
+    names, as written."""
+    if path.suffix.lower() == ".gltf":
+        from urllib.parse import unquote
+
+        try:
+            gltf = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            return []
+        items = [*gltf.get("buffers", []), *gltf.get("images", [])] if isinstance(gltf, dict) else []
+        return [
+            unquote(i["uri"]) for i in items if isinstance(i, dict) and isinstance(i.get("uri"), str) and not i["uri"].startswith("data:")
+        ]
+    names = []
+    with open(path, "rb") as file:
+        for line in file:
+            words = line.split()
+            if len(words) >= 2 and (words[0] == b"mtllib" or words[0].lower().startswith(_TEXTURE_STATEMENTS)):
+                names += [w.decode("utf-8", "replace") for w in (words[1:] if words[0] == b"mtllib" else words[-1:])]
+    return names
+
+
+def _referenced_files(mesh: Path) -> list[str]:
+    """The entries of the mesh's folder that it (and its MTL files) name: a path's first folder, or a stale path's file
+    name when a file of that name is there; so that a folder of many OBJs does not give each object every other's files."""
+    folder, found = mesh.parent, set()
+    queue = [mesh]
+    while queue:
+        for written in _names_in(queue.pop()):
+            parts = [p for p in written.replace("\\", "/").split("/") if p not in ("", ".")]
+            relative = parts and not written.startswith(("/", "\\")) and ".." not in parts and ":" not in parts[0]
+            name = parts[0] if relative and (folder / parts[0]).exists() else (parts[-1] if parts else "")
+            if not name or name in found or not (folder / name).exists() or (folder / name).suffix.lower() in MESH_SUFFIXES:
+                continue
+            found.add(name)
+            if name.lower().endswith(".mtl") and (folder / name).is_file():
+                queue.append(folder / name)
+    return sorted(found)
 
 
 def _record(src: Path, layout: str, collection: str, licence: str | None, report: LinkReport, licences: dict[str, str]) -> dict:

@@ -302,3 +302,39 @@ def test_render_straight_to_shards_carries_the_collection(collection_src, tmp_pa
         with tarfile.open(shard) as tar:
             names |= {json.loads(tar.extractfile(m).read())["class_name"] for m in tar.getmembers() if m.name.endswith(".json")}
     assert names == {"rubber duck", "wooden toy"}
+
+
+def test_a_flat_folder_of_objs_links_each_only_the_files_it_names(tmp_path):
+    src = tmp_path / "flat"
+    src.mkdir()
+    for name in ("jenga.obj", "jenga.mtl", "jenga.png"):
+        shutil.copy(THIRD_PARTY / "toys" / "jenga" / name, src / name)
+    shutil.copy(DUCK / "models" / "duck.obj", src / "duck.obj")
+    shutil.copy(DUCK / "models" / "duck.mtl", src / "duck.mtl")
+    shutil.copy(DUCK / "images" / "duckCM.png", src / "duckCM.png")
+    files = trimesh.Scene(duck_mesh()).export(file_type="gltf")
+    gltf = json.loads(files.pop("model.gltf"))
+    gltf["images"] = [{"uri": "textures/duck%20CM.png"}]  # an external texture in a folder, its name URL-encoded
+    (src / "textures").mkdir()
+    shutil.copy(DUCK / "images" / "duckCM.png", src / "textures" / "duck CM.png")
+    (src / "duck-twin.gltf").write_text(json.dumps(gltf))
+    for name, data in files.items():
+        (src / name).write_bytes(data)
+    link(src, tmp_path / "objs", "flat")
+    linked = {
+        p.parent.parent.name: sorted(q.name for q in p.parent.iterdir()) for p in (tmp_path / "objs").glob("*/*/models/model_normalized.*")
+    }
+    assert linked["jenga"] == ["jenga.mtl", "jenga.png", "model_normalized.obj"]  # jenga.tga, named but absent, is not linked
+    assert linked["duck"] == ["duck.mtl", "duckCM.png", "model_normalized.obj"]
+    assert linked["duck-twin"] == sorted([*files, "model_normalized.gltf", "textures"])
+    summary = run(
+        RenderJob(
+            objects=tuple(scan_root(tmp_path / "objs")),
+            out=tmp_path / "out",
+            preset=__import__("iebench.presets", fromlist=["get_preset"]).get_preset("3diebench"),
+            views=1,
+            settings=RenderSettings(resolution=32, samples=2, denoiser="fast"),
+            workers=1,
+        )
+    )
+    assert summary.failures == {} and summary.warnings == {}  # every texture found through the links
