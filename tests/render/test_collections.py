@@ -338,3 +338,18 @@ def test_a_flat_folder_of_objs_links_each_only_the_files_it_names(tmp_path):
         )
     )
     assert summary.failures == {} and summary.warnings == {}  # every texture found through the links
+
+
+def test_shapenet_layout_links_whole_object_folders_and_renames_classes(procedural_root, tmp_path):
+    refs = scan_root(procedural_root)
+    report = link(procedural_root, tmp_path / "objs", "shapenet")
+    assert report.linked == len(refs) and report.record["licence"]["name"] == "shapenet-terms-of-use"
+    first = tmp_path / "objs" / refs[0].synset / refs[0].model_id
+    assert first.is_symlink() and first.resolve() == (procedural_root / refs[0].synset / refs[0].model_id).resolve()
+    assert [(r.synset, r.model_id) for r in scan_root(tmp_path / "objs")] == [(r.synset, r.model_id) for r in refs]
+    classes = tmp_path / "classes.csv"
+    mesh = refs[0].mesh.relative_to(procedural_root).as_posix()
+    classes.write_text(f"mesh,class\n{mesh},my chairs\n")
+    report = link(procedural_root, tmp_path / "renamed", "shapenet", classes)
+    assert report.linked == 1 and len(report.left_out) == len(refs) - 1
+    assert [(r.synset, r.model_id) for r in scan_root(tmp_path / "renamed")] == [("my_chairs", refs[0].model_id)]
