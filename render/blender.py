@@ -190,7 +190,7 @@ class SceneRenderer:
         camera = bpy.data.objects.new("Camera", data)
         self.scene.collection.objects.link(camera)
         _set_matrix(camera, spec.CAMERA_ROTATION, spec.CAMERA_LOCATION)
-        self.scene.camera = camera
+        self.scene.camera = self.camera = camera
 
     def _build_floor(self) -> None:
         half = constants.FLOOR_SIZE / 2
@@ -231,9 +231,10 @@ class SceneRenderer:
             self._remove(set(bpy.data.objects) - before)
             raise MeshError(f"Blender could not import {mesh_path}: {str(error).strip()}") from None
         imported = set(bpy.data.objects) - before
-        meshes = [o for o in imported if o.type == "MESH" and len(o.data.vertices) > 0]
+        meshes = sorted((o for o in imported if o.type == "MESH" and len(o.data.vertices) > 0), key=lambda o: o.name)
         _bake_transforms(meshes)  # before the parents (glTF nodes, empties) go: they hold part of the transform
-        self._remove(imported - set(meshes))
+        self._remove(imported - set(meshes))  # a glTF's own cameras and lights too
+        self.scene.camera = self.camera  # in case an importer made one of its cameras the scene's
         if not meshes:
             raise MeshError(f"{mesh_path} holds no mesh with vertices (empty or not a {mesh_path.suffix.lstrip('.').upper()} file)")
         faces = sum(len(o.data.polygons) for o in meshes)
