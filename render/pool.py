@@ -20,6 +20,7 @@ from iebench.render.worker import ObjectResult, ObjectTask, WorkerOptions, init_
 
 # Seconds a fresh worker may take to import Blender and build the scene before the job gives up on it.
 STARTUP_LIMIT_S = 600.0
+MAX_FAILED_STARTS = 3  # workers in a row that die before they are ready: then Blender cannot start here
 DIED = "the Blender worker died while rendering it (a crash, or out of memory)"
 
 
@@ -59,6 +60,7 @@ class WorkerPool:
         self.count, self.options, self.object_timeout, self.recycle_every = count, options, object_timeout, recycle_every
         self._context = get_context("spawn")
         self._workers: list[_Worker] = []
+        self._failed_starts = 0
 
     def _start(self) -> _Worker:
         mine, theirs = self._context.Pipe()
@@ -117,6 +119,7 @@ class WorkerPool:
                     continue
                 if message == "ready":
                     worker.ready, worker.deadline = True, math.inf  # no limit while it waits for a task
+                    self._failed_starts = 0
                     continue
                 worker.task, worker.deadline = None, math.inf
                 worker.done += 1
@@ -136,10 +139,12 @@ class WorkerPool:
         task = worker.task
         worker.task = None
         self._stop(worker, kill=True)
-        if task is None:  # idle: a fresh one is started when there is work; one that never became ready cannot render
-            if not worker.ready:
+        if task is None:  # idle or starting: a fresh one is started when there is work
+            self._failed_starts = 0 if worker.ready else self._failed_starts + 1
+            if self._failed_starts >= MAX_FAILED_STARTS:
                 raise RuntimeError(
-                    f"a Blender worker exited while starting (exit code {worker.process.exitcode}): IEBENCH_BLENDER_LOG=FILE keeps Blender's output"
+                    f"{MAX_FAILED_STARTS} Blender workers in a row exited while starting (exit code {worker.process.exitcode}): "
+                    "IEBENCH_BLENDER_LOG=FILE keeps Blender's output"
                 )
             return
         if on_death(task):
