@@ -24,6 +24,10 @@ MAX_FAILED_STARTS = 3  # workers in a row that die before they are ready: then B
 DIED = "the Blender worker died while rendering it (a crash, or out of memory)"
 
 
+class WorkerStartError(RuntimeError):
+    """Blender cannot start in a worker process here (the job stops: no object could be rendered)."""
+
+
 def timed_out(seconds: float) -> str:
     """The failure reason of an object stopped by the time limit."""
     return f"timed out after {seconds:g} s (--object-timeout): its worker was stopped"
@@ -130,7 +134,7 @@ class WorkerPool:
                 yield from self._died(worker, pending, on_death)
             elif now >= worker.deadline:
                 if worker.task is None:
-                    raise RuntimeError(f"a Blender worker did not start within {STARTUP_LIMIT_S:g} s")
+                    raise WorkerStartError(f"a Blender worker did not start within {STARTUP_LIMIT_S:g} s")
                 task = worker.task
                 self._stop(worker, kill=True)
                 yield ObjectResult(task.ref.key, error=timed_out(self.object_timeout), seconds=self.object_timeout)
@@ -142,7 +146,7 @@ class WorkerPool:
         if task is None:  # idle or starting: a fresh one is started when there is work
             self._failed_starts = 0 if worker.ready else self._failed_starts + 1
             if self._failed_starts >= MAX_FAILED_STARTS:
-                raise RuntimeError(
+                raise WorkerStartError(
                     f"{MAX_FAILED_STARTS} Blender workers in a row exited while starting (exit code {worker.process.exitcode}): "
                     "IEBENCH_BLENDER_LOG=FILE keeps Blender's output"
                 )
