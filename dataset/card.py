@@ -98,14 +98,51 @@ def _passes_note(passes: list[str]) -> list[str]:
     ]
 
 
+def _licence_lines(source: dict) -> list[str]:
+    """The header's licence: generated objects are free; a linked collection's own terms; else ShapeNet's."""
+    collection = source.get("collection")
+    if source.get("procedural", False):
+        return ["license: cc0-1.0"]
+    if not collection:
+        return ["license: other", "license_name: shapenet-terms-of-use", "license_link: https://shapenet.org/terms"]
+    terms = collection["licence"]
+    if terms["id"] != "other":
+        return [f"license: {terms['id']}"]
+    return ["license: other", f"license_name: {terms['name']}", *([f"license_link: {terms['link']}"] if terms.get("link") else [])]
+
+
+def _objects_sentence(source: dict) -> str:
+    """Where the objects come from and the terms they come under."""
+    collection = source.get("collection")
+    if source.get("procedural", False):
+        return (
+            "**Objects**: procedurally generated everyday objects (free to use; no ShapeNet data). Each class carries the "
+            "ShapeNet synset id of the same everyday class."
+        )
+    if not collection:
+        return "**Objects**: ShapeNetCore v2 models; the images are subject to ShapeNet's terms of use (non-commercial research and education)."
+    terms = collection["licence"]
+    text = terms.get("text") or f"meshes under the licence {terms['name']} (as recorded when they were linked: check their source's terms)"
+    sentence = f"**Objects**: {text}; linked from the `{collection['layout']}` layout ({collection['objects']} objects)."
+    per_object = collection.get("object_licences") or {}
+    if per_object:
+        counts: dict[str, int] = {}
+        for name in per_object.values():
+            counts[name] = counts.get(name, 0) + 1
+        listed = ", ".join(f"{count} {name}" for name, count in sorted(counts.items(), key=lambda x: (-x[1], x[0])))
+        sentence += (
+            f" Licences of the objects: {listed}; each object's is listed under `source.collection.object_licences` in `_info.json`."
+        )
+    return sentence
+
+
 def _yaml_header(info: dict) -> list[str]:
     """The Hugging Face header: licence, tags, size, and one config with a split per data split."""
-    name, procedural = info["name"], info["source"].get("procedural", False)
+    name = info["name"]
     total_views = sum(info["splits"][s]["views"] for s in SPLITS)
     return [
         "---",
-        f"license: {'cc0-1.0' if procedural else 'other'}",
-        *([] if procedural else ["license_name: shapenet-terms-of-use", "license_link: https://shapenet.org/terms"]),
+        *_licence_lines(info["source"]),
         f"pretty_name: {name}",
         "task_categories:",
         "- image-classification",
@@ -140,13 +177,7 @@ def _introduction(info: dict) -> list[str]:
         f"Renderings in the style of 3DIEBench (Garrido et al., ICML 2023): {views} views per object, each with a known "
         f"3D rotation, floor colour and spot light, {resolution}x{resolution} JPEG. Written by {info['generator']}.",
         "",
-        (
-            "**Objects**: procedurally generated everyday objects (free to use; no ShapeNet data). Each class carries the "
-            "ShapeNet synset id of the same everyday class."
-            if info["source"].get("procedural", False)
-            else "**Objects**: ShapeNetCore v2 models; the images are subject to ShapeNet's terms of use "
-            "(non-commercial research and education)."
-        ),
+        _objects_sentence(info["source"]),
     ]
 
 

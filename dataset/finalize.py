@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 import iebench
-from iebench.classes import class_name
+from iebench.classes import class_name, collection_class_names
 from iebench.dataset import format as fmt
 from iebench.dataset.card import render_card
 from iebench.dataset.parts import PART_GLOB
@@ -175,7 +175,7 @@ def _describe(parts: list[dict], splits: dict, objects: dict) -> dict:
         "shard_seed": first["shard_seed"],
         "hf_split_names": fmt.HF_SPLIT_NAMES,
         "classes": [
-            {"synset": s, "name": class_name(s), "label": label, **counts[s]}
+            {"synset": s, "name": class_name(s, collection_class_names(first["source"])), "label": label, **counts[s]}
             for s, label in sorted(first["labels"].items(), key=lambda x: x[1])
         ],
         "skipped": sorted({k for p in parts for k in p.get("skipped", [])}),

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from iebench.classes import class_name
+from iebench.classes import class_name, collection_class_names
 from iebench.contact_sheet import SheetRow, contact_sheet, spread_over_classes
 from iebench.layout import image_path, image_view, latent_path
 from iebench.object_lists import object_folders
@@ -164,9 +164,10 @@ def loose_contact_sheet(root: Path, max_objects: int = 12, max_views: int = 8, t
     chosen = spread_over_classes(objects, lambda obj: obj.synset, max_objects)
     rows = []
     passes = [name for name in passes_of(root, objects) if PASSES[name].preview is not None]
+    names = collection_class_names((render_manifest(root) or {}).get("object_source"))
     for obj in chosen:
         views = [(Image.open(image_path(obj.folder, v)), read_latents(obj, v)) for v in obj.views[:max_views]]
-        rows.append(SheetRow(f"{class_name(obj.synset)}\n{obj.synset}\n{obj.model_id[:10]}", views))
+        rows.append(SheetRow(f"{class_name(obj.synset, names)}\n{obj.synset}\n{obj.model_id[:10]}", views))
         for name in passes:  # a row per pass under the object's images
             images = [(preview_image(name, (obj.folder / PASSES[name].loose_name(v)).read_bytes()), None) for v in obj.views[:max_views]]
             rows.append(SheetRow(name, images))

@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
-from iebench.classes import class_name
+from iebench.classes import class_name, collection_class_names
 from iebench.cores import available_cores
 from iebench.dataset import format as fmt
 from iebench.dataset.loose import (
@@ -194,14 +194,15 @@ def load_sample(
     latent_names: tuple[str, ...],
     preset: str,
     passes: tuple[str, ...] = (),
+    names: dict[str, str] | None = None,
 ) -> fmt.ObjectSample:
-    """One object's files as the sample a shard stores (`read_checked` checks them)."""
+    """One object's files as the sample a shard stores (`read_checked` checks them); `names`: a collection's class names."""
     jpegs, latents, views_passes = read_checked(obj_folder, synset, model_id, views, resolution, passes)
     return fmt.ObjectSample(
         synset,
         model_id,
         label,
-        class_name(synset),
+        class_name(synset, names),
         tuple(jpegs),
         latents,
         latent_names,
@@ -231,6 +232,7 @@ def _write_planned_shard(out: Path, shard: dict, part: dict, folders: dict[str, 
                     tuple(part["latent_names"]),
                     part["preset"]["name"],
                     tuple(part.get("passes", ())),
+                    collection_class_names(part.get("source")),
                 )
             )
         fmt.write_shard(out / shard["name"], samples)
@@ -332,6 +334,12 @@ def _write_shards(out: Path, part: dict, objects: list[LooseObject], workers: in
         )
 
 
+def _collection_of(manifest: dict | None) -> dict:
+    """The linked collection the render's objects came from (`iebench objects link`), as a set's source records it."""
+    collection = ((manifest or {}).get("object_source") or {}).get("collection")
+    return {"collection": collection} if collection else {}
+
+
 def pack(src: Path, out: Path, options: PackOptions = PackOptions()) -> tuple[dict, list[str]]:
     """Pack a loose-layout folder into shards; returns the finalized `_info.json` and, for each object skipped
     (`skip_bad`), why: "<synset>/<model_id>: <problem>"."""
@@ -373,6 +381,7 @@ def pack(src: Path, out: Path, options: PackOptions = PackOptions()) -> tuple[di
             "kind": "loose",
             "path": str(src.resolve()),
             "procedural": bool(manifest and manifest.get("object_source", {}).get("procedural")),
+            **_collection_of(manifest),
         },
         synsets=[o.synset for o in good],
         split=split_record(split_files=options.split_files, val_fraction=options.val_fraction, seed=options.split_seed),

@@ -12,7 +12,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image
 
-from iebench.classes import class_name
+from iebench.classes import class_name, collection_class_names
 from iebench.contact_sheet import SheetRow, contact_sheet, spread_over_classes
 from iebench.dataset import format as fmt
 from iebench.dataset.finalize import load_info
@@ -91,10 +91,11 @@ def shard_contact_sheet(root: Path, split: str = "train", max_objects: int = 12,
     chosen = spread_over_classes(shards.samples(split), lambda ref: ref.synset, max_objects)
     rows = []
     passes = [name for name in shards.info.get("passes", ()) if PASSES[name].preview is not None]
+    names = collection_class_names(shards.info.get("source"))
     for ref in chosen:
         latents = ref.latents()
         views = [(Image.open(io.BytesIO(ref.read(fmt.view_field(v)))), latents[v]) for v in range(min(max_views, len(latents)))]
-        rows.append(SheetRow(f"{class_name(ref.synset)} ({ref.label})\n{ref.synset}\n{ref.model_id[:10]}\n{split}", views))
+        rows.append(SheetRow(f"{class_name(ref.synset, names)} ({ref.label})\n{ref.synset}\n{ref.model_id[:10]}\n{split}", views))
         for name in passes:  # a row per pass under the object's images
             rows.append(SheetRow(name, [(preview_image(name, ref.read(fmt.pass_field(v, name))), None) for v in range(len(views))]))
     if not rows:

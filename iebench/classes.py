@@ -61,9 +61,15 @@ SHAPENET_SYNSETS: dict[str, str] = {
 }
 
 
-def class_name(synset: str) -> str:
-    """Everyday name of a ShapeNet synset id, or the id itself when it is not a ShapeNet synset."""
-    return SHAPENET_SYNSETS.get(synset, synset)
+def class_name(synset: str, names: dict[str, str] | None = None) -> str:
+    """Everyday name of a class id: a linked collection's own name for it (`names`), a ShapeNet synset's, else the id."""
+    named = (names or {}).get(synset)
+    return named if named and named != synset else SHAPENET_SYNSETS.get(synset, synset)
+
+
+def collection_class_names(source: dict | None) -> dict[str, str]:
+    """Class id -> name of a linked collection (its `_collection.json`, carried in a set's `source`); empty otherwise."""
+    return ((source or {}).get("collection") or {}).get("classes") or {}
 
 
 def label_map(synsets: list[str] | set[str]) -> dict[str, int]:

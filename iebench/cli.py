@@ -201,15 +201,71 @@ def objects_procedural(out: Path, classes: int, per_class: int, seed: int) -> No
 def objects_list(root: Path) -> None:
     """Count the objects per class of a ShapeNet-layout folder."""
     from iebench.classes import class_name
+    from iebench.render.collections import read_collection
     from iebench.render.objects import scan_root
 
     found = scan_root(root)
+    names = (read_collection(root) or {}).get("classes")  # a linked collection's own class names
     counts: dict[str, int] = {}
     for ref in found:
         counts[ref.synset] = counts.get(ref.synset, 0) + 1
     for synset, count in sorted(counts.items()):
-        click.echo(f"{synset}  {class_name(synset):<14} {count:>7}")
+        click.echo(f"{synset}  {class_name(synset, names):<14} {count:>7}")
     click.echo(f"{len(found)} objects in {len(counts)} classes")
+
+
+@objects.command("link")
+@click.argument("src", type=click.Path(path_type=Path))
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option(
+    "--layout",
+    required=True,
+    type=click.Choice(["shapenet", "class-folders", "gso", "objaverse", "flat"]),
+    help="How SRC holds its objects: shapenet (<synset>/<id>/models/model_normalized.obj), class-folders (<class>/<name>.glb: "
+    "ShapeNetCore's GLB, ABO), gso (<name>/meshes/model.obj), objaverse (<uid>.glb in any sub-folders), flat (mesh files).",
+)
+@click.option(
+    "--classes",
+    "classes_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="CSV with the header mesh,class (optionally licence): each mesh path relative to SRC and its class; "
+    "meshes it does not list are left out.",
+)
+@click.option(
+    "--collection",
+    type=click.Choice(["shapenet", "gso", "abo", "objaverse", "other"]),
+    help="Which collection it is, for its licence on the dataset card [default: shapenet, gso, objaverse from the layout; else other].",
+)
+@click.option("--licence", help="The licence to record (for --collection other, e.g. cc-by-4.0; overrides a collection's own).")
+def objects_link(src: Path, out: Path, layout: str, classes_file: Path | None, collection: str | None, licence: str | None) -> None:
+    """Link a collection of meshes into ShapeNet's layout (symbolic links, no copies) in OUT, which must not exist.
+
+    OUT gets <class>/<model_id>/models/model_normalized.<ext> for every object, with the files its mesh
+    refers to beside it, and _collection.json (layout, licence, class names), which `iebench render`
+    carries into its manifest and the dataset card. docs/rendering.md lists the collections.
+
+    \b
+    Examples:
+      iebench objects link ShapeNetCore.v2 objs --layout shapenet
+      iebench objects link google_scanned_objects objs --layout gso --classes gso_classes.csv
+      iebench objects link objaverse/glbs objs --layout objaverse --classes lvis.csv
+      iebench objects link abo/3dmodels/original objs --layout flat --classes abo_types.csv --collection abo
+    """
+    from iebench.render.collections import LinkError, link
+
+    try:
+        report = link(src, out, layout, classes_file, collection, licence)
+    except (LinkError, OSError) as error:
+        _fail(str(error))
+    record = report.record
+    click.echo(
+        f"linked {report.linked} objects of {len(report.classes)} classes into {out} "
+        f"(collection {record['collection']}, licence {record['licence']['name']})"
+    )
+    if report.left_out:
+        click.echo(f"{len(report.left_out)} meshes left out: {classes_file} does not list them (first: {report.left_out[0]})")
+    if report.not_found:
+        click.echo(f"{len(report.not_found)} rows of {classes_file} name no mesh of {src} (first: {report.not_found[0]})", err=True)
 
 
 # ---------------------------------------------------------------------------------------------- render
@@ -316,6 +372,15 @@ def shard_options(note: str = "") -> Callable[[Callable], Callable]:
     metavar="NAMES",
     help="Also store these passes of every view, from the same render: depth, normal, mask (comma-separated); "
     "the camera record (intrinsics, extrinsics, object matrix) comes with any. Default: none (RGB only).",
+)
+@click.option(
+    "--object-timeout",
+    type=POSITIVE,
+    help="Seconds one object's import and views may take; a slower object's worker is stopped and the object is listed "
+    "as timed out [default: 300 s plus, per view, 2 s and 20 times a view's time on 2 CPU cores at these settings].",
+)
+@click.option(
+    "--retry-failed", is_flag=True, help="On a resume, render again the objects an earlier run stopped (timed out, or their worker died)."
 )
 @click.option("--dry-run", is_flag=True, help="Print the image count, disk estimate and ETA (from a short calibration render), then stop.")
 @click.option(
@@ -518,9 +583,17 @@ def info(out: Path) -> None:
     settings = (data.get("render_manifest") or {}).get("render_settings")
     if settings:
         click.echo("render: " + ", ".join(f"{k} {v}" for k, v in settings.items()))
-    click.echo(f"\n{'label':>5}  {'synset':<9} {'class':<14} {'train':>7} {'val':>7}")
+    collection = data["source"].get("collection")
+    if collection:
+        click.echo(
+            f"objects: {collection['collection']} collection, {collection['layout']} layout, licence {collection['licence']['name']}"
+            + (f" ({len(collection['object_licences'])} objects with their own)" if collection.get("object_licences") else "")
+        )
+    ids = max([9, *(len(c["synset"]) for c in data["classes"])])  # a linked collection's class ids may be longer than a synset
+    names = max([14, *(len(c["name"]) for c in data["classes"])])
+    click.echo(f"\n{'label':>5}  {'synset':<{ids}} {'class':<{names}} {'train':>7} {'val':>7}")
     for c in data["classes"]:
-        click.echo(f"{c['label']:>5}  {c['synset']:<9} {c['name']:<14} {c['train']:>7} {c['val']:>7}")
+        click.echo(f"{c['label']:>5}  {c['synset']:<{ids}} {c['name']:<{names}} {c['train']:>7} {c['val']:>7}")
     click.echo()
     _echo_info(out, data)
 

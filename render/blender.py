@@ -23,6 +23,7 @@ from iebench import scene_constants as constants
 from iebench.passes import PASSES
 from iebench.render import scene as spec
 from iebench.render.exr import read_exr_channels
+from iebench.render.objects import NATIVE_SUFFIXES
 from iebench.render.settings import RenderSettings
 
 _DENOISE_QUALITY = {"fast": "FAST", "balanced": "BALANCED", "high": "HIGH"}
@@ -189,7 +190,7 @@ class SceneRenderer:
         camera = bpy.data.objects.new("Camera", data)
         self.scene.collection.objects.link(camera)
         _set_matrix(camera, spec.CAMERA_ROTATION, spec.CAMERA_LOCATION)
-        self.scene.camera = camera
+        self.scene.camera = self.camera = camera
 
     def _build_floor(self) -> None:
         half = constants.FLOOR_SIZE / 2
@@ -217,24 +218,32 @@ class SceneRenderer:
         self.scene.collection.objects.link(self.spot)
 
     def load(self, mesh_path: Path, max_faces: int) -> LoadedObject:
-        """Import an OBJ (Y-up, as ShapeNet's), join its parts and normalise it like ShapeNet's models."""
+        """Import a mesh with Blender's own importer (`NATIVE_SUFFIXES`), join its parts and normalise it like ShapeNet's.
+
+        OBJ, PLY and STL are read Y-up, -Z front, as ShapeNet's OBJ; glTF is Y-up by definition and its
+        importer turns it Z-up itself, so an object and its glTF twin land in the same pose.
+        """
+        mesh_path = Path(mesh_path)
         before = set(bpy.data.objects)
         try:
-            bpy.ops.wm.obj_import(filepath=str(mesh_path), forward_axis="NEGATIVE_Z", up_axis="Y")
+            _import(mesh_path)
         except RuntimeError as error:
             self._remove(set(bpy.data.objects) - before)
             raise MeshError(f"Blender could not import {mesh_path}: {str(error).strip()}") from None
         imported = set(bpy.data.objects) - before
-        meshes = [o for o in imported if o.type == "MESH" and len(o.data.vertices) > 0]
-        self._remove(imported - set(meshes))
+        meshes = sorted((o for o in imported if o.type == "MESH" and len(o.data.vertices) > 0), key=lambda o: o.name)
+        _bake_transforms(meshes)  # before the parents (glTF nodes, empties) go: they hold part of the transform
+        self._remove(imported - set(meshes))  # a glTF's own cameras and lights too
+        self.scene.camera = self.camera  # in case an importer made one of its cameras the scene's
         if not meshes:
-            raise MeshError(f"{mesh_path} holds no mesh with vertices (empty or not an OBJ file)")
+            raise MeshError(f"{mesh_path} holds no mesh with vertices (empty or not a {mesh_path.suffix.lstrip('.').upper()} file)")
         faces = sum(len(o.data.polygons) for o in meshes)
         if faces > max_faces:
             self._remove(set(meshes))
             raise MeshError(f"{mesh_path} has {faces:,} faces, more than --max-faces {max_faces:,}")
-        warnings = _repair_textures(meshes, Path(mesh_path))
+        warnings = _missing_material_libraries(mesh_path) + _repair_textures(meshes, mesh_path)
         _drop_transmission(meshes)
+        _show_vertex_colours(meshes)
         obj = _join(meshes)
         _normalise(obj)
         obj.pass_index = OBJECT_PASS_INDEX
@@ -310,15 +319,42 @@ def _fast_tmp() -> str | None:
     return "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
 
 
-def _join(meshes: list) -> bpy.types.Object:
-    """Join the importer's parts into one object and bake its transform (the Y-up to Z-up turn) into the mesh.
+def _import(mesh_path: Path) -> None:
+    """Run the Blender importer of the mesh's format (raises RuntimeError when it fails)."""
+    suffix = mesh_path.suffix.lower()
+    if suffix not in NATIVE_SUFFIXES:
+        raise MeshError(f"{mesh_path}: Blender has no importer for {suffix} files (convert it first)")
+    path = str(mesh_path)
+    if suffix == ".obj":
+        bpy.ops.wm.obj_import(filepath=path, forward_axis="NEGATIVE_Z", up_axis="Y")
+    elif suffix == ".ply":
+        bpy.ops.wm.ply_import(filepath=path, forward_axis="NEGATIVE_Z", up_axis="Y", import_colors="SRGB")
+    elif suffix == ".stl":
+        bpy.ops.wm.stl_import(filepath=path, forward_axis="NEGATIVE_Z", up_axis="Y")
+    else:  # glTF: Y-up by definition; the importer turns it Z-up
+        bpy.ops.import_scene.gltf(filepath=path, import_shading="NORMALS", loglevel=50)
+
+
+def _bake_transforms(meshes: list) -> None:
+    """Bake each part's world transform into its own mesh data (the OBJ importer's Y-up to Z-up turn, glTF's node
+    transforms), so that the view's rotation is the object's only transform.
 
     The OBJ importer puts the axis conversion into each object's rotation (pi/2, 0, 0); setting the
-    view's rotation over it would lay every object on its side (SPEC 1a).
+    view's rotation over it would lay every object on its side (SPEC 1a). A mesh that several glTF
+    nodes share is copied first, so that each instance keeps its own placement.
     """
     for obj in meshes:
-        obj.data.transform(obj.matrix_world)
+        if obj.data.users > 1:
+            obj.data = obj.data.copy()
+    for obj in meshes:
+        matrix = obj.matrix_world.copy()
+        obj.parent = None
+        obj.data.transform(matrix)
         obj.matrix_world = Matrix.Identity(4)
+
+
+def _join(meshes: list) -> bpy.types.Object:
+    """Join the importer's parts (transforms already baked) into one object."""
     if len(meshes) > 1:
         with bpy.context.temp_override(active_object=meshes[0], selected_editable_objects=meshes, selected_objects=meshes):
             bpy.ops.object.join()
@@ -359,40 +395,111 @@ def _drop_transmission(meshes: list) -> None:
 
 
 def _find_texture(name: str, object_dir: Path) -> Path | None:
-    """Look for a texture by file name under the object's folder (ShapeNet keeps them in images/)."""
+    """Look for a texture by file name under the object's folder (ShapeNet keeps them in images/), following linked
+    folders (`iebench objects link` builds objects of links)."""
     wanted = name.lower()
-    for candidate in sorted(object_dir.rglob("*")):
-        if candidate.is_file() and candidate.name.lower() == wanted:
-            return candidate
+    for folder, dirs, files in sorted(os.walk(object_dir, followlinks=True)):
+        dirs.sort()
+        for file in sorted(files):
+            candidate = Path(folder) / file
+            if file.lower() == wanted and candidate.is_file():
+                return candidate
     return None
 
 
-def _repair_textures(meshes: list, mesh_path: Path) -> list[str]:
-    """Point textures with absolute or stale paths at the file beside the model; unlink the missing ones.
+def _as_written(filepath: str, mesh_dir: Path) -> str:
+    """A texture path as the model file wrote it: the OBJ importer joins even an absolute path onto the model's folder
+    (`models//abs/tex.png`); Blender's relative `//` prefix is dropped too."""
+    path = filepath.replace("\\", "/")
+    for prefix in (str(mesh_dir) + "/", "//"):
+        if path.startswith(prefix):
+            path = path[len(prefix) :]
+            break
+    return path if path.startswith("/") else os.path.normpath(path)
 
-    A texture that cannot be found renders as Blender's magenta; unlinking it leaves the material's
-    own base colour (the MTL's Kd), and the object is reported with a warning.
+
+def _missing_material_libraries(mesh_path: Path) -> list[str]:
+    """An OBJ's `mtllib` files that are not there (Blender then renders the object grey without a word)."""
+    if mesh_path.suffix.lower() != ".obj":
+        return []
+    with open(mesh_path, "rb") as file:
+        names = [line.split(None, 1)[1].strip() for line in file if line.startswith(b"mtllib") and len(line.split(None, 1)) == 2]
+    warnings = []
+    for raw in names:
+        name = raw.decode("utf-8", "replace")
+        if not (mesh_path.parent / name.replace("\\", "/")).is_file():
+            warnings.append(f"missing material library {name!r} (mtllib of {mesh_path.name}): rendered with default materials")
+    return warnings
+
+
+def _show_vertex_colours(meshes: list) -> None:
+    """Give a part with vertex colours and no material one that shows them (PLY files carry colours, not materials)."""
+    for obj in meshes:
+        colours = obj.data.color_attributes
+        if len(colours) == 0 or any(slot.material for slot in obj.material_slots):
+            continue
+        material = bpy.data.materials.new(f"{obj.name}-colours")
+        nodes = material.node_tree.nodes
+        attribute = nodes.new("ShaderNodeVertexColor")
+        attribute.layer_name = colours[0].name
+        bsdf = nodes.get("Principled BSDF") or nodes.new("ShaderNodeBsdfPrincipled")
+        material.node_tree.links.new(attribute.outputs["Color"], bsdf.inputs["Base Color"])
+        obj.data.materials.append(material)
+
+
+def _texture_problem(image: bpy.types.Image, mesh_path: Path, object_dir: Path) -> str | None:
+    """Why an image cannot be used (None when it can): point a stale path at the file of the same name first."""
+    readable = _has_pixels
+    if image.packed_file is None and image.source == "FILE":
+        path = Path(bpy.path.abspath(image.filepath, start=str(mesh_path.parent)))
+        if not path.is_file():
+            found = _find_texture(Path(image.filepath.replace("\\", "/")).name, object_dir)
+            if found is None:
+                return f"missing texture {_as_written(image.filepath, mesh_path.parent)!r}"
+            image.filepath = os.path.abspath(found)
+            image.reload()  # the render loads it; in the background its size stays 0 until then, so probe a fresh copy
+            readable = _file_has_pixels
+    if not readable(image):
+        shown = _as_written(image.filepath, mesh_path.parent) if image.filepath else image.name
+        return f"unreadable texture {shown!r} ({'embedded image' if image.packed_file else 'file'} is not an image Blender can read)"
+    return None
+
+
+def _has_pixels(image: bpy.types.Image) -> bool:
+    """Reading an image's size loads it: zero when its data cannot be decoded."""
+    return image.size[0] > 0
+
+
+def _file_has_pixels(image: bpy.types.Image) -> bool:
+    """Whether the file an image points at decodes (a fresh copy is loaded, measured and dropped)."""
+    probe = bpy.data.images.load(bpy.path.abspath(image.filepath), check_existing=False)
+    try:
+        return probe.size[0] > 0
+    finally:
+        bpy.data.images.remove(probe)
+
+
+def _repair_textures(meshes: list, mesh_path: Path) -> list[str]:
+    """Point textures with absolute or stale paths at the file beside the model; unlink the missing and unreadable ones.
+
+    A texture that cannot be found or read renders as Blender's magenta; unlinking it leaves the
+    material's own base colour (the MTL's Kd, glTF's baseColorFactor), and the object is reported
+    with a warning. Every format goes through here (OBJ, glTF/GLB with its embedded images, PLY).
     """
     object_dir = mesh_path.parent.parent if mesh_path.parent.name == "models" else mesh_path.parent
     warnings = []
     materials = {slot.material for obj in meshes for slot in obj.material_slots if slot.material}
-    for material in materials:
+    for material in sorted(materials, key=lambda m: m.name):
         if material.node_tree is None:
             continue
         for node in list(material.node_tree.nodes):
             if node.type != "TEX_IMAGE" or node.image is None:
                 continue
-            image = node.image
-            path = Path(bpy.path.abspath(image.filepath, start=str(mesh_path.parent)))
-            if path.is_file():
+            problem = _texture_problem(node.image, mesh_path, object_dir)
+            if problem is None:
                 continue
-            found = _find_texture(Path(image.filepath.replace("\\", "/")).name, object_dir)
-            if found is not None:
-                image.filepath = str(found)
-                image.reload()
-                continue
-            warnings.append(f"missing texture {image.filepath!r} (material {material.name!r}): rendered with its base colour")
+            warnings.append(f"{problem} (material {material.name!r}): rendered with its base colour")
             for output in node.outputs:
                 for link in list(output.links):
                     material.node_tree.links.remove(link)
-    return warnings
+    return list(dict.fromkeys(warnings))  # an image used by several nodes of a material is named once

@@ -9,10 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -25,8 +22,10 @@ from iebench.files import remove_temporary, write_atomic, write_json_atomic
 from iebench.layout import LATENT_GLOB, object_dir
 from iebench.presets import Preset, sample_view_latents
 from iebench.render import writer
+from iebench.render.collections import read_collection
 from iebench.render.given_latents import GivenLatents
 from iebench.render.objects import ObjectRef
+from iebench.render.pool import WorkerPool, is_stopped_reason
 from iebench.render.procedural import is_procedural
 from iebench.render.settings import RenderSettings
 from iebench.render.sinks import LooseSink, ShardSink
@@ -34,8 +33,6 @@ from iebench.render.worker import (
     ObjectResult,
     ObjectTask,
     WorkerOptions,
-    init_worker,
-    render_object,
 )
 from iebench.scene_constants import scene_record
 
@@ -69,15 +66,30 @@ class RenderJob:
     shard_plan: dict | None = None  # write shards by this plan (`render.sinks.shard_plan`) instead of loose files
     given: GivenLatents | None = None  # render exactly these views and factors instead of sampling them
     passes: tuple[str, ...] = ()  # named passes (`iebench.passes`) written with every view; none: RGB only
+    object_timeout: float | None = None  # seconds an object's import and views may take; None: `default_object_timeout`
+    retry_failed: bool = False  # render again the objects an earlier run stopped (timed out, or their worker died)
 
     def worker_count(self) -> int:
         """Worker processes to start: the flag, or one per THREADS_PER_WORKER cores, never more than objects."""
         count = self.workers or max(1, available_cores() // THREADS_PER_WORKER)
         return max(1, min(count, len(self.objects) or 1))
 
+    def time_limit(self) -> float:
+        """Seconds one object's import and views may take before its worker is stopped."""
+        if self.object_timeout is not None:
+            return self.object_timeout
+        return default_object_timeout(self.views, self.settings)  # with given latents, `views` is their most per object
+
     def threads_per_worker(self) -> int:
         """Cycles threads per worker, so that workers together use every core once."""
         return self.threads or max(1, available_cores() // self.worker_count())
+
+
+def default_object_timeout(views: int, settings: RenderSettings) -> float:
+    """A time limit no real object reaches: 300 s to import, and per view 2 s plus 20 times what a view took on 2 CPU
+    cores (0.037 s per sample at 256 px: 0.89 s at 24 spp, docs/benchmarks.md), scaled with the pixel count."""
+    per_view = 2.0 + 20 * 0.04 * settings.samples * (settings.resolution / 256) ** 2
+    return round(300.0 + views * per_view)
 
 
 @dataclass
@@ -139,6 +151,7 @@ def _manifest(job: RenderJob, summary: RenderSummary | None, status: str, render
         "object_source": {
             "root": str(job.source_root) if job.source_root else None,
             "procedural": bool(job.source_root and is_procedural(job.source_root)),
+            **({"collection": collection} if (collection := read_collection(job.source_root)) else {}),  # `iebench objects link`
         },
         "objects": [o.key for o in job.objects],
         "counts": None
@@ -273,49 +286,47 @@ def _write_failures(job: RenderJob, summary: RenderSummary) -> None:
 
 
 def _run_pool(job: RenderJob, sink: LooseSink | ShardSink, tasks: list[ObjectTask], summary: RenderSummary, progress: tqdm) -> None:
-    """Render tasks on a pool of Blender workers, at most one in flight per worker.
+    """Render tasks on Blender workers (`render.pool`), at most one object in flight per worker.
 
-    If a worker dies (a Blender crash, out of memory), the objects in flight then are retried once in
-    a fresh pool; an object that is in flight during two deaths is reported as failed.
+    An object that runs past the job's time limit has its worker killed and replaced, and is recorded
+    as timed out. If a worker dies (a Blender crash, out of memory), its object is retried once in a
+    fresh worker, and reported as failed if that one dies too.
     """
     options = WorkerOptions(job.settings, job.threads_per_worker(), job.max_faces, job.max_mesh_mb, job.passes)
-    pending = list(reversed(tasks))
     deaths: dict[str, int] = {}
-    while pending:
-        with ProcessPoolExecutor(
-            max_workers=job.worker_count(),
-            mp_context=get_context("spawn"),
-            initializer=init_worker,
-            initargs=(options,),
-            max_tasks_per_child=job.recycle_every,
-        ) as pool:
-            in_flight: dict = {}
-            try:
-                while pending or in_flight:
-                    while pending and len(in_flight) < job.worker_count():
-                        future = pool.submit(render_object, pending[-1])  # may raise: pop only after
-                        in_flight[future] = pending.pop()
-                    finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-                    succeeded = {future for future in finished if future.exception() is None}
-                    for future in succeeded:  # recorded even when a worker died meanwhile
-                        task, result = in_flight.pop(future), future.result()
-                        _record(sink, result, summary)
-                        if result.error:
-                            _write_failures(job, summary)
-                            progress.write(f"failed: {result.key}: {result.error.splitlines()[0]}")
-                        progress.update(len(task.views))
-                    for future in finished - succeeded:
-                        raise future.exception()  # a dead worker: its task stays in flight, to be retried
-            except BrokenProcessPool:
-                for task in in_flight.values():
-                    deaths[task.ref.key] = deaths.get(task.ref.key, 0) + 1
-                    if deaths[task.ref.key] >= 2:
-                        reason = "the Blender worker died twice while rendering it (crash or out of memory)"
-                        _record(sink, ObjectResult(task.ref.key, error=reason), summary)
-                        progress.update(len(task.views))
-                    else:
-                        pending.append(task)
-                _write_failures(job, summary)
+
+    def retry_after_death(task: ObjectTask) -> bool:
+        deaths[task.ref.key] = deaths.get(task.ref.key, 0) + 1
+        return deaths[task.ref.key] < 2
+
+    views = {task.ref.key: len(task.views) for task in tasks}
+    pool = WorkerPool(job.worker_count(), options, job.time_limit(), job.recycle_every)
+    for result in pool.run(tasks, retry_after_death):
+        _record(sink, result, summary)
+        if result.error:
+            _write_failures(job, summary)
+            progress.write(f"failed: {result.key}: {result.error.splitlines()[0]}")
+        progress.update(views[result.key])
+
+
+EARLIER = "(in an earlier run; --retry-failed renders it again)"
+
+
+def _carried_failures(job: RenderJob, tasks: list[ObjectTask]) -> tuple[list[ObjectTask], dict[str, str]]:
+    """Tasks a resume skips (objects a previous run stopped: timed out, or their worker died), unless --retry-failed."""
+    path = failures_path(job.out, job.job_index, job.num_jobs)
+    if job.retry_failed or not path.is_file():
+        return tasks, {}
+    stopped = {}
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:  # a damaged line: that object is simply rendered again
+            continue
+        if isinstance(record, dict) and record.get("severity") == "error" and is_stopped_reason(record.get("reason", "")):
+            stopped[record["object"]] = record["reason"]
+    carried = {task.ref.key: stopped[task.ref.key] for task in tasks if task.ref.key in stopped}
+    return [task for task in tasks if task.ref.key not in carried], carried
 
 
 def run(job: RenderJob) -> RenderSummary:
@@ -335,7 +346,11 @@ def run(job: RenderJob) -> RenderSummary:
     except ValueError as error:
         raise RenderJobError(str(error)) from None
     tasks, done = plan(job, sink)
+    tasks, carried = _carried_failures(job, tasks)  # read before this run rewrites the failure list
     summary = RenderSummary(objects=len(job.objects), images_skipped=done)
+    for key, reason in carried.items():  # recorded again (and left out of their shards), not rendered
+        note = "" if reason.endswith(EARLIER) else f" {EARLIER}"
+        _record(sink, ObjectResult(key, error=reason + note), summary)
     todo = sum(len(t.views) for t in tasks)
     with tqdm(total=todo, unit="img", desc="render", dynamic_ncols=True, disable=todo == 0) as progress:
         if tasks:
@@ -378,9 +393,8 @@ def estimate(job: RenderJob, calibration_views: int = 3) -> Estimate:
     views = view_latents(job, ref, views_of(job, ref)[:calibration_views])  # the views it will render, as it will render them
     total = sum(len(views_of(job, o)) for o in job.objects)
     options = WorkerOptions(job.settings, job.threads_per_worker(), job.max_faces, job.max_mesh_mb, job.passes)
-    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"), initializer=init_worker, initargs=(options,)) as pool:
-        pool.submit(render_object, ObjectTask(ref, views[:1], job.preset.latent_names)).result()  # warm-up
-        result = pool.submit(render_object, ObjectTask(ref, views, job.preset.latent_names)).result()
+    tasks = [ObjectTask(ref, views[:1], job.preset.latent_names), ObjectTask(ref, views, job.preset.latent_names)]  # warm-up, then timed
+    *_, result = WorkerPool(1, options, job.time_limit()).run(tasks, on_death=lambda task: False)  # one worker: in order
     if result.error:
         raise RenderJobError(f"calibration render of {ref.key} failed: {result.error}")
     latent_bytes = len(writer.npy_bytes(np.zeros(len(job.preset.latent_names))))

@@ -2,7 +2,7 @@
 
 Layout: `<root>/<synset>/<model_id>/models/model_normalized.obj` (+ .mtl, textures under images/).
 A folder of other meshes in the same `<class>/<id>/` layout works too: the mesh is the folder's
-`models/model_normalized.obj` or else its single mesh file (OBJ; other formats via trimesh).
+`models/model_normalized.obj` or else its single mesh file (OBJ, glTF/GLB, PLY and STL through Blender's importers; OFF via trimesh).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 from iebench.object_lists import object_folders
 
 MESH_SUFFIXES = (".obj", ".off", ".ply", ".stl", ".glb", ".gltf")
+NATIVE_SUFFIXES = (".obj", ".ply", ".stl", ".glb", ".gltf")  # what Blender's own importers read; the rest goes through trimesh
 
 
 class ObjectSourceError(ValueError):

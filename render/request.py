@@ -17,6 +17,7 @@ from iebench.dataset.pack import PackOptions
 from iebench.object_lists import ObjectListError, read_object_list
 from iebench.passes import parse_passes
 from iebench.presets import Preset, PresetError, get_preset, load_variant, parse_factor_flag, with_overrides
+from iebench.render.collections import read_collection
 from iebench.render.job import RenderJob, RenderSummary, run
 from iebench.render.objects import ObjectRef, partition, select_objects
 from iebench.render.settings import QUALITIES, RenderSettings
@@ -57,6 +58,8 @@ class RenderRequest:
     latents_from: Path | None = None  # render exactly the views these latents give
     shards: PackOptions | None = None  # write shards with these options instead of loose files
     passes: str = ""  # named passes to store besides RGB, comma-separated (iebench.passes)
+    object_timeout: float | None = None  # None: `render.job.default_object_timeout`
+    retry_failed: bool = False
 
 
 def _env_int(name: str) -> int | None:
@@ -121,6 +124,7 @@ def prepare_job(request: RenderRequest) -> RenderJob:
     if listed == []:
         named = "--latents and --objects share" if request.latents_from is not None and request.object_list else "--objects names"
         raise ObjectListError(f"{named} no object: nothing to render")
+    read_collection(request.src)  # a linked collection's record must be readable: the manifest and the card carry it
     everything = select_objects(request.src, listed)
     mine = partition(everything, job_index, num_jobs)
     plan = None
@@ -142,6 +146,8 @@ def prepare_job(request: RenderRequest) -> RenderJob:
         shard_plan=plan,
         given=given,
         passes=passes,
+        object_timeout=request.object_timeout,
+        retry_failed=request.retry_failed,
     )
 
 
@@ -158,6 +164,7 @@ def _shard_plan(
     from iebench.render.procedural import is_procedural
     from iebench.render.sinks import shard_plan
 
+    collection = {"collection": found} if (found := read_collection(request.src)) else {}
     return shard_plan(
         everything,
         mine,
@@ -168,7 +175,7 @@ def _shard_plan(
         latent_names=scene.latent_names,
         job_index=job_index,
         num_jobs=num_jobs,
-        source={"kind": "render", "path": str(request.src), "procedural": is_procedural(request.src)},
+        source={"kind": "render", "path": str(request.src), "procedural": is_procedural(request.src), **collection},
         passes=passes,
     )
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from iebench.classes import class_name
+from iebench.classes import class_name, collection_class_names
 from iebench.dataset import format as fmt
 from iebench.dataset.pack import PackOptions
 from iebench.dataset.parts import new_part, part_path, shard_job_suffix
@@ -124,7 +124,7 @@ class ShardSink:
                     synset,
                     model_id,
                     self.part["labels"][synset],
-                    class_name(synset),
+                    class_name(synset, collection_class_names(self.part.get("source"))),
                     tuple(v.jpeg for v in views),
                     np.stack([v.latents for v in views]),
                     tuple(self.part["latent_names"]),

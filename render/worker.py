@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from iebench.passes import PASSES
-from iebench.render.objects import ObjectRef
+from iebench.render.objects import NATIVE_SUFFIXES, ObjectRef
 from iebench.render.scene import view_scene
 from iebench.render.settings import RenderSettings
 from iebench.render.writer import encode_jpeg
@@ -93,9 +93,9 @@ def _silence_blender() -> None:
     os.close(target)
 
 
-def _as_obj(mesh: Path, workdir: str) -> Path:
-    """The mesh itself if it is an OBJ, else a converted copy (bpy has no OFF/Collada importer)."""
-    if mesh.suffix.lower() == ".obj":
+def _importable(mesh: Path, workdir: str) -> Path:
+    """The mesh itself if Blender imports its format, else an OBJ copy converted by trimesh (bpy has no OFF importer)."""
+    if mesh.suffix.lower() in NATIVE_SUFFIXES:
         return mesh
     import trimesh
 
@@ -129,7 +129,7 @@ def render_object(task: ObjectTask) -> ObjectResult:
         if size_mb > options.max_mesh_mb:
             raise MeshError(f"{mesh} is {size_mb:.0f} MB, more than --max-mesh-mb {options.max_mesh_mb:.0f}")
         with tempfile.TemporaryDirectory(prefix="iebench-mesh-") as workdir:
-            loaded = renderer.load(_as_obj(mesh, workdir), options.max_faces)
+            loaded = renderer.load(_importable(mesh, workdir), options.max_faces)
         result.warnings = loaded.warnings
         try:
             for index, latents in task.views:
