@@ -4,6 +4,8 @@ Tasks: classification (linear probe on the invariant part, the equivariant part 
 representation), rotation and colour (the MLP head on two views, R^2 both ways), mrr (MRR and H@k,
 train->train and val->val) and pre (prediction error of retrieved rotations, val->val and val->all).
 MRR, H@k and PRE need a predictor: for methods without one they are reported as not applicable.
+Asked for by name: translation (3DIEBench-T: the relative translation in the object frame and the base frame).
+With an OOD set, every probe is also scored on it, beside the validation split (`ood` in eval.json).
 
 An evaluation is a pure function of (weights, data, settings): every draw is seeded, and eval.json
 carries a key of all three, so a cached result is reused only for the same inputs.

@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from iebench.baselines.errors import EvalError
-from iebench.baselines.evaluate import EvalSettings, evaluate
+from iebench.baselines.evaluate import EvalSettings, cached_evaluate, evaluate
 from iebench.baselines.probes import ProbeSettings
 from iebench.baselines.trainer import train
 from iebench.cli import main
@@ -77,6 +77,9 @@ def test_eval_reports_val_and_ood_side_by_side(sie_run, packed, ood_shards):
     assert "| metric | val | OOD |" in table and f"{ood['objects']} objects (both of its splits)" in table
     row = next(line for line in table.splitlines() if line.startswith("| rotation R^2 (SIE) |"))
     assert row == f"| rotation R^2 (SIE) | {report['results']['rotation']['r2_sie']:.3f} | {r['rotation']['r2_sie']:.3f} |"
+    stamp = (sie_run / "eval" / "eval.json").stat().st_mtime_ns
+    assert cached_evaluate(sie_run, out, QUICK, progress=False, ood=ood_shards)["ood"] == written["ood"]  # reused, not computed again
+    assert (sie_run / "eval" / "eval.json").stat().st_mtime_ns == stamp
 
 
 def test_the_cli_prints_both_columns_and_refuses_what_it_cannot_score(sie_run, packed, ood_shards, packed_t, tmp_path):
