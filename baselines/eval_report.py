@@ -81,6 +81,12 @@ def _caveats(reports: list[dict]) -> str:
         for task in ("rotation", "colour")
         if isinstance(report["results"].get(task), dict) and report["results"][task].get("r2_undefined")
     ]
+    for report in reports:  # numbers that came out NaN or infinite (a probe that diverged): null in eval.json, `-` above
+        for task, value in report["results"].items():
+            nulls = [k for k in value if k.endswith("_null") and k != "per_class_null"] if isinstance(value, dict) else []
+            if nulls:
+                names = ", ".join(k.removesuffix("_null") for k in nulls)
+                notes.append(f"- {task} for {run_label(report)}, {names}: {value[nulls[0]]}")
     data: dict[str, list[dict]] = {}
     for report in reports:  # reports written before eval.json recorded its data's digest are told apart by path
         data.setdefault(report.get("data_digest") or f"path {report.get('data')}", []).append(report)

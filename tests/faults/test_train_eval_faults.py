@@ -170,6 +170,14 @@ def test_colour_r2_on_fixed_colours_is_null_with_the_reason_and_report_notes_oth
     assert code == 0 and "different data" not in output
 
 
+def test_a_probe_that_diverges_gives_null_and_its_reason_not_nan(run_copy, packed):
+    code, output = invoke("eval", run_copy, "--data", packed[0], "--tasks", "rotation", *QUICK_EVAL, "--lr", "1e30")
+    assert code == 0, output
+    rotation = strict_json(run_copy / "eval" / "eval.json")["results"]["rotation"]
+    assert rotation["r2_sie"] is None and "not a finite number" in rotation["r2_sie_null"]
+    assert "rotation for run, r2_sie" in output and "lower probe --lr" in output
+
+
 def test_eval_json_holds_null_and_a_reason_where_a_number_is_not_finite():
     results = {"classification": {"all": {"top1": 0.5, "per_class": [1.0, float("nan")]}}, "rotation": {"r2_sie": float("inf")}}
     clean = finite_or_null(results)
