@@ -27,6 +27,7 @@ RENAMES = {
     "predictor.hypernet.net.": "predictor.hyper.",
 }
 SIE_METHODS = variants_of("SIE")
+FINITE_ADVICE = "import a checkpoint whose weights are all finite numbers (an earlier one of the same training)"
 
 
 @dataclass(frozen=True)
@@ -52,16 +53,18 @@ def read(path: Path) -> AuthorsCheckpoint:
             f"{path} is not a checkpoint of the SIE authors' code: expected model.pth ({{epoch, model, optimizer}}) "
             f"or final_weights.pth (a ResNet state dict), found {keys}"
         )
-    ours, dropped = {}, 0
+    ours, dropped, kept = {}, 0, {}
     for key, value in model.items():
-        key = key.removeprefix("module.")
-        prefix = next((p for p in RENAMES if key.startswith(p)), None)
+        short = key.removeprefix("module.")
+        prefix = next((p for p in RENAMES if short.startswith(p)), None)
         if prefix is None:
             dropped += 1
             continue
-        ours[RENAMES[prefix] + key[len(prefix) :]] = value
+        ours[RENAMES[prefix] + short[len(prefix) :]] = kept[key] = value
     if not any(k.startswith("backbone.") for k in ours):
         raise CheckpointError(f"{path} holds no backbone (no 'backbone.*' keys): not a checkpoint of the SIE authors' code")
+    # each tensor named as the file names it (the online evaluator, which a run leaves out, is not checked)
+    checkpoint.check_finite(kept if epoch is not None else state, path, FINITE_ADVICE)
     heads = any(k.startswith("predictor.") for k in ours) and any(k.startswith("equi_projector.") for k in ours)
     return AuthorsCheckpoint(ours, ("backbone", "heads") if heads else ("backbone",), epoch, dropped)
 

@@ -111,6 +111,25 @@ def load(path: Path, for_training: bool = False) -> dict:
     return state
 
 
+def non_finite(state: dict) -> list[str]:
+    """Each floating-point tensor of a state dict that holds NaN or an infinity, described: name, what and how many."""
+    found = []
+    for name, value in state.items():
+        if isinstance(value, torch.Tensor) and value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            nans, infs = int(torch.isnan(value).sum()), int(torch.isinf(value).sum())
+            what = " and ".join(f"{count} {kind}" for count, kind in ((nans, "NaN"), (infs, "infinite")) if count)
+            found.append(f"{name} holds {what} of {value.numel()} values")
+    return found
+
+
+def check_finite(state: dict, where: Path | str, advice: str) -> None:
+    """Refuse weights holding NaN or infinities: a network of them evaluates to NaN and chance accuracy."""
+    bad = non_finite(state)
+    if bad:
+        more = f" and {len(bad) - 1} more tensor{'s' if len(bad) > 2 else ''}" if len(bad) > 1 else ""
+        raise CheckpointError(f"{where}: tensor {bad[0]}{more} (damaged weights, or a training that diverged): {advice}")
+
+
 def trained_epochs(run: Path) -> int:
     """Epochs RUN's checkpoint holds (0 without one)."""
     path = Path(run) / CHECKPOINT_NAME

@@ -7,7 +7,7 @@ from pathlib import Path
 from iebench.baselines import checkpoint
 from iebench.baselines.config import ConfigError, resolve
 from iebench.baselines.eval_report import markdown_table
-from iebench.baselines.evaluate import EvalSettings, cached_evaluate
+from iebench.baselines.evaluate import EvalSettings, cached_evaluate, check_splits
 from iebench.baselines.plots import report_chart
 from iebench.baselines.probes import ProbeSettings
 from iebench.baselines.trainer import train
@@ -30,6 +30,7 @@ def compare(
 ) -> dict:
     """Train (or resume) each method, evaluate it and the untrained floor; write compare.md/.png/.json into OUT."""
     out = Path(out)
+    check_splits(Path(data))  # a set that cannot be evaluated is refused before anything trains
     reports = []
     for method in methods:
         run = out / method

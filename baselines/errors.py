@@ -9,3 +9,7 @@ class ConfigError(ValueError):
 
 class EvalError(ValueError):
     """An evaluation that cannot run; the message says why, before any work."""
+
+
+class DivergedError(FloatingPointError):
+    """A training whose loss or weights stopped being finite numbers; the message says what to change."""

@@ -20,6 +20,8 @@ def _cell(results: dict, task: str, *path: str) -> str:
     if not_applicable(results, task):
         return "n/a"
     value = result_value(results, task, *path)
+    if value is None and str(path[0]).startswith("r2") and (results.get(task) or {}).get("r2_undefined"):
+        return "undefined"  # the target does not vary: the note under the table says so
     return "-" if value is None else f"{value:.3f}"
 
 
@@ -68,7 +70,33 @@ def markdown_table(reports: list[dict]) -> str:
             )
             + " |"
         )
-    return "\n".join(lines) + "\n" + _not_applicable_notes(reports)
+    return "\n".join(lines) + "\n" + _not_applicable_notes(reports) + _caveats(reports)
+
+
+def _caveats(reports: list[dict]) -> str:
+    """Lines under the table for what its numbers do not show: an R^2 left undefined, runs evaluated on different data."""
+    notes = [
+        f"- {task} R^2 undefined for {run_label(report)}: {report['results'][task]['r2_undefined']}"
+        for report in reports
+        for task in ("rotation", "colour")
+        if isinstance(report["results"].get(task), dict) and report["results"][task].get("r2_undefined")
+    ]
+    for report in reports:  # numbers that came out NaN or infinite (a probe that diverged): null in eval.json, `-` above
+        for task, value in report["results"].items():
+            nulls = [k for k in value if k.endswith("_null") and k != "per_class_null"] if isinstance(value, dict) else []
+            if nulls:
+                names = ", ".join(k.removesuffix("_null") for k in nulls)
+                notes.append(f"- {task} for {run_label(report)}, {names}: {value[nulls[0]]}")
+    data: dict[str, list[dict]] = {}
+    for report in reports:  # reports written before eval.json recorded its data's digest are told apart by path
+        data.setdefault(report.get("data_digest") or f"path {report.get('data')}", []).append(report)
+    if len(data) > 1:
+        groups = "; ".join(
+            f"{', '.join(run_label(r) for r in group)} on {group[0].get('data')} ({key[:12] if group[0].get('data_digest') else 'no digest recorded'})"
+            for key, group in data.items()
+        )
+        notes.append(f"- these runs were evaluated on different data, so their numbers do not compare: {groups}")
+    return "" if not notes else "\n" + "\n".join(notes) + "\n"
 
 
 def _not_applicable_notes(reports: list[dict]) -> str:

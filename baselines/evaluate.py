@@ -27,7 +27,7 @@ from iebench.baselines.config import TrainConfig
 from iebench.baselines.distributed import wants_cuda
 from iebench.baselines.errors import EvalError
 from iebench.baselines.eval_report import EVAL_DIR, PARTS, RANDOM_INIT_DIR, REPORT_NAME, markdown_table, metrics_table, retrieval_table
-from iebench.baselines.features import SplitFeatures, cached_extract, data_digest, extract, fingerprint
+from iebench.baselines.features import SplitFeatures, cached_extract, data_digest, data_stamp, extract, fingerprint
 from iebench.baselines.methods import build_method
 from iebench.baselines.methods.base import Method
 from iebench.baselines.metrics import mrr_and_hits, prediction_error, retrieval_ranks
@@ -42,6 +42,7 @@ from iebench.baselines.probes import (
     fit_regressor,
     regression_scores,
 )
+from iebench.baselines.results import finite_or_null
 from iebench.files import remove_temporary, sha256_file, write_atomic, write_json_atomic
 from iebench.loaders.actions import ActionComputer, ActionError, action_size, check_action
 from iebench.loaders.sources import SourceError, open_source
@@ -55,7 +56,7 @@ TRANSLATION_FRAMES = ("object", "base")
 BN_MODES = ("eval", "train")
 # The shape of a result: bump it when a result field is added or changes meaning, so that a cached eval.json made
 # before is computed again rather than read with the field missing (the key covers inputs, not outputs).
-RESULTS_VERSION = 2
+RESULTS_VERSION = 3
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -112,6 +113,12 @@ def load_subject(run: Path, random_init: bool, latent_names: tuple[str, ...], se
         torch.manual_seed(seed)
         return Subject(build_method(config, _action_dim(config, latent_names)).eval(), config, f"random-init-{seed}", None)
     state = checkpoint.load(path)
+    again = (
+        "import a checkpoint whose weights are all finite numbers into a new folder"
+        if state["extra"].get("imported")
+        else "train again into a new --out (with a lower --lr if the training diverged)"
+    )
+    checkpoint.check_finite(state["model"]["method"], path, again)
     config = TrainConfig.from_json(state["config"])
     extra = state["extra"]
     # the data's own action size only where the checkpoint does not say (computed lazily: the data may lack the action's latents)
@@ -276,7 +283,7 @@ def probe_regression(
     out = regression_scores(head, score_on(), val.latents, target, probe, device)
     if fit_check is not None:
         fit = regression_scores(head, fit_check, train.latents, target, probe, device, stream=6)
-        out["train_fit"] = {"r2_sie": fit["r2_sie"], "r2_per_output": fit["r2_per_output"]}
+        out["train_fit"] = {k: fit[k] for k in ("r2_sie", "r2_per_output", "r2_undefined") if k in fit}
     if also:
         out["also"] = {
             name: _scores_only(regression_scores(head, views, latents, target, probe, device)) for name, (views, latents) in also.items()
@@ -431,7 +438,7 @@ def evaluate(run: Path, data: Path, settings: EvalSettings = EvalSettings(), pro
     run, data = Path(run), Path(data)
     _start(run, data, settings)
     device = torch.device("cuda" if wants_cuda(settings.device) else "cpu")
-    latent_names = _latent_names(data)
+    latent_names = check_splits(data)
     subject = load_subject(run, settings.random_init, latent_names, settings.probe.seed)
     check(settings, latent_names, subject)
     if ood is not None:
@@ -484,10 +491,18 @@ def check_ood(ood: Path, settings: EvalSettings, latent_names: tuple[str, ...]) 
 def ood_features(run: Path, data: Path, ood: Path, subject: Subject, device: torch.device, progress: bool) -> OodSet:
     """Every object of the OOD set (its train and val splits together), its labels in the evaluated data's classes."""
     cache = None if subject.weights.startswith("random-init-") else run / "features"
-    key = fingerprint(subject.weights, data_digest(ood), subject.config.image_size)
+    key, stamp = fingerprint(subject.weights, data_digest(ood), subject.config.image_size), data_stamp(ood)
     parts = [
         cached_extract(
-            cache, key, split, method=subject.method, root=ood, device=device, image_size=subject.config.image_size, progress=progress
+            cache,
+            key,
+            split,
+            stamp=stamp,
+            method=subject.method,
+            root=ood,
+            device=device,
+            image_size=subject.config.image_size,
+            progress=progress,
         )
         for split in ("train", "val")
         if open_source(ood, split).objects
@@ -521,21 +536,52 @@ def _ood_report(ood: OodSet, train: SplitFeatures, results: dict) -> dict:
     }
 
 
-def _latent_names(data: Path) -> tuple[str, ...]:
+def check_splits(data: Path) -> tuple[str, ...]:
+    """The data's latent names, once both splits are known to open and to hold objects (probes fit on train, score on val)."""
+    sources = {}
+    for split in ("train", "val"):
+        try:
+            sources[split] = open_source(data, split)
+        except SourceError as error:  # neither shards nor the original layout, or a shard cut short
+            raise EvalError(f"--data {data}: {error}") from None
+    for split, source in sources.items():
+        if not source.objects:
+            raise EvalError(
+                f"--data {data}: its {split} split holds no objects, and evaluation fits its probes on train and scores them "
+                f"on val: {_repack_hint(data)}"
+            )
+    return sources["val"].latent_names
+
+
+def _repack_hint(data: Path) -> str:
+    """What to do about an empty split: the pack command that splits the same renders with a val fraction above 0."""
     try:
-        return open_source(data, "val").latent_names
-    except SourceError as error:  # neither shards nor the original layout
-        raise EvalError(f"--data {data}: {error}") from None
+        info = json.loads((Path(data) / "_info.json").read_text())
+        fraction, renders = info["split"]["val_fraction"], info["source"]["path"]
+    except (OSError, ValueError, KeyError, TypeError):  # the original layout, or a set that does not say how it was packed
+        return "split the objects again so that both splits hold some (`iebench pack RENDERS OUT --val-fraction 0.2`)"
+    return (
+        f"it was packed with --val-fraction {fraction}; pack the renders again into a new folder with a fraction above 0 "
+        f"and below 1 (`iebench pack {renders} NEW --val-fraction 0.2`) and evaluate on that"
+    )
 
 
 def _features(run: Path, data: Path, subject: Subject, device: torch.device, progress: bool) -> tuple[SplitFeatures, SplitFeatures]:
     """Both splits' representations of every view: cached in RUN/features for trained weights, computed afresh for the floor."""
     config = subject.config
     cache = None if subject.weights.startswith("random-init-") else run / "features"  # an untrained floor is not kept
-    features_key = fingerprint(subject.weights, data_digest(data), config.image_size)
+    features_key, stamp = fingerprint(subject.weights, data_digest(data), config.image_size), data_stamp(data)
     return tuple(
         cached_extract(
-            cache, features_key, split, method=subject.method, root=data, device=device, image_size=config.image_size, progress=progress
+            cache,
+            features_key,
+            split,
+            stamp=stamp,  # a shard changed since the features were cached (damaged, restored) is read again
+            method=subject.method,
+            root=data,
+            device=device,
+            image_size=config.image_size,
+            progress=progress,
         )
         for split in ("train", "val")
     )
@@ -551,12 +597,13 @@ def _report(
         "method": subject.config.method,
         "random_init": settings.random_init,
         "key": evaluation_key(subject.weights, data, settings, subject.config),
+        "data_digest": data_digest(data),  # the data's identity wherever it lies: `report` notes runs evaluated on different data
         "weights": subject.weights,
         "imported": subject.imported or None,
         "settings": {**asdict(settings), "tasks": list(settings.tasks)},
         "objects": {"train": len(train.keys), "val": len(val.keys)},
         "views_per_object": int(val.representations.shape[1]),
-        "results": results,
+        "results": finite_or_null(results),  # strict JSON: null where there is no number, the reason beside it
         "timing": timing,
     }
 
@@ -573,4 +620,4 @@ def _write_report(out_dir: Path, report: dict, plots: dict, classes: int) -> Non
     out_dir.mkdir(parents=True, exist_ok=True)
     eval_plots(out_dir, plots, report["results"].get("classification", {}).get("all"), classes)
     write_atomic(out_dir / "eval.md", (markdown_table([report]) + "\n" + retrieval_table(report) + _side_by_side(report)).encode())
-    write_json_atomic(out_dir / REPORT_NAME, report)
+    write_json_atomic(out_dir / REPORT_NAME, report, allow_nan=False)

@@ -70,6 +70,27 @@ def data_digest(root: Path) -> str:
     return fingerprint(str(root), *(sha256_file(root / n) if (root / n).is_file() else None for n in names))
 
 
+def data_stamp(root: Path) -> str:
+    """What changes when a file of a data set is written again, cheaply: the size and modification time of each file its
+    SHA256SUMS lists but the descriptions (the original layout: of its split files). A damaged shard, or one restored,
+    changes it; a cache keyed on the checksums alone would not notice."""
+    root = Path(root).resolve()
+    sums = root / "SHA256SUMS"
+    if sums.is_file():
+        listed = {line.partition("  ")[2].lstrip("*") for line in sums.read_text(errors="replace").splitlines()}
+        names = sorted(listed - {"", *DESCRIPTIONS})  # as `data_digest`: rewriting the description alone keeps the features
+    else:
+        names = ["_manifest.json", "train_images.npy", "val_images.npy", "all_latents_train.npy", "all_latents_val.npy"]
+    stamps = []
+    for name in names:
+        try:
+            stat = (root / name).stat()
+            stamps.append((name, stat.st_size, stat.st_mtime_ns))
+        except OSError:  # gone, or a name that is no file: the stamp changes, and reading the set says what is wrong
+            stamps.append((name, None, None))
+    return fingerprint(*stamps)
+
+
 @torch.no_grad()
 def extract(
     method: Method,
@@ -97,14 +118,20 @@ def extract(
     return SplitFeatures(keys, np.concatenate(labels), np.concatenate(latents), torch.cat(reps), data.latent_names)
 
 
-def cached_extract(cache_dir: Path | None, key: str, split: str, **kwargs: object) -> SplitFeatures:
-    """`extract`, through a cache file `features-<split>-<key>.pt` when there is a cache folder."""
+def cached_extract(cache_dir: Path | None, key: str, split: str, stamp: str | None = None, **kwargs: object) -> SplitFeatures:
+    """`extract`, through a cache file `features-<split>-<key>.pt` when there is a cache folder.
+
+    With `stamp` (`data_stamp` of the data), the file is reused only while the data's files are those it was computed
+    from; otherwise the features are computed again (reading every member, crc-checked) and the file is replaced.
+    """
     if cache_dir is None:
         return extract(split=split, **kwargs)
     path = Path(cache_dir) / cache_name(split, key)
     if path.is_file():
-        return SplitFeatures.from_state(torch.load(path, weights_only=True))
+        state = torch.load(path, weights_only=True)
+        if stamp is None or state.get("data_stamp") == stamp:
+            return SplitFeatures.from_state(state)
     features = extract(split=split, **kwargs)
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_atomic(path, features.to_state())
+    save_atomic(path, features.to_state() | ({"data_stamp": stamp} if stamp else {}))
     return features

@@ -12,6 +12,7 @@ from iebench.baselines.eval_report import REPORT_NAME
 from iebench.baselines.evaluate import RESULTS_VERSION, EvalSettings, class_count, colour_target, probe_regression
 from iebench.baselines.features import SplitFeatures, data_digest, fingerprint
 from iebench.baselines.probes import CachedViews, classification_scores, fit_classifier
+from iebench.baselines.results import finite_or_null
 from iebench.files import write_json_atomic
 from iebench.loaders import ObjectViews
 from iebench.loaders.actions import ActionComputer
@@ -59,9 +60,10 @@ def pixels_report(data: Path, out_dir: Path, settings: EvalSettings) -> dict:
         "method": "pixels",
         "random_init": False,
         "key": key,
+        "data_digest": data_digest(data),
         "settings": {**settings.key_fields()},
-        "results": results,
+        "results": finite_or_null(results),
     }
     Path(out_dir).mkdir(parents=True, exist_ok=True)
-    write_json_atomic(path, report)
+    write_json_atomic(path, report, allow_nan=False)
     return report

@@ -196,10 +196,27 @@ def regression_scores(
         ys.append(target(latents[everything, first], latents[everything, second]))
     predicted = torch.cat([head(x.to(device)).cpu() for x in xs]).numpy()
     truth = np.concatenate(ys)
-    return {
-        "r2_sie": r2_sie(truth, predicted),
-        "r2_per_output": r2_per_output(truth, predicted),
-        "r2_by_output": r2_columns(truth, predicted).tolist(),
+    constant = np.ptp(truth, axis=0) == 0  # an output the data holds fixed: nothing to explain, R^2 undefined
+    whole = bool(constant.all())
+    scores = {
+        "r2_sie": None if whole else r2_sie(truth, predicted),
+        "r2_per_output": None if whole else r2_per_output(truth, predicted),
+        "r2_by_output": [None if fixed else float(r2) for fixed, r2 in zip(constant, r2_columns(truth, predicted))],
         "target": truth,
         "prediction": predicted,
     }
+    if constant.any():
+        scores["r2_undefined"] = undefined_r2_reason(constant)
+    return scores
+
+
+def undefined_r2_reason(constant: np.ndarray) -> str:
+    """Why some R^2 of a target are null: which of its outputs never vary in the scored pairs."""
+    if constant.all():
+        return "the target does not vary in the scored pairs (the data holds these factors fixed): R^2 is undefined, so null"
+    which = ", ".join(str(i) for i in np.flatnonzero(constant))
+    return (
+        f"output {which} of {constant.size} does not vary in the scored pairs (the data holds it fixed): its R^2 is undefined, "
+        "so null in r2_by_output; r2_sie (one global mean) includes it, and r2_per_output counts it as sklearn does (1 if predicted "
+        "exactly, else 0)"
+    )

@@ -3,6 +3,7 @@ mini's verdicts and the CLI read results without loading torch."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 
@@ -10,6 +11,36 @@ def not_applicable(results: dict, task: str) -> str | None:
     """Why `task` does not apply to the evaluated network (a method without predictor, ...), or None."""
     value = results.get(task)
     return value.get("not_applicable") if isinstance(value, dict) else None
+
+
+# Why a number of a report is null, by its key: written beside it as `<key>_null` (strict JSON has no NaN).
+NULL_REASONS = {
+    "per_class": "null for a class with no object in val (no accuracy to measure)",
+}
+NOT_A_NUMBER = "not a finite number (NaN or infinity), so null: a probe that diverged gives this (try a lower probe --lr)"
+
+
+def finite_or_null(value: object, reason: str = NOT_A_NUMBER) -> object:
+    """`value` with every NaN or infinity replaced by None, and the reason beside each key that held one (`<key>_null`:
+    `NULL_REASONS`'s for its key, else `reason`)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, list | tuple):
+        return [finite_or_null(v, reason) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out = {}
+    for key, item in value.items():
+        out[key] = finite_or_null(item, reason)
+        if _lost_numbers(item) and isinstance(key, str):
+            out.setdefault(f"{key}_null", NULL_REASONS.get(key, reason))
+    return out
+
+
+def _lost_numbers(value: object) -> bool:
+    """Whether a float directly in `value` (or in its list) is NaN or infinite; nested dicts say so themselves."""
+    items = value if isinstance(value, list | tuple) else [value]
+    return any(isinstance(v, float) and not math.isfinite(v) for v in items)
 
 
 def result_value(results: dict, task: str, *path: str | int) -> float | None:

@@ -8,6 +8,7 @@ epoch) and `loss.png`.
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import time
@@ -22,6 +23,7 @@ import iebench
 from iebench.baselines import checkpoint
 from iebench.baselines.config import ConfigError, TrainConfig
 from iebench.baselines.distributed import Runtime, setup
+from iebench.baselines.errors import DivergedError
 from iebench.baselines.methods import build_method
 from iebench.baselines.precision import autocast_dtype, precision
 from iebench.files import remove_temporary, write_atomic, write_json_atomic
@@ -79,7 +81,7 @@ def prepare_data(config: TrainConfig) -> PairDataset:
 
 def _log(path: Path, record: dict) -> None:
     with open(path, "a") as handle:
-        handle.write(json.dumps(record) + "\n")
+        handle.write(json.dumps(record, allow_nan=False) + "\n")
 
 
 def _trim_metrics(path: Path, last_epoch: int) -> None:
@@ -261,6 +263,7 @@ def _write_run_files(session: Session, start_epoch: int, resume: bool) -> None:
             "command": sys.argv,
             "resumed_from_epoch": start_epoch if resume else None,
         },
+        allow_nan=False,
     )
     _trim_metrics(session.metrics, start_epoch - 1)
     session.board = _tensorboard(run)
@@ -344,17 +347,38 @@ def _step(session: Session, batch: dict, epoch: int, step: int) -> dict[str, flo
             terms |= session.probe(terms["representation1"].float(), terms["representation2"].float(), labels, action)
     loss = terms["loss"] + sum(terms[k] for k in ("probe_ce", "probe_mse") if k in terms)
     if not torch.isfinite(loss):
-        raise FloatingPointError(f"epoch {epoch} step {step}: the loss is {loss.item()}")
+        raise diverged(session, f"epoch {epoch} step {step}: the loss is {loss.item()}")
     session.optimizer.zero_grad(set_to_none=True)
     session.scaler.scale(loss).backward()
     session.scaler.step(session.optimizer)
     session.scaler.update()
-    return {k: float(v.detach()) for k, v in terms.items() if v.dim() == 0}
+    record = {k: float(v.detach()) for k, v in terms.items() if v.dim() == 0}
+    bad = [f"{k} is {v}" for k, v in record.items() if not math.isfinite(v)]
+    if bad:  # metrics.jsonl holds strict JSON: no NaN
+        raise diverged(session, f"epoch {epoch} step {step}: {', '.join(bad)}")
+    return record
+
+
+def diverged(session: Session, what: str) -> DivergedError:
+    """The error of a training that stopped being finite: where, and what to change."""
+    config, run = session.config, session.run
+    again = (
+        f"then train into a new --out ({run} keeps its last finished epoch's checkpoint)"
+        if (run / checkpoint.CHECKPOINT_NAME).is_file()
+        else "then run the command again"
+    )
+    return DivergedError(
+        f"{run}: the training diverged ({what}): lower --lr (it is {config.lr:g}), or check the data "
+        f"(`iebench verify {config.data}`); {again}"
+    )
 
 
 def _save_checkpoint(session: Session, epoch: int) -> None:
     """The whole training state after `epoch` (main process only), written atomically."""
     holder = {"method": session.model, "probe": session.probe} if session.probe else {"method": session.model}
+    bad = checkpoint.non_finite(_unwrap(session.model).state_dict())
+    if bad:  # never a checkpoint that evaluates to NaN
+        raise diverged(session, f"after epoch {epoch}, tensor {bad[0]}")
     checkpoint.save(
         session.run / checkpoint.CHECKPOINT_NAME,
         model={k: _unwrap(v) for k, v in holder.items()},

@@ -65,9 +65,9 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write_json_atomic(path: Path, data: object) -> None:
-    """Write indented JSON atomically."""
-    write_atomic(path, (json.dumps(data, indent=1) + "\n").encode())
+def write_json_atomic(path: Path, data: object, allow_nan: bool = True) -> None:
+    """Write indented JSON atomically; `allow_nan=False` refuses NaN and infinities (strict JSON parsers reject them)."""
+    write_atomic(path, (json.dumps(data, indent=1, allow_nan=allow_nan) + "\n").encode())
 
 
 def _alive(pid: int) -> bool:

@@ -28,6 +28,7 @@ def write_report(options: MiniOptions, scale: MiniScale, render: dict, reports: 
     import torch
 
     from iebench.baselines.plots import summary_chart
+    from iebench.baselines.results import finite_or_null
 
     values = seed_values(reports)
     summary = summarise(values)
@@ -62,17 +63,21 @@ def write_report(options: MiniOptions, scale: MiniScale, render: dict, reports: 
     write_atomic(options.out / "report.md", ("\n".join(lines) + "\n").encode())
     write_json_atomic(
         options.out / "report.json",
-        {
-            "command": command,
-            "scale": asdict(scale),
-            "render": render,
-            "precision": precision,
-            "seeds": options.seeds,
-            "summary": summary,
-            "claims": found,
-            "timings": options.timings,
-            "reports": reports,
-        },
+        finite_or_null(  # strict JSON: a metric that does not apply (no predictor) or was not run is null, not NaN
+            {
+                "command": command,
+                "scale": asdict(scale),
+                "render": render,
+                "precision": precision,
+                "seeds": options.seeds,
+                "summary": summary,
+                "claims": found,
+                "timings": options.timings,
+                "reports": reports,
+            },
+            reason="null: the metric does not apply to this method (no predictor) or was not run",
+        ),
+        allow_nan=False,
     )
     summary_chart(
         summary,
