@@ -20,12 +20,12 @@ import iebench
 from iebench.classes import class_name
 from iebench.dataset import format as fmt
 from iebench.dataset.card import render_card
-from iebench.dataset.parts import PART_GLOB
+from iebench.dataset.parts import PART_GLOB, SAME_IN_EVERY_PART
 from iebench.files import remove_temporary, sha256_file, write_atomic
 from iebench.object_lists import sie_entry
 
 _SAME_IN_EVERY_RENDER = ("seed", "render", "latents_source")  # of the jobs of a render array, beside the part's own keys
-_SAME_IN_EVERY_PART = ("name", "views_per_object", "resolution", "latent_names", "passes", "preset", "labels", "split", "shard_seed")
+_SAME_IN_EVERY_PART = SAME_IN_EVERY_PART
 SUMS_NAME = "SHA256SUMS"
 CARD_NAME = "README.md"
 
@@ -127,10 +127,10 @@ def _collect(out: Path, parts: list[dict]) -> tuple[dict, dict, dict]:
     splits = {split: {"objects": 0, "views": 0, "bytes": 0, "shards": []} for split in fmt.SPLITS}
     objects: dict[str, dict[str, tuple[str, str, np.ndarray]]] = {split: {} for split in fmt.SPLITS}
     index_sums: dict[str, str] = {}
-    for shard in (shard for part in parts for shard in part["shards"]):
+    for part, shard in ((p, s) for p in parts for s in p["shards"]):
         path = out / shard["name"]
         if not fmt.shard_complete(path):
-            raise FinalizeError(f"shard {shard['name']} is not written yet: finish (re-run) the job that plans it")
+            raise FinalizeError(unwritten_shard(path, part))
         index = fmt.read_index(path)
         index_sums[fmt.index_path(path).name] = sha256_file(fmt.index_path(path))
         keys = [e["key"] for e in index["samples"]]
@@ -151,6 +151,21 @@ def _collect(out: Path, parts: list[dict]) -> tuple[dict, dict, dict]:
     for split in splits.values():
         split["shards"].sort(key=lambda s: s["name"])
     return splits, objects, index_sums
+
+
+def unwritten_shard(path: Path, part: dict) -> str:
+    """Why a planned shard is not in place, and what writes it: the pack run, or the render job that plans it."""
+    from iebench.dataset.description import shard_file_problem
+
+    writer = (
+        "`iebench pack` (the same command: it resumes)" if part.get("source", {}).get("kind") == "loose" else "the render job that plans it"
+    )
+    problem = shard_file_problem(path) if path.exists() or path.is_symlink() else None
+    if problem is not None:
+        return f"{problem}, where the plan has a shard: remove it, then run {writer} again to write the shard"
+    if path.is_file():
+        return f"{fmt.index_path(path)}: missing (it is written before its shard, so it was removed): run {writer} again to write both"
+    return f"shard {path.name} is not written yet: finish (re-run) {writer}"
 
 
 def _describe(parts: list[dict], splits: dict, objects: dict) -> dict:
@@ -198,8 +213,11 @@ def _write_set_files(out: Path, info: dict, objects: dict, labels: dict[str, int
 
 def finalize(out: Path) -> dict:
     """Check that the shard set is whole, then write checksums, split files, the card and `_info.json`."""
+    from iebench.dataset.description import check_parts_finished  # it reads what this module writes
+
     out = Path(out)
     parts = load_parts(out)
+    check_parts_finished(out, parts)
     remove_temporary(out, SET_FILES)
     splits, objects, index_sums = _collect(out, parts)
     info = _describe(parts, splits, objects)

@@ -15,7 +15,7 @@ from PIL import Image
 from iebench.classes import class_name
 from iebench.contact_sheet import SheetRow, contact_sheet, spread_over_classes
 from iebench.dataset import format as fmt
-from iebench.dataset.finalize import load_info
+from iebench.dataset.description import read_description
 from iebench.passes import PASSES, preview_image
 
 
@@ -60,7 +60,7 @@ class ShardSet:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
-        self.info = load_info(self.root)
+        self.info = read_description(self.root).info
 
     @property
     def views_per_object(self) -> int:

@@ -15,7 +15,8 @@ import numpy as np
 
 from iebench.classes import label_map
 from iebench.dataset import format as fmt
-from iebench.dataset.finalize import FinalizeError, load_info
+from iebench.dataset.description import read_description
+from iebench.dataset.finalize import FinalizeError
 from iebench.dataset.loose import LooseLayoutError, image_size, latent_count, list_objects, passes_of, schema
 from iebench.dataset.parts import PART_GLOB
 from iebench.dataset.splits import SIE_SPLIT_FILES, SplitError, assign_splits
@@ -143,12 +144,13 @@ class ShardSource:
 
     def __init__(self, root: Path, split: str, check_sizes: bool = True) -> None:
         self.root = Path(root)
-        try:
-            info = load_info(self.root)
-        except FinalizeError as error:
-            raise SourceError(str(error)) from None
         if split not in fmt.SPLITS:
             raise SourceError(f"{self.root}: unknown split {split!r}; splits are {', '.join(fmt.SPLITS)}")
+        try:  # `_info.json` held to SHA256SUMS and to the split's indexes (which it hands over, read once)
+            described = read_description(self.root, (split,), check_sizes)
+        except FinalizeError as error:
+            raise SourceError(str(error)) from None
+        info = described.info
         self.latent_names = tuple(info["latent_names"])
         self.views_per_object = info["views_per_object"]
         self.resolution = info["resolution"]
@@ -156,14 +158,8 @@ class ShardSource:
         listed = info["splits"][split]["shards"]
         self.shards = [self.root / s["name"] for s in listed]
         entries = []
-        for shard, recorded in zip(self.shards, listed):
-            if check_sizes:
-                _check_shard_size(shard, recorded["bytes"])
-            try:
-                samples = fmt.read_index(shard)["samples"]
-            except fmt.ShardFormatError as error:
-                raise SourceError(str(error)) from None
-            for sample in samples:
+        for shard in self.shards:
+            for sample in described.indexes[shard.name]["samples"]:
                 entries.append(ObjectEntry(sample["key"], sample["label"], shard=str(shard), members=sample["members"]))
         self.objects = sorted(entries, key=lambda e: e.key)
         self._files = _HandleCache()
@@ -199,18 +195,6 @@ class ShardSource:
             raise SourceError(str(error)) from None
         except OSError as error:
             raise SourceError(f"{entry.shard}: object {entry.key}: member {entry.key}.{field} cannot be read ({error})") from None
-
-
-def _check_shard_size(shard: Path, expected: int) -> None:
-    try:
-        size = shard.stat().st_size
-    except FileNotFoundError:
-        raise SourceError(f"{shard}: missing (listed in _info.json): restore it, or re-pack the set") from None
-    if size != expected:
-        raise SourceError(
-            f"{shard}: {size} bytes, _info.json says {expected} (truncated or changed): "
-            f"run `iebench verify {shard.parent}` to see which objects, then re-pack or restore it"
-        )
 
 
 class LooseSource:
