@@ -121,16 +121,14 @@ def _check_own_sum(root: Path, info: dict) -> None:
 
 
 def unfinished_render(manifest: dict | None) -> str | None:
-    """What says a render manifest's render had not finished ("status running, 2 of 6 objects done"), or None when it had
+    """What says a render manifest's render had not finished ("status 'running'"), or None when it had
     (or there is no manifest: a set packed from the original release)."""
     if not isinstance(manifest, dict):
         return None
     status = manifest.get("status", "complete")  # manifests older than the status field were written at the end
     if status in FINISHED:
         return None
-    counts = manifest.get("counts") or {}
-    done = f", {counts['objects']} objects counted" if "objects" in counts else ""
-    return f"status {status!r}{done}"
+    return f"status {status!r}"
 
 
 # What every job of one render array shares (a manifest's fingerprint but its job index).
@@ -186,7 +184,9 @@ def shard_file_problem(path: Path) -> str | None:
     except OSError as error:
         if error.errno == errno.ENOENT:
             return f"{path}: missing" + (" (a link to nothing)" if path.is_symlink() else "")
-        return f"{path}: cannot be opened ({'a symbolic link that loops' if error.errno == errno.ELOOP else error.strerror or error})"
+        if error.errno == errno.ELOOP:
+            return f"{path}: a symbolic link that loops, not a shard file"
+        return f"{path}: cannot be opened ({error.strerror or error})"
     return None
 
 
@@ -202,7 +202,7 @@ def _check_split(root: Path, info: dict, split: str, check_sizes: bool) -> dict[
         problem = shard_file_problem(shard_path)
         if problem:
             raise SetDescriptionError(
-                f"{problem} (listed in _info.json): put the shard file back (restore it from a copy), or re-pack the set"
+                f"{problem}; _info.json lists it as a shard: put the shard file back (restore it from a copy), or re-pack the set"
             )
         size = shard_path.stat().st_size
         if check_sizes and size != shard.get("bytes"):
@@ -214,7 +214,7 @@ def _check_split(root: Path, info: dict, split: str, check_sizes: bool) -> dict[
             index = fmt.read_index(shard_path)
         except fmt.ShardFormatError as error:
             raise SetDescriptionError(str(error)) from None
-        _check_index(root, shard, index, views, labels)
+        _check_index(root, shard, index, info, labels)
         indexes[shard["name"]] = index
         objects += len(index["samples"])
     counts = {
@@ -230,8 +230,8 @@ def _check_split(root: Path, info: dict, split: str, check_sizes: bool) -> dict[
     return indexes
 
 
-def _check_index(root: Path, shard: dict, index: dict, views: int, labels: dict) -> None:
-    """One shard's index against its record in `_info.json`: bytes, sha256, keys, and every object's views and label."""
+def _check_index(root: Path, shard: dict, index: dict, info: dict, labels: dict) -> None:
+    """One shard's index against its record in `_info.json`: bytes, sha256, keys, and every object's label and members."""
     where = f"{root / fmt.INFO_NAME} and {fmt.index_path(root / shard['name']).name}"
     for field in ("bytes", "sha256"):
         if field in index and shard.get(field) != index[field]:
@@ -239,16 +239,29 @@ def _check_index(root: Path, shard: dict, index: dict, views: int, labels: dict)
     keys = [entry.get("key") for entry in index["samples"]]
     if keys != shard.get("keys", keys) or shard.get("objects", len(keys)) != len(keys):
         raise SetDescriptionError(f"{where} list other objects ({len(keys)} in the index): {_fix(root)}")
-    wanted = list(range(views))
+    views, passes = info["views_per_object"], info.get("passes", ())
+    wanted = {fmt.view_field(v) for v in range(views)}
+    count = views * (1 + len(passes)) + 3  # the views, their passes, and cls, json, latents.npy
     for entry in index["samples"]:
-        found = sorted(int(m.group(1)) for m in map(_VIEW.fullmatch, entry.get("members", {})) if m)
-        if found != wanted:
-            raise SetDescriptionError(
-                f"{root / fmt.INFO_NAME} says {views} views per object, and object {entry.get('key')} in {shard['name']} has "
-                f"{len(found)} (views {found[:3]}...{found[-1:]}): the description does not fit the shards; {_fix(root)}"
-            )
         if "synset" in entry and labels.get(entry["synset"]) != entry.get("label"):
             raise SetDescriptionError(
                 f"{root / fmt.INFO_NAME} gives class {entry['synset']} label {labels.get(entry['synset'])}, and object "
                 f"{entry.get('key')} in {shard['name']} has label {entry.get('label')}: {_fix(root)}"
             )
+        held = entry.get("members", {})
+        if len(held) != count or not wanted <= held.keys():  # set operations: quick over every object
+            _members_problem(root, shard["name"], entry.get("key"), held, views, passes)
+
+
+def _members_problem(root: Path, shard: str, key: str, held: dict, views: int, passes: tuple[str, ...]) -> None:
+    """Raise the error for an object whose members do not fit the set's views and passes."""
+    found = sorted(int(m.group(1)) for m in map(_VIEW.fullmatch, held) if m)
+    if found != list(range(views)):
+        raise SetDescriptionError(
+            f"{root / fmt.INFO_NAME} says {views} views per object, and object {key} in {shard} has {len(found)} "
+            f"(views {found[:3]}...{found[-1:]}): the description does not fit the shards; {_fix(root)}"
+        )
+    raise SetDescriptionError(
+        f"{root / fmt.INFO_NAME} gives the set passes {list(passes)}, and object {key} in {shard} has {len(held)} members, "
+        f"not {views * (1 + len(passes)) + 3}: {_fix(root)}"
+    )

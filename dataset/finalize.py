@@ -157,15 +157,14 @@ def unwritten_shard(path: Path, part: dict) -> str:
     """Why a planned shard is not in place, and what writes it: the pack run, or the render job that plans it."""
     from iebench.dataset.description import shard_file_problem
 
-    writer = (
-        "`iebench pack` (the same command: it resumes)" if part.get("source", {}).get("kind") == "loose" else "the render job that plans it"
-    )
+    pack = part.get("source", {}).get("kind") == "loose"
+    writer = "the same `iebench pack` command again (it resumes)" if pack else "the render job that plans it again"
     problem = shard_file_problem(path) if path.exists() or path.is_symlink() else None
     if problem is not None:
-        return f"{problem}, where the plan has a shard: remove it, then run {writer} again to write the shard"
+        return f"{problem}, where the plan has a shard: remove it, then run {writer} to write the shard"
     if path.is_file():
-        return f"{fmt.index_path(path)}: missing (it is written before its shard, so it was removed): run {writer} again to write both"
-    return f"shard {path.name} is not written yet: finish (re-run) {writer}"
+        return f"{fmt.index_path(path)}: missing (it is written before its shard, so it was removed): run {writer} to write both"
+    return f"shard {path.name} is not written yet: run {writer} to finish it"
 
 
 def _describe(parts: list[dict], splits: dict, objects: dict) -> dict:
