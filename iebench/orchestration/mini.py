@@ -229,13 +229,17 @@ def made_elsewhere(options: MiniOptions, scale: MiniScale) -> bool:
     and these options would render are refused, as `iebench render` refuses to resume into such a folder, and so
     are shards that did not arrive whole (`iebench verify`'s checks, before any training)."""
     from iebench.dataset.description import read_description
+    from iebench.dataset.finalize import FinalizeError
     from iebench.dataset.verify import verify
     from iebench.render.job import settings_mismatch
 
     shards = options.out / "shards"
     if (options.out / "render").exists() or not (shards / fmt.INFO_NAME).is_file():
         return False
-    manifest = read_description(shards).info.get("render_manifest")
+    try:
+        manifest = read_description(shards).info.get("render_manifest")
+    except FinalizeError as error:
+        raise ValueError(f"{shards} did not arrive whole ({error}): copy it again") from None
     if not manifest:
         raise ValueError(f"{shards}/_info.json has no render manifest: these shards were not made by `iebench mini`; use a new OUT")
     procedural = options.objects is None
