@@ -108,8 +108,8 @@ def malformed_sums_lines(root: Path) -> list[str]:
 def _check_own_sum(root: Path, info: dict) -> None:
     """`_info.json` is the one finalize wrote: its sha256 is SHA256SUMS's line for it (sets with recorded checksums)."""
     sums = root / SUMS_NAME
-    if "files" not in info and not sums.is_file():
-        return  # format 1: finalize wrote no checksums
+    if info.get("format") != fmt.FORMAT:
+        return  # format 1: its SHA256SUMS listed the shards alone
     path = root / fmt.INFO_NAME
     if not sums.is_file():
         raise SetDescriptionError(f"{sums}: missing, so {path} cannot be checked: {_fix(root)}")

@@ -25,7 +25,6 @@ from iebench.files import remove_temporary, sha256_file, write_atomic
 from iebench.object_lists import sie_entry
 
 _SAME_IN_EVERY_RENDER = ("seed", "render", "latents_source")  # of the jobs of a render array, beside the part's own keys
-_SAME_IN_EVERY_PART = SAME_IN_EVERY_PART
 SUMS_NAME = "SHA256SUMS"
 CARD_NAME = "README.md"
 
@@ -69,7 +68,7 @@ def load_parts(out: Path) -> list[dict]:
         except ValueError as error:
             raise FinalizeError(f"{path} is not valid JSON ({error}): re-run the pack or render job that wrote it") from None
     for path, part in zip(paths[1:], parts[1:]):
-        differing = [k for k in _SAME_IN_EVERY_PART if part.get(k) != parts[0].get(k)]
+        differing = [k for k in SAME_IN_EVERY_PART if part.get(k) != parts[0].get(k)]
         if differing:
             raise FinalizeError(f"{path.name} and {paths[0].name} differ in {', '.join(differing)}: not one dataset")
     rendered = [(path, part["render_manifest"]) for path, part in zip(paths, parts) if part.get("render_manifest")]

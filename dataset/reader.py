@@ -60,7 +60,8 @@ class ShardSet:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
-        self.info = read_description(self.root).info
+        described = read_description(self.root)
+        self.info, self._indexes = described.info, described.indexes
 
     @property
     def views_per_object(self) -> int:
@@ -81,7 +82,7 @@ class ShardSet:
     def samples(self, split: str) -> Iterator[SampleRef]:
         """Every object of a split, shard by shard, in stored order."""
         for path in self.shard_paths(split):
-            for entry in fmt.read_index(path)["samples"]:
+            for entry in self._indexes[path.name]["samples"]:  # read (and checked) when the set opened
                 yield SampleRef(path, entry["key"], entry["label"], entry["members"], *fmt.entry_ids(path, entry))
 
 
