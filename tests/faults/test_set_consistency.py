@@ -164,3 +164,13 @@ def test_an_absurd_view_count_is_refused_before_anything_is_written(procedural_r
     assert_clean_failure(code, output, "--views must be between 1 and 10,000 views per object", "1,000,000,000,000")
     assert not out.exists()  # no manifest to refuse the corrected command
     assert describe(MemoryError()).startswith("out of memory: ask for less")  # was an empty `Error: ` line
+
+
+def test_finalize_refuses_a_plan_that_records_an_unfinished_render(shards):
+    part = json.loads((shards / "_part.json").read_text())
+    part["render_manifest"]["status"] = "running"  # the render was packed while it ran (before pack checked)
+    (shards / "_part.json").write_text(json.dumps(part))
+    assert_clean_failure(*invoke("finalize", shards), "records a render that has not finished (status 'running')", "then finalize")
+    part |= {"render_manifest": None, "source": part["source"] | {"kind": "render"}}  # a render job stopped before its end
+    (shards / "_part.json").write_text(json.dumps(part))
+    assert_clean_failure(*invoke("finalize", shards), "the job has not recorded its end", "run that job's command again")
