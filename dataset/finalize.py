@@ -20,12 +20,11 @@ import iebench
 from iebench.classes import class_name, collection_class_names
 from iebench.dataset import format as fmt
 from iebench.dataset.card import render_card
-from iebench.dataset.parts import PART_GLOB
+from iebench.dataset.parts import PART_GLOB, SAME_IN_EVERY_PART
 from iebench.files import remove_temporary, sha256_file, write_atomic
 from iebench.object_lists import sie_entry
 
 _SAME_IN_EVERY_RENDER = ("seed", "render", "latents_source")  # of the jobs of a render array, beside the part's own keys
-_SAME_IN_EVERY_PART = ("name", "views_per_object", "resolution", "latent_names", "passes", "preset", "labels", "split", "shard_seed")
 SUMS_NAME = "SHA256SUMS"
 CARD_NAME = "README.md"
 
@@ -69,7 +68,7 @@ def load_parts(out: Path) -> list[dict]:
         except ValueError as error:
             raise FinalizeError(f"{path} is not valid JSON ({error}): re-run the pack or render job that wrote it") from None
     for path, part in zip(paths[1:], parts[1:]):
-        differing = [k for k in _SAME_IN_EVERY_PART if part.get(k) != parts[0].get(k)]
+        differing = [k for k in SAME_IN_EVERY_PART if part.get(k) != parts[0].get(k)]
         if differing:
             raise FinalizeError(f"{path.name} and {paths[0].name} differ in {', '.join(differing)}: not one dataset")
     rendered = [(path, part["render_manifest"]) for path, part in zip(paths, parts) if part.get("render_manifest")]
@@ -127,10 +126,10 @@ def _collect(out: Path, parts: list[dict]) -> tuple[dict, dict, dict]:
     splits = {split: {"objects": 0, "views": 0, "bytes": 0, "shards": []} for split in fmt.SPLITS}
     objects: dict[str, dict[str, tuple[str, str, np.ndarray]]] = {split: {} for split in fmt.SPLITS}
     index_sums: dict[str, str] = {}
-    for shard in (shard for part in parts for shard in part["shards"]):
+    for part, shard in ((p, s) for p in parts for s in p["shards"]):
         path = out / shard["name"]
         if not fmt.shard_complete(path):
-            raise FinalizeError(f"shard {shard['name']} is not written yet: finish (re-run) the job that plans it")
+            raise FinalizeError(unwritten_shard(path, part))
         index = fmt.read_index(path)
         index_sums[fmt.index_path(path).name] = sha256_file(fmt.index_path(path))
         keys = [e["key"] for e in index["samples"]]
@@ -151,6 +150,20 @@ def _collect(out: Path, parts: list[dict]) -> tuple[dict, dict, dict]:
     for split in splits.values():
         split["shards"].sort(key=lambda s: s["name"])
     return splits, objects, index_sums
+
+
+def unwritten_shard(path: Path, part: dict) -> str:
+    """Why a planned shard is not in place, and what writes it: the pack run, or the render job that plans it."""
+    from iebench.dataset.description import shard_file_problem
+
+    pack = part.get("source", {}).get("kind") == "loose"
+    writer = "the same `iebench pack` command again (it resumes)" if pack else "the render job that plans it again"
+    problem = shard_file_problem(path) if path.exists() or path.is_symlink() else None
+    if problem is not None:
+        return f"{problem}, where the plan has a shard: remove it, then run {writer} to write the shard"
+    if path.is_file():
+        return f"{fmt.index_path(path)}: missing (it is written before its shard, so it was removed): run {writer} to write both"
+    return f"shard {path.name} is not written yet: run {writer} to finish it"
 
 
 def _describe(parts: list[dict], splits: dict, objects: dict) -> dict:
@@ -198,8 +211,11 @@ def _write_set_files(out: Path, info: dict, objects: dict, labels: dict[str, int
 
 def finalize(out: Path) -> dict:
     """Check that the shard set is whole, then write checksums, split files, the card and `_info.json`."""
+    from iebench.dataset.description import check_parts_finished  # it reads what this module writes
+
     out = Path(out)
     parts = load_parts(out)
+    check_parts_finished(out, parts)
     remove_temporary(out, SET_FILES)
     splits, objects, index_sums = _collect(out, parts)
     info = _describe(parts, splits, objects)

@@ -94,7 +94,7 @@ def pass_field(view: int, name: str) -> str:
 
 
 def shard_name(name: str, split: str, index: int, job: str = "") -> str:
-    """`<name>-<split>-000000.tar`, with a job part (`-job00003`) when an array wrote it."""
+    """`<name>-<split>-000000.tar`, with a job part (`-job00003-of-00008`) when an array wrote it."""
     return f"{name}-{split}{job}-{index:06d}.tar"
 
 

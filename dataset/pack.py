@@ -343,9 +343,14 @@ def _collection_of(manifest: dict | None) -> dict:
 def pack(src: Path, out: Path, options: PackOptions = PackOptions()) -> tuple[dict, list[str]]:
     """Pack a loose-layout folder into shards; returns the finalized `_info.json` and, for each object skipped
     (`skip_bad`), why: "<synset>/<model_id>: <problem>"."""
-    from iebench.dataset.finalize import finalize
+    from iebench.dataset.description import check_render_finished
+    from iebench.dataset.finalize import FinalizeError, finalize
 
     src, out = Path(src), Path(out)
+    try:
+        check_render_finished(src)  # an unfinished render, or jobs of different plans, is not packed
+    except FinalizeError as error:
+        raise PackError(str(error)) from None
     objects = list_objects(src)
     try:
         fmt.check_dataset_name(options.name)

@@ -14,12 +14,15 @@ from iebench.classes import label_map
 from iebench.dataset import format as fmt
 
 PART_GLOB = "_part*.json"
+# What every writer's plan of one shard set shares (`finalize` refuses plans that differ; so does a render job at its start).
+SAME_IN_EVERY_PART = ("name", "views_per_object", "resolution", "latent_names", "passes", "preset", "labels", "split", "shard_seed")
 
 
 def shard_job_suffix(job_index: int, num_jobs: int) -> str:
-    """What a job of an array adds to the names of its shards ("" for a single writer; its plan and manifest take
-    `render.job.job_suffix`, `.jobIIIII-of-NNNNN`)."""
-    return "" if num_jobs == 1 else f"-job{job_index:05d}"
+    """What a job of an array adds to the names of its shards: "" for a single writer, else `-jobIIIII-of-NNNNN` (the job
+    count in the name, so that an array planned with another count never takes these shards for its own; its plan and
+    manifest take `render.job.job_suffix`, `.jobIIIII-of-NNNNN`)."""
+    return "" if num_jobs == 1 else f"-job{job_index:05d}-of-{num_jobs:05d}"
 
 
 def part_path(out: Path, job: str = "") -> Path:

@@ -15,7 +15,7 @@ from PIL import Image
 from iebench.classes import class_name, collection_class_names
 from iebench.contact_sheet import SheetRow, contact_sheet, spread_over_classes
 from iebench.dataset import format as fmt
-from iebench.dataset.finalize import load_info
+from iebench.dataset.description import read_description
 from iebench.passes import PASSES, preview_image
 
 
@@ -60,7 +60,8 @@ class ShardSet:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
-        self.info = load_info(self.root)
+        described = read_description(self.root)
+        self.info, self._indexes = described.info, described.indexes
 
     @property
     def views_per_object(self) -> int:
@@ -81,7 +82,7 @@ class ShardSet:
     def samples(self, split: str) -> Iterator[SampleRef]:
         """Every object of a split, shard by shard, in stored order."""
         for path in self.shard_paths(split):
-            for entry in fmt.read_index(path)["samples"]:
+            for entry in self._indexes[path.name]["samples"]:  # read (and checked) when the set opened
                 yield SampleRef(path, entry["key"], entry["label"], entry["members"], *fmt.entry_ids(path, entry))
 
 

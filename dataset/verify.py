@@ -23,6 +23,7 @@ from tqdm import tqdm
 from iebench.cores import available_cores
 from iebench.dataset import format as fmt
 from iebench.dataset import tarstream
+from iebench.dataset.description import malformed_sums_lines, unfinished_render
 from iebench.dataset.finalize import CARD_NAME, SET_FILES, SUMS_NAME, load_info, sie_arrays, split_file_names
 from iebench.dataset.parts import PART_GLOB
 from iebench.files import TMP_MARK, sha256_file
@@ -404,5 +405,8 @@ def verify(out: Path, progress: bool = True, quick: bool = False, workers: int =
     if not quick:
         for split in fmt.SPLITS:
             problems += _check_split_files(out, info, split, objects[split])
-    problems += _check_checksums(out, info, tar_sums)
+    problems += _check_checksums(out, info, tar_sums) + malformed_sums_lines(out)
+    unfinished = unfinished_render(info.get("render_manifest"))
+    if unfinished:
+        problems.append(f"{fmt.INFO_NAME}: records a render that had not finished ({unfinished}): finish the render, then pack it again")
     return problems

@@ -93,6 +93,8 @@ def describe(error: BaseException) -> str:
     if isinstance(error, OSError) and error.errno is not None:
         return describe_os_error(error)
     text = str(error)
+    if isinstance(error, MemoryError):  # its message is often empty
+        return f"out of memory{f' ({text})' if text else ''}: ask for less (fewer views, objects or workers, a smaller batch), or use a machine with more"
     if "Original Traceback" in text:  # re-raised from a DataLoader worker: its own message is the last line
         last = [line for line in text.splitlines() if line.strip()][-1]
         text = re.sub(rf"^(?:[\w.]+\.)?{type(error).__name__}: ", "", last)
@@ -562,9 +564,9 @@ def _echo_info(out: Path, info: dict) -> None:
 @click.argument("out", metavar="SHARDS", type=click.Path(exists=True, file_okay=False, path_type=Path))
 def info(out: Path) -> None:
     """Print counts per class and split, sizes and the settings of a shard set."""
-    from iebench.dataset.finalize import load_info
+    from iebench.dataset.description import read_description
 
-    data = load_info(out)
+    data = read_description(out).info
     click.echo(
         f"{data['name']}: {data['views_per_object']} views per object at {data['resolution']} px, "
         f"preset {data['preset']['name']}, latents {', '.join(data['latent_names'])}"

@@ -16,7 +16,8 @@ import numpy as np
 
 from iebench.classes import label_map
 from iebench.dataset import format as fmt
-from iebench.dataset.finalize import FinalizeError, load_info
+from iebench.dataset.description import check_split, read_description
+from iebench.dataset.finalize import FinalizeError
 from iebench.dataset.loose import LooseLayoutError, image_size, latent_count, list_objects, passes_of, schema
 from iebench.dataset.parts import PART_GLOB
 from iebench.dataset.splits import SIE_SPLIT_FILES, SplitError, assign_splits
@@ -185,30 +186,33 @@ class ShardSource:
 
     def __init__(self, root: Path, split: str, check_sizes: bool = True) -> None:
         self.root = Path(root)
-        try:
-            info = load_info(self.root)
-        except FinalizeError as error:
-            raise SourceError(str(error)) from None
         if split not in fmt.SPLITS:
             raise SourceError(f"{self.root}: unknown split {split!r}; splits are {', '.join(fmt.SPLITS)}")
+        try:  # `_info.json` held to SHA256SUMS, its render's status and the shard files
+            described = read_description(self.root, (split,), check_sizes, read_indexes=False)
+        except FinalizeError as error:
+            raise SourceError(str(error)) from None
+        info = described.info
         self.latent_names = tuple(info["latent_names"])
         self.views_per_object = info["views_per_object"]
         self.resolution = info["resolution"]
         self.passes = tuple(info.get("passes", ()))
         listed = info["splits"][split]["shards"]
         self.shards = [self.root / s["name"] for s in listed]
-        if check_sizes:
-            for shard, recorded in zip(self.shards, listed):
-                _check_shard_size(shard, recorded["bytes"])
-        try:
+        try:  # the indexes are read, and held to _info.json, only when the member table is built (once per set)
             digest = table_digest(self.root / fmt.INFO_NAME, split, self.shards)
-            self.table = cached_table(digest, lambda: build_table(self.shards, [fmt.read_index(shard) for shard in self.shards]))
-        except (fmt.ShardFormatError, TableError) as error:
+            self.table = cached_table(digest, lambda: self._build_table(info, split, check_sizes))
+        except (FinalizeError, fmt.ShardFormatError, TableError) as error:
             raise SourceError(str(error)) from None
         self.objects = ShardObjects(self.root, self.table)
         self.class_ids = tuple(c["synset"] for c in sorted(info["classes"], key=lambda c: c["label"]))  # label -> class id
         self._files = _HandleCache()
         self._latents = SplitLatents(self.root, split, self.views_per_object, info.get("files", {}))
+
+    def _build_table(self, info: dict, split: str, check_sizes: bool) -> MemberTable:
+        """The split's member table from its shards' indexes, each held to `_info.json` first."""
+        indexes = check_split(self.root, info, split, check_sizes)
+        return build_table(self.shards, [indexes[shard.name] for shard in self.shards])
 
     def latent_rows(self, entry: ObjectEntry, views: list[int]) -> np.ndarray:
         """The latents of some views of an object (from the split files when present)."""
@@ -244,18 +248,6 @@ class ShardSource:
             raise SourceError(str(error)) from None
         except OSError as error:
             raise SourceError(f"{entry.shard}: object {entry.key}: member {entry.key}.{field} cannot be read ({error})") from None
-
-
-def _check_shard_size(shard: Path, expected: int) -> None:
-    try:
-        size = shard.stat().st_size
-    except FileNotFoundError:
-        raise SourceError(f"{shard}: missing (listed in _info.json): restore it, or re-pack the set") from None
-    if size != expected:
-        raise SourceError(
-            f"{shard}: {size} bytes, _info.json says {expected} (truncated or changed): "
-            f"run `iebench verify {shard.parent}` to see which objects, then re-pack or restore it"
-        )
 
 
 class LooseSource:

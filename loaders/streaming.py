@@ -19,7 +19,8 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from iebench.dataset import format as fmt
 from iebench.dataset import tarstream
-from iebench.dataset.finalize import FinalizeError, load_info
+from iebench.dataset.description import read_description
+from iebench.dataset.finalize import FinalizeError
 from iebench.loaders.actions import ActionComputer
 from iebench.loaders.decode import PassError, decode, decode_pass
 from iebench.loaders.items import pair_item
@@ -225,12 +226,12 @@ class StreamingPairs(IterableDataset):
         if isinstance(root, (str, Path)):
             if not Path(root).is_dir():
                 raise SourceError(f"{root} is not a folder of shards (give a folder, or a list of shard URLs)")
-            try:
-                info = load_info(Path(root))
+            if split not in fmt.SPLITS:
+                raise SourceError(f"{root}: unknown split {split!r}; splits are {', '.join(fmt.SPLITS)}")
+            try:  # `_info.json` held to SHA256SUMS and to the split's indexes: its object count is the shards'
+                info = read_description(Path(root), (split,)).info
             except FinalizeError as error:
                 raise SourceError(str(error)) from None
-            if split not in info["splits"]:
-                raise SourceError(f"{root}: unknown split {split!r}; splits are {', '.join(info['splits'])}")
             self.urls = [str(Path(root) / s["name"]) for s in info["splits"][split]["shards"]]
             held = split_objects(Path(root), info, split)
             num_samples = num_samples or held

@@ -206,6 +206,20 @@ def check_resumable(job: RenderJob) -> None:
         )
 
 
+def check_siblings(job: RenderJob) -> None:
+    """Refuse a job whose job count or settings differ from those of the other jobs already in OUT (`render.array`)."""
+    from iebench.dataset.parts import part_path
+    from iebench.render.array import ArrayPlanError, check_sibling_manifests, check_sibling_parts
+
+    own = manifest_path(job.out, job.job_index, job.num_jobs)
+    try:
+        check_sibling_manifests(job.out, _fingerprint(job), own, shards=job.shard_plan is not None)
+        if job.shard_plan is not None:
+            check_sibling_parts(job.out, job.shard_plan, part_path(job.out, job_suffix(job.job_index, job.num_jobs)))
+    except ArrayPlanError as error:
+        raise RenderJobError(str(error)) from None
+
+
 def make_sink(job: RenderJob) -> LooseSink | ShardSink:
     """The writer of the job's output."""
     if job.shard_plan is None:
@@ -334,6 +348,7 @@ def run(job: RenderJob) -> RenderSummary:
     start = time.perf_counter()
     job.out.mkdir(parents=True, exist_ok=True)
     check_resumable(job)
+    check_siblings(job)
     # This job's own records only: the other jobs of an array write theirs into the same folder.
     remove_temporary(
         job.out, (manifest_path(job.out, job.job_index, job.num_jobs).name, failures_path(job.out, job.job_index, job.num_jobs).name)

@@ -27,6 +27,7 @@ ARRAY_COUNT_ENV = "SLURM_ARRAY_TASK_COUNT"
 
 
 DEFAULT_VIEWS = 50  # as 3DIEBench
+MAX_VIEWS = 10_000  # per object: 200 times 3DIEBench's; a larger count is a typo (it would fill the memory planning the views)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -105,8 +106,10 @@ def prepare_job(request: RenderRequest) -> RenderJob:
     """
     scene = scene_of(request)
     settings = settings_of(request)
-    if request.views is not None and request.views < 1:
-        raise ValueError(f"--views must be at least 1, got {request.views}")
+    if request.views is not None and not 1 <= request.views <= MAX_VIEWS:
+        raise ValueError(
+            f"--views must be between 1 and {MAX_VIEWS:,} views per object (3DIEBench has {DEFAULT_VIEWS}), got {request.views:,}"
+        )
     passes = parse_passes(request.passes)  # PassError is a ValueError
     job_index, num_jobs = array_position(request.job_index, request.num_jobs)
     listed = read_object_list(request.object_list) if request.object_list else None

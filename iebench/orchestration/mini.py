@@ -228,14 +228,18 @@ def made_elsewhere(options: MiniOptions, scale: MiniScale) -> bool:
     carried here, so the objects and render stages have nothing to do. Shards rendered otherwise than this scale
     and these options would render are refused, as `iebench render` refuses to resume into such a folder, and so
     are shards that did not arrive whole (`iebench verify`'s checks, before any training)."""
-    from iebench.dataset.finalize import load_info
+    from iebench.dataset.description import read_description
+    from iebench.dataset.finalize import FinalizeError
     from iebench.dataset.verify import verify
     from iebench.render.job import settings_mismatch
 
     shards = options.out / "shards"
     if (options.out / "render").exists() or not (shards / fmt.INFO_NAME).is_file():
         return False
-    manifest = load_info(shards).get("render_manifest")
+    try:
+        manifest = read_description(shards).info.get("render_manifest")
+    except FinalizeError as error:
+        raise ValueError(f"{shards} did not arrive whole ({error}): copy it again") from None
     if not manifest:
         raise ValueError(f"{shards}/_info.json has no render manifest: these shards were not made by `iebench mini`; use a new OUT")
     procedural = options.objects is None
@@ -267,13 +271,13 @@ def render_settings(scale: MiniScale, quality: str | None = None) -> RenderSetti
 
 
 def _pack(options: MiniOptions, render: Path) -> Path:
-    from iebench.dataset.finalize import load_info
+    from iebench.dataset.description import read_description
     from iebench.dataset.pack import PackOptions, pack
 
     out = options.out / "shards"
     if not (out / fmt.INFO_NAME).is_file():
         pack(render, out, PackOptions(name="3diebench-mini", skip_bad=True))
-    load_info(out)
+    read_description(out)
     return out
 
 
@@ -364,6 +368,20 @@ def _methods(options: MiniOptions, scale: MiniScale, seed: int) -> tuple[str, ..
     return options.methods + ((SUPERVISED,) if scale.supervised and seed == 0 and SUPERVISED not in options.methods else ())
 
 
+# Files that make a folder a shard set or a render's output: mini's OUT holds these only in its shards/ and render/.
+FOREIGN_OUT = (fmt.INFO_NAME, "SHA256SUMS", "_part*.json", "_manifest*.json", "*.tar")
+
+
+def refuse_foreign_out(out: Path) -> None:
+    """Refuse an OUT that is itself a shard set or a render's output (mini would write its stages into it), as pack refuses."""
+    found = sorted(p.name for pattern in FOREIGN_OUT for p in out.glob(pattern)) if out.is_dir() else []
+    if found:
+        raise ValueError(
+            f"{out} holds a shard set or a render ({found[0]}): mini writes objects/, render/ and shards/ into OUT, which "
+            "would spoil it; give a new or empty folder (a shard set made by `iebench mini --data-only` goes in OUT/shards)"
+        )
+
+
 def run_mini(options: MiniOptions, command: str = "iebench mini") -> Path:
     """Every stage, resumable; returns the report's path (the shards' with `data_only`)."""
     if options.scale not in SCALES:
@@ -378,6 +396,7 @@ def run_mini(options: MiniOptions, command: str = "iebench mini") -> Path:
 
         if not torch.cuda.is_available():
             raise ValueError(f"the {options.scale} scale trains on a CUDA GPU and this machine has none: --data-only makes its data here")
+    refuse_foreign_out(options.out)
     options.out.mkdir(parents=True, exist_ok=True)
     if (options.out / TIMINGS_NAME).is_file():
         options.timings = json.loads((options.out / TIMINGS_NAME).read_text())

@@ -63,11 +63,19 @@ def test_shards_hold_the_same_views_as_loose_files(tiny_render, procedural_root,
 
 
 def test_jobs_of_an_array_rendered_with_other_seeds_are_not_one_dataset(procedural_root, tmp_path):
-    assert invoke("render", procedural_root, "--out", tmp_path, *ARGS, "--job-index", 0, "--num-jobs", 2).exit_code == 0
-    assert invoke("render", procedural_root, "--out", tmp_path, *ARGS, "--job-index", 1, "--num-jobs", 2, "--seed", 3).exit_code == 0
-    refused = invoke("finalize", tmp_path)
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    assert invoke("render", procedural_root, "--out", out, *ARGS, "--job-index", 0, "--num-jobs", 2).exit_code == 0
+    # A job started with another seed than its sibling is refused before it writes anything (tests/faults/test_array_plans.py).
+    early = invoke("render", procedural_root, "--out", out, *ARGS, "--job-index", 1, "--num-jobs", 2, "--seed", 3)
+    assert early.exit_code == 1 and "holds a job rendered with other seed (_manifest.job00000-of-00002.json)" in early.output
+    assert not list(out.glob("*job00001*"))
+    # One rendered elsewhere and copied in is still caught by finalize.
+    assert invoke("render", procedural_root, "--out", elsewhere, *ARGS, "--job-index", 1, "--num-jobs", 2, "--seed", 3).exit_code == 0
+    for path in elsewhere.iterdir():
+        path.rename(out / path.name)
+    refused = invoke("finalize", out)
     assert refused.exit_code == 1 and "were rendered with other seed: not one dataset" in refused.output
-    assert not (tmp_path / fmt.INFO_NAME).exists()
+    assert not (out / fmt.INFO_NAME).exists()
 
 
 def test_job_array_then_finalize_and_resume(procedural_root, tmp_path):

@@ -54,5 +54,5 @@ def test_given_latents_cannot_be_combined_with_factor_overrides(tmp_path):
         prepare_job(
             RenderRequest(src=tmp_path / "objects", out=tmp_path / "out", latents_from=tmp_path / "objects", factors=("floor_hue=0.3",))
         )
-    with pytest.raises(ValueError, match="--views must be at least 1"):
+    with pytest.raises(ValueError, match="--views must be between 1 and 10,000"):
         prepare_job(RenderRequest(src=tmp_path / "objects", out=tmp_path / "out", views=0))
