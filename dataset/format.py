@@ -25,6 +25,7 @@ from typing import BinaryIO
 import numpy as np
 
 from iebench.files import atomic_path, sha256_file, write_atomic
+from iebench.npy import parse_npy
 from iebench.passes import PASSES
 
 FORMAT = "iebench-shards/2"
@@ -47,7 +48,7 @@ def decode_latents(data: bytes, key: str, where: str | None = None) -> np.ndarra
     """A sample's `latents.npy` member as an array; `ShardFormatError` names the object, its member, and the shard
     (`where`) when given."""
     try:
-        return np.load(io.BytesIO(data), allow_pickle=False)
+        return parse_npy(data)
     except (ValueError, EOFError) as error:  # an empty member is an EOFError
         prefix = f"{where}: " if where else ""
         raise ShardFormatError(f"{prefix}object {key}: member {key}.latents.npy is not a numpy array ({error})") from None

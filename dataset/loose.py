@@ -6,7 +6,6 @@ i = 0..n-1; with named passes also `<pass>_<i>.<ext>` (`depth_<i>.png`, `camera_
 
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from PIL import Image
 from iebench.classes import class_name, collection_class_names
 from iebench.contact_sheet import SheetRow, contact_sheet, spread_over_classes
 from iebench.layout import image_path, image_view, latent_path
+from iebench.npy import parse_npy
 from iebench.object_lists import object_folders
 from iebench.passes import PASSES, preview_image
 from iebench.presets import (
@@ -96,29 +96,9 @@ def schema(root: Path, k: int) -> Preset:
     raise LooseLayoutError(f"{root}: latents have {k} values and there is no _manifest.json naming them")
 
 
-_NPY_HEADERS: dict[bytes, tuple[tuple[int, ...], bool, np.dtype]] = {}  # a header's bytes -> (shape, fortran order, dtype)
-
-
 def load_npy(path: Path) -> np.ndarray:
-    """A small `.npy` file's array (no pickles). Parsing a header costs numpy more than reading the file, and 3DIEBench's
-    2.6 million latent files share a handful of headers, so each header is parsed once per process."""
-    data = Path(path).read_bytes()
-    if data[:8] != b"\x93NUMPY\x01\x00" or len(data) < 10:
-        return np.load(io.BytesIO(data), allow_pickle=False)  # other versions, or not a .npy file: numpy's own message
-    end = 10 + int.from_bytes(data[8:10], "little")
-    header = data[10:end]
-    parsed = _NPY_HEADERS.get(header)
-    if parsed is None:
-        parsed = np.lib.format.read_array_header_1_0(io.BytesIO(data[8:end]))
-        if parsed[2].hasobject:
-            raise ValueError("Object arrays cannot be loaded when allow_pickle=False")
-        if len(_NPY_HEADERS) < 256:
-            _NPY_HEADERS[header] = parsed
-    shape, fortran, dtype = parsed
-    count = int(np.prod(shape))
-    if len(data) - end != count * dtype.itemsize:
-        raise ValueError(f"holds {len(data) - end} bytes of data, its header says {count * dtype.itemsize}")
-    return np.frombuffer(data, dtype, count, end).reshape(shape, order="F" if fortran else "C")
+    """A small `.npy` file's array (no pickles), its header parsed once per process (`iebench.npy`)."""
+    return parse_npy(Path(path).read_bytes())
 
 
 def read_latents(obj: LooseObject, view: int) -> np.ndarray:
