@@ -651,8 +651,8 @@ def show(src: Path, out: Path | None, split: str, max_objects: int, max_views: i
 @click.option(
     "--preset",
     type=click.Choice(["sie-paper", "recon-paper", "tiny"]),
-    help="sie-paper: SPEC 3 (256 px, batch 1024, 2000 epochs); recon-paper: ViT-S/16, 800 epochs; tiny: a few CPU minutes "
-    "[default: none: TrainConfig's defaults, SPEC 3's settings].",
+    help="sie-paper: the SIE paper's setting (256 px, batch 1024, 2000 epochs); recon-paper: ViT-S/16, 800 epochs; tiny: a few CPU "
+    "minutes [default: none: TrainConfig's defaults, the SIE paper's settings].",
 )
 @click.option(
     "--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="TOML file of settings (flags win)."
@@ -786,7 +786,7 @@ def import_command(checkpoint: Path, run: Path, method: str | None, image_size: 
     type=COUNT,
     default=1,
     show_default=True,
-    help="Views (classification) or pairs (rotation, colour) drawn per object in each probe epoch (SPEC 4: 1).",
+    help="Views (classification) or pairs (rotation, colour) drawn per object in each probe epoch (the released scripts: 1).",
 )
 @click.option(
     "--bn-mode",

@@ -65,3 +65,20 @@ def test_the_readme_links_every_page_of_the_manual():
     for target in re.findall(r"\]\(((?:docs/)?[\w./-]+)\)", readme + "".join(p.read_text() for p in PAGES)):
         if not target.startswith("http"):
             assert (ROOT / target).exists() or (ROOT / "docs" / target).exists(), f"a link points to {target}, which does not exist"
+
+
+def _helps(command: click.Command, ctx: click.Context) -> list[str]:
+    """The --help text of a command and of every command under it."""
+    texts = [command.get_help(ctx)]
+    for name in getattr(command, "commands", {}):
+        sub = command.commands[name]
+        texts += _helps(sub, click.Context(sub, info_name=name, parent=ctx))
+    return texts
+
+
+def test_no_page_or_help_text_cites_the_specification():
+    """A reader of the repository has no SPEC file: the README, docs/ and --help state their facts themselves."""
+    citing = [p.name for p in [ROOT / "README.md", *PAGES] if re.search(r"\bSPEC\b", p.read_text())]
+    assert citing == []
+    helps = _helps(main, click.Context(main, info_name="iebench"))
+    assert len(helps) > 10 and not [h.splitlines()[0] for h in helps if re.search(r"\bSPEC\b", h)]
