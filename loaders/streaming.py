@@ -169,27 +169,6 @@ def local_index(url: str) -> dict[str, dict[str, list[int]]] | None:
         raise SourceError(str(error)) from None
 
 
-def split_objects(root: Path, info: dict, split: str) -> int:
-    """The objects a split's shards hold (their indexes; else _info.json's key lists), refused where _info.json says otherwise."""
-    held = 0
-    for shard in info["splits"][split]["shards"]:
-        path = root / shard["name"]
-        if fmt.index_path(path).is_file():
-            try:
-                held += len(fmt.read_index(path)["samples"])
-            except fmt.ShardFormatError as error:
-                raise SourceError(str(error)) from None
-        else:
-            held += len(shard.get("keys", ()))
-    said = info["splits"][split]["objects"]
-    if said != held:
-        raise SourceError(
-            f"{root / fmt.INFO_NAME}: the {split} split's shards hold {held} objects, not the {said} this file says "
-            f"(edited or stale): run `iebench finalize {root}` to write it again"
-        )
-    return held
-
-
 class StreamingPairs(IterableDataset):
     """Pairs streamed from shards: `root` is a shard folder (its `_info.json` lists the split) or a list of URLs.
 
@@ -233,8 +212,7 @@ class StreamingPairs(IterableDataset):
             except FinalizeError as error:
                 raise SourceError(str(error)) from None
             self.urls = [str(Path(root) / s["name"]) for s in info["splits"][split]["shards"]]
-            held = split_objects(Path(root), info, split)
-            num_samples = num_samples or held
+            num_samples = num_samples or info["splits"][split]["objects"]
             latent_names, views = tuple(info["latent_names"]), info["views_per_object"]
             self.passes = requested_passes(passes, tuple(info.get("passes", ())), root)
         else:

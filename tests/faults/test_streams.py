@@ -7,6 +7,7 @@ from 3 to 5 made `StreamingPairs` yield 5 items from 3 objects. (Shards over HTT
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import tarfile
@@ -104,7 +105,14 @@ def test_an_object_count_raised_in_info_is_refused(shards, set_info):
     held = set_info["splits"]["train"]["objects"]
     set_info["splits"]["train"]["objects"] = held + 2
     (shards / fmt.INFO_NAME).write_text(json.dumps(set_info))
-    with pytest.raises(
-        SourceError, match=rf"_info\.json: the train split's shards hold {held} objects, not the {held + 2} .*iebench finalize"
-    ):
+    with pytest.raises(SourceError, match=r"_info\.json does not match its sha256 in SHA256SUMS .*iebench finalize"):
+        StreamingPairs(shards, "train")
+    sums = shards / "SHA256SUMS"  # an edit that kept SHA256SUMS in step is held to the shards' indexes
+    digest = hashlib.sha256((shards / fmt.INFO_NAME).read_bytes()).hexdigest()
+    sums.write_text(
+        "".join(
+            f"{digest}  {fmt.INFO_NAME}\n" if line.endswith(f"  {fmt.INFO_NAME}") else line + "\n" for line in sums.read_text().splitlines()
+        )
+    )
+    with pytest.raises(SourceError, match=rf"split train has {held + 2} objects by its record, {held} in its shards' indexes"):
         StreamingPairs(shards, "train")
