@@ -74,7 +74,28 @@ class _SourceDataset(Dataset):
             return None
 
 
-class PairDataset(_SourceDataset):
+class _EpochDataset(_SourceDataset):
+    """One item per object, drawn anew each epoch; the epoch lives in shared memory, so DataLoader workers (persistent
+    ones too) see `set_epoch`."""
+
+    def __init__(self, root: Path, split: str, on_error: str, passes: tuple[str, ...] = ()) -> None:
+        super().__init__(root, split, on_error, passes)
+        self._epoch = torch.zeros(1, dtype=torch.int64).share_memory_()
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the epoch of the items (seen by every worker process)."""
+        self._epoch[0] = epoch
+
+    @property
+    def epoch(self) -> int:
+        """The current epoch."""
+        return int(self._epoch[0])
+
+    def __len__(self) -> int:
+        return len(self.objects)
+
+
+class PairDataset(_EpochDataset):
     """One item per object: two distinct views chosen by (seed, epoch, object), and the action between them.
 
     `root` is a shard folder written by `iebench pack` or a folder in the original release layout.
@@ -101,19 +122,6 @@ class PairDataset(_SourceDataset):
         self.action, self.seed, self.canonical = action, seed, canonical
         self.compute_action = ActionComputer(action, self.latent_names, canonical)
         self.action_dim = self.compute_action.size
-        self._epoch = torch.zeros(1, dtype=torch.int64).share_memory_()
-
-    def set_epoch(self, epoch: int) -> None:
-        """Choose the epoch of the pairs (seen by every worker process)."""
-        self._epoch[0] = epoch
-
-    @property
-    def epoch(self) -> int:
-        """The current epoch."""
-        return int(self._epoch[0])
-
-    def __len__(self) -> int:
-        return len(self.objects)
 
     def pair(self, index: int, epoch: int | None = None) -> tuple[int, int]:
         """The two view indices of object `index` in an epoch."""

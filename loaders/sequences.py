@@ -8,11 +8,11 @@ import numpy as np
 import torch
 
 from iebench.loaders.actions import ActionComputer
-from iebench.loaders.datasets import _SourceDataset, _stack
+from iebench.loaders.datasets import _EpochDataset, _stack
 from iebench.loaders.sampling import choose_sequence
 
 
-class SequenceDataset(_SourceDataset):
+class SequenceDataset(_EpochDataset):
     """One item per object: `length` distinct views chosen by (seed, epoch, object), and the action between neighbours.
 
     Items: `views` (N, 3, H, W) uint8 in the order drawn, `latents` (N, k) as stored, `actions` (N - 1, d) float32
@@ -42,19 +42,6 @@ class SequenceDataset(_SourceDataset):
         self.length, self.action, self.seed = length, action, seed
         self.compute_action = ActionComputer(action, self.latent_names, canonical)
         self.action_dim = self.compute_action.size
-        self._epoch = torch.zeros(1, dtype=torch.int64).share_memory_()
-
-    def set_epoch(self, epoch: int) -> None:
-        """Choose the epoch of the sequences (seen by every worker process)."""
-        self._epoch[0] = epoch
-
-    @property
-    def epoch(self) -> int:
-        """The current epoch."""
-        return int(self._epoch[0])
-
-    def __len__(self) -> int:
-        return len(self.objects)
 
     def sequence(self, index: int, epoch: int | None = None) -> tuple[int, ...]:
         """The view indices of object `index`'s sequence in an epoch."""

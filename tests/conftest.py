@@ -51,57 +51,52 @@ def procedural_root(tmp_path_factory) -> Path:
     return root
 
 
-@pytest.fixture(scope="session")
-def tiny_render(procedural_root, tmp_path_factory) -> tuple[RenderJob, RenderSummary]:
+def render_procedural(root: Path, out: Path, preset: str, seed: int) -> tuple[RenderJob, RenderSummary]:
     """A real Blender render of the procedural set: 4 views per object at 32 px, two workers."""
     job = RenderJob(
-        objects=tuple(scan_root(procedural_root)),
-        out=tmp_path_factory.mktemp("render"),
-        preset=get_preset("3diebench"),
-        seed=7,
+        objects=tuple(scan_root(root)),
+        out=out,
+        preset=get_preset(preset),
+        seed=seed,
         views=4,
         settings=TINY_SETTINGS,
         workers=2,
-        source_root=procedural_root,
+        source_root=root,
     )
     return job, run(job)
+
+
+def pack_tiny(render_out: Path, out: Path, name: str) -> dict:
+    """A tiny render packed into small shards (several per split), finalized; its `_info.json`."""
+    from iebench.dataset.pack import PackOptions, pack
+
+    info, skipped = pack(render_out, out, PackOptions(name=name, shard_size_mb=0.004, workers=2))
+    assert not skipped
+    return info
+
+
+@pytest.fixture(scope="session")
+def tiny_render(procedural_root, tmp_path_factory) -> tuple[RenderJob, RenderSummary]:
+    """The procedural set rendered with 3DIEBench's preset."""
+    return render_procedural(procedural_root, tmp_path_factory.mktemp("render"), "3diebench", seed=7)
 
 
 @pytest.fixture(scope="session")
 def packed(tiny_render, tmp_path_factory):
     """The tiny render packed into small shards (several per split), finalized."""
-    from iebench.dataset.pack import PackOptions, pack
-
-    job, _ = tiny_render
     out = tmp_path_factory.mktemp("shards")
-    info, skipped = pack(job.out, out, PackOptions(name="tiny", shard_size_mb=0.004, workers=2))
-    assert not skipped
-    return out, info
+    return out, pack_tiny(tiny_render[0].out, out, "tiny")
 
 
 @pytest.fixture(scope="session")
 def tiny_render_t(procedural_root, tmp_path_factory) -> tuple[RenderJob, RenderSummary]:
-    """The procedural set rendered with the 3diebench-t preset (10 latents: translation in world coordinates), 32 px."""
-    job = RenderJob(
-        objects=tuple(scan_root(procedural_root)),
-        out=tmp_path_factory.mktemp("render-t"),
-        preset=get_preset("3diebench-t"),
-        seed=11,
-        views=4,
-        settings=TINY_SETTINGS,
-        workers=2,
-        source_root=procedural_root,
-    )
-    return job, run(job)
+    """The procedural set rendered with the 3diebench-t preset (10 latents: translation in world coordinates)."""
+    return render_procedural(procedural_root, tmp_path_factory.mktemp("render-t"), "3diebench-t", seed=11)
 
 
 @pytest.fixture(scope="session")
 def packed_t(tiny_render_t, tmp_path_factory) -> Path:
     """The 3diebench-t render packed into shards, finalized."""
-    from iebench.dataset.pack import PackOptions, pack
-
-    job, _ = tiny_render_t
     out = tmp_path_factory.mktemp("shards-t")
-    _, skipped = pack(job.out, out, PackOptions(name="tiny-t", shard_size_mb=0.004, workers=2))
-    assert not skipped
+    pack_tiny(tiny_render_t[0].out, out, "tiny-t")
     return out
