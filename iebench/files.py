@@ -70,7 +70,8 @@ def write_json_atomic(path: Path, data: object, allow_nan: bool = True) -> None:
     write_atomic(path, (json.dumps(data, indent=1, allow_nan=allow_nan) + "\n").encode())
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this id runs (this one included)."""
     if pid == os.getpid():
         return True
     try:
@@ -96,7 +97,7 @@ def remove_temporary(folder: Path, prefixes: tuple[str, ...] | None = None) -> l
         name, _, pid = leftover.name.rpartition(TMP_MARK)
         if prefixes is not None and not name.startswith(prefixes):
             continue
-        if pid.isdigit() and _alive(int(pid)):
+        if pid.isdigit() and pid_alive(int(pid)):
             continue
         try:
             leftover.unlink()

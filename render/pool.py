@@ -10,12 +10,17 @@ object's deadline, and kills and replaces a worker whose object ran out of time.
 from __future__ import annotations
 
 import math
+import os
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from multiprocessing import get_context
 from multiprocessing.connection import Connection, wait
+from pathlib import Path
 
+from iebench.files import pid_alive
 from iebench.render.worker import ObjectResult, ObjectTask, WorkerOptions, init_worker, render_object
 
 # Seconds a fresh worker may take to import Blender and build the scene before the job gives up on it.
@@ -47,10 +52,22 @@ def _serve(connection: Connection, options: WorkerOptions) -> None:
         connection.send(render_object(task))
 
 
+SCRATCH_PREFIX = "iebench-worker-"  # + the pool's pid: its workers' temporary folders
+
+
+def _remove_orphaned_scratch() -> None:
+    """Remove the workers' temporary folders of pools whose process is gone (killed before it could)."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*-*"):
+        pid = folder.name[len(SCRATCH_PREFIX) :].split("-", 1)[0]
+        if pid.isdigit() and not pid_alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 @dataclass
 class _Worker:
     process: object
     connection: Connection
+    scratch: str  # the worker's TMPDIR
     ready: bool = False
     task: ObjectTask | None = None
     deadline: float = 0.0
@@ -65,13 +82,24 @@ class WorkerPool:
         self._context = get_context("spawn")
         self._workers: list[_Worker] = []
         self._failed_starts = 0
+        _remove_orphaned_scratch()
 
     def _start(self) -> _Worker:
         mine, theirs = self._context.Pipe()
         process = self._context.Process(target=_serve, args=(theirs, self.options), daemon=True)
-        process.start()
+        # The worker's temporary files (Blender's, converted meshes) go to a folder of its own, which is removed when it
+        # stops: a killed worker cannot clean up after itself.
+        scratch, before = tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-"), os.environ.get("TMPDIR")
+        os.environ["TMPDIR"] = scratch  # a spawned process takes the environment as it is at its start
+        try:
+            process.start()
+        finally:
+            if before is None:
+                del os.environ["TMPDIR"]
+            else:
+                os.environ["TMPDIR"] = before
         theirs.close()
-        worker = _Worker(process, mine, deadline=time.monotonic() + STARTUP_LIMIT_S)
+        worker = _Worker(process, mine, scratch, deadline=time.monotonic() + STARTUP_LIMIT_S)
         self._workers.append(worker)
         return worker
 
@@ -88,6 +116,7 @@ class WorkerPool:
             worker.process.kill()
             worker.process.join()
         worker.connection.close()
+        shutil.rmtree(worker.scratch, ignore_errors=True)
         self._workers.remove(worker)
 
     def run(self, tasks: list[ObjectTask], on_death: Callable[[ObjectTask], bool]) -> Iterator[ObjectResult]:
