@@ -102,18 +102,6 @@ def parse_sums(text: str) -> tuple[dict[str, str], list[tuple[int, str]]]:
     return listed, malformed
 
 
-def malformed_sums_lines(root: Path) -> list[str]:
-    """`verify`'s problems with the lines of SHA256SUMS that are not `<sha256>  <name>` (none if the file is absent)."""
-    path = Path(root) / SUMS_NAME
-    if not path.is_file():
-        return []
-    _, malformed = parse_sums(path.read_text(errors="replace"))
-    return [
-        f"{SUMS_NAME}: line {number} is not `<sha256>  <name>` ({line[:60]!r}): run `iebench finalize {root}` to write it again"
-        for number, line in malformed
-    ]
-
-
 def _check_own_sum(root: Path, info: dict) -> None:
     """`_info.json` is the one finalize wrote: its sha256 is SHA256SUMS's line for it (sets with recorded checksums)."""
     sums = root / SUMS_NAME

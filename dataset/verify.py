@@ -23,7 +23,7 @@ from tqdm import tqdm
 from iebench.cores import available_cores
 from iebench.dataset import format as fmt
 from iebench.dataset import tarstream
-from iebench.dataset.description import malformed_sums_lines, unfinished_render
+from iebench.dataset.description import parse_sums, unfinished_render
 from iebench.dataset.finalize import CARD_NAME, SET_FILES, SUMS_NAME, load_info, sie_arrays, split_file_names
 from iebench.dataset.parts import PART_GLOB
 from iebench.files import TMP_MARK, sha256_file
@@ -286,16 +286,6 @@ def _digest_problems(actual: str | None, expected: str, missing: str, differs: s
     return [differs] if actual != expected else []
 
 
-def _read_sums(path: Path) -> dict[str, str]:
-    """name -> sha256 of a SHA256SUMS file (`<digest>  <name>` lines; a `*` before the name marks binary mode)."""
-    listed = {}
-    for line in path.read_text(errors="replace").splitlines():
-        digest, _, name = line.partition("  ")
-        if name:
-            listed[name.lstrip("*")] = digest
-    return listed
-
-
 def _check_checksums(out: Path, info: dict, tar_sums: dict[str, str]) -> list[str]:
     """Every recorded file against its sha256 (`_info.json`'s `files`), and `SHA256SUMS` against the files."""
     fix = f"run `iebench finalize {out}` to write it again"
@@ -317,7 +307,8 @@ def _check_checksums(out: Path, info: dict, tar_sums: dict[str, str]) -> list[st
     sums = out / SUMS_NAME
     if not sums.is_file():
         return problems + [f"{SUMS_NAME}: missing ({fix})"]
-    listed = _read_sums(sums)
+    listed, malformed = parse_sums(sums.read_text(errors="replace"))
+    problems += [f"{SUMS_NAME}: line {number} is not `<sha256>  <name>` ({line[:60]!r}): {fix}" for number, line in malformed]
     for name, digest in listed.items():
         if name in tar_sums and tar_sums[name] != recorded_shards.get(name):
             continue  # a changed shard is reported with its own check, where finalize is no cure
@@ -405,7 +396,7 @@ def verify(out: Path, progress: bool = True, quick: bool = False, workers: int =
     if not quick:
         for split in fmt.SPLITS:
             problems += _check_split_files(out, info, split, objects[split])
-    problems += _check_checksums(out, info, tar_sums) + malformed_sums_lines(out)
+    problems += _check_checksums(out, info, tar_sums)
     unfinished = unfinished_render(info.get("render_manifest"))
     if unfinished:
         problems.append(f"{fmt.INFO_NAME}: records a render that had not finished ({unfinished}): finish the render, then pack it again")
